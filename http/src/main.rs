@@ -1,0 +1,2 @@
+//! riptide-http binary.
+fn main() {}

@@ -1,0 +1,2 @@
+//! riptide-udp-load binary.
+fn main() {}

@@ -1,0 +1,1 @@
+//! riptide-udp: the UDP tracker (BEP 15, BEP 41).

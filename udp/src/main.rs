@@ -1,0 +1,2 @@
+//! riptide-udp binary.
+fn main() {}

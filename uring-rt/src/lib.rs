@@ -1,0 +1,1 @@
+//! uring-rt: the thread-per-core io_uring runtime under the riptide trackers.

@@ -1,0 +1,2 @@
+//! riptide-ws binary.
+fn main() {}
