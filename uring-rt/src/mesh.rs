@@ -1,0 +1,1 @@
+//! Bounded SPSC mesh between workers.

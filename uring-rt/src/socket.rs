@@ -1,0 +1,1 @@
+//! Safe socket set-up and batch syscalls.
