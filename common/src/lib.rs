@@ -1,10 +1,17 @@
 //! riptide-common: what the three riptide trackers share.
 //!
 //! Owns: configuration machinery, the access list, privilege dropping, CPU
-//! pinning, protocol newtypes and the shard function, logging set-up and the
-//! per-shard swarm store. Not: any I/O on the hot path (that is uring-rt and
-//! the trackers' `server` modules) or any wire format.
+//! pinning, operator signals, logging set-up, protocol newtypes with the
+//! shard function, and the per-shard swarm store. Not: any I/O on the hot
+//! path (that is uring-rt and the trackers' `server` modules) or any wire
+//! format.
 
+pub mod access_list;
+pub mod config;
+pub mod logging;
+pub mod pinning;
+pub mod privileges;
+pub mod signals;
 pub mod types;
 
 pub use types::{shard_of, ClientName, InfoHash, PeerId};

@@ -25,7 +25,11 @@ impl fmt::Display for InfoHash {
 
 impl fmt::Debug for PeerId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PeerId({})", String::from_utf8_lossy(&self.0).escape_debug())
+        write!(
+            f,
+            "PeerId({})",
+            String::from_utf8_lossy(&self.0).escape_debug()
+        )
     }
 }
 
@@ -87,7 +91,10 @@ impl PeerId {
         let id = &self.0;
         if id[0] != b'-' || id[7] != b'-' {
             return if id.starts_with(b"A2-") {
-                Some(ClientName { name: "aria2", version: [0; 4] })
+                Some(ClientName {
+                    name: "aria2",
+                    version: [0; 4],
+                })
             } else {
                 None
             };
@@ -122,9 +129,18 @@ mod tests {
 
     #[test]
     fn client_names_from_peer_id_prefix() {
-        assert_eq!(pid(b"-qB4650-").client().unwrap().to_string(), "qBittorrent 4.6.5");
-        assert_eq!(pid(b"-TR4060-").client().unwrap().to_string(), "Transmission 4.0.6");
-        assert_eq!(pid(b"-LT2080-").client().unwrap().to_string(), "libtorrent 2.0.8");
+        assert_eq!(
+            pid(b"-qB4650-").client().unwrap().to_string(),
+            "qBittorrent 4.6.5"
+        );
+        assert_eq!(
+            pid(b"-TR4060-").client().unwrap().to_string(),
+            "Transmission 4.0.6"
+        );
+        assert_eq!(
+            pid(b"-LT2080-").client().unwrap().to_string(),
+            "libtorrent 2.0.8"
+        );
         assert_eq!(pid(b"-ZZ1234-").client().unwrap().name, "other");
         assert_eq!(pid(b"A2-1-36-0-").client().unwrap().name, "aria2");
         assert_eq!(pid(b"M7-2-3--").client(), None);
@@ -154,7 +170,10 @@ mod tests {
             let expect = f64::from(n) / workers as f64;
             for c in counts {
                 // 5 sigma of a binomial count is well under 3% here.
-                assert!((f64::from(c) - expect).abs() / expect < 0.03, "{workers}: {c} vs {expect}");
+                assert!(
+                    (f64::from(c) - expect).abs() / expect < 0.03,
+                    "{workers}: {c} vs {expect}"
+                );
             }
         }
     }

@@ -1,0 +1,200 @@
+//! Configuration machinery shared by the three trackers: commented TOML
+//! printing from doc comments, loading with `deny_unknown_fields`,
+//! validation errors that name the key, and the common CLI flags.
+
+mod cli;
+mod doc;
+mod sections;
+
+pub use cli::{Cli, Command};
+pub use doc::{to_commented_toml, Documented, KeyDoc};
+pub use sections::{
+    AccessListConfig, AccessListMode, CleaningConfig, CpuPinningConfig, LogLevel, MetricsConfig,
+    NetworkConfig, PrivilegesConfig, ProtocolConfig, TlsConfig,
+};
+
+use serde::{de::DeserializeOwned, Serialize};
+use std::path::{Path, PathBuf};
+
+/// A config file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed, has an unknown key or a value of the wrong type.
+    #[error("invalid config: {0}")]
+    Parse(String),
+    /// A value parsed but is not allowed.
+    #[error("invalid config: {key} = {value}: expected {allowed}")]
+    Invalid {
+        /// The key, with its section, e.g. `network.address_ipv4`.
+        key: &'static str,
+        /// The value as found.
+        value: String,
+        /// What would be accepted.
+        allowed: String,
+    },
+}
+
+impl ConfigError {
+    /// A value that parsed but is out of range or malformed.
+    pub fn invalid(key: &'static str, value: &str, allowed: &str) -> Self {
+        Self::Invalid {
+            key,
+            value: value.to_string(),
+            allowed: allowed.to_string(),
+        }
+    }
+}
+
+/// What each tracker's top-level config provides to the shared machinery.
+pub trait TrackerConfig: Serialize + DeserializeOwned + Documented + Default {
+    /// The binary's name, used in `--help` and the printed file header.
+    const NAME: &'static str;
+    /// Checks what types alone cannot; errors name the key.
+    fn validate(&self) -> Result<(), ConfigError>;
+    /// The configured log level.
+    fn log_level(&self) -> LogLevel;
+}
+
+/// Parses and validates a config from TOML text.
+pub fn parse<T: TrackerConfig>(text: &str) -> Result<T, ConfigError> {
+    let config: T = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+    config.validate()?;
+    Ok(config)
+}
+
+/// Reads, parses and validates a config file.
+pub fn load<T: TrackerConfig>(path: &Path) -> Result<T, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse(&text)
+}
+
+/// The default config as a commented TOML file.
+pub fn print_default<T: TrackerConfig>() -> String {
+    let body = to_commented_toml(&T::default()).expect("default config serialises");
+    format!(
+        "# {} configuration. Every key is optional; shown are the defaults.\n\n{body}",
+        T::NAME
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config_struct;
+
+    config_struct! {
+        /// A config shaped like a tracker's.
+        pub struct Sample {
+            /// Worker threads.
+            ///
+            /// 0 = one per core.
+            pub workers: usize = 0,
+            /// Log level.
+            pub log_level: LogLevel = LogLevel::Info,
+            /// Listening.
+            pub network: NetworkConfig = NetworkConfig::default(),
+            /// Announces.
+            pub protocol: ProtocolConfig = ProtocolConfig::default(),
+            /// Access.
+            pub access_list: AccessListConfig = AccessListConfig::default(),
+            /// Pinning.
+            pub cpu_pinning: CpuPinningConfig = CpuPinningConfig::default(),
+        }
+    }
+
+    impl TrackerConfig for Sample {
+        const NAME: &'static str = "sample";
+        fn validate(&self) -> Result<(), ConfigError> {
+            self.network.validate()?;
+            self.protocol.validate()?;
+            self.access_list.validate()
+        }
+        fn log_level(&self) -> LogLevel {
+            self.log_level
+        }
+    }
+
+    #[test]
+    fn printed_default_parses_back_and_every_key_is_commented() {
+        let text = print_default::<Sample>();
+        let parsed: Sample = parse(&text).unwrap();
+        assert_eq!(parsed, Sample::default());
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            if !line.starts_with('#') && (line.contains(" = ") || line.starts_with('[')) {
+                assert!(
+                    i > 0 && lines[i - 1].starts_with('#'),
+                    "no comment above {line:?}\n{text}"
+                );
+            }
+        }
+        assert!(text.contains("# 0 = one per core."));
+        assert!(text.contains("[network]"));
+        assert!(text.contains("address_ipv4 = \"0.0.0.0:6969\""));
+    }
+
+    #[test]
+    fn empty_file_is_the_defaults() {
+        assert_eq!(parse::<Sample>("").unwrap(), Sample::default());
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = parse::<Sample>("[network]\nadress_ipv4 = \"1.2.3.4:1\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("adress_ipv4"), "{err}");
+        let err = parse::<Sample>("wokers = 2\n").unwrap_err().to_string();
+        assert!(err.contains("wokers"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key_value_and_what_is_allowed() {
+        let err = parse::<Sample>("log_level = \"loud\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("log_level") && err.contains("loud") && err.contains("debug"),
+            "{err}"
+        );
+        let err = parse::<Sample>("workers = \"two\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("workers") && err.contains("two"), "{err}");
+        let err = parse::<Sample>("[network]\naddress_ipv4 = \"[::1]:80\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("network.address_ipv4")
+                && err.contains("[::1]:80")
+                && err.contains("IPv4"),
+            "{err}"
+        );
+        let err = parse::<Sample>("[protocol]\nannounce_interval = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("protocol.announce_interval") && err.contains("86400"),
+            "{err}"
+        );
+        let err = parse::<Sample>("[access_list]\nmode = \"allow\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("access_list.path"), "{err}");
+        let err = parse::<Sample>("[network]\naddress_ipv4 = \"\"\naddress_ipv6 = \"\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at least one"), "{err}");
+    }
+}
