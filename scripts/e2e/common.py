@@ -1,0 +1,195 @@
+"""Shared helpers of the e2e harness: processes, ports, torrents, hashing."""
+import atexit
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, the one with python3-libtorrent
+
+# ---------------------------------------------------------------- processes
+
+_procs = []  # every Proc started and not yet stopped
+
+
+class Proc:
+    """A child process with its output in a log file, stopped by its PID."""
+
+    def __init__(self, name, argv, log_path, cwd=None, env=None, stdin=False):
+        self.name = name
+        self.log_path = Path(log_path)
+        self._log = open(self.log_path, "ab")
+        self.p = subprocess.Popen(
+            argv, cwd=cwd, env=env,
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+            stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=True)  # own process group: a ^C of the run reaches us only
+        self.pid = self.p.pid
+        _procs.append(self)
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def send(self, line):
+        if self.p.stdin and self.alive():
+            try:
+                self.p.stdin.write(line.encode() + b"\n")
+                self.p.stdin.flush()
+            except (BrokenPipeError, OSError):
+                pass
+
+    def stop(self, sig=signal.SIGTERM, timeout=5.0):
+        """Signal the process by PID; SIGKILL after `timeout`. Returns exit code."""
+        if self.alive():
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.pid, signal.SIGKILL)
+                self.p.wait(5)
+        if self in _procs:
+            _procs.remove(self)
+        self._log.close()
+        if self.p.stdin:
+            try:
+                self.p.stdin.close()
+            except OSError:
+                pass
+        return self.p.returncode
+
+    def log_text(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def tail(self, n=20):
+        return self.log_text().splitlines()[-n:]
+
+
+def stop_all():
+    for p in list(reversed(_procs)):
+        try:
+            p.stop(timeout=3)
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
+
+
+atexit.register(stop_all)
+
+
+def _on_signal(signum, _frame):
+    raise SystemExit(128 + signum)
+
+
+signal.signal(signal.SIGTERM, _on_signal)
+signal.signal(signal.SIGINT, _on_signal)
+signal.signal(signal.SIGHUP, _on_signal)
+
+
+def wait_until(pred, timeout, interval=0.2):
+    """Poll `pred` until true or `timeout` seconds; returns the last value."""
+    end = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() >= end:
+            return v
+        time.sleep(interval)
+
+
+# ---------------------------------------------------------------- addresses
+
+LOOPBACK = {4: "127.0.0.1", 6: "::1"}
+
+
+def host_port(family, port):
+    """'127.0.0.1:6881' or '[::1]:6881'."""
+    ip = LOOPBACK[family]
+    return f"[{ip}]:{port}" if family == 6 else f"{ip}:{port}"
+
+
+def free_port(kinds=("tcp", "udp")):
+    """A port free for TCP and UDP on both loopback addresses (best effort)."""
+    for _ in range(200):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        ok = True
+        for fam, ip in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+            for kind in kinds:
+                t = socket.SOCK_STREAM if kind == "tcp" else socket.SOCK_DGRAM
+                try:
+                    with socket.socket(fam, t) as s:
+                        s.bind((ip, port))
+                except OSError:
+                    ok = False
+        if ok and port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise RuntimeError("no free port")
+
+
+_handed_out = set()
+
+# ---------------------------------------------------------------- torrents
+
+
+def make_random_file(path, size):
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            n = min(left, 1 << 20)
+            f.write(os.urandom(n))
+            left -= n
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def make_torrent(data_path, announce, out_path, piece_size=64 * 1024):
+    """v1, single file, one `announce`, private; nothing else that finds peers."""
+    import libtorrent as lt  # only under Debian's python3
+
+    fs = lt.file_storage()
+    lt.add_files(fs, str(data_path))
+    ct = lt.create_torrent(fs, piece_size, flags=lt.create_torrent.v1_only)
+    ct.add_tracker(announce, 0)
+    ct.set_priv(True)
+    ct.set_creator("riptide e2e")
+    lt.set_piece_hashes(ct, str(Path(data_path).parent))
+    d = ct.generate()
+    for k in (b"announce-list", b"nodes", b"url-list", b"httpseeds"):
+        d.pop(k, None)
+    assert d[b"announce"] == announce.encode() and d[b"info"][b"private"] == 1, d.keys()
+    Path(out_path).write_bytes(lt.bencode(d))
+    return piece_hashes(d[b"info"])
+
+
+def piece_hashes(info):
+    p = info[b"pieces"]
+    return info[b"piece length"], [p[i:i + 20] for i in range(0, len(p), 20)]
+
+
+def pieces_done(path, piece_len, hashes):
+    """How many pieces of `path` match the torrent (file may be partial/sparse)."""
+    n = 0
+    try:
+        with open(path, "rb") as f:
+            for h in hashes:
+                if hashlib.sha1(f.read(piece_len)).digest() == h:
+                    n += 1
+    except (FileNotFoundError, PermissionError):
+        return 0
+    return n
