@@ -9,9 +9,11 @@
 pub mod access_list;
 pub mod config;
 pub mod logging;
+pub mod metrics;
 pub mod pinning;
 pub mod privileges;
 pub mod signals;
+pub mod swarm;
 pub mod types;
 
 pub use types::{shard_of, ClientName, InfoHash, PeerId};

@@ -1,0 +1,329 @@
+//! The swarm store: the torrents and peers one worker (shard) owns.
+//!
+//! Owns: storing peers per torrent and address family, answering announces
+//! (random peer selection) and scrapes, incremental counts, and incremental
+//! cleaning of expired peers and empty torrents. Shared by the UDP and HTTP
+//! trackers. Not: any I/O, clock reads or randomness sources — time (coarse
+//! `u32` seconds) and a [`SmallRng`] come in as arguments, so tests run on a
+//! fixed clock and a seeded RNG.
+//!
+//! # Semantics
+//!
+//! - Peers are keyed by (source IP, announced port): the caller passes the
+//!   packet's source address with the announced port. Announcing again
+//!   updates the peer in place (seeder flag, last-seen).
+//! - IPv4 and IPv6 peers live in separate maps; an IPv4 client gets IPv4
+//!   peers, an IPv6 client IPv6 peers. [`AnnounceCounts`] describe the
+//!   requester's family; [`Shard::scrape`] sums both families.
+//! - [`Event::Stopped`] removes the peer and returns no peers; the counts are
+//!   those after the removal.
+//! - [`Event::Completed`] increments `completed` once per such announce (as
+//!   the reference trackers do), whether or not the peer was already a
+//!   seeder. `completed` lives with the torrent of that family and is
+//!   forgotten when the torrent empties.
+//! - An announce with port 0 is answered (peers and counts) but changes
+//!   nothing: it is not stored and its `completed` is not counted.
+//! - Seeders get no seeders. [`Event::Paused`] (BEP 21, a partial seed) is
+//!   announced with `seeder = true` by the caller: it then receives only
+//!   leechers and counts as a seeder.
+//! - Peer selection is random, without the requester, up to `numwant`.
+//! - Empty torrents are removed at once (on `stopped`) or by [`Shard::clean`].
+//!
+//! # Memory
+//!
+//! A stored IPv4 peer is 12 bytes. A torrent is a 48-byte entry (IPv4) in a
+//! dense array holding up to two peers inline, found through a 5-byte-per-
+//! bucket hash index of positions. Beyond two peers the peers move to a
+//! dense array `[leechers | seeders]` on the heap, with an index by
+//! (address, port) only above 32 peers. [`Shard::memory_bytes`] reports the
+//! capacity-based total.
+
+mod peers;
+#[cfg(test)]
+mod tests;
+mod torrents;
+
+use std::net::{SocketAddrV4, SocketAddrV6};
+
+use hashbrown::DefaultHashBuilder;
+use rand::rngs::SmallRng;
+
+use self::peers::PeerAddr;
+use self::torrents::Torrents;
+use crate::InfoHash;
+
+/// An IPv4 peer as it goes on the wire: address and port (6 bytes written).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PeerV4 {
+    /// IPv4 address octets.
+    pub ip: [u8; 4],
+    /// Port, host order.
+    pub port: u16,
+}
+
+/// An IPv6 peer as it goes on the wire: address and port (18 bytes written).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PeerV6 {
+    /// IPv6 address octets.
+    pub ip: [u8; 16],
+    /// Port, host order.
+    pub port: u16,
+}
+
+impl PeerAddr for PeerV4 {
+    #[inline]
+    fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl PeerAddr for PeerV6 {
+    #[inline]
+    fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl From<SocketAddrV4> for PeerV4 {
+    fn from(a: SocketAddrV4) -> Self {
+        PeerV4 {
+            ip: a.ip().octets(),
+            port: a.port(),
+        }
+    }
+}
+
+impl From<SocketAddrV6> for PeerV6 {
+    fn from(a: SocketAddrV6) -> Self {
+        PeerV6 {
+            ip: a.ip().octets(),
+            port: a.port(),
+        }
+    }
+}
+
+impl From<PeerV4> for SocketAddrV4 {
+    fn from(p: PeerV4) -> Self {
+        SocketAddrV4::new(p.ip.into(), p.port)
+    }
+}
+
+impl From<PeerV6> for SocketAddrV6 {
+    fn from(p: PeerV6) -> Self {
+        SocketAddrV6::new(p.ip.into(), p.port, 0, 0)
+    }
+}
+
+/// The announce event, protocol-independent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Event {
+    /// A regular (periodic) announce; also what unknown events map to.
+    #[default]
+    None,
+    /// The peer joined the swarm.
+    Started,
+    /// The peer finished downloading: counted in `completed`.
+    Completed,
+    /// The peer leaves: removed, gets no peers.
+    Stopped,
+    /// BEP 21 partial seed: announce it with `seeder = true`.
+    Paused,
+}
+
+/// One announce as the swarm sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Announce<A> {
+    /// The torrent.
+    pub info_hash: InfoHash,
+    /// Source IP of the request with the announced port (port 0: not stored).
+    pub addr: A,
+    /// The event.
+    pub event: Event,
+    /// `left == 0`, or a partial seed (`Paused`): receives no seeders.
+    pub seeder: bool,
+    /// Peers wanted, already clamped by the caller (config and datagram size).
+    pub numwant: usize,
+}
+
+/// Counts of the announced torrent in the requester's address family.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AnnounceCounts {
+    /// Peers with nothing left to download (including partial seeds).
+    pub seeders: u32,
+    /// Peers still downloading.
+    pub leechers: u32,
+    /// `event=completed` announces seen.
+    pub completed: u32,
+}
+
+/// Scrape counts of one torrent, both families summed (zeros if unknown).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScrapeStats {
+    /// Seeders.
+    pub seeders: u32,
+    /// `event=completed` announces seen.
+    pub completed: u32,
+    /// Leechers.
+    pub leechers: u32,
+}
+
+/// What one [`Shard::clean`] call did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CleanReport {
+    /// Torrents looked at (at most the budget).
+    pub torrents_visited: usize,
+    /// Expired peers removed.
+    pub peers_removed: usize,
+    /// Empty torrents removed.
+    pub torrents_removed: usize,
+    /// This call finished a full pass over all torrents (both families).
+    pub pass_complete: bool,
+}
+
+/// Shard-wide counts, kept incrementally (O(1) to read).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShardStats {
+    /// Torrents with at least one peer, families counted separately (a
+    /// torrent with IPv4 and IPv6 peers counts twice).
+    pub torrents: usize,
+    /// Torrents with at least one IPv4 peer.
+    pub torrents_v4: usize,
+    /// Torrents with at least one IPv6 peer.
+    pub torrents_v6: usize,
+    /// IPv4 seeders.
+    pub seeders_v4: u64,
+    /// IPv4 leechers.
+    pub leechers_v4: u64,
+    /// IPv6 seeders.
+    pub seeders_v6: u64,
+    /// IPv6 leechers.
+    pub leechers_v6: u64,
+}
+
+/// The torrents one worker owns.
+pub struct Shard {
+    /// foldhash with a per-process random seed: attackers pick info hashes.
+    hasher: DefaultHashBuilder,
+    v4: Torrents<PeerV4>,
+    v6: Torrents<PeerV6>,
+    /// The cleaning cursor is in the IPv6 map (else in the IPv4 map).
+    cleaning_v6: bool,
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shard")
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shard {
+    /// An empty shard.
+    pub fn new() -> Self {
+        Shard {
+            hasher: DefaultHashBuilder::default(),
+            v4: Torrents::default(),
+            v6: Torrents::default(),
+            cleaning_v6: false,
+        }
+    }
+
+    /// Store or refresh an IPv4 peer and select peers for it into `out`
+    /// (cleared first; never grown beyond `req.numwant`).
+    pub fn announce_v4(
+        &mut self,
+        req: &Announce<PeerV4>,
+        now: u32,
+        rng: &mut SmallRng,
+        out: &mut Vec<PeerV4>,
+    ) -> AnnounceCounts {
+        self.v4.announce(req, now, rng, out, &self.hasher)
+    }
+
+    /// Store or refresh an IPv6 peer and select peers for it into `out`
+    /// (cleared first; never grown beyond `req.numwant`).
+    pub fn announce_v6(
+        &mut self,
+        req: &Announce<PeerV6>,
+        now: u32,
+        rng: &mut SmallRng,
+        out: &mut Vec<PeerV6>,
+    ) -> AnnounceCounts {
+        self.v6.announce(req, now, rng, out, &self.hasher)
+    }
+
+    /// Counts of one torrent, IPv4 and IPv6 summed; zeros if unknown.
+    pub fn scrape(&self, h: &InfoHash) -> ScrapeStats {
+        let a = self.v4.scrape(h, &self.hasher);
+        let b = self.v6.scrape(h, &self.hasher);
+        ScrapeStats {
+            seeders: a.seeders.saturating_add(b.seeders),
+            completed: a.completed.saturating_add(b.completed),
+            leechers: a.leechers.saturating_add(b.leechers),
+        }
+    }
+
+    /// Remove peers not seen for more than `peer_timeout_secs`, and empty
+    /// torrents, visiting at most `budget` torrents from a cursor that
+    /// persists across calls (IPv4 map, then IPv6 map). Enough calls make a
+    /// full pass; [`CleanReport::pass_complete`] says when one ended.
+    /// Storage is shrunk as it empties.
+    pub fn clean(&mut self, now: u32, peer_timeout_secs: u32, budget: usize) -> CleanReport {
+        let mut report = CleanReport::default();
+        while report.torrents_visited < budget {
+            let left = budget - report.torrents_visited;
+            let (visited, done) = if self.cleaning_v6 {
+                self.v6
+                    .clean_step(now, peer_timeout_secs, left, &mut report, &self.hasher)
+            } else {
+                self.v4
+                    .clean_step(now, peer_timeout_secs, left, &mut report, &self.hasher)
+            };
+            report.torrents_visited += visited;
+            if done {
+                self.cleaning_v6 = !self.cleaning_v6;
+                if !self.cleaning_v6 {
+                    report.pass_complete = true;
+                    break;
+                }
+            }
+        }
+        report
+    }
+
+    /// Shard-wide counts, O(1).
+    pub fn stats(&self) -> ShardStats {
+        ShardStats {
+            torrents: self.v4.len() + self.v6.len(),
+            torrents_v4: self.v4.len(),
+            torrents_v6: self.v6.len(),
+            seeders_v4: self.v4.seeders,
+            leechers_v4: self.v4.leechers,
+            seeders_v6: self.v6.seeders,
+            leechers_v6: self.v6.leechers,
+        }
+    }
+
+    /// Heap bytes owned by this shard, from capacities (allocated, which is
+    /// an upper bound of resident), plus an estimated 16 bytes of allocator
+    /// overhead per allocation. O(torrents): for metrics and tests, not the
+    /// hot path.
+    pub fn memory_bytes(&self) -> usize {
+        self.v4.memory_bytes() + self.v6.memory_bytes()
+    }
+
+    /// Panics if an internal invariant is broken (index positions, leecher/
+    /// seeder partition, counters, no empty torrent). O(peers); for tests.
+    #[doc(hidden)]
+    pub fn check_invariants(&self) {
+        self.v4.check_invariants(&self.hasher);
+        self.v6.check_invariants(&self.hasher);
+    }
+}

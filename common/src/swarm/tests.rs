@@ -1,0 +1,559 @@
+//! Swarm tests on a fixed clock and a seeded RNG.
+
+use rand::{rngs::SmallRng, Rng, SeedableRng};
+
+use super::peers::{Peers, Stored};
+use super::torrents::Entry;
+use super::*;
+
+const T0: u32 = 1_000;
+
+fn rng() -> SmallRng {
+    SmallRng::seed_from_u64(7)
+}
+
+fn hash(n: u32) -> InfoHash {
+    let mut h = [0xab; 20];
+    h[..4].copy_from_slice(&n.to_be_bytes());
+    InfoHash(h)
+}
+
+fn v4(n: u32, port: u16) -> PeerV4 {
+    PeerV4 {
+        ip: n.to_be_bytes(),
+        port,
+    }
+}
+
+fn v6(n: u32, port: u16) -> PeerV6 {
+    let mut ip = [0x20; 16];
+    ip[12..].copy_from_slice(&n.to_be_bytes());
+    PeerV6 { ip, port }
+}
+
+fn ann<A>(h: InfoHash, addr: A, event: Event, seeder: bool, numwant: usize) -> Announce<A> {
+    Announce {
+        info_hash: h,
+        addr,
+        event,
+        seeder,
+        numwant,
+    }
+}
+
+fn counts(seeders: u32, leechers: u32, completed: u32) -> AnnounceCounts {
+    AnnounceCounts {
+        seeders,
+        leechers,
+        completed,
+    }
+}
+
+#[test]
+fn layout_sizes() {
+    assert_eq!(size_of::<Stored<PeerV4>>(), 12);
+    assert_eq!(size_of::<Stored<PeerV6>>(), 24);
+    assert_eq!(
+        size_of::<Peers<PeerV4>>(),
+        24,
+        "inline pair uses the bool niche for the tag"
+    );
+    assert_eq!(size_of::<Entry<PeerV4>>(), 48);
+}
+
+#[test]
+fn two_peers_see_each_other() {
+    let (mut s, mut r, mut out) = (Shard::new(), rng(), Vec::with_capacity(50));
+    let (a, b) = (v4(1, 6881), v4(2, 6881));
+    let c = s.announce_v4(
+        &ann(hash(1), a, Event::Started, false, 50),
+        T0,
+        &mut r,
+        &mut out,
+    );
+    assert_eq!(c, counts(0, 1, 0));
+    assert!(out.is_empty(), "the requester is never returned");
+    let c = s.announce_v4(
+        &ann(hash(1), b, Event::Started, false, 50),
+        T0,
+        &mut r,
+        &mut out,
+    );
+    assert_eq!(c, counts(0, 2, 0));
+    assert_eq!(out, [a]);
+    s.announce_v4(
+        &ann(hash(1), a, Event::None, false, 50),
+        T0,
+        &mut r,
+        &mut out,
+    );
+    assert_eq!(out, [b]);
+    s.check_invariants();
+}
+
+#[test]
+fn requester_never_returned_and_no_duplicates() {
+    let (mut s, mut r, mut out) = (Shard::new(), rng(), Vec::new());
+    for n in 0..200 {
+        s.announce_v4(
+            &ann(hash(1), v4(n, 1), Event::Started, n % 3 == 0, 30),
+            T0,
+            &mut r,
+            &mut out,
+        );
+        let me = v4(n, 1);
+        assert!(!out.contains(&me));
+        let mut sorted = out.clone();
+        sorted.sort_by_key(|p| p.ip);
+        sorted.dedup();
+        assert_eq!(sorted.len(), out.len(), "duplicate peer in selection");
+        let leechers_before = (0..n).filter(|m| m % 3 != 0).count();
+        let expect = if n % 3 == 0 {
+            leechers_before
+        } else {
+            n as usize
+        };
+        assert_eq!(out.len(), expect.min(30));
+    }
+    s.check_invariants();
+}
+
+#[test]
+fn seeders_get_no_seeders() {
+    for swarm in [2u32, 40, 500] {
+        let (mut s, mut r, mut out) = (Shard::new(), rng(), Vec::new());
+        let mut leechers = 0;
+        for n in 0..swarm {
+            let seeder = n % 2 == 0;
+            leechers += u32::from(!seeder);
+            s.announce_v4(
+                &ann(hash(1), v4(n, 1), Event::Started, seeder, 0),
+                T0,
+                &mut r,
+                &mut out,
+            );
+        }
+        let c = s.announce_v4(
+            &ann(hash(1), v4(9999, 1), Event::None, true, 1000),
+            T0,
+            &mut r,
+            &mut out,
+        );
+        assert_eq!(out.len() as u32, leechers);
+        assert!(
+            out.iter().all(|p| u32::from_be_bytes(p.ip) % 2 == 1),
+            "a seeder got a seeder"
+        );
+        assert_eq!(c.leechers, leechers);
+        // A paused (partial seed) peer is announced with seeder = true.
+        let c2 = s.announce_v4(
+            &ann(hash(1), v4(9998, 1), Event::Paused, true, 1000),
+            T0,
+            &mut r,
+            &mut out,
+        );
+        assert_eq!(c2.seeders, c.seeders + 1);
+        assert!(out.iter().all(|p| u32::from_be_bytes(p.ip) % 2 == 1));
+        s.check_invariants();
+    }
+}
+
+#[test]
+fn counts_after_started_completed_stopped() {
+    let (mut s, mut r, mut out) = (Shard::new(), rng(), Vec::new());
+    let h = hash(5);
+    let (a, b, c) = (v4(1, 10), v4(2, 10), v4(3, 10));
+    s.announce_v4(&ann(h, a, Event::Started, false, 10), T0, &mut r, &mut out);
+    s.announce_v4(&ann(h, b, Event::Started, false, 10), T0, &mut r, &mut out);
+    let x = s.announce_v4(&ann(h, c, Event::Started, true, 10), T0, &mut r, &mut out);
+    assert_eq!(x, counts(1, 2, 0));
+    let x = s.announce_v4(&ann(h, a, Event::Completed, true, 10), T0, &mut r, &mut out);
+    assert_eq!(x, counts(2, 1, 1));
+    assert_eq!(out, [b], "seeder a gets only leecher b");
+    // Counted per event, even from a peer that already is a seeder.
+    let x = s.announce_v4(&ann(h, a, Event::Completed, true, 10), T0, &mut r, &mut out);
+    assert_eq!(x, counts(2, 1, 2));
+    let x = s.announce_v4(&ann(h, b, Event::Stopped, false, 10), T0, &mut r, &mut out);
+    assert_eq!(x, counts(2, 0, 2));
+    assert!(out.is_empty(), "stopped gets no peers");
+    assert_eq!(
+        s.scrape(&h),
+        ScrapeStats {
+            seeders: 2,
+            completed: 2,
+            leechers: 0
+        }
+    );
+    // Seeder back to leecher (a new download of a changed file, say).
+    let x = s.announce_v4(&ann(h, c, Event::None, false, 10), T0, &mut r, &mut out);
+    assert_eq!(x, counts(1, 1, 2));
+    let st = s.stats();
+    assert_eq!((st.torrents, st.seeders_v4, st.leechers_v4), (1, 1, 1));
+    s.check_invariants();
+    s.announce_v4(&ann(h, a, Event::Stopped, false, 10), T0, &mut r, &mut out);
+    let x = s.announce_v4(&ann(h, c, Event::Stopped, false, 10), T0, &mut r, &mut out);
+    assert_eq!(x, counts(0, 0, 2));
+    assert_eq!(
+        s.stats(),
+        ShardStats::default(),
+        "empty torrent removed at once"
+    );
+    assert_eq!(s.scrape(&h), ScrapeStats::default());
+    // Stopped for an unknown torrent or peer changes nothing.
+    let x = s.announce_v4(&ann(h, c, Event::Stopped, false, 10), T0, &mut r, &mut out);
+    assert_eq!(x, AnnounceCounts::default());
+    assert_eq!(s.stats(), ShardStats::default());
+}
+
+#[test]
+fn reannounce_updates_in_place() {
+    for swarm in [1u32, 2, 10, 100] {
+        let (mut s, mut r, mut out) = (Shard::new(), rng(), Vec::new());
+        for n in 0..swarm {
+            s.announce_v4(
+                &ann(hash(1), v4(n, 1), Event::Started, false, 0),
+                T0,
+                &mut r,
+                &mut out,
+            );
+        }
+        for round in 0..3 {
+            for n in 0..swarm {
+                let seeder = (n + round) % 2 == 0;
+                s.announce_v4(
+                    &ann(hash(1), v4(n, 1), Event::None, seeder, 0),
+                    T0,
+                    &mut r,
+                    &mut out,
+                );
+            }
+        }
+        let st = s.stats();
+        assert_eq!(
+            st.seeders_v4 + st.leechers_v4,
+            u64::from(swarm),
+            "no duplicates"
+        );
+        // Same IP, other port: another peer.
+        s.announce_v4(
+            &ann(hash(1), v4(0, 2), Event::None, false, 0),
+            T0,
+            &mut r,
+            &mut out,
+        );
+        let st = s.stats();
+        assert_eq!(st.seeders_v4 + st.leechers_v4, u64::from(swarm) + 1);
+        s.check_invariants();
+    }
+}
+
+#[test]
+fn numwant_respected() {
+    let (mut s, mut r, mut out) = (Shard::new(), rng(), Vec::new());
+    for n in 0..100 {
+        s.announce_v4(
+            &ann(hash(1), v4(n, 1), Event::Started, false, 0),
+            T0,
+            &mut r,
+            &mut out,
+        );
+    }
+    for want in [0usize, 1, 2, 7, 50, 98, 99, 100, 1000] {
+        out = Vec::with_capacity(want);
+        s.announce_v4(
+            &ann(hash(1), v4(5, 1), Event::None, false, want),
+            T0,
+            &mut r,
+            &mut out,
+        );
+        assert_eq!(out.len(), want.min(99));
+        assert!(out.capacity() <= want.max(99), "out grown beyond numwant");
+    }
+}
+
+#[test]
+fn selection_is_spread_over_the_swarm() {
+    let (mut s, mut r, mut out) = (Shard::new(), rng(), Vec::new());
+    let swarm = 1000u32;
+    for n in 0..swarm {
+        s.announce_v4(
+            &ann(hash(1), v4(n, 1), Event::Started, false, 0),
+            T0,
+            &mut r,
+            &mut out,
+        );
+    }
+    let mut seen = vec![0u32; swarm as usize];
+    for _ in 0..2000 {
+        s.announce_v4(
+            &ann(hash(1), v4(0, 2), Event::None, false, 50),
+            T0,
+            &mut r,
+            &mut out,
+        );
+        for p in &out {
+            seen[u32::from_be_bytes(p.ip) as usize] += 1;
+        }
+    }
+    // Expected 100 per peer; every peer picked, none wildly over-picked.
+    assert!(
+        seen.iter().all(|&c| c > 30 && c < 250),
+        "{:?}",
+        (seen.iter().min(), seen.iter().max())
+    );
+}
+
+#[test]
+fn port_zero_answered_not_stored() {
+    let (mut s, mut r, mut out) = (Shard::new(), rng(), Vec::new());
+    let x = s.announce_v4(
+        &ann(hash(1), v4(1, 0), Event::Started, false, 10),
+        T0,
+        &mut r,
+        &mut out,
+    );
+    assert_eq!(x, AnnounceCounts::default());
+    assert_eq!(s.stats(), ShardStats::default(), "no torrent created");
+    s.announce_v4(
+        &ann(hash(1), v4(2, 5), Event::Started, false, 10),
+        T0,
+        &mut r,
+        &mut out,
+    );
+    let x = s.announce_v4(
+        &ann(hash(1), v4(1, 0), Event::Completed, true, 10),
+        T0,
+        &mut r,
+        &mut out,
+    );
+    assert_eq!(x, counts(0, 1, 0));
+    assert_eq!(out, [v4(2, 5)]);
+    let x = s.announce_v4(
+        &ann(hash(1), v4(1, 0), Event::Stopped, true, 10),
+        T0,
+        &mut r,
+        &mut out,
+    );
+    assert_eq!(x, counts(0, 1, 0));
+    s.check_invariants();
+}
+
+#[test]
+fn ten_thousand_peers_then_all_stopped() {
+    let (mut s, mut r, mut out) = (Shard::new(), rng(), Vec::new());
+    let n = 10_000u32;
+    for i in 0..n {
+        s.announce_v4(
+            &ann(hash(1), v4(i, 7), Event::Started, i % 4 == 0, 50),
+            T0,
+            &mut r,
+            &mut out,
+        );
+        if i % 997 == 0 {
+            s.check_invariants();
+        }
+    }
+    s.check_invariants();
+    assert_eq!(s.stats().seeders_v4, 2500);
+    assert_eq!(s.stats().leechers_v4, 7500);
+    // Flip half of them, then remove in a scrambled order.
+    for i in (0..n).step_by(2) {
+        s.announce_v4(
+            &ann(hash(1), v4(i, 7), Event::None, i % 4 != 0, 50),
+            T0,
+            &mut r,
+            &mut out,
+        );
+    }
+    s.check_invariants();
+    let mut order: Vec<u32> = (0..n).collect();
+    for i in (1..order.len()).rev() {
+        order.swap(i, r.random_range(0..=i));
+    }
+    for (k, &i) in order.iter().enumerate() {
+        s.announce_v4(
+            &ann(hash(1), v4(i, 7), Event::Stopped, false, 50),
+            T0,
+            &mut r,
+            &mut out,
+        );
+        assert!(out.is_empty());
+        if k % 1009 == 0 {
+            s.check_invariants();
+        }
+    }
+    s.check_invariants();
+    assert_eq!(s.stats(), ShardStats::default());
+    assert!(
+        s.memory_bytes() < 1024,
+        "peer storage freed: {}",
+        s.memory_bytes()
+    );
+}
+
+#[test]
+fn clean_removes_expired_peers_across_budgeted_calls() {
+    let (mut s, mut r, mut out, mut out6) = (Shard::new(), rng(), Vec::new(), Vec::new());
+    let timeout = 100;
+    // 300 torrents: sizes 1..=5 (inline and heap), old peers and fresh ones.
+    for t in 0..300u32 {
+        for p in 0..(t % 5 + 1) {
+            let seen = if p % 2 == 0 { T0 } else { T0 + 150 };
+            s.announce_v4(
+                &ann(hash(t), v4(p, 1), Event::Started, p == 1, 0),
+                seen,
+                &mut r,
+                &mut out,
+            );
+            s.announce_v6(
+                &ann(hash(t), v6(p, 1), Event::Started, p == 1, 0),
+                seen,
+                &mut r,
+                &mut out6,
+            );
+        }
+    }
+    // A big torrent whose peers expire except 20 (index dropped, inline?).
+    for p in 0..500u32 {
+        let seen = if p < 20 { T0 + 150 } else { T0 };
+        s.announce_v4(
+            &ann(hash(9999), v4(p, 1), Event::Started, p % 3 == 0, 0),
+            seen,
+            &mut r,
+            &mut out,
+        );
+    }
+    s.check_invariants();
+    let before = s.stats();
+    assert_eq!(before.torrents, 601);
+    let now = T0 + 150; // T0 peers are 150 s old: expired; T0+150 ones fresh.
+    let mut calls = 0;
+    let mut removed = 0;
+    let mut torrents_removed = 0;
+    loop {
+        calls += 1;
+        let rep = s.clean(now, timeout, 37);
+        assert!(rep.torrents_visited <= 37);
+        removed += rep.peers_removed;
+        torrents_removed += rep.torrents_removed;
+        s.check_invariants();
+        if rep.pass_complete {
+            break;
+        }
+        assert!(calls < 100);
+    }
+    assert!(calls >= 601 / 37, "the budget bounds each call");
+    let after = s.stats();
+    // Torrents with only even-numbered (old) peers: sizes 1 -> 60 torrents per family.
+    assert_eq!(after.torrents, 601 - 120);
+    assert_eq!(torrents_removed, 120);
+    assert_eq!(
+        after.seeders_v4 + after.leechers_v4 + after.seeders_v6 + after.leechers_v6,
+        {
+            let fresh_per_family: u64 = (0..300u64).map(|t| (t % 5 + 1) / 2).sum();
+            2 * fresh_per_family + 20
+        }
+    );
+    let total = |x: ShardStats| x.seeders_v4 + x.leechers_v4 + x.seeders_v6 + x.leechers_v6;
+    assert_eq!(total(before) - total(after), removed as u64);
+    // Everyone expires later; a full pass empties the shard.
+    let rep = s.clean(now + 1000, timeout, 10_000);
+    assert!(rep.pass_complete);
+    assert_eq!(s.stats(), ShardStats::default());
+    s.check_invariants();
+    // Cleaning an empty shard terminates and reports a complete pass.
+    assert!(s.clean(now, timeout, 5).pass_complete);
+    assert_eq!(s.clean(now, timeout, 0), CleanReport::default());
+}
+
+#[test]
+fn v4_and_v6_are_separate() {
+    let (mut s, mut r) = (Shard::new(), rng());
+    let (mut o4, mut o6) = (Vec::new(), Vec::new());
+    let h = hash(3);
+    s.announce_v4(
+        &ann(h, v4(1, 1), Event::Started, true, 10),
+        T0,
+        &mut r,
+        &mut o4,
+    );
+    s.announce_v6(
+        &ann(h, v6(1, 1), Event::Started, false, 10),
+        T0,
+        &mut r,
+        &mut o6,
+    );
+    assert!(
+        o6.is_empty(),
+        "the IPv4 peer is not given to the IPv6 client"
+    );
+    let c = s.announce_v6(
+        &ann(h, v6(2, 1), Event::Started, false, 10),
+        T0,
+        &mut r,
+        &mut o6,
+    );
+    assert_eq!(o6, [v6(1, 1)]);
+    assert_eq!(c, counts(0, 2, 0), "counts of the requester's family");
+    assert_eq!(
+        s.scrape(&h),
+        ScrapeStats {
+            seeders: 1,
+            completed: 0,
+            leechers: 2
+        }
+    );
+    let st = s.stats();
+    assert_eq!(
+        (
+            st.torrents_v4,
+            st.torrents_v6,
+            st.seeders_v4,
+            st.leechers_v6
+        ),
+        (1, 1, 1, 2)
+    );
+    s.check_invariants();
+}
+
+/// Memory per stored IPv4 peer, capacity-based (an upper bound on RSS).
+/// Budget: 40 bytes. Release-mode sized; run with `--ignored` for 1M peers.
+fn bytes_per_peer(torrents: u32, per_torrent: u32) -> f64 {
+    let (mut s, mut r, mut out) = (Shard::new(), rng(), Vec::new());
+    for t in 0..torrents {
+        let mut h = [0u8; 20];
+        r.fill(&mut h[..]);
+        for p in 0..per_torrent {
+            let a = ann(
+                InfoHash(h),
+                v4(t.wrapping_mul(7919) ^ p, 6881),
+                Event::Started,
+                false,
+                0,
+            );
+            s.announce_v4(&a, T0, &mut r, &mut out);
+        }
+    }
+    let peers = u64::from(torrents) * u64::from(per_torrent);
+    assert_eq!(s.stats().leechers_v4, peers);
+    s.memory_bytes() as f64 / peers as f64
+}
+
+#[test]
+fn memory_per_peer_small() {
+    for (t, p) in [(1, 100_000), (50_000, 2), (20_000, 5), (100_000, 1)] {
+        let b = bytes_per_peer(t, p);
+        println!("{t} torrents x {p} peers: {b:.1} bytes/peer");
+        assert!(b <= 40.0 || p == 1, "{t} x {p}: {b:.1} bytes per peer");
+    }
+}
+
+#[test]
+#[ignore = "1M peers; run with --ignored --nocapture to print the numbers"]
+fn memory_per_peer_one_million() {
+    for (t, p) in [(1, 1_000_000), (500_000, 2), (1_000_000, 1)] {
+        let b = bytes_per_peer(t, p);
+        println!("{t} torrents x {p} peers: {b:.1} bytes/peer");
+        assert!(b <= 40.0 || p == 1, "{t} x {p}: {b:.1} bytes per peer");
+    }
+}

@@ -1,0 +1,277 @@
+//! The torrents of one shard in one address family.
+//!
+//! Owns the map info hash -> torrent: a dense `Vec` of entries (so the
+//! cleaning cursor is a plain position) and a `hashbrown::HashTable<u32>` of
+//! positions into it (5 bytes per bucket instead of a whole entry), the
+//! shard-wide seeder/leecher counters of the family, and the cleaning
+//! cursor. Not: the layout of a torrent's peers (`peers.rs`).
+
+use core::hash::BuildHasher;
+
+use hashbrown::HashTable;
+use rand::rngs::SmallRng;
+
+use super::peers::{malloc_size, table_bytes, Change, PeerAddr, Peers};
+use super::{Announce, AnnounceCounts, CleanReport, Event, ScrapeStats};
+use crate::InfoHash;
+
+/// One torrent: 48 bytes for IPv4 with both peers inline.
+pub(crate) struct Entry<A> {
+    hash: InfoHash,
+    /// `event=completed` announces seen, saturating.
+    completed: u32,
+    peers: Peers<A>,
+}
+
+impl<A: PeerAddr> Entry<A> {
+    fn counts(&self) -> AnnounceCounts {
+        let seeders = self.peers.seeders();
+        AnnounceCounts {
+            seeders: seeders as u32,
+            leechers: (self.peers.len() - seeders) as u32,
+            completed: self.completed,
+        }
+    }
+}
+
+/// All torrents of one family in one shard.
+pub(crate) struct Torrents<A> {
+    index: HashTable<u32>,
+    entries: Vec<Entry<A>>,
+    pub(crate) seeders: u64,
+    pub(crate) leechers: u64,
+    cursor: usize,
+}
+
+impl<A: PeerAddr> Default for Torrents<A> {
+    fn default() -> Self {
+        Torrents {
+            index: HashTable::new(),
+            entries: Vec::new(),
+            seeders: 0,
+            leechers: 0,
+            cursor: 0,
+        }
+    }
+}
+
+impl<A: PeerAddr> Torrents<A> {
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn find<S: BuildHasher>(&self, hash: &InfoHash, s: &S) -> Option<usize> {
+        let entries = &self.entries;
+        self.index
+            .find(s.hash_one(hash), |&q| {
+                entries.get(q as usize).is_some_and(|e| e.hash == *hash)
+            })
+            .map(|&q| q as usize)
+    }
+
+    fn insert<S: BuildHasher>(&mut self, hash: InfoHash, s: &S) -> usize {
+        let pos = self.entries.len();
+        if pos == self.entries.capacity() {
+            // Grow by half, not double: memory per torrent is the budget.
+            self.entries.reserve_exact((pos / 2).max(4));
+        }
+        self.entries.push(Entry {
+            hash,
+            completed: 0,
+            peers: Peers::default(),
+        });
+        let entries = &self.entries;
+        self.index
+            .insert_unique(s.hash_one(hash), pos as u32, |&q| {
+                s.hash_one(entries[q as usize].hash)
+            });
+        pos
+    }
+
+    /// Remove the (empty) entry at `pos`; the last entry moves into `pos`.
+    fn remove_entry<S: BuildHasher>(&mut self, pos: usize, s: &S) {
+        if let Ok(e) = self
+            .index
+            .find_entry(s.hash_one(self.entries[pos].hash), |&q| q as usize == pos)
+        {
+            e.remove();
+        }
+        let last = self.entries.len() - 1;
+        if pos != last {
+            if let Some(q) = self
+                .index
+                .find_mut(s.hash_one(self.entries[last].hash), |&q| q as usize == last)
+            {
+                *q = pos as u32;
+            }
+        }
+        self.entries.swap_remove(pos);
+    }
+
+    fn account(&mut self, change: Change) {
+        match change {
+            Change::Added { seeder: true } => self.seeders += 1,
+            Change::Added { seeder: false } => self.leechers += 1,
+            Change::Updated {
+                was: true,
+                now: false,
+            } => {
+                self.seeders -= 1;
+                self.leechers += 1;
+            }
+            Change::Updated {
+                was: false,
+                now: true,
+            } => {
+                self.leechers -= 1;
+                self.seeders += 1;
+            }
+            Change::Updated { .. } => {}
+        }
+    }
+
+    pub(crate) fn announce<S: BuildHasher>(
+        &mut self,
+        req: &Announce<A>,
+        now: u32,
+        rng: &mut SmallRng,
+        out: &mut Vec<A>,
+        s: &S,
+    ) -> AnnounceCounts {
+        out.clear();
+        let found = self.find(&req.info_hash, s);
+        let store = req.addr.port() != 0;
+        if req.event == Event::Stopped {
+            let Some(pos) = found else {
+                return AnnounceCounts::default();
+            };
+            let e = &mut self.entries[pos];
+            let removed = if store {
+                e.peers.remove(&req.addr, s)
+            } else {
+                None
+            };
+            let counts = e.counts();
+            let empty = e.peers.is_empty();
+            match removed {
+                Some(true) => self.seeders -= 1,
+                Some(false) => self.leechers -= 1,
+                None => {}
+            }
+            if empty {
+                self.remove_entry(pos, s);
+            }
+            return counts;
+        }
+        if !store {
+            // Port 0: answered, never stored, nothing counted.
+            let Some(pos) = found else {
+                return AnnounceCounts::default();
+            };
+            let e = &self.entries[pos];
+            e.peers.select(req.seeder, req.numwant, rng, out);
+            return e.counts();
+        }
+        let pos = match found {
+            Some(p) => p,
+            None => self.insert(req.info_hash, s),
+        };
+        let e = &mut self.entries[pos];
+        if req.event == Event::Completed {
+            e.completed = e.completed.saturating_add(1);
+        }
+        let change = e
+            .peers
+            .announce(req.addr, req.seeder, now, req.numwant, rng, out, s);
+        let counts = e.counts();
+        self.account(change);
+        counts
+    }
+
+    pub(crate) fn scrape<S: BuildHasher>(&self, hash: &InfoHash, s: &S) -> ScrapeStats {
+        self.find(hash, s).map_or_else(ScrapeStats::default, |p| {
+            let c = self.entries[p].counts();
+            ScrapeStats {
+                seeders: c.seeders,
+                completed: c.completed,
+                leechers: c.leechers,
+            }
+        })
+    }
+
+    /// Visit at most `budget` torrents from the cursor; returns the number
+    /// visited and whether the pass over this family is complete (the cursor
+    /// then starts again at 0).
+    pub(crate) fn clean_step<S: BuildHasher>(
+        &mut self,
+        now: u32,
+        timeout: u32,
+        budget: usize,
+        report: &mut CleanReport,
+        s: &S,
+    ) -> (usize, bool) {
+        let mut visited = 0;
+        while visited < budget {
+            let Some(e) = self.entries.get_mut(self.cursor) else {
+                self.cursor = 0;
+                self.compact(s);
+                return (visited, true);
+            };
+            visited += 1;
+            let (seeders, leechers) = e.peers.retain_fresh(now, timeout, s);
+            let empty = e.peers.is_empty();
+            self.seeders -= seeders as u64;
+            self.leechers -= leechers as u64;
+            report.peers_removed += seeders + leechers;
+            if empty {
+                // The last entry (not yet visited) moves here: stay.
+                self.remove_entry(self.cursor, s);
+                report.torrents_removed += 1;
+            } else {
+                self.cursor += 1;
+            }
+        }
+        (visited, false)
+    }
+
+    /// Shrink the torrent array and index when much larger than needed.
+    fn compact<S: BuildHasher>(&mut self, s: &S) {
+        let n = self.entries.len();
+        if self.entries.capacity() > 4 * n + 64 {
+            self.entries.shrink_to(2 * n);
+        }
+        if self.index.capacity() > 4 * n + 64 {
+            let entries = &self.entries;
+            self.index
+                .shrink_to(2 * n, |&q| s.hash_one(entries[q as usize].hash));
+        }
+    }
+
+    pub(crate) fn memory_bytes(&self) -> usize {
+        malloc_size(self.entries.capacity() * size_of::<Entry<A>>())
+            + table_bytes(self.index.capacity(), size_of::<u32>())
+            + self
+                .entries
+                .iter()
+                .map(|e| e.peers.heap_bytes())
+                .sum::<usize>()
+    }
+
+    pub(crate) fn check_invariants<S: BuildHasher>(&self, s: &S) {
+        assert_eq!(self.index.len(), self.entries.len(), "torrent index size");
+        let (mut seeders, mut leechers) = (0u64, 0u64);
+        for (i, e) in self.entries.iter().enumerate() {
+            assert_eq!(self.find(&e.hash, s), Some(i), "torrent index position");
+            assert!(!e.peers.is_empty(), "empty torrent kept");
+            e.peers.check_invariants(s);
+            let c = e.counts();
+            seeders += u64::from(c.seeders);
+            leechers += u64::from(c.leechers);
+        }
+        assert_eq!(
+            (seeders, leechers),
+            (self.seeders, self.leechers),
+            "shard counters"
+        );
+    }
+}

@@ -1,0 +1,130 @@
+//! riptide-udp's configuration: the shared sections plus the UDP-only
+//! `backend` and `[udp]` keys. `riptide-udp -p` prints it with comments.
+
+use riptide_common::config::{
+    AccessListConfig, CleaningConfig, ConfigError, CpuPinningConfig, Documented, LogLevel, MetricsConfig,
+    NetworkConfig, PrivilegesConfig, ProtocolConfig, TrackerConfig,
+};
+use riptide_common::config_struct;
+use serde::{Deserialize, Serialize};
+
+/// Which I/O backend serves the sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// io_uring when the kernel has every feature used, else mio.
+    Auto,
+    /// io_uring; start-up fails if the kernel lacks a feature.
+    IoUring,
+    /// epoll through mio with recvmmsg/sendmmsg batches.
+    Mio,
+}
+impl Documented for Backend {}
+
+config_struct! {
+    /// UDP-specific settings.
+    pub struct UdpSection {
+        /// Seconds a connection id stays valid after it was issued (BEP 15
+        /// says clients may use one for a minute; some reuse it longer).
+        pub connection_id_max_age: u32 = 120,
+        /// Receive buffers per worker in the io_uring buffer ring (power of two).
+        pub recv_buffers: u16 = 4096,
+        /// Send slots per worker (responses in flight).
+        pub send_slots: u32 = 2048,
+        /// Entries in each worker's io_uring submission queue.
+        pub ring_entries: u32 = 2048,
+        /// Messages each SPSC ring between two workers holds.
+        pub mesh_capacity: usize = 8192,
+    }
+}
+
+config_struct! {
+    /// riptide-udp configuration.
+    pub struct UdpConfig {
+        /// Worker threads; 0 = one per core this process may run on.
+        pub workers: usize = 0,
+        /// error | warn | info | debug | trace (RUST_LOG overrides).
+        pub log_level: LogLevel = LogLevel::Info,
+        /// auto | io_uring | mio.
+        pub backend: Backend = Backend::Auto,
+        /// Listening sockets.
+        pub network: NetworkConfig = NetworkConfig::default(),
+        /// Announce behaviour.
+        pub protocol: ProtocolConfig = ProtocolConfig::default(),
+        /// Removal of peers that stopped announcing.
+        pub cleaning: CleaningConfig = CleaningConfig::default(),
+        /// Which info hashes are served. A blocked hash gets an error
+        /// response "info hash is not allowed on this tracker" to announce,
+        /// and zeros to scrape.
+        pub access_list: AccessListConfig = AccessListConfig::default(),
+        /// Dropping root after binding.
+        pub privileges: PrivilegesConfig = PrivilegesConfig::default(),
+        /// Pinning workers to cores.
+        pub cpu_pinning: CpuPinningConfig = CpuPinningConfig::default(),
+        /// Prometheus endpoint.
+        pub metrics: MetricsConfig = MetricsConfig::default(),
+        /// UDP-only settings.
+        pub udp: UdpSection = UdpSection::default(),
+    }
+}
+
+impl TrackerConfig for UdpConfig {
+    const NAME: &'static str = "riptide-udp";
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.workers > 1024 {
+            return Err(ConfigError::invalid("workers", &self.workers.to_string(), "0 (one per core) to 1024"));
+        }
+        self.network.validate()?;
+        self.protocol.validate()?;
+        self.cleaning.validate()?;
+        self.access_list.validate()?;
+        self.metrics.addr()?;
+        let u = &self.udp;
+        if u.connection_id_max_age == 0 {
+            return Err(ConfigError::invalid("udp.connection_id_max_age", "0", "1 or more seconds"));
+        }
+        if !u.recv_buffers.is_power_of_two() || u.recv_buffers < 16 {
+            return Err(ConfigError::invalid("udp.recv_buffers", &u.recv_buffers.to_string(), "a power of two from 16 to 32768"));
+        }
+        if u.send_slots < 16 || u.send_slots > 1 << 20 {
+            return Err(ConfigError::invalid("udp.send_slots", &u.send_slots.to_string(), "16 to 1048576"));
+        }
+        if !u.ring_entries.is_power_of_two() || !(64..=32768).contains(&u.ring_entries) {
+            return Err(ConfigError::invalid("udp.ring_entries", &u.ring_entries.to_string(), "a power of two from 64 to 32768"));
+        }
+        if u.mesh_capacity < 64 {
+            return Err(ConfigError::invalid("udp.mesh_capacity", &u.mesh_capacity.to_string(), "64 or more"));
+        }
+        Ok(())
+    }
+
+    fn log_level(&self) -> LogLevel {
+        self.log_level
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use riptide_common::config::{parse, print_default};
+
+    #[test]
+    fn printed_config_parses_back_to_the_defaults() {
+        let text = print_default::<UdpConfig>();
+        assert_eq!(parse::<UdpConfig>(&text).unwrap(), UdpConfig::default());
+        for key in ["backend = \"auto\"", "kernel_steering = true", "[udp]", "connection_id_max_age = 120", "[access_list]"] {
+            assert!(text.contains(key), "{key} missing:\n{text}");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let err = parse::<UdpConfig>("backend = \"epoll\"\n").unwrap_err().to_string();
+        assert!(err.contains("backend") && err.contains("epoll") && err.contains("io_uring"), "{err}");
+        let err = parse::<UdpConfig>("[udp]\nrecv_buffers = 1000\n").unwrap_err().to_string();
+        assert!(err.contains("udp.recv_buffers") && err.contains("1000") && err.contains("power of two"), "{err}");
+        let err = parse::<UdpConfig>("[udp]\nbogus = 1\n").unwrap_err().to_string();
+        assert!(err.contains("bogus"), "{err}");
+    }
+}

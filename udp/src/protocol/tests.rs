@@ -1,0 +1,1 @@
+//! Protocol tests: known vectors, round trips, no panics.

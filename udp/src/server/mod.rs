@@ -1,0 +1,187 @@
+//! The UDP tracker's I/O: socket set-up, backend choice, and the two
+//! backends that run the same [`worker::Worker`] logic.
+//!
+//! Start-up order: probe → bind every socket (one per worker per family, in
+//! worker order, so reuseport index i is worker i) → attach the steering
+//! program → load the access list → start metrics → drop privileges → run.
+
+pub mod mio;
+pub mod uring;
+pub mod worker;
+
+use crate::config::{Backend, UdpConfig};
+use crate::connection_id::ConnectionIds;
+use crate::metrics::{Metric, DESCS};
+use anyhow::{bail, Context};
+use riptide_common::access_list::SharedAccessList;
+use riptide_common::metrics::WorkerMetrics;
+use socket2::{Domain, Protocol, Socket, Type};
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use worker::{Settings, Worker};
+
+/// Timer token: a cleaning slice.
+pub(crate) const TIMER_CLEAN: u64 = 1;
+/// Timer token: copy statistics into the metrics.
+pub(crate) const TIMER_STATS: u64 = 2;
+
+/// What every worker shares (read-only, or swapped atomically).
+#[derive(Clone)]
+pub struct Shared {
+    /// The config the tracker runs with.
+    pub config: Arc<UdpConfig>,
+    /// The access list, reloaded on SIGUSR1.
+    pub access_list: SharedAccessList,
+    /// Process start: the epoch of the coarse seconds the swarm and the
+    /// connection ids use.
+    pub start: Instant,
+    /// Time between cleaning slices.
+    pub clean_interval: Duration,
+}
+
+impl Shared {
+    /// Coarse seconds since start.
+    pub fn seconds_since_start(&self, at: Instant) -> u32 {
+        u32::try_from(at.saturating_duration_since(self.start).as_secs()).unwrap_or(u32::MAX)
+    }
+}
+
+/// One worker's sockets, at most one per family.
+#[derive(Default)]
+pub struct WorkerSockets {
+    /// IPv4 socket.
+    pub v4: Option<UdpSocket>,
+    /// IPv6 socket (IPV6_V6ONLY).
+    pub v6: Option<UdpSocket>,
+}
+
+/// Binds a reuseport group of `workers` sockets on `addr`; with port 0 the
+/// first socket picks the port and the others join it.
+fn bind_group(addr: SocketAddr, workers: usize, recv_buffer: usize) -> anyhow::Result<Vec<UdpSocket>> {
+    let mut group = Vec::with_capacity(workers);
+    let mut addr = addr;
+    for _ in 0..workers {
+        let domain = if addr.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
+        let socket = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP)).context("create UDP socket")?;
+        if addr.is_ipv6() {
+            socket.set_only_v6(true).context("set IPV6_V6ONLY")?;
+        }
+        socket.set_reuse_port(true).context("set SO_REUSEPORT")?;
+        if recv_buffer > 0 {
+            // Before bind, so the kernel sizes the queue from the start.
+            if let Err(e) = socket.set_recv_buffer_size(recv_buffer) {
+                log::warn!("cannot set SO_RCVBUF to {recv_buffer}: {e}");
+            }
+        }
+        socket.set_nonblocking(true).context("set O_NONBLOCK")?;
+        socket.bind(&addr.into()).with_context(|| format!("bind UDP {addr}"))?;
+        let socket: UdpSocket = socket.into();
+        addr = socket.local_addr().context("local address")?;
+        group.push(socket);
+    }
+    Ok(group)
+}
+
+/// Attaches the steering program to a group; false when the kernel refused it.
+fn steer(group: &[UdpSocket], workers: usize) -> bool {
+    let Some(first) = group.first() else {
+        return true;
+    };
+    match uring_rt::socket::attach_reuseport_cbpf(first, &crate::steering::program(workers)) {
+        Ok(()) => true,
+        Err(e) => {
+            log::warn!("kernel refused the steering BPF program ({e}); announces will cross cores through the mesh");
+            false
+        }
+    }
+}
+
+/// Which backend to run, from the config and the kernel probe.
+fn choose_backend(config: &UdpConfig) -> anyhow::Result<Backend> {
+    let probe = uring_rt::Probe::detect();
+    log::info!("io_uring probe: {probe}");
+    let missing = probe.missing_for_udp();
+    match config.backend {
+        Backend::Mio => {
+            log::info!("backend: mio (configured)");
+            Ok(Backend::Mio)
+        }
+        Backend::IoUring if missing.is_empty() => {
+            log::info!("backend: io_uring (configured)");
+            Ok(Backend::IoUring)
+        }
+        Backend::IoUring => bail!(
+            "backend = \"io_uring\" but kernel {} lacks: {}; use backend = \"auto\" or \"mio\"",
+            probe.kernel(),
+            missing.join(", ")
+        ),
+        Backend::Auto if missing.is_empty() => {
+            log::info!("backend: io_uring (auto: kernel {} has every feature used)", probe.kernel());
+            Ok(Backend::IoUring)
+        }
+        Backend::Auto => {
+            log::warn!("backend: mio (auto: kernel {} lacks {})", probe.kernel(), missing.join(", "));
+            Ok(Backend::Mio)
+        }
+    }
+}
+
+/// Binds, drops privileges and serves until SIGTERM/SIGINT.
+pub fn run(config: UdpConfig) -> anyhow::Result<()> {
+    let workers = riptide_common::pinning::worker_count(config.workers);
+    let backend = choose_backend(&config)?;
+
+    let mut sockets: Vec<WorkerSockets> = (0..workers).map(|_| WorkerSockets::default()).collect();
+    let mut steering_refused = false;
+    for addr in [config.network.ipv4()?, config.network.ipv6()?].into_iter().flatten() {
+        let group = bind_group(addr, workers, config.network.socket_recv_buffer)?;
+        let bound = group[0].local_addr()?;
+        if config.network.kernel_steering && workers > 1 && !steer(&group, workers) {
+            steering_refused = true;
+        }
+        for (slot, socket) in sockets.iter_mut().zip(group) {
+            if bound.is_ipv4() {
+                slot.v4 = Some(socket);
+            } else {
+                slot.v6 = Some(socket);
+            }
+        }
+        log::info!("listening on udp {bound}");
+    }
+    let steering = config.network.kernel_steering && workers > 1 && !steering_refused;
+    log::info!("{workers} workers, kernel steering {}", if steering { "on" } else { "off" });
+
+    let access_list = SharedAccessList::load(&config.access_list).context("load access list")?;
+    let metrics: Vec<Arc<WorkerMetrics>> = (0..workers).map(|_| Arc::new(WorkerMetrics::new(DESCS.len()))).collect();
+    if steering_refused {
+        metrics[0].add(Metric::SteeringRefused.index(), 1);
+    }
+    if let Some(addr) = config.metrics.addr()? {
+        let listener = std::net::TcpListener::bind(addr).with_context(|| format!("bind metrics {addr}"))?;
+        let bound = riptide_common::metrics::serve(listener, DESCS, metrics.clone())?;
+        log::info!("metrics on http://{bound}/metrics");
+    }
+    riptide_common::privileges::drop_privileges(&config.privileges)?;
+
+    let shared = Shared {
+        clean_interval: Duration::from_secs(u64::from(config.cleaning.interval)),
+        config: Arc::new(config),
+        access_list,
+        start: Instant::now(),
+    };
+    let ids = ConnectionIds::from_random(shared.config.udp.connection_id_max_age);
+    let settings = Settings::from_config(&shared.config);
+    let handlers: Vec<Worker> = metrics
+        .iter()
+        .enumerate()
+        .map(|(i, m)| Worker::new(i, workers, settings, ids.clone(), shared.access_list.cache(), Arc::clone(m)))
+        .collect();
+    riptide_common::signals::block_operator_signals().context("block signals")?;
+    match backend {
+        Backend::IoUring | Backend::Auto => uring::run(&shared, handlers, sockets)?,
+        Backend::Mio => mio::run(&shared, handlers, sockets)?,
+    }
+    log::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,135 @@
+//! The io_uring backend: each worker is a [`uring_rt::Handler`] that owns
+//! its sockets and feeds datagrams and mesh messages to its [`Worker`].
+
+use super::worker::{Io, MeshMsg, Worker};
+use super::{Shared, WorkerSockets, TIMER_CLEAN, TIMER_STATS};
+use crate::metrics::Metric;
+use riptide_common::metrics::WorkerMetrics;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::time::Instant;
+use uring_rt::{Ctx, Datagram, Handler, RuntimeConfig, Signal, SocketId};
+
+/// A worker on the io_uring runtime.
+pub struct UringWorker {
+    worker: Worker,
+    shared: Shared,
+    pending_sockets: Option<WorkerSockets>,
+    v4: Option<SocketId>,
+    v6: Option<SocketId>,
+}
+
+struct UringIo<'a> {
+    ctx: &'a mut Ctx<MeshMsg>,
+    v4: Option<SocketId>,
+    v6: Option<SocketId>,
+}
+
+impl Io for UringIo<'_> {
+    fn send(&mut self, to: SocketAddr, from: Option<IpAddr>, fill: impl FnOnce(&mut [u8]) -> usize) -> bool {
+        let socket = if to.is_ipv4() { self.v4 } else { self.v6 };
+        socket.is_some_and(|s| self.ctx.send_to(s, to, from, fill).is_ok())
+    }
+
+    fn forward(&mut self, to: usize, msg: MeshMsg) -> bool {
+        self.ctx.mesh_send(to, msg).is_ok()
+    }
+}
+
+impl UringWorker {
+    fn now(&self, at: Instant) -> u32 {
+        self.shared.seconds_since_start(at)
+    }
+
+    fn io<'a>(&self, ctx: &'a mut Ctx<MeshMsg>) -> UringIo<'a> {
+        UringIo { ctx, v4: self.v4, v6: self.v6 }
+    }
+
+    fn copy_runtime_stats(&self, ctx: &Ctx<MeshMsg>) {
+        let s = ctx.stats();
+        let m: &WorkerMetrics = self.worker.metrics();
+        m.set(Metric::RecvBuffersExhausted.index(), s.recv_buffers_exhausted);
+        m.set(Metric::RecvRearms.index(), s.rearms);
+        m.set(Metric::SubmitBatches.index(), s.submit_batches);
+        m.set(Metric::SubmittedEntries.index(), s.submitted_sqes);
+    }
+}
+
+impl Handler for UringWorker {
+    type Msg = MeshMsg;
+
+    fn on_start(&mut self, ctx: &mut Ctx<MeshMsg>) {
+        let sockets = self.pending_sockets.take().unwrap_or_default();
+        let add = |ctx: &mut Ctx<MeshMsg>, s: Option<UdpSocket>| -> Option<SocketId> {
+            let s = s?;
+            match ctx.add_udp(s) {
+                Ok(id) => Some(id),
+                Err(e) => {
+                    log::error!("worker {}: cannot arm receive on its socket: {e}", ctx.worker());
+                    ctx.stop();
+                    None
+                }
+            }
+        };
+        self.v4 = add(ctx, sockets.v4);
+        self.v6 = add(ctx, sockets.v6);
+        ctx.add_timer(self.shared.clean_interval, TIMER_CLEAN);
+        ctx.add_timer(std::time::Duration::from_secs(1), TIMER_STATS);
+    }
+
+    fn on_datagram(&mut self, ctx: &mut Ctx<MeshMsg>, dgram: Datagram<'_>) {
+        let now = self.now(ctx.now());
+        let mut io = UringIo { ctx, v4: self.v4, v6: self.v6 };
+        self.worker.on_datagram(&mut io, dgram.src, dgram.dst, dgram.payload, now);
+    }
+
+    fn on_mesh(&mut self, ctx: &mut Ctx<MeshMsg>, from: usize, msg: MeshMsg) {
+        let now = self.now(ctx.now());
+        let mut io = self.io(ctx);
+        self.worker.on_mesh(&mut io, from, msg, now);
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<MeshMsg>, token: u64) {
+        let now = self.now(ctx.now());
+        match token {
+            TIMER_CLEAN => self.worker.on_clean_tick(now),
+            _ => {
+                self.worker.update_gauges();
+                self.copy_runtime_stats(ctx);
+            }
+        }
+    }
+
+    fn on_signal(&mut self, _ctx: &mut Ctx<MeshMsg>, signal: Signal) {
+        match signal {
+            Signal::Reload => self.shared.access_list.reload_and_log(),
+            Signal::Terminate => log::debug!("worker stopping on signal"),
+        }
+    }
+
+    fn on_stop(&mut self, ctx: &mut Ctx<MeshMsg>) {
+        self.copy_runtime_stats(ctx);
+    }
+}
+
+/// Runs the workers on io_uring until a signal stops them.
+pub fn run(shared: &Shared, workers: Vec<Worker>, sockets: Vec<WorkerSockets>) -> anyhow::Result<()> {
+    let config = &shared.config;
+    let rt = RuntimeConfig {
+        workers: workers.len(),
+        cores: riptide_common::pinning::worker_cores(&config.cpu_pinning),
+        ring_entries: config.udp.ring_entries,
+        recv_buffers: config.udp.recv_buffers,
+        recv_buffer_size: 2048,
+        send_slots: config.udp.send_slots,
+        send_slot_size: 2048,
+        send_queue: 1024,
+        mesh_capacity: config.udp.mesh_capacity,
+    };
+    let handlers = workers
+        .into_iter()
+        .zip(sockets)
+        .map(|(worker, s)| UringWorker { worker, shared: shared.clone(), pending_sockets: Some(s), v4: None, v6: None })
+        .collect();
+    uring_rt::run(&rt, handlers)?;
+    Ok(())
+}

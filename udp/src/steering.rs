@@ -1,0 +1,86 @@
+//! Kernel steering: the classic BPF program on each reuseport group that
+//! makes the kernel deliver every announce and one-hash scrape to the socket
+//! of the worker that owns the torrent, so they never cross cores.
+//!
+//! The program computes exactly [`riptide_common::shard_of`]: the first four
+//! bytes of the info hash (payload offset 16), big-endian, modulo the worker
+//! count. Anything else (connects, multi-hash scrapes, junk) returns an
+//! out-of-range index and the kernel picks a socket by its own hash.
+
+use uring_rt::socket::SockFilter;
+
+const BPF_LD: u16 = 0x00;
+const BPF_W: u16 = 0x00;
+const BPF_ABS: u16 = 0x20;
+const BPF_LEN: u16 = 0x80;
+const BPF_JMP: u16 = 0x05;
+const BPF_JEQ: u16 = 0x10;
+const BPF_JGE: u16 = 0x30;
+const BPF_K: u16 = 0x00;
+const BPF_ALU: u16 = 0x04;
+const BPF_MOD: u16 = 0x90;
+const BPF_RET: u16 = 0x06;
+const BPF_A: u16 = 0x10;
+
+/// Bytes of an announce without BEP 41 options.
+const ANNOUNCE_LEN: u32 = 98;
+/// Bytes of a scrape with exactly one info hash.
+const ONE_HASH_SCRAPE_LEN: u32 = 36;
+/// Payload offset of the action word.
+const ACTION_OFFSET: u32 = 8;
+/// Payload offset of the (first) info hash.
+const HASH_OFFSET: u32 = 16;
+
+// Instruction indices, so the jumps below are computed, not counted by hand.
+const LOAD_ACTION: usize = 2;
+const ANNOUNCE: usize = 5;
+const SCRAPE: usize = 7;
+const HASH: usize = 9;
+const FALLBACK: usize = 12;
+
+fn stmt(code: u16, k: u32) -> SockFilter {
+    SockFilter { code, jt: 0, jf: 0, k }
+}
+
+fn jump(at: usize, code: u16, k: u32, if_true: usize, if_false: usize) -> SockFilter {
+    let offset = |to: usize| u8::try_from(to - at - 1).expect("forward jump within the program");
+    SockFilter { code: BPF_JMP | code | BPF_K, jt: offset(if_true), jf: offset(if_false), k }
+}
+
+/// The steering program for a reuseport group of `workers` sockets, joined
+/// in worker order.
+pub fn program(workers: usize) -> Vec<SockFilter> {
+    let workers = u32::try_from(workers.max(1)).unwrap_or(u32::MAX);
+    let prog = vec![
+        stmt(BPF_LD | BPF_W | BPF_LEN, 0),                              // 0: A = payload length
+        jump(1, BPF_JGE, 16, LOAD_ACTION, FALLBACK),                    // 1: too short for a header
+        stmt(BPF_LD | BPF_W | BPF_ABS, ACTION_OFFSET),                  // 2: A = action
+        jump(3, BPF_JEQ, 1, ANNOUNCE, 4),                               // 3: announce?
+        jump(4, BPF_JEQ, 2, SCRAPE, FALLBACK),                          // 4: scrape?
+        stmt(BPF_LD | BPF_W | BPF_LEN, 0),                              // 5: announce: length
+        jump(6, BPF_JGE, ANNOUNCE_LEN, HASH, FALLBACK),                 // 6
+        stmt(BPF_LD | BPF_W | BPF_LEN, 0),                              // 7: scrape: length
+        jump(8, BPF_JEQ, ONE_HASH_SCRAPE_LEN, HASH, FALLBACK),          // 8: one hash only
+        stmt(BPF_LD | BPF_W | BPF_ABS, HASH_OFFSET),                    // 9: A = hash[0..4] big-endian
+        stmt(BPF_ALU | BPF_MOD | BPF_K, workers),                       // 10: A %= workers
+        stmt(BPF_RET | BPF_A, 0),                                       // 11: that worker's socket
+        stmt(BPF_RET | BPF_K, u32::MAX),                                // 12: kernel's own choice
+    ];
+    debug_assert_eq!(prog.len(), FALLBACK + 1);
+    prog
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn program_has_the_documented_shape() {
+        let p = program(4);
+        assert_eq!(p.len(), 13);
+        assert_eq!(p[10].k, 4);
+        assert_eq!(p[12], stmt(BPF_RET | BPF_K, u32::MAX));
+        assert_eq!((p[1].jt, p[1].jf), (0, 10));
+        assert_eq!((p[8].jt, p[8].jf), (0, 3));
+    }
+}

@@ -1,0 +1,318 @@
+//! The real riptide-udp binary on loopback, for each backend and each IP
+//! version: every request type, connection id checks, BEP 41 options,
+//! swarm semantics, scrapes across shards, access list reload on SIGUSR1,
+//! cleaning, junk resistance, metrics, privilege drop and graceful stop.
+
+mod support;
+
+use riptide_udp::protocol::{AnnounceEvent, ConnectionId};
+use std::net::SocketAddr;
+use std::time::Duration;
+use support::{hash, Ann, Client, Options, Reply, Tracker};
+
+const SHORT: Duration = Duration::from_millis(300);
+
+fn addr(t: &Tracker, v6: bool) -> SocketAddr {
+    if v6 { t.v6 } else { t.v4 }.expect("family bound")
+}
+
+fn peers(r: &Reply) -> Vec<SocketAddr> {
+    match r {
+        Reply::Announce { peers, .. } => peers.clone(),
+        other => panic!("expected an announce reply, got {other:?}"),
+    }
+}
+
+fn counts(r: &Reply) -> (i32, i32) {
+    match r {
+        Reply::Announce { seeders, leechers, .. } => (*seeders, *leechers),
+        other => panic!("expected an announce reply, got {other:?}"),
+    }
+}
+
+fn two_peers_see_each_other(backend: &'static str, v6: bool) {
+    let t = Options::new(backend).start();
+    let server = addr(&t, v6);
+    let h = hash(1);
+    let mut a = Client::new(server);
+    let mut b = Client::new(server);
+    let first = a.announce(&Ann::new(h, 1001));
+    assert_eq!(peers(&first), vec![], "nobody else yet");
+    assert_eq!(counts(&first), (0, 1));
+    let second = b.announce(&Ann::new(h, 1002).seeder());
+    let ip = if v6 { "[::1]" } else { "127.0.0.1" };
+    assert_eq!(peers(&second), vec![format!("{ip}:1001").parse().unwrap()]);
+    assert_eq!(counts(&second), (1, 1));
+    match second {
+        Reply::Announce { interval, .. } => assert_eq!(interval, 1800),
+        _ => unreachable!(),
+    }
+    // The leecher now gets the seeder, never itself.
+    let again = a.announce(&Ann::new(h, 1001).event(AnnounceEvent::None));
+    assert_eq!(peers(&again), vec![format!("{ip}:1002").parse().unwrap()]);
+    // Seeders get no seeders.
+    let c = Client::new(server).announce(&Ann::new(h, 1003).seeder());
+    assert_eq!(peers(&c), vec![format!("{ip}:1001").parse().unwrap()]);
+    assert_eq!(a.scrape(&[h]), vec![(2, 0, 1)]);
+    assert!(t.stop().success(), "exit 0 on SIGTERM");
+}
+
+fn completed_and_stopped_counts(backend: &'static str, v6: bool) {
+    let t = Options::new(backend).start();
+    let server = addr(&t, v6);
+    let h = hash(2);
+    let mut a = Client::new(server);
+    let mut b = Client::new(server);
+    a.announce(&Ann::new(h, 2001));
+    b.announce(&Ann::new(h, 2002));
+    assert_eq!(a.scrape(&[h]), vec![(0, 0, 2)]);
+    let r = a.announce(&Ann::new(h, 2001).seeder().event(AnnounceEvent::Completed));
+    assert_eq!(counts(&r), (1, 1));
+    assert_eq!(a.scrape(&[h]), vec![(1, 1, 1)]);
+    let r = b.announce(&Ann::new(h, 2002).event(AnnounceEvent::Stopped));
+    assert_eq!(peers(&r), vec![], "stopped gets no peers");
+    assert_eq!(counts(&r), (1, 0));
+    assert_eq!(a.scrape(&[h]), vec![(1, 1, 0)]);
+    // Port 0 is answered but not stored.
+    let r = b.announce(&Ann::new(h, 0));
+    assert_eq!(peers(&r).len(), 1);
+    assert_eq!(a.scrape(&[h]), vec![(1, 1, 0)]);
+}
+
+fn connection_ids_are_checked(backend: &'static str, v6: bool) {
+    let t = Options::new(backend).extra("[udp]\nconnection_id_max_age = 2").start();
+    let server = addr(&t, v6);
+    let h = hash(3);
+    let mut a = Client::new(server);
+    let good = a.cid;
+    for forged in [ConnectionId(0), ConnectionId(good.0 ^ 1), ConnectionId(good.0 ^ (1 << 40)), ConnectionId(-1)] {
+        assert_eq!(a.try_announce(&Ann::new(h, 3001), forged, SHORT), None, "forged id {forged:?} ignored");
+        assert_eq!(a.scrape_with(&[h], forged, SHORT), None, "forged id on scrape ignored");
+    }
+    assert_eq!(a.scrape(&[h]), vec![(0, 0, 0)], "forged announces changed nothing");
+    // An id from another address is forged for this one.
+    let other = Client::new(if v6 { t.v4.unwrap() } else { t.v6.unwrap() });
+    assert_eq!(a.try_announce(&Ann::new(h, 3001), other.cid, SHORT), None);
+    // Expiry: wait past the 2-second maximum age (plus the clock's coarseness).
+    std::thread::sleep(Duration::from_millis(4200));
+    assert_eq!(a.try_announce(&Ann::new(h, 3001), good, SHORT), None, "expired id ignored");
+    a.cid = a.connect();
+    assert!(matches!(a.announce(&Ann::new(h, 3001)), Reply::Announce { .. }));
+    assert!(t.metric("riptide_errors_total", "connection_id_forged") >= 9);
+    assert!(t.metric("riptide_errors_total", "connection_id_expired") >= 1);
+}
+
+fn bep41_options_and_trailing_bytes(backend: &'static str, v6: bool) {
+    let t = Options::new(backend).start();
+    let server = addr(&t, v6);
+    let h = hash(4);
+    let mut a = Client::new(server);
+    let mut ann = Ann::new(h, 4001);
+    ann.options = b"\x02\x09/announce\x01\x02\x05?a=bc\x00junk".to_vec();
+    assert_eq!(counts(&a.announce(&ann)), (0, 1));
+    let mut aria = Ann::new(h, 4002);
+    aria.options = vec![0, 0];
+    assert_eq!(counts(&a.announce(&aria)), (0, 2));
+    let mut unknown = Ann::new(h, 4003);
+    unknown.options = vec![0x77, 3, 1, 2, 3];
+    assert_eq!(counts(&a.announce(&unknown)), (0, 3));
+}
+
+fn numwant_is_clamped(backend: &'static str, v6: bool) {
+    let t = Options::new(backend).extra("[protocol]\nmax_numwant = 30").start();
+    let server = addr(&t, v6);
+    let h = hash(5);
+    let mut a = Client::new(server);
+    for port in 1..=80u16 {
+        a.announce(&Ann::new(h, 5000 + port).event(AnnounceEvent::None));
+    }
+    let mut b = Client::new(server);
+    assert_eq!(peers(&b.announce(&Ann::new(h, 6000).numwant(1000))).len(), 30, "capped by max_numwant");
+    assert_eq!(peers(&b.announce(&Ann::new(h, 6000).numwant(-1))).len(), 30, "-1 = default");
+    assert_eq!(peers(&b.announce(&Ann::new(h, 6000).numwant(0))).len(), 30, "0 = default");
+    assert_eq!(peers(&b.announce(&Ann::new(h, 6000).numwant(7))).len(), 7);
+    let got = peers(&b.announce(&Ann::new(h, 6000).numwant(30)));
+    let unique: std::collections::HashSet<_> = got.iter().collect();
+    assert_eq!(unique.len(), 30, "no duplicates");
+    assert!(!got.iter().any(|p| p.port() == 6000), "never the requester");
+}
+
+fn scrapes_across_shards(backend: &'static str, v6: bool) {
+    let t = Options::new(backend).workers(4).start();
+    let server = addr(&t, v6);
+    let mut a = Client::new(server);
+    let hashes: Vec<_> = (100..174).map(hash).collect();
+    // Give torrent i exactly (i mod 3) + 1 leechers.
+    for (i, h) in hashes.iter().enumerate() {
+        for p in 0..=(i % 3) {
+            a.announce(&Ann::new(*h, 7000 + p as u16));
+        }
+    }
+    for n in [1usize, 50, 74] {
+        let got = a.scrape(&hashes[..n]);
+        let want: Vec<_> = (0..n).map(|i| (0, 0, (i % 3 + 1) as u32)).collect();
+        assert_eq!(got, want, "scrape of {n}");
+    }
+    // Unknown hashes are zeros, in request order.
+    let mixed = [hash(9999), hashes[1], hash(9998)];
+    assert_eq!(a.scrape(&mixed), vec![(0, 0, 0), (0, 0, 2), (0, 0, 0)]);
+    // An empty scrape (a full scrape) gets an error.
+    let mut bytes = vec![0u8; 16];
+    bytes[..8].copy_from_slice(&a.cid.0.to_be_bytes());
+    bytes[8..12].copy_from_slice(&2u32.to_be_bytes());
+    bytes[12..16].copy_from_slice(&77i32.to_be_bytes());
+    let reply = a.raw(&bytes, Duration::from_secs(3)).expect("error reply");
+    assert_eq!(&reply[..8], &[0, 0, 0, 3, 0, 0, 0, 77]);
+}
+
+fn junk_does_not_stop_service(backend: &'static str, v6: bool) {
+    let t = Options::new(backend).start();
+    let server = addr(&t, v6);
+    let h = hash(6);
+    let mut a = Client::new(server);
+    let junk = std::net::UdpSocket::bind(if v6 { "[::1]:0" } else { "127.0.0.1:0" }).unwrap();
+    let (valid, _) = a.announce_bytes(&Ann::new(h, 8001), a.cid);
+    let mut seed = 0x1234_5678u32;
+    for len in 0..=200usize {
+        let mut pkt = vec![0u8; len];
+        for b in &mut pkt {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            *b = seed as u8;
+        }
+        junk.send_to(&pkt, server).unwrap();
+        // A valid prefix, cut at every length, with junk after.
+        let cut = &valid[..len.min(valid.len())];
+        junk.send_to(cut, server).unwrap();
+        if len % 20 == 0 {
+            assert!(matches!(a.announce(&Ann::new(h, 8001)), Reply::Announce { .. }), "still serving at {len}");
+        }
+    }
+    assert!(matches!(a.announce(&Ann::new(h, 8001)), Reply::Announce { .. }));
+    assert!(t.metric("riptide_errors_total", "unanswerable") > 0);
+    assert!(t.stop().success());
+}
+
+fn access_list_reloads_on_sigusr1(backend: &'static str, v6: bool) {
+    let allowed = hash(10);
+    let other = hash(11);
+    let dir = std::env::temp_dir().join(format!("riptide-al-{}-{backend}-{v6}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let list = dir.join("allow.txt");
+    let hex = |h: riptide_common::InfoHash| h.to_string();
+    std::fs::write(&list, format!("# allowed\n{}\n", hex(allowed))).unwrap();
+    let t = Options::new(backend).extra(&format!("[access_list]\nmode = \"allow\"\npath = \"{}\"", list.display())).start();
+    let server = addr(&t, v6);
+    let mut a = Client::new(server);
+    assert!(matches!(a.announce(&Ann::new(allowed, 9001)), Reply::Announce { .. }));
+    assert_eq!(a.announce(&Ann::new(other, 9001)), Reply::Error("info hash is not allowed on this tracker".into()));
+    assert_eq!(a.scrape(&[allowed, other]), vec![(0, 0, 1), (0, 0, 0)]);
+
+    std::fs::write(&list, format!("{}\n", hex(other))).unwrap();
+    t.signal(nix::sys::signal::Signal::SIGUSR1);
+    t.wait_log("access list reloaded");
+    assert!(matches!(a.announce(&Ann::new(other, 9001)), Reply::Announce { .. }));
+    assert!(matches!(a.announce(&Ann::new(allowed, 9002)), Reply::Error(_)));
+
+    // A broken file on reload keeps the old list.
+    std::fs::write(&list, "not a hash\n").unwrap();
+    t.signal(nix::sys::signal::Signal::SIGUSR1);
+    t.wait_log("access list reload failed");
+    assert!(matches!(a.announce(&Ann::new(other, 9001)), Reply::Announce { .. }));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn cleaning_drops_silent_peers(backend: &'static str, v6: bool) {
+    let t = Options::new(backend).extra("[cleaning]\ninterval = 1\npeer_timeout = 1").start();
+    let server = addr(&t, v6);
+    let h = hash(12);
+    let mut a = Client::new(server);
+    a.announce(&Ann::new(h, 1201));
+    a.announce(&Ann::new(h, 1202).seeder());
+    assert_eq!(a.scrape(&[h]), vec![(1, 0, 1)]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        std::thread::sleep(Duration::from_millis(250));
+        if a.scrape(&[h]) == vec![(0, 0, 0)] {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "peers were not cleaned");
+    }
+    assert_eq!(t.metric("riptide_torrents", ""), 0, "empty torrent removed");
+}
+
+macro_rules! for_each_backend_and_family {
+    ($($name:ident),* $(,)?) => {
+        mod io_uring_v4 { $( #[test] fn $name() { super::$name("io_uring", false); } )* }
+        mod io_uring_v6 { $( #[test] fn $name() { super::$name("io_uring", true); } )* }
+        mod mio_v4 { $( #[test] fn $name() { super::$name("mio", false); } )* }
+        mod mio_v6 { $( #[test] fn $name() { super::$name("mio", true); } )* }
+    };
+}
+
+for_each_backend_and_family!(
+    two_peers_see_each_other,
+    completed_and_stopped_counts,
+    connection_ids_are_checked,
+    bep41_options_and_trailing_bytes,
+    numwant_is_clamped,
+    scrapes_across_shards,
+    junk_does_not_stop_service,
+    access_list_reloads_on_sigusr1,
+    cleaning_drops_silent_peers,
+);
+
+#[test]
+fn metrics_count_requests_by_kind_and_version() {
+    let t = Options::new("io_uring").start();
+    let mut a = Client::new(t.v4.unwrap());
+    let mut b = Client::new(t.v6.unwrap());
+    a.announce(&Ann::new(hash(20), 1));
+    b.announce(&Ann::new(hash(20), 2));
+    b.scrape(&[hash(20)]);
+    assert_eq!(t.metric("riptide_requests_total", "kind=\"connect\",ip=\"4\""), 1);
+    assert_eq!(t.metric("riptide_requests_total", "kind=\"announce\",ip=\"6\""), 1);
+    assert_eq!(t.metric("riptide_responses_total", "kind=\"scrape\",ip=\"6\""), 1);
+    assert_eq!(t.metric("riptide_peers", "state=\"leecher\",ip=\"4\"") + t.metric("riptide_peers", "state=\"leecher\",ip=\"6\""), 2);
+}
+
+#[test]
+fn privileges_are_dropped_after_bind() {
+    if !nix::unistd::getuid().is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let t = Options::new("io_uring").extra("[privileges]\ndrop = true\nuser = \"nobody\"").start();
+    t.wait_log("dropped privileges");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", t.pid())).unwrap();
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+    let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(uid.split_whitespace().skip(1).all(|id| id == nobody.uid.to_string()), "{uid}");
+    let gid = status.lines().find(|l| l.starts_with("Gid:")).unwrap();
+    assert!(gid.split_whitespace().skip(1).all(|id| id == nobody.gid.to_string()), "{gid}");
+    // Still serving.
+    let mut a = Client::new(t.v4.unwrap());
+    assert!(matches!(a.announce(&Ann::new(hash(21), 1)), Reply::Announce { .. }));
+}
+
+#[test]
+fn print_config_parses_back_and_check_config_reports_errors() {
+    let bin = env!("CARGO_BIN_EXE_riptide-udp");
+    let out = std::process::Command::new(bin).arg("-p").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let dir = std::env::temp_dir().join(format!("riptide-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.toml");
+    std::fs::write(&good, &text).unwrap();
+    let out = std::process::Command::new(bin).arg("--check-config").arg("-c").arg(&good).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[protocol]\nmax_numwant = \"lots\"\n").unwrap();
+    let out = std::process::Command::new(bin).arg("--check-config").arg("-c").arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("max_numwant") && err.contains("lots"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
