@@ -190,7 +190,7 @@ impl<'a> ScrapeRequest<'a> {
         hashes: &'a [u8],
     ) -> Option<Self> {
         let n = hashes.len() / 20;
-        (hashes.len() % 20 == 0 && (1..=MAX_SCRAPE_HASHES).contains(&n)).then_some(ScrapeRequest {
+        (hashes.len() == 20 * n && (1..=MAX_SCRAPE_HASHES).contains(&n)).then_some(ScrapeRequest {
             connection_id,
             transaction_id,
             hashes,

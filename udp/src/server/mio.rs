@@ -9,7 +9,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use riptide_common::signals::{OperatorSignal, SignalReader};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -236,7 +236,7 @@ pub fn run(shared: &Shared, workers: Vec<Worker>, sockets: Vec<WorkerSockets>) -
         let signals = if i == 0 { signals.take() } else { None };
         if let Some(reader) = &signals {
             poll.registry()
-                .register(&mut SourceFd(&reader.as_raw_fd()), SIGNALS, Interest::READABLE)
+                .register(&mut SourceFd(&reader.as_fd().as_raw_fd()), SIGNALS, Interest::READABLE)
                 .context("register signalfd")?;
         }
         let w = MioWorker {

@@ -129,6 +129,9 @@ fn choose_backend(config: &UdpConfig) -> anyhow::Result<Backend> {
 
 /// Binds, drops privileges and serves until SIGTERM/SIGINT.
 pub fn run(config: UdpConfig) -> anyhow::Result<()> {
+    // First, so every thread started from here on (metrics, workers)
+    // inherits the mask and signals are only ever read through a signalfd.
+    riptide_common::signals::block_operator_signals().context("block signals")?;
     let workers = riptide_common::pinning::worker_count(config.workers);
     let backend = choose_backend(&config)?;
 
@@ -177,7 +180,6 @@ pub fn run(config: UdpConfig) -> anyhow::Result<()> {
         .enumerate()
         .map(|(i, m)| Worker::new(i, workers, settings, ids.clone(), shared.access_list.cache(), Arc::clone(m)))
         .collect();
-    riptide_common::signals::block_operator_signals().context("block signals")?;
     match backend {
         Backend::IoUring | Backend::Auto => uring::run(&shared, handlers, sockets)?,
         Backend::Mio => mio::run(&shared, handlers, sockets)?,

@@ -124,6 +124,8 @@ pub fn run(shared: &Shared, workers: Vec<Worker>, sockets: Vec<WorkerSockets>) -
         send_slot_size: 2048,
         send_queue: 1024,
         mesh_capacity: config.udp.mesh_capacity,
+        handle_signals: true,
+        ..RuntimeConfig::default()
     };
     let handlers = workers
         .into_iter()

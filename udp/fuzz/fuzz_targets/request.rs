@@ -1,0 +1,25 @@
+//! Fuzz target: `parse_request` on arbitrary bytes, then walk what it parsed.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use riptide_udp::protocol::{parse_request, Request};
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(req) = parse_request(data) {
+        match req {
+            Request::Announce(a) => {
+                let total: usize = a.url_data().map(<[u8]>::len).sum();
+                assert!(total <= a.options.len());
+                let mut out = [0u8; 2048];
+                if let Ok(n) = a.write(&mut out) {
+                    assert_eq!(parse_request(&out[..n]), Ok(Request::Announce(a)));
+                }
+            }
+            Request::Scrape(s) => {
+                assert!((1..=74).contains(&s.len()));
+                assert_eq!(s.info_hashes().count(), s.len());
+            }
+            Request::Connect(_) => {}
+        }
+    }
+});
