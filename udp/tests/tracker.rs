@@ -322,3 +322,33 @@ fn print_config_parses_back_and_check_config_reports_errors() {
     assert!(err.contains("max_numwant") && err.contains("lots"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn falls_back_to_mio_when_seccomp_blocks_io_uring() {
+    let t = Options::new("auto").workers(2).without_io_uring().start();
+    t.wait_log("backend: mio (auto");
+    for (i, server) in [t.v4.unwrap(), t.v6.unwrap()].into_iter().enumerate() {
+        let h = hash(30 + 2 * i as u32);
+        let mut a = Client::new(server);
+        let mut b = Client::new(server);
+        a.announce(&Ann::new(h, 3001));
+        assert_eq!(peers(&b.announce(&Ann::new(h, 3002))).len(), 1);
+        assert_eq!(a.scrape(&[h, hash(99)]), vec![(0, 0, 2), (0, 0, 0)]);
+    }
+    assert!(t.stop().success());
+}
+
+#[test]
+fn io_uring_backend_refuses_to_start_without_io_uring() {
+    let exe = std::env::current_exe().unwrap();
+    let helper = exe.parent().unwrap().parent().unwrap().join("examples/without_io_uring");
+    let dir = std::env::temp_dir().join(format!("riptide-nouring-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("c.toml");
+    std::fs::write(&cfg, "backend = \"io_uring\"\n[network]\naddress_ipv4 = \"127.0.0.1:0\"\naddress_ipv6 = \"\"\n").unwrap();
+    let out = std::process::Command::new(helper).arg(env!("CARGO_BIN_EXE_riptide-udp")).arg("-c").arg(&cfg).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("io_uring") && err.contains("lacks") && err.contains("kernel"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

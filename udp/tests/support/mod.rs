@@ -26,11 +26,13 @@ pub struct Options {
     /// More TOML sections (not [network] or [metrics]).
     pub extra: String,
     pub top: String,
+    /// Run the tracker through this program (e.g. the seccomp helper).
+    pub wrapper: Option<PathBuf>,
 }
 
 impl Options {
     pub fn new(backend: &'static str) -> Self {
-        Self { backend, workers: 2, steering: true, v4: true, v6: true, metrics: true, extra: String::new(), top: String::new() }
+        Self { backend, workers: 2, steering: true, v4: true, v6: true, metrics: true, extra: String::new(), top: String::new(), wrapper: None }
     }
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = n;
@@ -48,6 +50,14 @@ impl Options {
     pub fn top(mut self, toml: &str) -> Self {
         self.top.push_str(toml);
         self.top.push('\n');
+        self
+    }
+    /// Runs the tracker under `without_io_uring` (the udp crate's example).
+    pub fn without_io_uring(mut self) -> Self {
+        let exe = std::env::current_exe().unwrap();
+        let helper = exe.parent().unwrap().parent().unwrap().join("examples/without_io_uring");
+        assert!(helper.exists(), "{} is missing: cargo build -p riptide-udp --examples", helper.display());
+        self.wrapper = Some(helper);
         self
     }
     pub fn start(self) -> Tracker {
@@ -89,7 +99,16 @@ impl Tracker {
         );
         let path = dir.join("riptide-udp.toml");
         std::fs::write(&path, config).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_riptide-udp"))
+        let bin = env!("CARGO_BIN_EXE_riptide-udp");
+        let mut command = match &o.wrapper {
+            Some(w) => {
+                let mut c = Command::new(w);
+                c.arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        let mut child = command
             .arg("-c")
             .arg(&path)
             .env_remove("RUST_LOG")
