@@ -6,8 +6,8 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use riptide_common::{InfoHash, PeerId};
 use riptide_udp::protocol::{
-    parse_request, write_announce_v4, write_scrape, AnnounceEvent, AnnounceRequest, ConnectionId, PeerV4,
-    Request, ScrapeRequest, ScrapeStats, TransactionId,
+    parse_request, write_announce_v4, write_scrape, AnnounceEvent, AnnounceRequest, ConnectionId,
+    PeerV4, Request, ScrapeRequest, ScrapeStats, TransactionId,
 };
 
 fn announce_bytes(options: &[u8]) -> Vec<u8> {
@@ -52,7 +52,8 @@ fn parse(c: &mut Criterion) {
     for n in [1usize, 74] {
         let hashes: Vec<InfoHash> = (0..n).map(|i| InfoHash([i as u8; 20])).collect();
         let mut buf = vec![0u8; 16 + 20 * n];
-        let len = ScrapeRequest::write(&mut buf, ConnectionId(1), TransactionId(2), &hashes).expect("fits");
+        let len = ScrapeRequest::write(&mut buf, ConnectionId(1), TransactionId(2), &hashes)
+            .expect("fits");
         g.bench_function(format!("scrape_{n}"), |b| {
             b.iter(|| match parse_request(black_box(&buf[..len])) {
                 Ok(Request::Scrape(s)) => s.info_hashes().fold(0u8, |a, h| a ^ h.0[0]),
@@ -66,17 +67,47 @@ fn parse(c: &mut Criterion) {
 fn write(c: &mut Criterion) {
     let mut g = c.benchmark_group("write");
     g.throughput(Throughput::Elements(1));
-    let peers: Vec<PeerV4> = (0..50u32).map(|i| PeerV4 { ip: i.to_be_bytes(), port: 6881 }).collect();
+    let peers: Vec<PeerV4> = (0..50u32)
+        .map(|i| PeerV4 {
+            ip: i.to_be_bytes(),
+            port: 6881,
+        })
+        .collect();
     let mut out = [0u8; 1500];
     g.bench_function("announce_v4_50_peers", |b| {
-        b.iter(|| write_announce_v4(black_box(&mut out), TransactionId(1), 1800, 10, 40, black_box(&peers)));
+        b.iter(|| {
+            write_announce_v4(
+                black_box(&mut out),
+                TransactionId(1),
+                1800,
+                10,
+                40,
+                black_box(&peers),
+            )
+        });
     });
-    let stats = [ScrapeStats { seeders: 5, completed: 9, leechers: 3 }; 74];
+    let stats = [ScrapeStats {
+        seeders: 5,
+        completed: 9,
+        leechers: 3,
+    }; 74];
     g.bench_function("scrape_1", |b| {
-        b.iter(|| write_scrape(black_box(&mut out), TransactionId(1), black_box(&stats[..1]).iter().copied()));
+        b.iter(|| {
+            write_scrape(
+                black_box(&mut out),
+                TransactionId(1),
+                black_box(&stats[..1]).iter().copied(),
+            )
+        });
     });
     g.bench_function("scrape_74", |b| {
-        b.iter(|| write_scrape(black_box(&mut out), TransactionId(1), black_box(&stats).iter().copied()));
+        b.iter(|| {
+            write_scrape(
+                black_box(&mut out),
+                TransactionId(1),
+                black_box(&stats).iter().copied(),
+            )
+        });
     });
     g.finish();
 }

@@ -2,8 +2,8 @@
 //! `backend` and `[udp]` keys. `riptide-udp -p` prints it with comments.
 
 use riptide_common::config::{
-    AccessListConfig, CleaningConfig, ConfigError, CpuPinningConfig, Documented, LogLevel, MetricsConfig,
-    NetworkConfig, PrivilegesConfig, ProtocolConfig, TrackerConfig,
+    AccessListConfig, CleaningConfig, ConfigError, CpuPinningConfig, Documented, LogLevel,
+    MetricsConfig, NetworkConfig, PrivilegesConfig, ProtocolConfig, TrackerConfig,
 };
 use riptide_common::config_struct;
 use serde::{Deserialize, Serialize};
@@ -73,7 +73,11 @@ impl TrackerConfig for UdpConfig {
 
     fn validate(&self) -> Result<(), ConfigError> {
         if self.workers > 1024 {
-            return Err(ConfigError::invalid("workers", &self.workers.to_string(), "0 (one per core) to 1024"));
+            return Err(ConfigError::invalid(
+                "workers",
+                &self.workers.to_string(),
+                "0 (one per core) to 1024",
+            ));
         }
         self.network.validate()?;
         self.protocol.validate()?;
@@ -82,19 +86,39 @@ impl TrackerConfig for UdpConfig {
         self.metrics.addr()?;
         let u = &self.udp;
         if u.connection_id_max_age == 0 {
-            return Err(ConfigError::invalid("udp.connection_id_max_age", "0", "1 or more seconds"));
+            return Err(ConfigError::invalid(
+                "udp.connection_id_max_age",
+                "0",
+                "1 or more seconds",
+            ));
         }
         if !u.recv_buffers.is_power_of_two() || u.recv_buffers < 16 {
-            return Err(ConfigError::invalid("udp.recv_buffers", &u.recv_buffers.to_string(), "a power of two from 16 to 32768"));
+            return Err(ConfigError::invalid(
+                "udp.recv_buffers",
+                &u.recv_buffers.to_string(),
+                "a power of two from 16 to 32768",
+            ));
         }
         if u.send_slots < 16 || u.send_slots > 1 << 20 {
-            return Err(ConfigError::invalid("udp.send_slots", &u.send_slots.to_string(), "16 to 1048576"));
+            return Err(ConfigError::invalid(
+                "udp.send_slots",
+                &u.send_slots.to_string(),
+                "16 to 1048576",
+            ));
         }
         if !u.ring_entries.is_power_of_two() || !(64..=32768).contains(&u.ring_entries) {
-            return Err(ConfigError::invalid("udp.ring_entries", &u.ring_entries.to_string(), "a power of two from 64 to 32768"));
+            return Err(ConfigError::invalid(
+                "udp.ring_entries",
+                &u.ring_entries.to_string(),
+                "a power of two from 64 to 32768",
+            ));
         }
         if u.mesh_capacity < 64 {
-            return Err(ConfigError::invalid("udp.mesh_capacity", &u.mesh_capacity.to_string(), "64 or more"));
+            return Err(ConfigError::invalid(
+                "udp.mesh_capacity",
+                &u.mesh_capacity.to_string(),
+                "64 or more",
+            ));
         }
         Ok(())
     }
@@ -113,18 +137,38 @@ mod tests {
     fn printed_config_parses_back_to_the_defaults() {
         let text = print_default::<UdpConfig>();
         assert_eq!(parse::<UdpConfig>(&text).unwrap(), UdpConfig::default());
-        for key in ["backend = \"auto\"", "kernel_steering = true", "[udp]", "connection_id_max_age = 120", "[access_list]"] {
+        for key in [
+            "backend = \"auto\"",
+            "kernel_steering = true",
+            "[udp]",
+            "connection_id_max_age = 120",
+            "[access_list]",
+        ] {
             assert!(text.contains(key), "{key} missing:\n{text}");
         }
     }
 
     #[test]
     fn errors_name_the_key() {
-        let err = parse::<UdpConfig>("backend = \"epoll\"\n").unwrap_err().to_string();
-        assert!(err.contains("backend") && err.contains("epoll") && err.contains("io_uring"), "{err}");
-        let err = parse::<UdpConfig>("[udp]\nrecv_buffers = 1000\n").unwrap_err().to_string();
-        assert!(err.contains("udp.recv_buffers") && err.contains("1000") && err.contains("power of two"), "{err}");
-        let err = parse::<UdpConfig>("[udp]\nbogus = 1\n").unwrap_err().to_string();
+        let err = parse::<UdpConfig>("backend = \"epoll\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("backend") && err.contains("epoll") && err.contains("io_uring"),
+            "{err}"
+        );
+        let err = parse::<UdpConfig>("[udp]\nrecv_buffers = 1000\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("udp.recv_buffers")
+                && err.contains("1000")
+                && err.contains("power of two"),
+            "{err}"
+        );
+        let err = parse::<UdpConfig>("[udp]\nbogus = 1\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("bogus"), "{err}");
     }
 }

@@ -52,10 +52,20 @@ pub enum Metric {
 }
 
 const fn c(name: &'static str, labels: &'static str, help: &'static str) -> Desc {
-    Desc { name, labels, help, kind: Kind::Counter }
+    Desc {
+        name,
+        labels,
+        help,
+        kind: Kind::Counter,
+    }
 }
 const fn g(name: &'static str, labels: &'static str, help: &'static str) -> Desc {
-    Desc { name, labels, help, kind: Kind::Gauge }
+    Desc {
+        name,
+        labels,
+        help,
+        kind: Kind::Gauge,
+    }
 }
 
 const REQ: &str = "Requests received, by kind and IP version.";
@@ -92,21 +102,69 @@ pub const DESCS: &[Desc] = &[
     c("announces_total", "path=\"forwarded\"", ANN),
     c("scrape_hashes_total", "path=\"local\"", SCR),
     c("scrape_hashes_total", "path=\"forwarded\"", SCR),
-    c("mesh_messages_total", "dir=\"sent\"", "Messages pushed to or drained from the inter-worker rings."),
-    c("mesh_messages_total", "dir=\"received\"", "Messages pushed to or drained from the inter-worker rings."),
-    c("mesh_full_total", "", "Messages refused because the ring to their worker was full (back-pressure)."),
-    c("steering_refused_total", "", "1 when the kernel refused the steering BPF program."),
+    c(
+        "mesh_messages_total",
+        "dir=\"sent\"",
+        "Messages pushed to or drained from the inter-worker rings.",
+    ),
+    c(
+        "mesh_messages_total",
+        "dir=\"received\"",
+        "Messages pushed to or drained from the inter-worker rings.",
+    ),
+    c(
+        "mesh_full_total",
+        "",
+        "Messages refused because the ring to their worker was full (back-pressure).",
+    ),
+    c(
+        "steering_refused_total",
+        "",
+        "1 when the kernel refused the steering BPF program.",
+    ),
     c("bytes_received_total", "", "UDP payload bytes received."),
-    c("bytes_sent_total", "", "UDP payload bytes queued for sending."),
+    c(
+        "bytes_sent_total",
+        "",
+        "UDP payload bytes queued for sending.",
+    ),
     g("torrents", "", "Torrents in this worker's shard."),
-    g("peers", "state=\"seeder\",ip=\"4\"", "Peers in this worker's shard."),
-    g("peers", "state=\"seeder\",ip=\"6\"", "Peers in this worker's shard."),
-    g("peers", "state=\"leecher\",ip=\"4\"", "Peers in this worker's shard."),
-    g("peers", "state=\"leecher\",ip=\"6\"", "Peers in this worker's shard."),
-    c("recv_buffers_exhausted_total", "", "Times the io_uring buffer ring ran dry (ENOBUFS)."),
-    c("recv_rearms_total", "", "Times a multishot receive was armed again."),
+    g(
+        "peers",
+        "state=\"seeder\",ip=\"4\"",
+        "Peers in this worker's shard.",
+    ),
+    g(
+        "peers",
+        "state=\"seeder\",ip=\"6\"",
+        "Peers in this worker's shard.",
+    ),
+    g(
+        "peers",
+        "state=\"leecher\",ip=\"4\"",
+        "Peers in this worker's shard.",
+    ),
+    g(
+        "peers",
+        "state=\"leecher\",ip=\"6\"",
+        "Peers in this worker's shard.",
+    ),
+    c(
+        "recv_buffers_exhausted_total",
+        "",
+        "Times the io_uring buffer ring ran dry (ENOBUFS).",
+    ),
+    c(
+        "recv_rearms_total",
+        "",
+        "Times a multishot receive was armed again.",
+    ),
     c("uring_submits_total", "", "io_uring submit calls."),
-    c("uring_submitted_entries_total", "", "Submission queue entries submitted (divide by submits for the batch size)."),
+    c(
+        "uring_submitted_entries_total",
+        "",
+        "Submission queue entries submitted (divide by submits for the batch size).",
+    ),
 ];
 
 impl Metric {

@@ -39,12 +39,22 @@ const HASH: usize = 9;
 const FALLBACK: usize = 12;
 
 fn stmt(code: u16, k: u32) -> SockFilter {
-    SockFilter { code, jt: 0, jf: 0, k }
+    SockFilter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    }
 }
 
 fn jump(at: usize, code: u16, k: u32, if_true: usize, if_false: usize) -> SockFilter {
     let offset = |to: usize| u8::try_from(to - at - 1).expect("forward jump within the program");
-    SockFilter { code: BPF_JMP | code | BPF_K, jt: offset(if_true), jf: offset(if_false), k }
+    SockFilter {
+        code: BPF_JMP | code | BPF_K,
+        jt: offset(if_true),
+        jf: offset(if_false),
+        k,
+    }
 }
 
 /// The steering program for a reuseport group of `workers` sockets, joined
@@ -52,19 +62,19 @@ fn jump(at: usize, code: u16, k: u32, if_true: usize, if_false: usize) -> SockFi
 pub fn program(workers: usize) -> Vec<SockFilter> {
     let workers = u32::try_from(workers.max(1)).unwrap_or(u32::MAX);
     let prog = vec![
-        stmt(BPF_LD | BPF_W | BPF_LEN, 0),                              // 0: A = payload length
-        jump(1, BPF_JGE, 16, LOAD_ACTION, FALLBACK),                    // 1: too short for a header
-        stmt(BPF_LD | BPF_W | BPF_ABS, ACTION_OFFSET),                  // 2: A = action
-        jump(3, BPF_JEQ, 1, ANNOUNCE, 4),                               // 3: announce?
-        jump(4, BPF_JEQ, 2, SCRAPE, FALLBACK),                          // 4: scrape?
-        stmt(BPF_LD | BPF_W | BPF_LEN, 0),                              // 5: announce: length
-        jump(6, BPF_JGE, ANNOUNCE_LEN, HASH, FALLBACK),                 // 6
-        stmt(BPF_LD | BPF_W | BPF_LEN, 0),                              // 7: scrape: length
-        jump(8, BPF_JEQ, ONE_HASH_SCRAPE_LEN, HASH, FALLBACK),          // 8: one hash only
-        stmt(BPF_LD | BPF_W | BPF_ABS, HASH_OFFSET),                    // 9: A = hash[0..4] big-endian
-        stmt(BPF_ALU | BPF_MOD | BPF_K, workers),                       // 10: A %= workers
-        stmt(BPF_RET | BPF_A, 0),                                       // 11: that worker's socket
-        stmt(BPF_RET | BPF_K, u32::MAX),                                // 12: kernel's own choice
+        stmt(BPF_LD | BPF_W | BPF_LEN, 0), // 0: A = payload length
+        jump(1, BPF_JGE, 16, LOAD_ACTION, FALLBACK), // 1: too short for a header
+        stmt(BPF_LD | BPF_W | BPF_ABS, ACTION_OFFSET), // 2: A = action
+        jump(3, BPF_JEQ, 1, ANNOUNCE, 4),  // 3: announce?
+        jump(4, BPF_JEQ, 2, SCRAPE, FALLBACK), // 4: scrape?
+        stmt(BPF_LD | BPF_W | BPF_LEN, 0), // 5: announce: length
+        jump(6, BPF_JGE, ANNOUNCE_LEN, HASH, FALLBACK), // 6
+        stmt(BPF_LD | BPF_W | BPF_LEN, 0), // 7: scrape: length
+        jump(8, BPF_JEQ, ONE_HASH_SCRAPE_LEN, HASH, FALLBACK), // 8: one hash only
+        stmt(BPF_LD | BPF_W | BPF_ABS, HASH_OFFSET), // 9: A = hash[0..4] big-endian
+        stmt(BPF_ALU | BPF_MOD | BPF_K, workers), // 10: A %= workers
+        stmt(BPF_RET | BPF_A, 0),          // 11: that worker's socket
+        stmt(BPF_RET | BPF_K, u32::MAX),   // 12: kernel's own choice
     ];
     debug_assert_eq!(prog.len(), FALLBACK + 1);
     prog

@@ -25,7 +25,9 @@ fn peers(r: &Reply) -> Vec<SocketAddr> {
 
 fn counts(r: &Reply) -> (i32, i32) {
     match r {
-        Reply::Announce { seeders, leechers, .. } => (*seeders, *leechers),
+        Reply::Announce {
+            seeders, leechers, ..
+        } => (*seeders, *leechers),
         other => panic!("expected an announce reply, got {other:?}"),
     }
 }
@@ -80,24 +82,50 @@ fn completed_and_stopped_counts(backend: &'static str, v6: bool) {
 }
 
 fn connection_ids_are_checked(backend: &'static str, v6: bool) {
-    let t = Options::new(backend).extra("[udp]\nconnection_id_max_age = 2").start();
+    let t = Options::new(backend)
+        .extra("[udp]\nconnection_id_max_age = 2")
+        .start();
     let server = addr(&t, v6);
     let h = hash(3);
     let mut a = Client::new(server);
     let good = a.cid;
-    for forged in [ConnectionId(0), ConnectionId(good.0 ^ 1), ConnectionId(good.0 ^ (1 << 40)), ConnectionId(-1)] {
-        assert_eq!(a.try_announce(&Ann::new(h, 3001), forged, SHORT), None, "forged id {forged:?} ignored");
-        assert_eq!(a.scrape_with(&[h], forged, SHORT), None, "forged id on scrape ignored");
+    for forged in [
+        ConnectionId(0),
+        ConnectionId(good.0 ^ 1),
+        ConnectionId(good.0 ^ (1 << 40)),
+        ConnectionId(-1),
+    ] {
+        assert_eq!(
+            a.try_announce(&Ann::new(h, 3001), forged, SHORT),
+            None,
+            "forged id {forged:?} ignored"
+        );
+        assert_eq!(
+            a.scrape_with(&[h], forged, SHORT),
+            None,
+            "forged id on scrape ignored"
+        );
     }
-    assert_eq!(a.scrape(&[h]), vec![(0, 0, 0)], "forged announces changed nothing");
+    assert_eq!(
+        a.scrape(&[h]),
+        vec![(0, 0, 0)],
+        "forged announces changed nothing"
+    );
     // An id from another address is forged for this one.
     let other = Client::new(if v6 { t.v4.unwrap() } else { t.v6.unwrap() });
     assert_eq!(a.try_announce(&Ann::new(h, 3001), other.cid, SHORT), None);
     // Expiry: wait past the 2-second maximum age (plus the clock's coarseness).
     std::thread::sleep(Duration::from_millis(4200));
-    assert_eq!(a.try_announce(&Ann::new(h, 3001), good, SHORT), None, "expired id ignored");
+    assert_eq!(
+        a.try_announce(&Ann::new(h, 3001), good, SHORT),
+        None,
+        "expired id ignored"
+    );
     a.cid = a.connect();
-    assert!(matches!(a.announce(&Ann::new(h, 3001)), Reply::Announce { .. }));
+    assert!(matches!(
+        a.announce(&Ann::new(h, 3001)),
+        Reply::Announce { .. }
+    ));
     assert!(t.metric("riptide_errors_total", "connection_id_forged") >= 9);
     assert!(t.metric("riptide_errors_total", "connection_id_expired") >= 1);
 }
@@ -119,7 +147,9 @@ fn bep41_options_and_trailing_bytes(backend: &'static str, v6: bool) {
 }
 
 fn numwant_is_clamped(backend: &'static str, v6: bool) {
-    let t = Options::new(backend).extra("[protocol]\nmax_numwant = 30").start();
+    let t = Options::new(backend)
+        .extra("[protocol]\nmax_numwant = 30")
+        .start();
     let server = addr(&t, v6);
     let h = hash(5);
     let mut a = Client::new(server);
@@ -127,9 +157,21 @@ fn numwant_is_clamped(backend: &'static str, v6: bool) {
         a.announce(&Ann::new(h, 5000 + port).event(AnnounceEvent::None));
     }
     let mut b = Client::new(server);
-    assert_eq!(peers(&b.announce(&Ann::new(h, 6000).numwant(1000))).len(), 30, "capped by max_numwant");
-    assert_eq!(peers(&b.announce(&Ann::new(h, 6000).numwant(-1))).len(), 30, "-1 = default");
-    assert_eq!(peers(&b.announce(&Ann::new(h, 6000).numwant(0))).len(), 30, "0 = default");
+    assert_eq!(
+        peers(&b.announce(&Ann::new(h, 6000).numwant(1000))).len(),
+        30,
+        "capped by max_numwant"
+    );
+    assert_eq!(
+        peers(&b.announce(&Ann::new(h, 6000).numwant(-1))).len(),
+        30,
+        "-1 = default"
+    );
+    assert_eq!(
+        peers(&b.announce(&Ann::new(h, 6000).numwant(0))).len(),
+        30,
+        "0 = default"
+    );
     assert_eq!(peers(&b.announce(&Ann::new(h, 6000).numwant(7))).len(), 7);
     let got = peers(&b.announce(&Ann::new(h, 6000).numwant(30)));
     let unique: std::collections::HashSet<_> = got.iter().collect();
@@ -186,10 +228,16 @@ fn junk_does_not_stop_service(backend: &'static str, v6: bool) {
         let cut = &valid[..len.min(valid.len())];
         junk.send_to(cut, server).unwrap();
         if len % 20 == 0 {
-            assert!(matches!(a.announce(&Ann::new(h, 8001)), Reply::Announce { .. }), "still serving at {len}");
+            assert!(
+                matches!(a.announce(&Ann::new(h, 8001)), Reply::Announce { .. }),
+                "still serving at {len}"
+            );
         }
     }
-    assert!(matches!(a.announce(&Ann::new(h, 8001)), Reply::Announce { .. }));
+    assert!(matches!(
+        a.announce(&Ann::new(h, 8001)),
+        Reply::Announce { .. }
+    ));
     assert!(t.metric("riptide_errors_total", "unanswerable") > 0);
     assert!(t.stop().success());
 }
@@ -197,34 +245,57 @@ fn junk_does_not_stop_service(backend: &'static str, v6: bool) {
 fn access_list_reloads_on_sigusr1(backend: &'static str, v6: bool) {
     let allowed = hash(10);
     let other = hash(11);
-    let dir = std::env::temp_dir().join(format!("riptide-al-{}-{backend}-{v6}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("riptide-al-{}-{backend}-{v6}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let list = dir.join("allow.txt");
     let hex = |h: riptide_common::InfoHash| h.to_string();
     std::fs::write(&list, format!("# allowed\n{}\n", hex(allowed))).unwrap();
-    let t = Options::new(backend).extra(&format!("[access_list]\nmode = \"allow\"\npath = \"{}\"", list.display())).start();
+    let t = Options::new(backend)
+        .extra(&format!(
+            "[access_list]\nmode = \"allow\"\npath = \"{}\"",
+            list.display()
+        ))
+        .start();
     let server = addr(&t, v6);
     let mut a = Client::new(server);
-    assert!(matches!(a.announce(&Ann::new(allowed, 9001)), Reply::Announce { .. }));
-    assert_eq!(a.announce(&Ann::new(other, 9001)), Reply::Error("info hash is not allowed on this tracker".into()));
+    assert!(matches!(
+        a.announce(&Ann::new(allowed, 9001)),
+        Reply::Announce { .. }
+    ));
+    assert_eq!(
+        a.announce(&Ann::new(other, 9001)),
+        Reply::Error("info hash is not allowed on this tracker".into())
+    );
     assert_eq!(a.scrape(&[allowed, other]), vec![(0, 0, 1), (0, 0, 0)]);
 
     std::fs::write(&list, format!("{}\n", hex(other))).unwrap();
     t.signal(nix::sys::signal::Signal::SIGUSR1);
     t.wait_log("access list reloaded");
-    assert!(matches!(a.announce(&Ann::new(other, 9001)), Reply::Announce { .. }));
-    assert!(matches!(a.announce(&Ann::new(allowed, 9002)), Reply::Error(_)));
+    assert!(matches!(
+        a.announce(&Ann::new(other, 9001)),
+        Reply::Announce { .. }
+    ));
+    assert!(matches!(
+        a.announce(&Ann::new(allowed, 9002)),
+        Reply::Error(_)
+    ));
 
     // A broken file on reload keeps the old list.
     std::fs::write(&list, "not a hash\n").unwrap();
     t.signal(nix::sys::signal::Signal::SIGUSR1);
     t.wait_log("access list reload failed");
-    assert!(matches!(a.announce(&Ann::new(other, 9001)), Reply::Announce { .. }));
+    assert!(matches!(
+        a.announce(&Ann::new(other, 9001)),
+        Reply::Announce { .. }
+    ));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn cleaning_drops_silent_peers(backend: &'static str, v6: bool) {
-    let t = Options::new(backend).extra("[cleaning]\ninterval = 1\npeer_timeout = 1").start();
+    let t = Options::new(backend)
+        .extra("[cleaning]\ninterval = 1\npeer_timeout = 1")
+        .start();
     let server = addr(&t, v6);
     let h = hash(12);
     let mut a = Client::new(server);
@@ -237,7 +308,10 @@ fn cleaning_drops_silent_peers(backend: &'static str, v6: bool) {
         if a.scrape(&[h]) == vec![(0, 0, 0)] {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "peers were not cleaned");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "peers were not cleaned"
+        );
     }
     assert_eq!(t.metric("riptide_torrents", ""), 0, "empty torrent removed");
 }
@@ -271,16 +345,32 @@ fn metrics_count_requests_by_kind_and_version() {
     a.announce(&Ann::new(hash(20), 1));
     b.announce(&Ann::new(hash(20), 2));
     b.scrape(&[hash(20)]);
-    assert_eq!(t.metric("riptide_requests_total", "kind=\"connect\",ip=\"4\""), 1);
-    assert_eq!(t.metric("riptide_requests_total", "kind=\"announce\",ip=\"6\""), 1);
-    assert_eq!(t.metric("riptide_responses_total", "kind=\"scrape\",ip=\"6\""), 1);
+    assert_eq!(
+        t.metric("riptide_requests_total", "kind=\"connect\",ip=\"4\""),
+        1
+    );
+    assert_eq!(
+        t.metric("riptide_requests_total", "kind=\"announce\",ip=\"6\""),
+        1
+    );
+    assert_eq!(
+        t.metric("riptide_responses_total", "kind=\"scrape\",ip=\"6\""),
+        1
+    );
     // Gauges are refreshed once a second.
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while t.metric("riptide_peers", "state=\"leecher\"") != 2 {
-        assert!(std::time::Instant::now() < deadline, "peer gauges never reached 2");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "peer gauges never reached 2"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(t.metric("riptide_torrents", ""), 2, "one torrent per family");
+    assert_eq!(
+        t.metric("riptide_torrents", ""),
+        2,
+        "one torrent per family"
+    );
 }
 
 #[test]
@@ -289,17 +379,32 @@ fn privileges_are_dropped_after_bind() {
         eprintln!("skipped: needs root");
         return;
     }
-    let t = Options::new("io_uring").extra("[privileges]\ndrop = true\nuser = \"nobody\"").start();
+    let t = Options::new("io_uring")
+        .extra("[privileges]\ndrop = true\nuser = \"nobody\"")
+        .start();
     t.wait_log("dropped privileges");
     let status = std::fs::read_to_string(format!("/proc/{}/status", t.pid())).unwrap();
     let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
     let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
-    assert!(uid.split_whitespace().skip(1).all(|id| id == nobody.uid.to_string()), "{uid}");
+    assert!(
+        uid.split_whitespace()
+            .skip(1)
+            .all(|id| id == nobody.uid.to_string()),
+        "{uid}"
+    );
     let gid = status.lines().find(|l| l.starts_with("Gid:")).unwrap();
-    assert!(gid.split_whitespace().skip(1).all(|id| id == nobody.gid.to_string()), "{gid}");
+    assert!(
+        gid.split_whitespace()
+            .skip(1)
+            .all(|id| id == nobody.gid.to_string()),
+        "{gid}"
+    );
     // Still serving.
     let mut a = Client::new(t.v4.unwrap());
-    assert!(matches!(a.announce(&Ann::new(hash(21), 1)), Reply::Announce { .. }));
+    assert!(matches!(
+        a.announce(&Ann::new(hash(21), 1)),
+        Reply::Announce { .. }
+    ));
 }
 
 #[test]
@@ -312,11 +417,25 @@ fn print_config_parses_back_and_check_config_reports_errors() {
     std::fs::create_dir_all(&dir).unwrap();
     let good = dir.join("good.toml");
     std::fs::write(&good, &text).unwrap();
-    let out = std::process::Command::new(bin).arg("--check-config").arg("-c").arg(&good).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new(bin)
+        .arg("--check-config")
+        .arg("-c")
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let bad = dir.join("bad.toml");
     std::fs::write(&bad, "[protocol]\nmax_numwant = \"lots\"\n").unwrap();
-    let out = std::process::Command::new(bin).arg("--check-config").arg("-c").arg(&bad).output().unwrap();
+    let out = std::process::Command::new(bin)
+        .arg("--check-config")
+        .arg("-c")
+        .arg(&bad)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("max_numwant") && err.contains("lots"), "{err}");
@@ -341,14 +460,31 @@ fn falls_back_to_mio_when_seccomp_blocks_io_uring() {
 #[test]
 fn io_uring_backend_refuses_to_start_without_io_uring() {
     let exe = std::env::current_exe().unwrap();
-    let helper = exe.parent().unwrap().parent().unwrap().join("examples/without_io_uring");
+    let helper = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples/without_io_uring");
     let dir = std::env::temp_dir().join(format!("riptide-nouring-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = dir.join("c.toml");
-    std::fs::write(&cfg, "backend = \"io_uring\"\n[network]\naddress_ipv4 = \"127.0.0.1:0\"\naddress_ipv6 = \"\"\n").unwrap();
-    let out = std::process::Command::new(helper).arg(env!("CARGO_BIN_EXE_riptide-udp")).arg("-c").arg(&cfg).output().unwrap();
+    std::fs::write(
+        &cfg,
+        "backend = \"io_uring\"\n[network]\naddress_ipv4 = \"127.0.0.1:0\"\naddress_ipv6 = \"\"\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(helper)
+        .arg(env!("CARGO_BIN_EXE_riptide-udp"))
+        .arg("-c")
+        .arg(&cfg)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("io_uring") && err.contains("lacks") && err.contains("kernel"), "{err}");
+    assert!(
+        err.contains("io_uring") && err.contains("lacks") && err.contains("kernel"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -51,8 +51,17 @@ struct MioIo<'a> {
 }
 
 impl Io for MioIo<'_> {
-    fn send(&mut self, to: SocketAddr, from: Option<IpAddr>, fill: impl FnOnce(&mut [u8]) -> usize) -> bool {
-        let family = if to.is_ipv4() { self.v4.as_deref_mut() } else { self.v6.as_deref_mut() };
+    fn send(
+        &mut self,
+        to: SocketAddr,
+        from: Option<IpAddr>,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> bool {
+        let family = if to.is_ipv4() {
+            self.v4.as_deref_mut()
+        } else {
+            self.v6.as_deref_mut()
+        };
         let Some(family) = family else {
             return false;
         };
@@ -103,14 +112,17 @@ impl MioWorker {
         let mut recv = RecvBatch::new(RECV_BATCH, DATAGRAM);
         let workers = self.wakers.len();
         let mut wake = vec![false; workers];
-        let mut inbox: Vec<(usize, MeshMsg)> = Vec::with_capacity(self.shared.config.udp.mesh_capacity * workers);
+        let mut inbox: Vec<(usize, MeshMsg)> =
+            Vec::with_capacity(self.shared.config.udp.mesh_capacity * workers);
         let clean_every = self.shared.clean_interval;
         let stats_every = Duration::from_secs(1);
         let mut next_clean = Instant::now() + clean_every;
         let mut next_stats = Instant::now() + stats_every;
 
         loop {
-            let timeout = next_clean.min(next_stats).saturating_duration_since(Instant::now());
+            let timeout = next_clean
+                .min(next_stats)
+                .saturating_duration_since(Instant::now());
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != std::io::ErrorKind::Interrupted {
                     log::error!("worker {}: poll failed: {e}", self.id);
@@ -132,7 +144,12 @@ impl MioWorker {
             inbox.clear();
             self.mesh.drain(|from, msg| inbox.push((from, msg)));
             {
-                let mut io = MioIo { v4: self.v4.as_mut(), v6: self.v6.as_mut(), mesh: &mut self.mesh, wake: &mut wake };
+                let mut io = MioIo {
+                    v4: self.v4.as_mut(),
+                    v6: self.v6.as_mut(),
+                    mesh: &mut self.mesh,
+                    wake: &mut wake,
+                };
                 for &(from, msg) in &inbox {
                     self.worker.on_mesh(&mut io, from, msg, now);
                 }
@@ -165,7 +182,11 @@ impl MioWorker {
     /// Reads the socket until it would block, answering each datagram.
     fn drain_socket(&mut self, is_v4: bool, recv: &mut RecvBatch, wake: &mut [bool], now: u32) {
         loop {
-            let socket = if is_v4 { self.v4.as_ref() } else { self.v6.as_ref() };
+            let socket = if is_v4 {
+                self.v4.as_ref()
+            } else {
+                self.v6.as_ref()
+            };
             let Some(family) = socket else {
                 return;
             };
@@ -178,11 +199,17 @@ impl MioWorker {
                     return;
                 }
             };
-            let mut io = MioIo { v4: self.v4.as_mut(), v6: self.v6.as_mut(), mesh: &mut self.mesh, wake };
+            let mut io = MioIo {
+                v4: self.v4.as_mut(),
+                v6: self.v6.as_mut(),
+                mesh: &mut self.mesh,
+                wake,
+            };
             for i in 0..n {
                 if let Some(d) = recv.get(i) {
                     if !d.truncated {
-                        self.worker.on_datagram(&mut io, d.src, d.dst, d.payload, now);
+                        self.worker
+                            .on_datagram(&mut io, d.src, d.dst, d.payload, now);
                     }
                 }
             }
@@ -212,31 +239,60 @@ impl MioWorker {
 }
 
 /// Runs the workers on mio until SIGTERM/SIGINT.
-pub fn run(shared: &Shared, workers: Vec<Worker>, sockets: Vec<WorkerSockets>) -> anyhow::Result<()> {
+pub fn run(
+    shared: &Shared,
+    workers: Vec<Worker>,
+    sockets: Vec<WorkerSockets>,
+) -> anyhow::Result<()> {
     let n = workers.len();
-    let polls: Vec<Poll> = (0..n).map(|_| Poll::new()).collect::<Result<_, _>>().context("create epoll")?;
-    let wakers: Arc<Vec<Waker>> =
-        Arc::new(polls.iter().map(|p| Waker::new(p.registry(), WAKE)).collect::<Result<_, _>>().context("create waker")?);
+    let polls: Vec<Poll> = (0..n)
+        .map(|_| Poll::new())
+        .collect::<Result<_, _>>()
+        .context("create epoll")?;
+    let wakers: Arc<Vec<Waker>> = Arc::new(
+        polls
+            .iter()
+            .map(|p| Waker::new(p.registry(), WAKE))
+            .collect::<Result<_, _>>()
+            .context("create waker")?,
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let cores = riptide_common::pinning::worker_cores(&shared.config.cpu_pinning);
     let mut signals = Some(SignalReader::new().context("open signalfd")?);
     let meshes = Mesh::<MeshMsg>::new(n, shared.config.udp.mesh_capacity);
 
     let mut threads = Vec::with_capacity(n);
-    for (i, (((worker, poll), socks), mesh)) in workers.into_iter().zip(polls).zip(sockets).zip(meshes).enumerate() {
+    for (i, (((worker, poll), socks), mesh)) in workers
+        .into_iter()
+        .zip(polls)
+        .zip(sockets)
+        .zip(meshes)
+        .enumerate()
+    {
         let family = |s: Option<UdpSocket>, token: Token| -> anyhow::Result<Option<Family>> {
             let Some(socket) = s else { return Ok(None) };
             poll.registry()
-                .register(&mut SourceFd(&socket.as_raw_fd()), token, Interest::READABLE | Interest::WRITABLE)
+                .register(
+                    &mut SourceFd(&socket.as_raw_fd()),
+                    token,
+                    Interest::READABLE | Interest::WRITABLE,
+                )
                 .context("register socket")?;
-            Ok(Some(Family { socket, batch: SendBatch::new(SEND_BATCH, DATAGRAM) }))
+            Ok(Some(Family {
+                socket,
+                batch: SendBatch::new(SEND_BATCH, DATAGRAM),
+            }))
         };
         let v4 = family(socks.v4, V4)?;
         let v6 = family(socks.v6, V6)?;
         let signals = if i == 0 { signals.take() } else { None };
         if let Some(reader) = &signals {
             poll.registry()
-                .register(&mut SourceFd(&reader.as_fd().as_raw_fd()), SIGNALS, Interest::READABLE)
+                .register(
+                    &mut SourceFd(&reader.as_fd().as_raw_fd()),
+                    SIGNALS,
+                    Interest::READABLE,
+                )
                 .context("register signalfd")?;
         }
         let w = MioWorker {
@@ -252,7 +308,11 @@ pub fn run(shared: &Shared, workers: Vec<Worker>, sockets: Vec<WorkerSockets>) -
             signals,
             core: cores.as_ref().map(|c| c[i % c.len()]),
         };
-        threads.push(std::thread::Builder::new().name(format!("riptide-udp-{i}")).spawn(move || w.run())?);
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("riptide-udp-{i}"))
+                .spawn(move || w.run())?,
+        );
     }
     for t in threads {
         if t.join().is_err() {

@@ -58,12 +58,21 @@ pub struct WorkerSockets {
 
 /// Binds a reuseport group of `workers` sockets on `addr`; with port 0 the
 /// first socket picks the port and the others join it.
-fn bind_group(addr: SocketAddr, workers: usize, recv_buffer: usize) -> anyhow::Result<Vec<UdpSocket>> {
+fn bind_group(
+    addr: SocketAddr,
+    workers: usize,
+    recv_buffer: usize,
+) -> anyhow::Result<Vec<UdpSocket>> {
     let mut group = Vec::with_capacity(workers);
     let mut addr = addr;
     for _ in 0..workers {
-        let domain = if addr.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
-        let socket = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP)).context("create UDP socket")?;
+        let domain = if addr.is_ipv4() {
+            Domain::IPV4
+        } else {
+            Domain::IPV6
+        };
+        let socket =
+            Socket::new(domain, Type::DGRAM, Some(Protocol::UDP)).context("create UDP socket")?;
         if addr.is_ipv6() {
             socket.set_only_v6(true).context("set IPV6_V6ONLY")?;
         }
@@ -75,7 +84,9 @@ fn bind_group(addr: SocketAddr, workers: usize, recv_buffer: usize) -> anyhow::R
             }
         }
         socket.set_nonblocking(true).context("set O_NONBLOCK")?;
-        socket.bind(&addr.into()).with_context(|| format!("bind UDP {addr}"))?;
+        socket
+            .bind(&addr.into())
+            .with_context(|| format!("bind UDP {addr}"))?;
         let socket: UdpSocket = socket.into();
         addr = socket.local_addr().context("local address")?;
         group.push(socket);
@@ -117,11 +128,18 @@ fn choose_backend(config: &UdpConfig) -> anyhow::Result<Backend> {
             missing.join(", ")
         ),
         Backend::Auto if missing.is_empty() => {
-            log::info!("backend: io_uring (auto: kernel {} has every feature used)", probe.kernel());
+            log::info!(
+                "backend: io_uring (auto: kernel {} has every feature used)",
+                probe.kernel()
+            );
             Ok(Backend::IoUring)
         }
         Backend::Auto => {
-            log::warn!("backend: mio (auto: kernel {} lacks {})", probe.kernel(), missing.join(", "));
+            log::warn!(
+                "backend: mio (auto: kernel {} lacks {})",
+                probe.kernel(),
+                missing.join(", ")
+            );
             Ok(Backend::Mio)
         }
     }
@@ -137,7 +155,10 @@ pub fn run(config: UdpConfig) -> anyhow::Result<()> {
 
     let mut sockets: Vec<WorkerSockets> = (0..workers).map(|_| WorkerSockets::default()).collect();
     let mut steering_refused = false;
-    for addr in [config.network.ipv4()?, config.network.ipv6()?].into_iter().flatten() {
+    for addr in [config.network.ipv4()?, config.network.ipv6()?]
+        .into_iter()
+        .flatten()
+    {
         let group = bind_group(addr, workers, config.network.socket_recv_buffer)?;
         let bound = group[0].local_addr()?;
         if config.network.kernel_steering && workers > 1 && !steer(&group, workers) {
@@ -153,15 +174,21 @@ pub fn run(config: UdpConfig) -> anyhow::Result<()> {
         log::info!("listening on udp {bound}");
     }
     let steering = config.network.kernel_steering && workers > 1 && !steering_refused;
-    log::info!("{workers} workers, kernel steering {}", if steering { "on" } else { "off" });
+    log::info!(
+        "{workers} workers, kernel steering {}",
+        if steering { "on" } else { "off" }
+    );
 
     let access_list = SharedAccessList::load(&config.access_list).context("load access list")?;
-    let metrics: Vec<Arc<WorkerMetrics>> = (0..workers).map(|_| Arc::new(WorkerMetrics::new(DESCS.len()))).collect();
+    let metrics: Vec<Arc<WorkerMetrics>> = (0..workers)
+        .map(|_| Arc::new(WorkerMetrics::new(DESCS.len())))
+        .collect();
     if steering_refused {
         metrics[0].add(Metric::SteeringRefused.index(), 1);
     }
     if let Some(addr) = config.metrics.addr()? {
-        let listener = std::net::TcpListener::bind(addr).with_context(|| format!("bind metrics {addr}"))?;
+        let listener =
+            std::net::TcpListener::bind(addr).with_context(|| format!("bind metrics {addr}"))?;
         let bound = riptide_common::metrics::serve(listener, DESCS, metrics.clone())?;
         log::info!("metrics on http://{bound}/metrics");
     }
@@ -178,7 +205,16 @@ pub fn run(config: UdpConfig) -> anyhow::Result<()> {
     let handlers: Vec<Worker> = metrics
         .iter()
         .enumerate()
-        .map(|(i, m)| Worker::new(i, workers, settings, ids.clone(), shared.access_list.cache(), Arc::clone(m)))
+        .map(|(i, m)| {
+            Worker::new(
+                i,
+                workers,
+                settings,
+                ids.clone(),
+                shared.access_list.cache(),
+                Arc::clone(m),
+            )
+        })
         .collect();
     match backend {
         Backend::IoUring | Backend::Auto => uring::run(&shared, handlers, sockets)?,

@@ -25,7 +25,12 @@ struct UringIo<'a> {
 }
 
 impl Io for UringIo<'_> {
-    fn send(&mut self, to: SocketAddr, from: Option<IpAddr>, fill: impl FnOnce(&mut [u8]) -> usize) -> bool {
+    fn send(
+        &mut self,
+        to: SocketAddr,
+        from: Option<IpAddr>,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> bool {
         let socket = if to.is_ipv4() { self.v4 } else { self.v6 };
         socket.is_some_and(|s| self.ctx.send_to(s, to, from, fill).is_ok())
     }
@@ -41,13 +46,20 @@ impl UringWorker {
     }
 
     fn io<'a>(&self, ctx: &'a mut Ctx<MeshMsg>) -> UringIo<'a> {
-        UringIo { ctx, v4: self.v4, v6: self.v6 }
+        UringIo {
+            ctx,
+            v4: self.v4,
+            v6: self.v6,
+        }
     }
 
     fn copy_runtime_stats(&self, ctx: &Ctx<MeshMsg>) {
         let s = ctx.stats();
         let m: &WorkerMetrics = self.worker.metrics();
-        m.set(Metric::RecvBuffersExhausted.index(), s.recv_buffers_exhausted);
+        m.set(
+            Metric::RecvBuffersExhausted.index(),
+            s.recv_buffers_exhausted,
+        );
         m.set(Metric::RecvRearms.index(), s.rearms);
         m.set(Metric::SubmitBatches.index(), s.submit_batches);
         m.set(Metric::SubmittedEntries.index(), s.submitted_sqes);
@@ -64,7 +76,10 @@ impl Handler for UringWorker {
             match ctx.add_udp(s) {
                 Ok(id) => Some(id),
                 Err(e) => {
-                    log::error!("worker {}: cannot arm receive on its socket: {e}", ctx.worker());
+                    log::error!(
+                        "worker {}: cannot arm receive on its socket: {e}",
+                        ctx.worker()
+                    );
                     ctx.stop();
                     None
                 }
@@ -78,8 +93,13 @@ impl Handler for UringWorker {
 
     fn on_datagram(&mut self, ctx: &mut Ctx<MeshMsg>, dgram: Datagram<'_>) {
         let now = self.now(ctx.now());
-        let mut io = UringIo { ctx, v4: self.v4, v6: self.v6 };
-        self.worker.on_datagram(&mut io, dgram.src, dgram.dst, dgram.payload, now);
+        let mut io = UringIo {
+            ctx,
+            v4: self.v4,
+            v6: self.v6,
+        };
+        self.worker
+            .on_datagram(&mut io, dgram.src, dgram.dst, dgram.payload, now);
     }
 
     fn on_mesh(&mut self, ctx: &mut Ctx<MeshMsg>, from: usize, msg: MeshMsg) {
@@ -112,7 +132,11 @@ impl Handler for UringWorker {
 }
 
 /// Runs the workers on io_uring until a signal stops them.
-pub fn run(shared: &Shared, workers: Vec<Worker>, sockets: Vec<WorkerSockets>) -> anyhow::Result<()> {
+pub fn run(
+    shared: &Shared,
+    workers: Vec<Worker>,
+    sockets: Vec<WorkerSockets>,
+) -> anyhow::Result<()> {
     let config = &shared.config;
     let rt = RuntimeConfig {
         workers: workers.len(),
@@ -130,7 +154,13 @@ pub fn run(shared: &Shared, workers: Vec<Worker>, sockets: Vec<WorkerSockets>) -
     let handlers = workers
         .into_iter()
         .zip(sockets)
-        .map(|(worker, s)| UringWorker { worker, shared: shared.clone(), pending_sockets: Some(s), v4: None, v6: None })
+        .map(|(worker, s)| UringWorker {
+            worker,
+            shared: shared.clone(),
+            pending_sockets: Some(s),
+            v4: None,
+            v6: None,
+        })
         .collect();
     uring_rt::run(&rt, handlers)?;
     Ok(())

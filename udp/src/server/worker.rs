@@ -7,15 +7,15 @@ use crate::config::UdpConfig;
 use crate::connection_id::{ConnIdError, ConnectionIds};
 use crate::metrics::Metric;
 use crate::protocol::{
-    parse_request, write_announce_v4, write_announce_v6, write_connect, write_error, write_scrape, AnnounceEvent,
-    ParseError, Request, TransactionId, MAX_SCRAPE_HASHES,
+    parse_request, write_announce_v4, write_announce_v6, write_connect, write_error, write_scrape,
+    AnnounceEvent, ParseError, Request, TransactionId, MAX_SCRAPE_HASHES,
 };
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
 use riptide_common::access_list::AccessCache;
 use riptide_common::metrics::WorkerMetrics;
 use riptide_common::swarm::{Announce, Event, PeerV4, PeerV6, ScrapeStats, Shard};
 use riptide_common::{shard_of, InfoHash};
-use rand::rngs::SmallRng;
-use rand::SeedableRng;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -39,7 +39,12 @@ pub trait Io {
     /// Queues a datagram to `to`, sent from `from` (None: the kernel's
     /// choice); `fill` writes the payload and returns its length. Returns
     /// false when it had to be dropped (counted by the caller).
-    fn send(&mut self, to: SocketAddr, from: Option<IpAddr>, fill: impl FnOnce(&mut [u8]) -> usize) -> bool;
+    fn send(
+        &mut self,
+        to: SocketAddr,
+        from: Option<IpAddr>,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> bool;
     /// Pushes a message to worker `to`. Returns false when its ring is full.
     fn forward(&mut self, to: usize, msg: MeshMsg) -> bool;
 }
@@ -202,12 +207,23 @@ impl Worker {
     }
 
     /// Handles one datagram from `client`, received on `local` (pktinfo).
-    pub fn on_datagram(&mut self, io: &mut impl Io, client: SocketAddr, local: Option<IpAddr>, payload: &[u8], now: u32) {
+    pub fn on_datagram(
+        &mut self,
+        io: &mut impl Io,
+        client: SocketAddr,
+        local: Option<IpAddr>,
+        payload: &[u8],
+        now: u32,
+    ) {
         let v6 = client.is_ipv6();
-        self.metrics.add(Metric::BytesReceived.index(), payload.len() as u64);
+        self.metrics
+            .add(Metric::BytesReceived.index(), payload.len() as u64);
         let request = match parse_request(payload) {
             Ok(r) => r,
-            Err(ParseError::Sendable { transaction_id, reason }) => {
+            Err(ParseError::Sendable {
+                transaction_id,
+                reason,
+            }) => {
                 self.count(Metric::ErrorsMalformed);
                 self.send_error(io, client, local, transaction_id, reason.as_bytes());
                 return;
@@ -219,14 +235,28 @@ impl Worker {
         };
         match request {
             Request::Connect(c) => {
-                self.count(if v6 { Metric::RequestsConnect6 } else { Metric::RequestsConnect4 });
+                self.count(if v6 {
+                    Metric::RequestsConnect6
+                } else {
+                    Metric::RequestsConnect4
+                });
                 let cid = self.ids.issue(client.ip(), now);
-                if self.send(io, client, local, |buf| write_connect(buf, c.transaction_id, cid)) {
-                    self.count(if v6 { Metric::ResponsesConnect6 } else { Metric::ResponsesConnect4 });
+                if self.send(io, client, local, |buf| {
+                    write_connect(buf, c.transaction_id, cid)
+                }) {
+                    self.count(if v6 {
+                        Metric::ResponsesConnect6
+                    } else {
+                        Metric::ResponsesConnect4
+                    });
                 }
             }
             Request::Announce(a) => {
-                self.count(if v6 { Metric::RequestsAnnounce6 } else { Metric::RequestsAnnounce4 });
+                self.count(if v6 {
+                    Metric::RequestsAnnounce6
+                } else {
+                    Metric::RequestsAnnounce4
+                });
                 if !self.connection_id_ok(a.connection_id, client.ip(), now) {
                     return;
                 }
@@ -235,8 +265,15 @@ impl Worker {
                     self.send_error(io, client, local, a.transaction_id, ERR_NOT_ALLOWED);
                     return;
                 }
-                let cap = self.settings.max_numwant.min(if v6 { MAX_PEERS_V6 } else { MAX_PEERS_V4 });
-                let numwant = if a.num_want <= 0 { cap } else { (a.num_want as u32).min(cap) };
+                let cap =
+                    self.settings
+                        .max_numwant
+                        .min(if v6 { MAX_PEERS_V6 } else { MAX_PEERS_V4 });
+                let numwant = if a.num_want <= 0 {
+                    cap
+                } else {
+                    (a.num_want as u32).min(cap)
+                };
                 let fwd = ForwardedAnnounce {
                     client,
                     local,
@@ -264,7 +301,11 @@ impl Worker {
                 }
             }
             Request::Scrape(s) => {
-                self.count(if v6 { Metric::RequestsScrape6 } else { Metric::RequestsScrape4 });
+                self.count(if v6 {
+                    Metric::RequestsScrape6
+                } else {
+                    Metric::RequestsScrape4
+                });
                 if !self.connection_id_ok(s.connection_id, client.ip(), now) {
                     return;
                 }
@@ -287,7 +328,13 @@ impl Worker {
         }
     }
 
-    fn send(&self, io: &mut impl Io, to: SocketAddr, from: Option<IpAddr>, fill: impl FnOnce(&mut [u8]) -> usize) -> bool {
+    fn send(
+        &self,
+        io: &mut impl Io,
+        to: SocketAddr,
+        from: Option<IpAddr>,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> bool {
         let mut written = 0;
         let ok = io.send(to, from, |buf| {
             written = fill(buf);
@@ -301,9 +348,20 @@ impl Worker {
         ok
     }
 
-    fn send_error(&self, io: &mut impl Io, to: SocketAddr, from: Option<IpAddr>, tid: TransactionId, message: &[u8]) {
+    fn send_error(
+        &self,
+        io: &mut impl Io,
+        to: SocketAddr,
+        from: Option<IpAddr>,
+        tid: TransactionId,
+        message: &[u8],
+    ) {
         if self.send(io, to, from, |buf| write_error(buf, tid, message)) {
-            self.count(if to.is_ipv6() { Metric::ResponsesError6 } else { Metric::ResponsesError4 });
+            self.count(if to.is_ipv6() {
+                Metric::ResponsesError6
+            } else {
+                Metric::ResponsesError4
+            });
         }
     }
 
@@ -315,29 +373,43 @@ impl Worker {
             IpAddr::V4(ip) => {
                 let req = Announce {
                     info_hash: a.info_hash,
-                    addr: PeerV4 { ip: ip.octets(), port: a.port },
+                    addr: PeerV4 {
+                        ip: ip.octets(),
+                        port: a.port,
+                    },
                     event: a.event,
                     seeder: a.seeder,
                     numwant,
                 };
-                let counts = self.shard.announce_v4(&req, now, &mut self.rng, &mut self.peers_v4);
+                let counts = self
+                    .shard
+                    .announce_v4(&req, now, &mut self.rng, &mut self.peers_v4);
                 let peers = &self.peers_v4;
                 let (l, s) = (counts.leechers as i32, counts.seeders as i32);
-                let ok = io.send(a.client, a.local, |buf| write_announce_v4(buf, a.transaction_id, interval, l, s, peers));
+                let ok = io.send(a.client, a.local, |buf| {
+                    write_announce_v4(buf, a.transaction_id, interval, l, s, peers)
+                });
                 ok.then_some(Metric::ResponsesAnnounce4)
             }
             IpAddr::V6(ip) => {
                 let req = Announce {
                     info_hash: a.info_hash,
-                    addr: PeerV6 { ip: ip.octets(), port: a.port },
+                    addr: PeerV6 {
+                        ip: ip.octets(),
+                        port: a.port,
+                    },
                     event: a.event,
                     seeder: a.seeder,
                     numwant,
                 };
-                let counts = self.shard.announce_v6(&req, now, &mut self.rng, &mut self.peers_v6);
+                let counts = self
+                    .shard
+                    .announce_v6(&req, now, &mut self.rng, &mut self.peers_v6);
                 let peers = &self.peers_v6;
                 let (l, s) = (counts.leechers as i32, counts.seeders as i32);
-                let ok = io.send(a.client, a.local, |buf| write_announce_v6(buf, a.transaction_id, interval, l, s, peers));
+                let ok = io.send(a.client, a.local, |buf| {
+                    write_announce_v6(buf, a.transaction_id, interval, l, s, peers)
+                });
                 ok.then_some(Metric::ResponsesAnnounce6)
             }
         };
@@ -356,7 +428,11 @@ impl Worker {
         hashes: impl ExactSizeIterator<Item = InfoHash>,
         now: u32,
     ) {
-        let zero = ScrapeStats { seeders: 0, completed: 0, leechers: 0 };
+        let zero = ScrapeStats {
+            seeders: 0,
+            completed: 0,
+            leechers: 0,
+        };
         let mut stats = [zero; MAX_SCRAPE_HASHES];
         let mut remote = [(0usize, InfoHash::default()); MAX_SCRAPE_HASHES];
         let mut n_remote = 0;
@@ -372,7 +448,8 @@ impl Worker {
                 n_remote += 1;
             }
         }
-        self.metrics.add(Metric::ScrapesLocal.index(), (count - n_remote) as u64);
+        self.metrics
+            .add(Metric::ScrapesLocal.index(), (count - n_remote) as u64);
         if n_remote == 0 {
             self.finish_scrape(io, client, local, tid, &stats[..count]);
             return;
@@ -394,7 +471,12 @@ impl Worker {
         }));
         for &(index, info_hash) in &remote[..n_remote] {
             let owner = shard_of(&info_hash, self.workers);
-            let msg = MeshMsg::ScrapeAsk { slot, generation, index: index as u8, info_hash };
+            let msg = MeshMsg::ScrapeAsk {
+                slot,
+                generation,
+                index: index as u8,
+                info_hash,
+            };
             if !io.forward(owner, msg) {
                 self.count(Metric::MeshFull);
                 self.count(Metric::ErrorsScrapeAbandoned);
@@ -403,12 +485,26 @@ impl Worker {
             }
             self.count(Metric::MeshSent);
         }
-        self.metrics.add(Metric::ScrapesForwarded.index(), n_remote as u64);
+        self.metrics
+            .add(Metric::ScrapesForwarded.index(), n_remote as u64);
     }
 
-    fn finish_scrape(&self, io: &mut impl Io, client: SocketAddr, local: Option<IpAddr>, tid: TransactionId, stats: &[ScrapeStats]) {
-        if self.send(io, client, local, |buf| write_scrape(buf, tid, stats.iter().copied())) {
-            self.count(if client.is_ipv6() { Metric::ResponsesScrape6 } else { Metric::ResponsesScrape4 });
+    fn finish_scrape(
+        &self,
+        io: &mut impl Io,
+        client: SocketAddr,
+        local: Option<IpAddr>,
+        tid: TransactionId,
+        stats: &[ScrapeStats],
+    ) {
+        if self.send(io, client, local, |buf| {
+            write_scrape(buf, tid, stats.iter().copied())
+        }) {
+            self.count(if client.is_ipv6() {
+                Metric::ResponsesScrape6
+            } else {
+                Metric::ResponsesScrape4
+            });
         }
     }
 
@@ -417,15 +513,33 @@ impl Worker {
         self.count(Metric::MeshReceived);
         match msg {
             MeshMsg::Announce(a) => self.announce(io, &a, now),
-            MeshMsg::ScrapeAsk { slot, generation, index, info_hash } => {
+            MeshMsg::ScrapeAsk {
+                slot,
+                generation,
+                index,
+                info_hash,
+            } => {
                 let stats = self.shard.scrape(&info_hash);
-                if io.forward(from, MeshMsg::ScrapeAnswer { slot, generation, index, stats }) {
+                if io.forward(
+                    from,
+                    MeshMsg::ScrapeAnswer {
+                        slot,
+                        generation,
+                        index,
+                        stats,
+                    },
+                ) {
                     self.count(Metric::MeshSent);
                 } else {
                     self.count(Metric::MeshFull);
                 }
             }
-            MeshMsg::ScrapeAnswer { slot, generation, index, stats } => {
+            MeshMsg::ScrapeAnswer {
+                slot,
+                generation,
+                index,
+                stats,
+            } => {
                 let s = usize::from(slot);
                 if self.pending.generations.get(s) != Some(&generation) {
                     return; // answer to a scrape that was dropped
@@ -439,7 +553,13 @@ impl Worker {
                 p.missing = p.missing.saturating_sub(1);
                 if p.missing == 0 {
                     if let Some(p) = self.pending.remove(slot) {
-                        self.finish_scrape(io, p.client, p.local, p.transaction_id, &p.stats[..usize::from(p.count)]);
+                        self.finish_scrape(
+                            io,
+                            p.client,
+                            p.local,
+                            p.transaction_id,
+                            &p.stats[..usize::from(p.count)],
+                        );
                     }
                 }
             }
@@ -448,7 +568,9 @@ impl Worker {
 
     /// Periodic work: a bounded cleaning slice, overdue scrapes, gauges.
     pub fn on_clean_tick(&mut self, now: u32) {
-        let report = self.shard.clean(now, self.settings.peer_timeout, CLEAN_BUDGET);
+        let report = self
+            .shard
+            .clean(now, self.settings.peer_timeout, CLEAN_BUDGET);
         if report.peers_removed > 0 || report.torrents_removed > 0 {
             log::debug!(
                 "worker {}: cleaned {} peers, {} torrents ({} visited)",

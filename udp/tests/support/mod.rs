@@ -5,8 +5,8 @@
 
 use riptide_common::{InfoHash, PeerId};
 use riptide_udp::protocol::{
-    parse_response, scrape_stats, AnnounceEvent, AnnounceRequest, ConnectRequest, ConnectionId, Response,
-    ScrapeRequest, TransactionId,
+    parse_response, scrape_stats, AnnounceEvent, AnnounceRequest, ConnectRequest, ConnectionId,
+    Response, ScrapeRequest, TransactionId,
 };
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
@@ -32,7 +32,17 @@ pub struct Options {
 
 impl Options {
     pub fn new(backend: &'static str) -> Self {
-        Self { backend, workers: 2, steering: true, v4: true, v6: true, metrics: true, extra: String::new(), top: String::new(), wrapper: None }
+        Self {
+            backend,
+            workers: 2,
+            steering: true,
+            v4: true,
+            v6: true,
+            metrics: true,
+            extra: String::new(),
+            top: String::new(),
+            wrapper: None,
+        }
     }
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = n;
@@ -55,8 +65,17 @@ impl Options {
     /// Runs the tracker under `without_io_uring` (the udp crate's example).
     pub fn without_io_uring(mut self) -> Self {
         let exe = std::env::current_exe().unwrap();
-        let helper = exe.parent().unwrap().parent().unwrap().join("examples/without_io_uring");
-        assert!(helper.exists(), "{} is missing: cargo build -p riptide-udp --examples", helper.display());
+        let helper = exe
+            .parent()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .join("examples/without_io_uring");
+        assert!(
+            helper.exists(),
+            "{} is missing: cargo build -p riptide-udp --examples",
+            helper.display()
+        );
         self.wrapper = Some(helper);
         self
     }
@@ -127,14 +146,23 @@ impl Tracker {
                 log2.lock().unwrap().push(line);
             }
         });
-        let mut t = Tracker { child: Some(child), v4: None, v6: None, metrics: None, dir, log };
+        let mut t = Tracker {
+            child: Some(child),
+            v4: None,
+            v6: None,
+            metrics: None,
+            dir,
+            log,
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         let want_ready = |t: &Tracker| {
             t.v4.is_some() == o.v4 && t.v6.is_some() == o.v6 && t.metrics.is_some() == o.metrics
         };
         while !want_ready(&t) {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx.recv_timeout(left).unwrap_or_else(|_| panic!("tracker did not get ready: {:?}", t.log()));
+            let line = rx
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("tracker did not get ready: {:?}", t.log()));
             if let Some(addr) = line.split("listening on udp ").nth(1) {
                 let addr: SocketAddr = addr.trim().parse().unwrap();
                 if addr.is_ipv4() {
@@ -196,12 +224,16 @@ impl Tracker {
 
     /// SIGTERM, then wait (bounded) for the exit status.
     pub fn stop(mut self) -> ExitStatus {
-        self.stop_inner().expect("tracker exits within 10 s of SIGTERM")
+        self.stop_inner()
+            .expect("tracker exits within 10 s of SIGTERM")
     }
 
     fn stop_inner(&mut self) -> Option<ExitStatus> {
         let mut child = self.child.take()?;
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Ok(Some(status)) = child.try_wait() {
@@ -237,7 +269,14 @@ pub struct Ann {
 
 impl Ann {
     pub fn new(hash: InfoHash, port: u16) -> Self {
-        Self { hash, port, left: 1000, event: AnnounceEvent::Started, numwant: -1, options: Vec::new() }
+        Self {
+            hash,
+            port,
+            left: 1000,
+            event: AnnounceEvent::Started,
+            numwant: -1,
+            options: Vec::new(),
+        }
     }
     pub fn seeder(mut self) -> Self {
         self.left = 0;
@@ -257,7 +296,12 @@ impl Ann {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
     Connect(ConnectionId),
-    Announce { interval: i32, leechers: i32, seeders: i32, peers: Vec<SocketAddr> },
+    Announce {
+        interval: i32,
+        leechers: i32,
+        seeders: i32,
+        peers: Vec<SocketAddr>,
+    },
     Scrape(Vec<(u32, u32, u32)>),
     Error(String),
 }
@@ -279,10 +323,19 @@ pub fn hash(n: u32) -> InfoHash {
 
 impl Client {
     pub fn new(server: SocketAddr) -> Self {
-        let bind = if server.is_ipv4() { "127.0.0.1:0" } else { "[::1]:0" };
+        let bind = if server.is_ipv4() {
+            "127.0.0.1:0"
+        } else {
+            "[::1]:0"
+        };
         let sock = UdpSocket::bind(bind).unwrap();
         sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-        let mut c = Self { sock, server, cid: ConnectionId(0), tid: 1 };
+        let mut c = Self {
+            sock,
+            server,
+            cid: ConnectionId(0),
+            tid: 1,
+        };
         c.cid = c.connect();
         c
     }
@@ -307,7 +360,12 @@ impl Client {
     }
 
     /// Sends and parses; None on timeout. Checks the transaction id.
-    pub fn request(&mut self, bytes: &[u8], tid: TransactionId, timeout: Duration) -> Option<Reply> {
+    pub fn request(
+        &mut self,
+        bytes: &[u8],
+        tid: TransactionId,
+        timeout: Duration,
+    ) -> Option<Reply> {
         let reply = self.raw(bytes, timeout)?;
         let parsed = parse_response(&reply, self.server.is_ipv6()).expect("well-formed response");
         assert_eq!(parsed.transaction_id(), tid, "transaction id echoed");
@@ -315,23 +373,40 @@ impl Client {
             Response::Connect { connection_id, .. } => Reply::Connect(connection_id),
             Response::Announce(a) => {
                 let peers = if a.ipv6 {
-                    a.peers_v6().map(|p| SocketAddr::from((p.ip, p.port))).collect()
+                    a.peers_v6()
+                        .map(|p| SocketAddr::from((p.ip, p.port)))
+                        .collect()
                 } else {
-                    a.peers_v4().map(|p| SocketAddr::from((p.ip, p.port))).collect()
+                    a.peers_v4()
+                        .map(|p| SocketAddr::from((p.ip, p.port)))
+                        .collect()
                 };
-                Reply::Announce { interval: a.interval, leechers: a.leechers, seeders: a.seeders, peers }
+                Reply::Announce {
+                    interval: a.interval,
+                    leechers: a.leechers,
+                    seeders: a.seeders,
+                    peers,
+                }
             }
-            Response::Scrape { stats, .. } => {
-                Reply::Scrape(scrape_stats(stats).map(|s| (s.seeders, s.completed, s.leechers)).collect())
+            Response::Scrape { stats, .. } => Reply::Scrape(
+                scrape_stats(stats)
+                    .map(|s| (s.seeders, s.completed, s.leechers))
+                    .collect(),
+            ),
+            Response::Error { message, .. } => {
+                Reply::Error(String::from_utf8_lossy(message).into_owned())
             }
-            Response::Error { message, .. } => Reply::Error(String::from_utf8_lossy(message).into_owned()),
         })
     }
 
     pub fn connect(&mut self) -> ConnectionId {
         let tid = self.next_tid();
         let mut buf = [0u8; 16];
-        let n = ConnectRequest { transaction_id: tid }.write(&mut buf).unwrap();
+        let n = ConnectRequest {
+            transaction_id: tid,
+        }
+        .write(&mut buf)
+        .unwrap();
         match self.request(&buf[..n], tid, Duration::from_secs(3)) {
             Some(Reply::Connect(cid)) => cid,
             other => panic!("connect: {other:?}"),
@@ -368,10 +443,16 @@ impl Client {
 
     pub fn announce(&mut self, a: &Ann) -> Reply {
         let cid = self.cid;
-        self.try_announce(a, cid, Duration::from_secs(3)).expect("announce answered")
+        self.try_announce(a, cid, Duration::from_secs(3))
+            .expect("announce answered")
     }
 
-    pub fn scrape_with(&mut self, hashes: &[InfoHash], cid: ConnectionId, timeout: Duration) -> Option<Reply> {
+    pub fn scrape_with(
+        &mut self,
+        hashes: &[InfoHash],
+        cid: ConnectionId,
+        timeout: Duration,
+    ) -> Option<Reply> {
         let tid = self.next_tid();
         let mut buf = vec![0u8; 16 + 20 * hashes.len()];
         let n = ScrapeRequest::write(&mut buf, cid, tid, hashes).unwrap();

@@ -1,0 +1,207 @@
+//! Kernel steering: the reuseport BPF program and `shard_of` agree, checked
+//! by running the program in the kernel (a real reuseport group on
+//! loopback), and the running tracker answers every announce on its owner.
+
+mod support;
+
+use rand::{rngs::SmallRng, RngCore, SeedableRng};
+use riptide_common::{shard_of, InfoHash};
+use riptide_udp::protocol::AnnounceEvent;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+use support::{Ann, Client, Options};
+
+fn group(addr: &str, n: usize) -> Vec<UdpSocket> {
+    let mut sockets: Vec<UdpSocket> = Vec::new();
+    let mut addr: SocketAddr = addr.parse().unwrap();
+    for _ in 0..n {
+        let domain = if addr.is_ipv4() {
+            socket2::Domain::IPV4
+        } else {
+            socket2::Domain::IPV6
+        };
+        let s = socket2::Socket::new(domain, socket2::Type::DGRAM, None).unwrap();
+        if addr.is_ipv6() {
+            s.set_only_v6(true).unwrap();
+        }
+        s.set_reuse_port(true).unwrap();
+        s.set_recv_buffer_size(4 << 20).unwrap();
+        s.bind(&addr.into()).unwrap();
+        let s: UdpSocket = s.into();
+        s.set_nonblocking(true).unwrap();
+        addr = s.local_addr().unwrap();
+        sockets.push(s);
+    }
+    uring_rt::socket::attach_reuseport_cbpf(&sockets[0], &riptide_udp::steering::program(n))
+        .unwrap();
+    sockets
+}
+
+/// Sends `total` packets shaped by `make`, returns how many arrived on the
+/// socket `shard_of` names.
+fn agreement(
+    addr: &str,
+    workers: usize,
+    total: usize,
+    make: impl Fn(&InfoHash) -> Vec<u8>,
+) -> usize {
+    let sockets = group(addr, workers);
+    let target = sockets[0].local_addr().unwrap();
+    let sender = UdpSocket::bind(if target.is_ipv4() {
+        "127.0.0.1:0"
+    } else {
+        "[::1]:0"
+    })
+    .unwrap();
+    let mut rng = SmallRng::seed_from_u64(7);
+    let (mut sent, mut agreed, mut received) = (0, 0, 0);
+    let mut buf = [0u8; 256];
+    while sent < total {
+        for _ in 0..500.min(total - sent) {
+            let mut h = InfoHash::default();
+            rng.fill_bytes(&mut h.0);
+            sender.send_to(&make(&h), target).unwrap();
+            sent += 1;
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while received < sent && Instant::now() < deadline {
+            for (i, s) in sockets.iter().enumerate() {
+                while let Ok(n) = s.recv(&mut buf) {
+                    received += 1;
+                    let mut h = InfoHash::default();
+                    h.0.copy_from_slice(&buf[16..36]);
+                    assert!(n >= 36);
+                    if shard_of(&h, workers) == i {
+                        agreed += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(received, total, "every packet arrived");
+    agreed
+}
+
+fn announce_bytes(h: &InfoHash, options: &[u8]) -> Vec<u8> {
+    let mut p = vec![0u8; 98];
+    p[8..12].copy_from_slice(&1u32.to_be_bytes());
+    p[16..36].copy_from_slice(&h.0);
+    p.extend_from_slice(options);
+    p
+}
+
+fn scrape_bytes(h: &InfoHash) -> Vec<u8> {
+    let mut p = vec![0u8; 36];
+    p[8..12].copy_from_slice(&2u32.to_be_bytes());
+    p[16..36].copy_from_slice(&h.0);
+    p
+}
+
+#[test]
+fn bpf_program_agrees_with_shard_of_on_100k_hashes() {
+    for (addr, workers) in [("127.0.0.1:0", 4), ("[::1]:0", 3)] {
+        assert_eq!(
+            agreement(addr, workers, 100_000, |h| announce_bytes(h, &[])),
+            100_000,
+            "{addr}"
+        );
+    }
+    // With BEP 41 options, and one-hash scrapes.
+    assert_eq!(
+        agreement("127.0.0.1:0", 4, 5_000, |h| announce_bytes(
+            h,
+            b"\x02\x09/announce"
+        )),
+        5_000
+    );
+    assert_eq!(agreement("[::1]:0", 4, 5_000, scrape_bytes), 5_000);
+}
+
+/// 10,000 announces over 1,000 random hashes, pipelined 100 at a time;
+/// returns the number of announces forwarded through the mesh.
+fn run_announces(backend: &'static str, steering: bool, v6: bool) -> (u64, u64, u64) {
+    let t = Options::new(backend).workers(4).steering(steering).start();
+    let server = if v6 { t.v6 } else { t.v4 }.unwrap();
+    let mut c = Client::new(server);
+    let mut rng = SmallRng::seed_from_u64(11);
+    let hashes: Vec<InfoHash> = (0..1000)
+        .map(|_| {
+            let mut h = InfoHash::default();
+            rng.fill_bytes(&mut h.0);
+            h
+        })
+        .collect();
+    for batch in 0..100usize {
+        let mut expect = std::collections::HashMap::new();
+        for j in 0..100usize {
+            let i = batch * 100 + j;
+            let round = i / 1000;
+            let ann = Ann::new(hashes[i % 1000], 1000 + round as u16).event(AnnounceEvent::None);
+            let (bytes, tid) = c.announce_bytes(&ann, c.cid);
+            c.sock.send_to(&bytes, server).unwrap();
+            expect.insert(tid.0, round as i32 + 1);
+        }
+        let mut buf = [0u8; 2048];
+        c.sock
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .unwrap();
+        for _ in 0..100 {
+            let n = c.sock.recv(&mut buf).expect("every announce answered");
+            let r = riptide_udp::protocol::parse_response(&buf[..n], v6).unwrap();
+            let want = expect
+                .remove(&r.transaction_id().0)
+                .expect("a transaction id we sent");
+            match r {
+                riptide_udp::protocol::Response::Announce(a) => {
+                    assert_eq!((a.leechers, a.seeders), (want, 0));
+                    assert_eq!(a.peer_count(), (want - 1) as usize);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    // One-hash scrapes: all answered with the final counts.
+    for h in &hashes[..200] {
+        assert_eq!(c.scrape(&[*h]), vec![(0, 0, 10)]);
+    }
+    let forwarded = t.metric("riptide_announces_total", "forwarded");
+    let local = t.metric("riptide_announces_total", "local");
+    let scrapes_forwarded = t.metric("riptide_scrape_hashes_total", "forwarded");
+    assert_eq!(forwarded + local, 10_000);
+    (forwarded, local, scrapes_forwarded)
+}
+
+fn steering_on_off(backend: &'static str, v6: bool) {
+    let (fwd, _, scrape_fwd) = run_announces(backend, true, v6);
+    assert_eq!(fwd, 0, "steering on: no announce crosses cores");
+    assert_eq!(
+        scrape_fwd, 0,
+        "steering on: no one-hash scrape crosses cores"
+    );
+    let (fwd, _, scrape_fwd) = run_announces(backend, false, v6);
+    assert!(
+        (6_500..=8_500).contains(&fwd),
+        "steering off: about 3/4 forwarded, got {fwd}"
+    );
+    assert!(
+        (100..=200).contains(&scrape_fwd),
+        "steering off: about 3/4 of 200 scrapes forwarded, got {scrape_fwd}"
+    );
+}
+
+#[test]
+fn steering_io_uring_v4() {
+    steering_on_off("io_uring", false);
+}
+#[test]
+fn steering_io_uring_v6() {
+    steering_on_off("io_uring", true);
+}
+#[test]
+fn steering_mio_v4() {
+    steering_on_off("mio", false);
+}
+#[test]
+fn steering_mio_v6() {
+    steering_on_off("mio", true);
+}
