@@ -1,0 +1,2 @@
+//! Mesh benchmarks (placeholder, filled in below).
+fn main() {}

@@ -1,0 +1,332 @@
+//! UDP echo: uring-rt vs. a plain recvmmsg/sendmmsg loop.
+//!
+//! ```text
+//! udp_echo bench  [--server uring|plain] [--workers N] [--rate PPS|0] [--secs S] [--clients K] [--size B]
+//! udp_echo server [--server uring|plain] [--workers N] --bind ADDR [--secs S]
+//! udp_echo send   --target ADDR [--rate PPS|0] [--secs S] [--clients K] [--size B]
+//! ```
+//! `--rate 0` saturates (each client keeps a window of requests in flight);
+//! a fixed rate measures server CPU per response at that load. `bench` runs
+//! server and sender in one process and prints responses/s and the server
+//! threads' CPU time (getrusage RUSAGE_THREAD) per response.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use uring_rt::socket::{RecvBatch, SendBatch};
+use uring_rt::{Ctx, Datagram, Handler, RuntimeConfig};
+
+#[derive(Clone)]
+struct Args {
+    mode: String,
+    server: String,
+    workers: usize,
+    rate: u64,
+    secs: u64,
+    clients: usize,
+    size: usize,
+    bind: String,
+    target: Option<SocketAddr>,
+}
+
+fn parse_args() -> Args {
+    let mut a = Args {
+        mode: "bench".into(),
+        server: "uring".into(),
+        workers: 1,
+        rate: 0,
+        secs: 5,
+        clients: 1,
+        size: 64,
+        bind: "127.0.0.1:0".into(),
+        target: None,
+    };
+    let mut it = std::env::args().skip(1);
+    if let Some(m) = it.next() {
+        a.mode = m;
+    }
+    while let Some(k) = it.next() {
+        let v = it.next().unwrap_or_else(|| panic!("{k} needs a value"));
+        match k.as_str() {
+            "--server" => a.server = v,
+            "--workers" => a.workers = v.parse().expect("--workers"),
+            "--rate" => a.rate = v.parse().expect("--rate"),
+            "--secs" => a.secs = v.parse().expect("--secs"),
+            "--clients" => a.clients = v.parse().expect("--clients"),
+            "--size" => a.size = v.parse().expect("--size"),
+            "--bind" => a.bind = v,
+            "--target" => a.target = Some(v.parse().expect("--target")),
+            _ => panic!("unknown option {k}"),
+        }
+    }
+    a
+}
+
+/// CPU time (user + system) of the calling thread.
+fn thread_cpu() -> Duration {
+    // SAFETY: rusage is plain data; getrusage fills it for this thread.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_THREAD, &raw mut ru);
+        ru
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+fn reuseport(addr: SocketAddr) -> UdpSocket {
+    let s = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::DGRAM,
+        None,
+    )
+    .unwrap();
+    s.set_reuse_port(true).unwrap();
+    let _ = s.set_recv_buffer_size(8 << 20);
+    s.bind(&addr.into()).unwrap();
+    s.into()
+}
+
+/// Bind `n` SO_REUSEPORT sockets on one port.
+fn sockets(bind: &str, n: usize) -> Vec<UdpSocket> {
+    let first = reuseport(bind.parse().expect("--bind"));
+    let addr = first.local_addr().unwrap();
+    let mut v = vec![first];
+    v.extend((1..n).map(|_| reuseport(addr)));
+    v
+}
+
+/// What a server thread reports when it stops.
+#[derive(Default, Clone, Copy)]
+struct Report {
+    responses: u64,
+    cpu: Duration,
+}
+
+struct EchoHandler {
+    sock: Option<UdpSocket>,
+    stop: Arc<AtomicBool>,
+    report: Report,
+}
+
+impl Handler for EchoHandler {
+    type Msg = ();
+    fn on_start(&mut self, ctx: &mut Ctx<()>) {
+        ctx.add_udp(self.sock.take().unwrap()).unwrap();
+        ctx.add_timer(Duration::from_millis(100), 0);
+    }
+    fn on_datagram(&mut self, ctx: &mut Ctx<()>, d: Datagram<'_>) {
+        let p = d.payload;
+        if ctx
+            .send_to(d.socket, d.src, None, |b| {
+                b[..p.len()].copy_from_slice(p);
+                p.len()
+            })
+            .is_ok()
+        {
+            self.report.responses += 1;
+        }
+    }
+    fn on_timer(&mut self, ctx: &mut Ctx<()>, _: u64) {
+        if self.stop.load(Ordering::Relaxed) {
+            ctx.stop();
+        }
+    }
+    fn on_stop(&mut self, _: &mut Ctx<()>) {
+        self.report.cpu = thread_cpu();
+    }
+}
+
+fn serve_uring(socks: Vec<UdpSocket>, stop: &Arc<AtomicBool>) -> Vec<Report> {
+    let cfg = RuntimeConfig {
+        workers: socks.len(),
+        handle_signals: false,
+        ..RuntimeConfig::default()
+    };
+    let hs = socks
+        .into_iter()
+        .map(|s| EchoHandler {
+            sock: Some(s),
+            stop: Arc::clone(stop),
+            report: Report::default(),
+        })
+        .collect();
+    uring_rt::run(&cfg, hs)
+        .expect("uring-rt")
+        .iter()
+        .map(|h| h.report)
+        .collect()
+}
+
+fn serve_plain(sock: &UdpSocket, stop: &AtomicBool) -> Report {
+    let mut rb = RecvBatch::new(64, 2048);
+    let mut sb = SendBatch::new(64, 2048);
+    let mut responses = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let mut pfd = libc::pollfd {
+            fd: sock.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the duration of the call.
+        unsafe { libc::poll(&raw mut pfd, 1, 100) };
+        while rb.recv(sock).is_ok() {
+            for d in rb.iter() {
+                let p = d.payload;
+                if sb.push(d.src, None, |b| {
+                    b[..p.len()].copy_from_slice(p);
+                    p.len()
+                }) {
+                    responses += 1;
+                }
+            }
+            let _ = sb.flush(sock);
+        }
+    }
+    Report {
+        responses,
+        cpu: thread_cpu(),
+    }
+}
+
+fn serve(args: &Args, socks: Vec<UdpSocket>, stop: &Arc<AtomicBool>) -> Vec<Report> {
+    if args.server == "plain" {
+        let threads: Vec<_> = socks
+            .into_iter()
+            .map(|s| {
+                let stop = Arc::clone(stop);
+                std::thread::spawn(move || serve_plain(&s, &stop))
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    } else {
+        serve_uring(socks, stop)
+    }
+}
+
+/// One client socket: saturating window (rate 0) or a fixed rate.
+fn client(target: SocketAddr, rate: u64, secs: u64, size: usize) -> (u64, u64) {
+    const WINDOW: u64 = 64;
+    let s = UdpSocket::bind(SocketAddr::new(target.ip(), 0)).unwrap();
+    let _ = socket2::SockRef::from(&s).set_recv_buffer_size(8 << 20);
+    s.set_nonblocking(true).unwrap();
+    let payload = vec![0x42u8; size];
+    let mut buf = [0u8; 2048];
+    let start = Instant::now();
+    let end = start + Duration::from_secs(secs);
+    let (mut sent, mut got, mut in_flight) = (0u64, 0u64, 0u64);
+    let mut last_rx = Instant::now();
+    while Instant::now() < end {
+        if rate == 0 {
+            while in_flight < WINDOW {
+                if s.send_to(&payload, target).is_err() {
+                    break;
+                }
+                sent += 1;
+                in_flight += 1;
+            }
+        } else {
+            let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
+            while sent < due {
+                let _ = s.send_to(&payload, target);
+                sent += 1;
+            }
+        }
+        let mut any = false;
+        while s.recv_from(&mut buf).is_ok() {
+            got += 1;
+            in_flight = in_flight.saturating_sub(1);
+            any = true;
+        }
+        if any {
+            last_rx = Instant::now();
+        } else if rate == 0 && last_rx.elapsed() > Duration::from_millis(50) {
+            in_flight = 0; // lost: refill the window
+            last_rx = Instant::now();
+        } else {
+            std::thread::yield_now();
+        }
+    }
+    (sent, got)
+}
+
+fn send(args: &Args, target: SocketAddr) -> (u64, u64) {
+    let per_client = args.rate / args.clients as u64;
+    let threads: Vec<_> = (0..args.clients)
+        .map(|_| {
+            let (secs, size) = (args.secs, args.size);
+            std::thread::spawn(move || client(target, per_client, secs, size))
+        })
+        .collect();
+    threads
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+}
+
+fn main() {
+    let args = parse_args();
+    match args.mode.as_str() {
+        "bench" => {
+            let socks = sockets(&args.bind, args.workers);
+            let target = socks[0].local_addr().unwrap();
+            let stop = Arc::new(AtomicBool::new(false));
+            let server = {
+                let stop = Arc::clone(&stop);
+                let a = args.clone();
+                std::thread::spawn(move || serve(&a, socks, &stop))
+            };
+            std::thread::sleep(Duration::from_millis(100));
+            let (sent, got) = send(&args, target);
+            stop.store(true, Ordering::Relaxed);
+            let reports = server.join().unwrap();
+            let responses: u64 = reports.iter().map(|r| r.responses).sum();
+            let cpu: Duration = reports.iter().map(|r| r.cpu).sum();
+            let offered = if args.rate == 0 {
+                "saturation".to_string()
+            } else {
+                format!("{}/s", args.rate)
+            };
+            println!(
+                "server={} workers={} clients={} size={} offered={offered} sent={sent} received={got} responses/s={:.0} server_cpu_us/response={:.3}",
+                args.server,
+                args.workers,
+                args.clients,
+                args.size,
+                got as f64 / args.secs as f64,
+                cpu.as_secs_f64() * 1e6 / responses.max(1) as f64,
+            );
+        }
+        "server" => {
+            let socks = sockets(&args.bind, args.workers);
+            println!("listening on {}", socks[0].local_addr().unwrap());
+            let stop = Arc::new(AtomicBool::new(false));
+            {
+                let stop = Arc::clone(&stop);
+                let secs = args.secs;
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_secs(secs));
+                    stop.store(true, Ordering::Relaxed);
+                });
+            }
+            let reports = serve(&args, socks, &stop);
+            let responses: u64 = reports.iter().map(|r| r.responses).sum();
+            let cpu: Duration = reports.iter().map(|r| r.cpu).sum();
+            println!(
+                "responses={responses} server_cpu_us/response={:.3}",
+                cpu.as_secs_f64() * 1e6 / responses.max(1) as f64
+            );
+        }
+        "send" => {
+            let target = args.target.expect("--target ADDR");
+            let (sent, got) = send(&args, target);
+            println!(
+                "sent={sent} received={got} responses/s={:.0}",
+                got as f64 / args.secs as f64
+            );
+        }
+        m => panic!("unknown mode {m} (bench | server | send)"),
+    }
+}

@@ -1,0 +1,229 @@
+//! `Ctx`: what a handler acts through. Every method only records work
+//! (fills a send slot, marks a socket for arming, pushes a mesh message);
+//! the worker turns it into SQEs at the end of the loop turn, with one
+//! submit per turn.
+
+use crate::handler::{ConnId, SendError, SocketId};
+use crate::mesh::{MeshEnd, MeshFull};
+use crate::send::{Queued, SendPool};
+use crate::stats::RtStats;
+use crate::tcp::Tcp;
+use io_uring::types::Timespec;
+use std::io;
+use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
+
+pub(crate) struct UdpSock {
+    pub(crate) sock: UdpSocket,
+}
+
+pub(crate) struct Timer {
+    /// Boxed so its address is stable while the TIMEOUT SQE waits for submit.
+    pub(crate) ts: Box<Timespec>,
+    pub(crate) token: u64,
+}
+
+/// A worker's handle to the runtime, passed to every `Handler` method.
+pub struct Ctx<M> {
+    pub(crate) worker: usize,
+    pub(crate) workers: usize,
+    pub(crate) now: Instant,
+    pub(crate) stats: RtStats,
+    pub(crate) stop_requested: bool,
+    pub(crate) mesh: MeshEnd<M>,
+    /// Workers to wake at the end of this turn (each at most once).
+    pub(crate) wake_list: Vec<usize>,
+    pub(crate) wake_marked: Vec<bool>,
+    pub(crate) udp: Vec<UdpSock>,
+    pub(crate) arm_udp: Vec<u32>,
+    pub(crate) sends: SendPool,
+    pub(crate) tcp: Tcp,
+    pub(crate) timers: Vec<Timer>,
+    pub(crate) arm_timers: Vec<u32>,
+}
+
+impl<M: Copy + Send + 'static> Ctx<M> {
+    pub(crate) fn new(
+        worker: usize,
+        workers: usize,
+        mesh: MeshEnd<M>,
+        sends: SendPool,
+        tcp: Tcp,
+    ) -> Ctx<M> {
+        Ctx {
+            worker,
+            workers,
+            now: Instant::now(),
+            stats: RtStats::default(),
+            stop_requested: false,
+            mesh,
+            wake_list: Vec::with_capacity(workers),
+            wake_marked: vec![false; workers],
+            udp: Vec::new(),
+            arm_udp: Vec::new(),
+            sends,
+            tcp,
+            timers: Vec::new(),
+            arm_timers: Vec::new(),
+        }
+    }
+
+    /// This worker's index (0-based).
+    pub fn worker(&self) -> usize {
+        self.worker
+    }
+
+    /// Number of workers.
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// Register a UDP socket with this worker: enables pktinfo for its
+    /// family and arms multishot RECVMSG on the worker's buffer ring.
+    pub fn add_udp(&mut self, sock: UdpSocket) -> io::Result<SocketId> {
+        crate::socket::enable_pktinfo(&sock)?;
+        self.udp.push(UdpSock { sock });
+        let id = (self.udp.len() - 1) as u32;
+        self.arm_udp.push(id);
+        Ok(SocketId(id))
+    }
+
+    /// The local address of a registered UDP socket.
+    pub fn udp_local_addr(&self, socket: SocketId) -> io::Result<SocketAddr> {
+        self.udp
+            .get(socket.0 as usize)
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?
+            .sock
+            .local_addr()
+    }
+
+    /// Queue a datagram: `fill` writes the payload into the slot's buffer
+    /// (`send_slot_size` bytes) and returns its length (0 = send nothing).
+    /// `from`: source address (pktinfo cmsg), `None` = kernel's choice; it
+    /// must be of `to`'s family or it is ignored. Sent at the end of this
+    /// loop turn.
+    pub fn send_to(
+        &mut self,
+        socket: SocketId,
+        to: SocketAddr,
+        from: Option<IpAddr>,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<(), SendError> {
+        let fd: RawFd = match self.udp.get(socket.0 as usize) {
+            Some(s) => s.sock.as_raw_fd(),
+            None => return Err(SendError::Closed),
+        };
+        match self.sends.send_to(fd, to, from, fill) {
+            (Queued::Ok, parked) => {
+                if parked {
+                    self.stats.send_queued += 1;
+                }
+                Ok(())
+            }
+            (Queued::Full, _) => {
+                self.stats.send_queue_overflow += 1;
+                Err(SendError::QueueFull)
+            }
+        }
+    }
+
+    /// Register a TCP listener: multishot ACCEPT; accepted connections get
+    /// multishot RECV and `on_accept`.
+    pub fn add_listener(&mut self, l: TcpListener) -> io::Result<()> {
+        l.set_nonblocking(true)?;
+        self.tcp.add_listener(l);
+        Ok(())
+    }
+
+    /// Queue bytes on a connection (copied into its out buffer; sent with
+    /// partial-send continuation). `QueueFull` when the buffer
+    /// (`tcp_send_buffer` bytes) has no room.
+    pub fn send(&mut self, conn: ConnId, bytes: &[u8]) -> Result<(), SendError> {
+        let r = self.tcp.send(conn, bytes);
+        if r == Err(SendError::QueueFull) {
+            self.stats.send_queue_overflow += 1;
+        }
+        r
+    }
+
+    /// Close a connection after its buffered bytes are sent: the receive is
+    /// cancelled now, `on_closed` follows once every op has completed.
+    pub fn close(&mut self, conn: ConnId) {
+        if self.tcp.get(conn).is_some() {
+            self.tcp.begin_close(conn.index, false);
+        }
+    }
+
+    /// Close a connection now, dropping buffered bytes (cancels its send too).
+    pub fn abort(&mut self, conn: ConnId) {
+        if self.tcp.get(conn).is_some() {
+            self.tcp.begin_close(conn.index, true);
+        }
+    }
+
+    /// Number of open connections on this worker.
+    pub fn connections(&self) -> usize {
+        self.tcp.open()
+    }
+
+    /// Call `on_timer(token)` every `every` (at least 1 ms) until the loop stops.
+    pub fn add_timer(&mut self, every: Duration, token: u64) {
+        let every = every.max(Duration::from_millis(1));
+        self.timers.push(Timer {
+            ts: Box::new(Timespec::from(every)),
+            token,
+        });
+        self.arm_timers.push((self.timers.len() - 1) as u32);
+    }
+
+    /// Send `msg` to worker `to` through the mesh; the target is woken (one
+    /// MSG_RING or eventfd write per target per turn) when its ring was
+    /// empty. A full ring is counted in `mesh_full` and returned.
+    ///
+    /// `to == self.worker()` or `to >= self.workers()` is refused with
+    /// `MeshFull` (a worker handles its own messages directly).
+    pub fn mesh_send(&mut self, to: usize, msg: M) -> Result<(), MeshFull> {
+        if to == self.worker || to >= self.workers {
+            self.stats.mesh_full += 1;
+            return Err(MeshFull);
+        }
+        match self.mesh.push(to, msg) {
+            Ok(was_empty) => {
+                if was_empty {
+                    self.wake(to);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.stats.mesh_full += 1;
+                Err(e)
+            }
+        }
+    }
+
+    /// Wake worker `to` at the end of this turn (once per turn).
+    pub(crate) fn wake(&mut self, to: usize) {
+        if let Some(marked) = self.wake_marked.get_mut(to) {
+            if !*marked {
+                *marked = true;
+                self.wake_list.push(to);
+            }
+        }
+    }
+
+    /// The time at the start of this loop turn (cached; cheap).
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// This worker's counters.
+    pub fn stats(&self) -> &RtStats {
+        &self.stats
+    }
+
+    /// Stop this worker's loop gracefully at the end of the turn.
+    pub fn stop(&mut self) {
+        self.stop_requested = true;
+    }
+}

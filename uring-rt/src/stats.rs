@@ -1,0 +1,53 @@
+//! Per-worker counters: plain `u64`s, written only by the worker's own
+//! thread, read by its handler through `Ctx::stats`.
+
+/// Counters of one worker's runtime. All start at zero and only grow.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RtStats {
+    /// Datagrams handed to `on_datagram`.
+    pub datagrams: u64,
+    /// Datagrams dropped because they did not fit the receive buffer.
+    pub datagrams_truncated: u64,
+    /// Receive completions we could not parse (bad header or address).
+    pub recv_malformed: u64,
+    /// Multishot receives that ended with `ENOBUFS` (buffer ring ran dry).
+    pub recv_buffers_exhausted: u64,
+    /// Other receive errors (UDP or TCP).
+    pub recv_errors: u64,
+    /// Multishot operations (RECVMSG, RECV, ACCEPT, TIMEOUT) re-armed after they ended.
+    pub rearms: u64,
+    /// UDP datagrams and TCP sends completed successfully.
+    pub sends: u64,
+    /// Sends that completed with an error.
+    pub send_errors: u64,
+    /// Datagrams that waited in the bounded queue because no slot was free.
+    pub send_queued: u64,
+    /// `send_to`/`send` refused: no slot, queue or connection buffer space.
+    pub send_queue_overflow: u64,
+    /// TCP sends that wrote only part of their bytes and were continued.
+    pub send_partial: u64,
+    /// `mesh_send` refused because the ring to the target was full.
+    pub mesh_full: u64,
+    /// Mesh messages handed to `on_mesh`.
+    pub mesh_received: u64,
+    /// Wake-ups (MSG_RING or eventfd writes) sent to other workers.
+    pub mesh_wakeups: u64,
+    /// `submit_and_wait` calls (one per loop turn).
+    pub submit_batches: u64,
+    /// SQEs the kernel consumed over all submits.
+    pub submitted_sqes: u64,
+    /// Extra submits because the SQ filled up during a flush.
+    pub sq_full_submits: u64,
+    /// Completions handled.
+    pub completions: u64,
+    /// Connections accepted.
+    pub accepts: u64,
+    /// Accept errors (including `EMFILE`).
+    pub accept_errors: u64,
+    /// Connections refused because the connection table was full.
+    pub conns_refused: u64,
+    /// Connections closed (`on_closed` calls).
+    pub conns_closed: u64,
+    /// Timer expirations delivered to `on_timer`.
+    pub timer_fires: u64,
+}

@@ -1,0 +1,648 @@
+//! One worker: its ring, buffer rings, `Ctx` and the loop.
+//!
+//! Each turn: flush what the handlers queued (one SQE batch), one
+//! `submit_and_wait(1)`, handle every ready completion, drain the mesh.
+//! Field order matters: the ring is declared (and so dropped) first, then
+//! every piece of memory the kernel may still touch (buffer rings, send
+//! slots, boxed headers), so dropping a worker with ops in flight is safe.
+
+use crate::addr;
+use crate::bufring::BufRing;
+use crate::ctx::Ctx;
+use crate::handler::{Datagram, Handler, Signal, SocketId};
+use crate::mesh::MeshEnd;
+use crate::probe::Probe;
+use crate::ring;
+use crate::runtime::{RuntimeConfig, Shared};
+use crate::send::SendPool;
+use crate::signals::{SignalFd, SIGINFO_LEN};
+use crate::stats::RtStats;
+use crate::tcp::{self, Tcp};
+use crate::user_data::{Kind, UserData};
+use io_uring::types::{Fd, RecvMsgOut, TimeoutFlags, Timespec};
+use io_uring::{cqueue, opcode, squeue, IoUring};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Buffer group of UDP receives.
+const UDP_BGID: u16 = 0;
+/// Buffer group of TCP receives.
+const TCP_BGID: u16 = 1;
+/// How long a stopping worker waits for in-flight sends.
+const DRAIN_LIMIT: Duration = Duration::from_secs(1);
+
+/// The eventfd a worker is woken through when MSG_RING is missing.
+struct WakeFd {
+    fd: OwnedFd,
+    buf: Box<u64>,
+    armed: bool,
+}
+
+#[allow(clippy::struct_excessive_bools)]
+pub(crate) struct Worker<M> {
+    /// Declared first: dropped before everything the kernel may touch.
+    ring: IoUring,
+    udp_bufs: BufRing,
+    tcp_bufs: BufRing,
+    pub(crate) ctx: Ctx<M>,
+    /// The msghdr template of multishot RECVMSG (name + control lengths).
+    recv_hdr: Box<libc::msghdr>,
+    signal: Option<SignalFd>,
+    signal_armed: bool,
+    wake_fd: Option<WakeFd>,
+    tick: Box<Timespec>,
+    tick_armed: bool,
+    cqes: Vec<cqueue::Entry>,
+    inbox: Vec<(usize, M)>,
+    shared: Arc<Shared>,
+    multishot_timer: bool,
+    terminate_seen: bool,
+}
+
+impl<M: Copy + Send + 'static> Worker<M> {
+    /// Build on the worker's own thread (SINGLE_ISSUER binds the ring to
+    /// its creating task) and publish the ring fd / eventfd for wake-ups.
+    pub(crate) fn new(
+        index: usize,
+        cfg: &RuntimeConfig,
+        probe: &Probe,
+        shared: Arc<Shared>,
+        mesh: MeshEnd<M>,
+    ) -> io::Result<Worker<M>> {
+        let (ring, _flags) = ring::build(cfg.ring_entries, probe.setup_flags())?;
+        let udp_bufs = BufRing::new(
+            &ring.submitter(),
+            UDP_BGID,
+            cfg.recv_buffers,
+            cfg.recv_buffer_size,
+        )?;
+        let tcp_bufs = BufRing::new(
+            &ring.submitter(),
+            TCP_BGID,
+            cfg.recv_buffers,
+            cfg.recv_buffer_size,
+        )?;
+        let sends = SendPool::new(cfg.send_slots, cfg.send_slot_size, cfg.send_queue)?;
+        let tcp = Tcp::new(cfg.max_connections, cfg.tcp_send_buffer);
+        let workers = shared.workers();
+        let ctx = Ctx::new(index, workers, mesh, sends, tcp);
+        // SAFETY: msghdr is plain data; all-zero is a valid empty header.
+        let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+        hdr.msg_namelen = addr::NAME_LEN;
+        hdr.msg_controllen = addr::CONTROL_LEN as _;
+        let signal = if index == 0 && cfg.handle_signals {
+            match SignalFd::new() {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    log::warn!("signalfd failed ({e}); signals not handled");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let wake_fd = if shared.msg_ring {
+            None
+        } else {
+            // SAFETY: eventfd has no memory preconditions; result checked.
+            let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: fd was just created and is owned by nobody else.
+            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+            Some(WakeFd {
+                fd,
+                buf: Box::new(0),
+                armed: false,
+            })
+        };
+        shared.publish(
+            index,
+            ring.as_raw_fd(),
+            wake_fd.as_ref().map_or(-1, |w| w.fd.as_raw_fd()),
+        );
+        let cq = ring.params().cq_entries() as usize;
+        Ok(Worker {
+            ring,
+            udp_bufs,
+            tcp_bufs,
+            ctx,
+            recv_hdr: Box::new(hdr),
+            signal,
+            signal_armed: false,
+            wake_fd,
+            tick: Box::new(Timespec::from(Duration::from_millis(10))),
+            tick_armed: false,
+            cqes: Vec::with_capacity(cq),
+            inbox: Vec::with_capacity(cfg.mesh_capacity.saturating_mul(2 * workers)),
+            shared,
+            multishot_timer: probe.has_multishot_timeout(),
+            terminate_seen: false,
+        })
+    }
+
+    /// Run `h` until stopped (ctx.stop(), Terminate), then drain sends.
+    pub(crate) fn run<H: Handler<Msg = M>>(&mut self, h: &mut H) -> io::Result<()> {
+        self.ctx.now = Instant::now();
+        h.on_start(&mut self.ctx);
+        loop {
+            self.turn(h, false)?;
+            if !self.terminate_seen && self.shared.terminate.load(Ordering::Acquire) {
+                self.terminate_seen = true;
+                h.on_signal(&mut self.ctx, Signal::Terminate);
+                self.ctx.stop_requested = true;
+            }
+            if self.ctx.stop_requested {
+                break;
+            }
+        }
+        h.on_stop(&mut self.ctx);
+        let deadline = Instant::now() + DRAIN_LIMIT;
+        self.flush()?;
+        self.ring.submit()?;
+        while (self.ctx.sends.outstanding() > 0 || self.ctx.tcp.sending() > 0)
+            && Instant::now() < deadline
+        {
+            self.tick_armed_or_arm();
+            self.turn(h, true)?;
+        }
+        Ok(())
+    }
+
+    fn tick_armed_or_arm(&mut self) {
+        if !self.tick_armed {
+            self.tick_armed = true;
+            let e = opcode::Timeout::new(&raw const *self.tick)
+                .build()
+                .user_data(UserData::new(Kind::Tick, 0).0);
+            // SAFETY: the Timespec is boxed in the Worker, which outlives the ring.
+            let pushed = unsafe { push(&mut self.ring, &mut self.ctx.stats, &e) };
+            if !matches!(pushed, Ok(true)) {
+                self.tick_armed = false;
+            }
+        }
+    }
+
+    fn turn<H: Handler<Msg = M>>(&mut self, h: &mut H, draining: bool) -> io::Result<()> {
+        self.flush()?;
+        // A mesh drain that hit its budget left messages queued: do not block.
+        let want = usize::from(!self.ctx.mesh.has_backlog());
+        match self.ring.submit_and_wait(want) {
+            Ok(n) => {
+                self.ctx.stats.submit_batches += 1;
+                self.ctx.stats.submitted_sqes += n as u64;
+            }
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EINTR | libc::EAGAIN | libc::EBUSY | libc::ETIME)
+                ) => {}
+            Err(e) => return Err(e),
+        }
+        self.ctx.now = Instant::now();
+        self.cqes.clear();
+        let cap = self.cqes.capacity();
+        self.cqes.extend(self.ring.completion().take(cap));
+        for i in 0..self.cqes.len() {
+            let c = self.cqes[i].clone();
+            self.dispatch(h, c.user_data(), c.result(), c.flags(), draining);
+        }
+        if !draining {
+            self.inbox.clear();
+            let inbox = &mut self.inbox;
+            self.ctx.mesh.drain(|from, m| inbox.push((from, m)));
+            for i in 0..self.inbox.len() {
+                let (from, m) = self.inbox[i];
+                self.ctx.stats.mesh_received += 1;
+                h.on_mesh(&mut self.ctx, from, m);
+            }
+        }
+        self.closed_callbacks(h);
+        Ok(())
+    }
+
+    fn closed_callbacks<H: Handler<Msg = M>>(&mut self, h: &mut H) {
+        while let Some(i) = self.ctx.tcp.finished.pop() {
+            let id = self.ctx.tcp.release(i);
+            self.ctx.stats.conns_closed += 1;
+            h.on_closed(&mut self.ctx, id);
+        }
+    }
+
+    fn dispatch<H: Handler<Msg = M>>(
+        &mut self,
+        h: &mut H,
+        user_data: u64,
+        res: i32,
+        flags: u32,
+        draining: bool,
+    ) {
+        let ud = UserData(user_data);
+        let index = ud.index();
+        self.ctx.stats.completions += 1;
+        let more = cqueue::more(flags);
+        match ud.kind() {
+            Some(Kind::UdpRecv) => self.udp_recv(h, index, res, flags, draining),
+            Some(Kind::UdpSend) => {
+                if res >= 0 {
+                    self.ctx.stats.sends += 1;
+                } else {
+                    self.ctx.stats.send_errors += 1;
+                    log::debug!(
+                        "worker {}: sendmsg: {}",
+                        self.ctx.worker,
+                        io::Error::from_raw_os_error(-res)
+                    );
+                }
+                self.ctx.sends.complete(index);
+            }
+            Some(Kind::Accept) => self.accept(h, index, res, more, draining),
+            Some(Kind::TcpRecv) => self.tcp_recv(h, index, res, flags, draining),
+            Some(Kind::TcpSend) => {
+                let (ok, partial) = self.ctx.tcp.send_done(index, res);
+                if ok {
+                    self.ctx.stats.sends += 1;
+                } else {
+                    self.ctx.stats.send_errors += 1;
+                }
+                if partial {
+                    self.ctx.stats.send_partial += 1;
+                }
+            }
+            Some(Kind::Timer) => {
+                if res == -libc::ETIME && !draining {
+                    if let Some(t) = self.ctx.timers.get(index) {
+                        let token = t.token;
+                        self.ctx.stats.timer_fires += 1;
+                        h.on_timer(&mut self.ctx, token);
+                    }
+                }
+                if !more && !draining && res != -libc::ECANCELED && index < self.ctx.timers.len() {
+                    if self.multishot_timer {
+                        self.ctx.stats.rearms += 1;
+                    }
+                    self.ctx.arm_timers.push(index as u32);
+                }
+            }
+            Some(Kind::Signal) => {
+                self.signal_armed = false;
+                let sig = self.signal.as_ref().and_then(|s| s.signal(res));
+                match sig {
+                    Some(Signal::Reload) if !draining => h.on_signal(&mut self.ctx, Signal::Reload),
+                    Some(Signal::Terminate) if !self.terminate_seen => {
+                        self.terminate_seen = true;
+                        h.on_signal(&mut self.ctx, Signal::Terminate);
+                        self.shared.terminate.store(true, Ordering::Release);
+                        for w in 0..self.ctx.workers {
+                            if w != self.ctx.worker {
+                                self.ctx.wake(w);
+                            }
+                        }
+                        self.ctx.stop_requested = true;
+                    }
+                    _ => {}
+                }
+            }
+            Some(Kind::Wake) => {
+                if let Some(w) = self.wake_fd.as_mut() {
+                    w.armed = false;
+                }
+            }
+            Some(Kind::MsgRingSent) => {
+                if res < 0 {
+                    log::debug!(
+                        "worker {}: msg_ring to {index}: {}",
+                        self.ctx.worker,
+                        io::Error::from_raw_os_error(-res)
+                    );
+                }
+            }
+            Some(Kind::Cancel) => {}
+            Some(Kind::Tick) => self.tick_armed = false,
+            None => log::debug!(
+                "worker {}: completion with unknown user_data {user_data:#x}",
+                self.ctx.worker
+            ),
+        }
+    }
+
+    fn udp_recv<H: Handler<Msg = M>>(
+        &mut self,
+        h: &mut H,
+        index: usize,
+        res: i32,
+        flags: u32,
+        draining: bool,
+    ) {
+        if let Some(bid) = cqueue::buffer_select(flags) {
+            if res > 0 && !draining {
+                let buf = self.udp_bufs.get(bid, res as usize);
+                match RecvMsgOut::parse(buf, &self.recv_hdr) {
+                    Ok(out) if out.is_payload_truncated() => {
+                        self.ctx.stats.datagrams_truncated += 1;
+                    }
+                    Ok(out) => match addr::parse_sockaddr(out.name_data()) {
+                        Some(src) => {
+                            self.ctx.stats.datagrams += 1;
+                            let dgram = Datagram {
+                                socket: SocketId(index as u32),
+                                src,
+                                dst: addr::parse_pktinfo(out.control_data()),
+                                payload: out.payload_data(),
+                            };
+                            h.on_datagram(&mut self.ctx, dgram);
+                        }
+                        None => self.ctx.stats.recv_malformed += 1,
+                    },
+                    Err(()) => self.ctx.stats.recv_malformed += 1,
+                }
+            }
+            self.udp_bufs.recycle(bid);
+        } else if res == -libc::ENOBUFS {
+            self.ctx.stats.recv_buffers_exhausted += 1;
+        } else if res < 0 && res != -libc::ECANCELED {
+            self.ctx.stats.recv_errors += 1;
+            log::debug!(
+                "worker {}: recvmsg: {}",
+                self.ctx.worker,
+                io::Error::from_raw_os_error(-res)
+            );
+        }
+        if !cqueue::more(flags) && !draining && index < self.ctx.udp.len() {
+            self.ctx.stats.rearms += 1;
+            self.ctx.arm_udp.push(index as u32);
+        }
+    }
+
+    fn accept<H: Handler<Msg = M>>(
+        &mut self,
+        h: &mut H,
+        index: usize,
+        res: i32,
+        more: bool,
+        draining: bool,
+    ) {
+        if res >= 0 {
+            // SAFETY: a successful ACCEPT returns a new fd that nothing else owns.
+            let fd = unsafe { OwnedFd::from_raw_fd(res) };
+            if !draining {
+                let _ = tcp::set_nodelay(&fd);
+                let peer = tcp::peer_of(&fd);
+                if let Some(id) = self.ctx.tcp.insert(fd) {
+                    self.ctx.stats.accepts += 1;
+                    h.on_accept(&mut self.ctx, id, peer);
+                } else {
+                    self.ctx.stats.conns_refused += 1;
+                }
+            }
+        } else if res != -libc::ECANCELED {
+            self.ctx.stats.accept_errors += 1;
+            log::debug!(
+                "worker {}: accept: {}",
+                self.ctx.worker,
+                io::Error::from_raw_os_error(-res)
+            );
+        }
+        if !more && !draining && index < self.ctx.tcp.listeners.len() {
+            self.ctx.stats.rearms += 1;
+            self.ctx.tcp.arm_accept.push(index as u32);
+        }
+    }
+
+    fn tcp_recv<H: Handler<Msg = M>>(
+        &mut self,
+        h: &mut H,
+        index: usize,
+        res: i32,
+        flags: u32,
+        draining: bool,
+    ) {
+        if let Some(bid) = cqueue::buffer_select(flags) {
+            if res > 0 && !draining {
+                if let Some(id) = self.ctx.tcp.id_of(index) {
+                    if !self.ctx.tcp.conns[index].closing {
+                        let data = self.tcp_bufs.get(bid, res as usize);
+                        h.on_recv(&mut self.ctx, id, data);
+                    }
+                }
+            }
+            self.tcp_bufs.recycle(bid);
+        }
+        let ended = !cqueue::more(flags);
+        let close = if res == 0 {
+            Some(false)
+        } else if res == -libc::ENOBUFS {
+            self.ctx.stats.recv_buffers_exhausted += 1;
+            None
+        } else if res < 0 && res != -libc::ECANCELED {
+            self.ctx.stats.recv_errors += 1;
+            Some(true)
+        } else {
+            None
+        };
+        if self.ctx.tcp.recv_cqe(index, ended, close) {
+            self.ctx.stats.rearms += 1;
+        }
+    }
+
+    /// Turn everything the handlers queued into SQEs. Stops early (leaving
+    /// the rest queued for the next turn) only when the kernel refuses more
+    /// submissions right now (CQ overflow back-pressure).
+    fn flush(&mut self) -> io::Result<()> {
+        let ring = &mut self.ring;
+        let ctx = &mut self.ctx;
+        let stats = &mut ctx.stats;
+        while let Some(&i) = ctx.arm_udp.last() {
+            let fd = ctx.udp[i as usize].sock.as_raw_fd();
+            let e = opcode::RecvMsgMulti::new(Fd(fd), &raw const *self.recv_hdr, UDP_BGID)
+                .build()
+                .user_data(UserData::new(Kind::UdpRecv, i as usize).0);
+            // SAFETY: recv_hdr is boxed in the Worker (outlives the ring);
+            // buffers come from group UDP_BGID, registered in `new`; the
+            // socket stays open as long as the Ctx.
+            if !unsafe { push(ring, stats, &e)? } {
+                return Ok(());
+            }
+            ctx.arm_udp.pop();
+        }
+        while let Some((i, fd, hdr)) = ctx.sends.take_ready() {
+            let e = opcode::SendMsg::new(Fd(fd), hdr)
+                .build()
+                .user_data(UserData::new(Kind::UdpSend, i as usize).0);
+            // SAFETY: slot i (msghdr, iovec, name, cmsg, bytes) stays
+            // allocated and untouched until its own completion calls
+            // `SendPool::complete(i)`; the pool outlives the ring.
+            if !unsafe { push(ring, stats, &e)? } {
+                ctx.sends.unready(i);
+                return Ok(());
+            }
+        }
+        while let Some(&i) = ctx.tcp.arm_accept.last() {
+            let fd = ctx.tcp.listeners[i as usize].sock.as_raw_fd();
+            let e = opcode::AcceptMulti::new(Fd(fd))
+                .flags(libc::SOCK_CLOEXEC)
+                .build()
+                .user_data(UserData::new(Kind::Accept, i as usize).0);
+            // SAFETY: ACCEPT references no user memory; the listener lives in the Ctx.
+            if !unsafe { push(ring, stats, &e)? } {
+                return Ok(());
+            }
+            ctx.tcp.arm_accept.pop();
+        }
+        while let Some(i) = ctx.tcp.arm_recv.pop() {
+            if !ctx.tcp.mark_recv_in_flight(i) {
+                continue;
+            }
+            let Some(fd) = ctx.tcp.raw_fd(i as usize) else {
+                continue;
+            };
+            let e = opcode::RecvMulti::new(Fd(fd), TCP_BGID)
+                .build()
+                .user_data(UserData::new(Kind::TcpRecv, i as usize).0);
+            // SAFETY: buffers come from group TCP_BGID (registered in `new`);
+            // the fd is closed only after this op's final completion
+            // (`Tcp::maybe_finish`).
+            if !unsafe { push(ring, stats, &e)? } {
+                ctx.tcp.unmark_recv(i);
+                return Ok(());
+            }
+        }
+        while let Some(i) = ctx.tcp.send_now.pop() {
+            let Some((fd, ptr, len)) = ctx.tcp.next_send(i) else {
+                continue;
+            };
+            let e = opcode::Send::new(Fd(fd), ptr, len)
+                .flags(libc::MSG_NOSIGNAL)
+                .build()
+                .user_data(UserData::new(Kind::TcpSend, i as usize).0);
+            // SAFETY: ptr..ptr+len lies in slot i's out buffer, which is not
+            // moved, compacted or freed while `send_in_flight` is set (until
+            // this op's completion, `Tcp::send_done`).
+            if !unsafe { push(ring, stats, &e)? } {
+                ctx.tcp.unsend(i);
+                return Ok(());
+            }
+        }
+        while let Some(i) = ctx.tcp.cancel.pop() {
+            let (recv, send) = ctx.tcp.take_cancel(i);
+            for (yes, kind) in [(recv, Kind::TcpRecv), (send, Kind::TcpSend)] {
+                if yes {
+                    let e = opcode::AsyncCancel::new(UserData::new(kind, i as usize).0)
+                        .build()
+                        .user_data(UserData::new(Kind::Cancel, i as usize).0);
+                    // SAFETY: ASYNC_CANCEL references no user memory.
+                    if !unsafe { push(ring, stats, &e)? } {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        while let Some(&i) = ctx.arm_timers.last() {
+            let ts: *const Timespec = &raw const *ctx.timers[i as usize].ts;
+            let flags = if self.multishot_timer {
+                TimeoutFlags::MULTISHOT
+            } else {
+                TimeoutFlags::empty()
+            };
+            let e = opcode::Timeout::new(ts)
+                .flags(flags)
+                .build()
+                .user_data(UserData::new(Kind::Timer, i as usize).0);
+            // SAFETY: the Timespec is boxed in the timer table, which only
+            // grows and outlives the ring.
+            if !unsafe { push(ring, stats, &e)? } {
+                return Ok(());
+            }
+            ctx.arm_timers.pop();
+        }
+        while let Some(&to) = ctx.wake_list.last() {
+            if self.shared.msg_ring {
+                let fd = self.shared.ring_fd(to);
+                if fd >= 0 {
+                    let e = opcode::MsgRingData::new(
+                        Fd(fd),
+                        0,
+                        UserData::new(Kind::Wake, ctx.worker).0,
+                        None,
+                    )
+                    .build()
+                    .user_data(UserData::new(Kind::MsgRingSent, to).0);
+                    // SAFETY: MSG_RING references no user memory; the target
+                    // ring stays open until every worker passed the stop latch.
+                    if !unsafe { push(ring, stats, &e)? } {
+                        return Ok(());
+                    }
+                }
+            } else {
+                self.shared.write_eventfd(to);
+            }
+            stats.mesh_wakeups += 1;
+            ctx.wake_list.pop();
+            if let Some(m) = ctx.wake_marked.get_mut(to) {
+                *m = false;
+            }
+        }
+        if let Some(s) = self.signal.as_mut() {
+            if !self.signal_armed && !ctx.stop_requested {
+                let e =
+                    opcode::Read::new(Fd(s.fd.as_raw_fd()), s.buf.as_mut_ptr(), SIGINFO_LEN as u32)
+                        .build()
+                        .user_data(UserData::new(Kind::Signal, 0).0);
+                // SAFETY: the siginfo buffer is boxed in the Worker and
+                // outlives the ring; the signalfd is owned by the Worker.
+                if !unsafe { push(ring, stats, &e)? } {
+                    return Ok(());
+                }
+                self.signal_armed = true;
+            }
+        }
+        if let Some(w) = self.wake_fd.as_mut() {
+            if !w.armed {
+                let e = opcode::Read::new(Fd(w.fd.as_raw_fd()), (&raw mut *w.buf).cast::<u8>(), 8)
+                    .build()
+                    .user_data(UserData::new(Kind::Wake, 0).0);
+                // SAFETY: the 8-byte buffer is boxed in the Worker and
+                // outlives the ring; the eventfd is owned by the Worker.
+                if !unsafe { push(ring, stats, &e)? } {
+                    return Ok(());
+                }
+                w.armed = true;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Push one SQE, submitting first when the SQ is full. `Ok(false)`: the
+/// kernel cannot take more right now (EBUSY/EAGAIN); try next turn.
+///
+/// # Safety
+/// Every buffer `e` points at must stay valid (and, for buffers the kernel
+/// writes, unaliased) until the operation's final completion.
+unsafe fn push(ring: &mut IoUring, stats: &mut RtStats, e: &squeue::Entry) -> io::Result<bool> {
+    // SAFETY: forwarded from the caller's contract.
+    if unsafe { ring.submission().push(e) }.is_ok() {
+        return Ok(true);
+    }
+    match ring.submit() {
+        Ok(n) => {
+            stats.sq_full_submits += 1;
+            stats.submitted_sqes += n as u64;
+        }
+        Err(err)
+            if matches!(
+                err.raw_os_error(),
+                Some(libc::EBUSY | libc::EAGAIN | libc::EINTR)
+            ) =>
+        {
+            return Ok(false)
+        }
+        Err(err) => return Err(err),
+    }
+    // SAFETY: forwarded from the caller's contract.
+    Ok(unsafe { ring.submission().push(e) }.is_ok())
+}
