@@ -1,6 +1,9 @@
 //! Codec benchmarks: parse announce / scrape requests, write announce
 //! (50 IPv4 peers) and scrape responses. `cargo bench -p riptide-udp --bench protocol`.
 
+// criterion_group! generates an undocumented public fn.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};

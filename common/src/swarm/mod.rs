@@ -28,6 +28,9 @@
 //!   leechers and counts as a seeder.
 //! - Peer selection is random, without the requester, up to `numwant`.
 //! - Empty torrents are removed at once (on `stopped`) or by [`Shard::clean`].
+//! - Cleaning walks the dense torrent array with a cursor. Removing a torrent
+//!   moves the last one into its place; if that place is behind the cursor
+//!   (a `stopped` emptied it), the moved torrent waits for the next pass.
 //!
 //! # Memory
 //!

@@ -397,7 +397,7 @@ fn clean_removes_expired_peers_across_budgeted_calls() {
     let timeout = 100;
     // 300 torrents: sizes 1..=5 (inline and heap), old peers and fresh ones.
     for t in 0..300u32 {
-        for p in 0..(t % 5 + 1) {
+        for p in 0..=(t % 5) {
             let seen = if p % 2 == 0 { T0 } else { T0 + 150 };
             s.announce_v4(
                 &ann(hash(t), v4(p, 1), Event::Started, p == 1, 0),
@@ -450,7 +450,7 @@ fn clean_removes_expired_peers_across_budgeted_calls() {
     assert_eq!(
         after.seeders_v4 + after.leechers_v4 + after.seeders_v6 + after.leechers_v6,
         {
-            let fresh_per_family: u64 = (0..300u64).map(|t| (t % 5 + 1) / 2).sum();
+            let fresh_per_family: u64 = (0..300u64).map(|t| (t % 5).div_ceil(2)).sum();
             2 * fresh_per_family + 20
         }
     );

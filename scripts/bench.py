@@ -1,0 +1,231 @@
+#!/usr/bin/env python3
+"""riptide-udp side by side with aquatic_udp and opentracker.
+
+Each tracker runs with one worker pinned to TRACKER_CORE; each load
+generator runs pinned to LOAD_CORE. Phases per tracker:
+  1. saturation, riptide-udp-load (open loop)          -> responses/s
+  2. saturation, aquatic_udp_load_test                 -> responses/s
+  3. fixed offered load RATE/s, riptide-udp-load       -> user, system CPU us/response
+  4. peak RSS (VmHWM) after a fill of PEERS peers      -> MiB, bytes/peer over the idle RSS
+Called by scripts/bench, which builds and installs what this needs.
+"""
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REL = os.path.join(ROOT, "target", "release")
+DURATION = int(os.environ.get("DURATION", "10"))
+RATE = int(os.environ.get("RATE", "50000"))
+PEERS = int(os.environ.get("PEERS", "1000000"))
+TRACKER_CORE = os.environ.get("TRACKER_CORE", "1")
+LOAD_CORE = os.environ.get("LOAD_CORE", "0")
+TICK = os.sysconf("SC_CLK_TCK")
+PORT = 17070
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def wait_ready(port, timeout=15.0):
+    """A BEP 15 connect round trip: the tracker is serving."""
+    deadline = time.time() + timeout
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(0.2)
+    while time.time() < deadline:
+        s.sendto(struct.pack(">qii", 0x41727101980, 0, 1234), ("127.0.0.1", port))
+        try:
+            data, _ = s.recvfrom(64)
+            if len(data) >= 16 and struct.unpack(">ii", data[:8]) == (0, 1234):
+                return True
+        except socket.timeout:
+            pass
+    return False
+
+
+def proc_cpu(pid):
+    """(user, system) seconds of the whole process."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) / TICK, int(fields[12]) / TICK
+
+
+def proc_status(pid, key):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+class Tracker:
+    def __init__(self, name, argv, workdir):
+        self.name, self.argv, self.workdir = name, argv, workdir
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(["taskset", "-c", TRACKER_CORE] + self.argv, cwd=self.workdir,
+                                     stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.workdir, "log"), "w"))
+        if not wait_ready(PORT):
+            self.stop()
+            raise RuntimeError(f"{self.name} did not answer a connect on port {PORT}")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def riptide(backend, workdir):
+    cfg = os.path.join(workdir, f"riptide-{backend}.toml")
+    with open(cfg, "w") as f:
+        f.write(f'workers = 1\nbackend = "{backend}"\nlog_level = "warn"\n'
+                f'[network]\naddress_ipv4 = "127.0.0.1:{PORT}"\naddress_ipv6 = ""\n'
+                f'[protocol]\nmax_numwant = 50\n')
+    return Tracker(f"riptide-udp ({backend})", [os.path.join(REL, "riptide-udp"), "-c", cfg], workdir)
+
+
+def aquatic(workdir):
+    exe = os.environ["AQUATIC_UDP"]
+    text = subprocess.run([exe, "-p"], capture_output=True, text=True, check=True).stdout
+    text = re.sub(r"(?m)^socket_workers = .*$", "socket_workers = 1", text)
+    text = re.sub(r"(?m)^swarm_workers = .*$", "swarm_workers = 1", text)
+    text = re.sub(r'(?m)^address_ipv4 = .*$', f'address_ipv4 = "127.0.0.1:{PORT}"', text)
+    text = re.sub(r'(?m)^use_ipv6 = .*$', "use_ipv6 = false", text)
+    text = re.sub(r'(?m)^max_response_peers = .*$', "max_response_peers = 50", text)
+    text = re.sub(r'(?m)^log_level = .*$', 'log_level = "warn"', text)
+    cfg = os.path.join(workdir, "aquatic.toml")
+    with open(cfg, "w") as f:
+        f.write(text)
+    return Tracker("aquatic_udp", [exe, "-c", cfg], workdir)
+
+
+def opentracker(workdir):
+    exe = os.environ.get("OPENTRACKER") or ""
+    if not exe:
+        return None
+    return Tracker("opentracker", [exe, "-i", "127.0.0.1", "-P", str(PORT), "-p", str(PORT + 1)], workdir)
+
+
+def run_riptide_load(extra):
+    argv = ["taskset", "-c", LOAD_CORE, os.path.join(REL, "riptide-udp-load"), "--target", f"127.0.0.1:{PORT}",
+            "--threads", "1", "--duration", f"{DURATION}s"] + extra
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=DURATION * 4 + 60)
+    m = re.search(r"RESULT (.*)", out.stdout + out.stderr)
+    if not m:
+        raise RuntimeError("riptide-udp-load printed no RESULT line:\n" + out.stdout[-2000:] + out.stderr[-2000:])
+    return {k: float(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
+
+
+def run_aquatic_load(workdir):
+    exe = os.environ["AQUATIC_UDP_LOAD_TEST"]
+    text = subprocess.run([exe, "-p"], capture_output=True, text=True, check=True).stdout
+    text = re.sub(r'(?m)^server_address = .*$', f'server_address = "127.0.0.1:{PORT}"', text)
+    text = re.sub(r"(?m)^workers = .*$", "workers = 1", text)
+    text = re.sub(r"(?m)^duration = .*$", f"duration = {DURATION}", text)
+    text = re.sub(r"(?m)^summarize_last = .*$", f"summarize_last = {max(DURATION - 2, 1)}", text)
+    cfg = os.path.join(workdir, "aquatic-load.toml")
+    with open(cfg, "w") as f:
+        f.write(text)
+    out = subprocess.run(["taskset", "-c", LOAD_CORE, exe, "-c", cfg], capture_output=True, text=True,
+                         timeout=DURATION * 4 + 60)
+    text = out.stdout + out.stderr
+    # The summary prints "Responses in: N/second" (average over the summarized seconds).
+    found = re.findall(r"[Rr]esponses in:\s*([\d.]+)", text)
+    if not found:
+        raise RuntimeError("aquatic_udp_load_test printed no responses line:\n" + text[-2000:])
+    return float(found[-1])
+
+
+def measure(tracker, workdir):
+    row = {"name": tracker.name}
+    tracker.start()
+    try:
+        row["sat_riptide_load"] = run_riptide_load(["--mix", "connect=10,announce=80,scrape=10"])["responses_per_s"]
+        tracker.stop()
+        tracker.start()
+        row["sat_aquatic_load"] = run_aquatic_load(workdir) if os.environ.get("AQUATIC_UDP_LOAD_TEST") else None
+        tracker.stop()
+        tracker.start()
+        u0, s0 = proc_cpu(tracker.proc.pid)
+        r = run_riptide_load(["--mix", "connect=10,announce=80,scrape=10", "--rate", str(RATE)])
+        u1, s1 = proc_cpu(tracker.proc.pid)
+        responses = r["responses_per_s"] * DURATION
+        row["fixed_rate"] = r["responses_per_s"]
+        row["user_us"] = (u1 - u0) * 1e6 / responses if responses else None
+        row["sys_us"] = (s1 - s0) * 1e6 / responses if responses else None
+        tracker.stop()
+        tracker.start()
+        idle = proc_status(tracker.proc.pid, "VmRSS")
+        fill = run_riptide_load(["--fill-peers", str(PEERS)])
+        row["peers"] = fill.get("peers_stored", PEERS)
+        rss = proc_status(tracker.proc.pid, "VmRSS")
+        row["peak_rss"] = proc_status(tracker.proc.pid, "VmHWM")
+        row["bytes_per_peer"] = (rss - idle) / row["peers"] if row["peers"] else None
+    finally:
+        tracker.stop()
+    return row
+
+
+def fmt(v, digits=0):
+    if v is None:
+        return "n/a"
+    return f"{v:,.{digits}f}"
+
+
+def main():
+    workdir = tempfile.mkdtemp(prefix="riptide-bench-")
+    kernel = os.uname().release
+    probe = subprocess.run([os.path.join(REL, "riptide-udp"), "--probe"], capture_output=True, text=True).stdout.strip()
+    log(f"kernel {kernel}\n{probe}")
+    trackers = []
+    if "can run on io_uring" in probe:
+        trackers.append(riptide("io_uring", workdir))
+    else:
+        log("skipped riptide-udp (io_uring): the kernel lacks features (see probe)")
+    trackers.append(riptide("mio", workdir))
+    if os.environ.get("AQUATIC_UDP"):
+        trackers.append(aquatic(workdir))
+    ot = opentracker(workdir)
+    if ot:
+        trackers.append(ot)
+    rows = []
+    for t in trackers:
+        log(f"==> {t.name}")
+        try:
+            rows.append(measure(t, workdir))
+        except Exception as e:  # one broken peer must not hide the others
+            log(f"{t.name}: {e}")
+    print(f"\nriptide-udp bench — {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, Linux {kernel}")
+    print(f"tracker: 1 worker on core {TRACKER_CORE}; load generator: 1 thread on core {LOAD_CORE}; "
+          f"{DURATION} s per phase; fixed load {RATE:,}/s; RSS after {PEERS:,} peers\n")
+    print("| tracker | resp/s (riptide-udp-load) | resp/s (aquatic load test) | user µs/resp | sys µs/resp | peak RSS MiB | bytes/peer |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['name']} | {fmt(r.get('sat_riptide_load'))} | {fmt(r.get('sat_aquatic_load'))} | "
+              f"{fmt(r.get('user_us'), 2)} | {fmt(r.get('sys_us'), 2)} | {fmt(r.get('peak_rss', 0) / 2**20, 1)} | "
+              f"{fmt(r.get('bytes_per_peer'), 1)} |")
+    ours = next((r for r in rows if r["name"].startswith("riptide-udp (io_uring)")), rows[0] if rows else None)
+    for peer in (r for r in rows if not r["name"].startswith("riptide")):
+        def ratio(k):
+            a, b = ours.get(k), peer.get(k)
+            return f"{a / b:.2f}×" if a and b else "n/a"
+        print(f"| ratio {ours['name']} / {peer['name']} | {ratio('sat_riptide_load')} | {ratio('sat_aquatic_load')} | "
+              f"{ratio('user_us')} | {ratio('sys_us')} | {ratio('peak_rss')} | {ratio('bytes_per_peer')} |")
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
