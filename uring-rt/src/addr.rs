@@ -75,7 +75,9 @@ pub(crate) fn parse_pktinfo(control: &[u8]) -> Option<IpAddr> {
         let len = usize::from_ne_bytes(control.get(off..off + ALIGN)?.try_into().ok()?);
         let level = rd_u32(control, off + ALIGN)? as i32;
         let ty = rd_u32(control, off + ALIGN + 4)? as i32;
-        if len < CMSG_HDR || off + len > control.len() {
+        // `len` is a full usize from the buffer: compare against the room
+        // left instead of computing `off + len`, which could overflow.
+        if len < CMSG_HDR || len > control.len() - off {
             return None;
         }
         let data = &control[off + CMSG_HDR..off + len];
@@ -174,6 +176,24 @@ mod tests {
             }
             let _ = parse_pktinfo(&junk[..len]);
             let _ = parse_sockaddr(&junk[..len]);
+        }
+    }
+
+    #[test]
+    fn pktinfo_huge_cmsg_len_is_rejected_not_overflowed() {
+        // A cmsg_len near usize::MAX used to overflow `off + len` (panic in
+        // debug, wrap-around past the bounds check in release).
+        // The huge length sits in the second cmsg, so `off` is not 0.
+        for len in [usize::MAX, usize::MAX - 7, usize::MAX - CMSG_HDR + 1] {
+            let mut c = [0u8; 64];
+            // First: an empty SOL_SOCKET cmsg (header only), skipped.
+            c[..ALIGN].copy_from_slice(&CMSG_HDR.to_ne_bytes());
+            c[ALIGN..ALIGN + 4].copy_from_slice(&libc::SOL_SOCKET.to_ne_bytes());
+            let second = &mut c[CMSG_HDR..];
+            second[..ALIGN].copy_from_slice(&len.to_ne_bytes());
+            second[ALIGN..ALIGN + 4].copy_from_slice(&libc::IPPROTO_IPV6.to_ne_bytes());
+            second[ALIGN + 4..ALIGN + 8].copy_from_slice(&libc::IPV6_PKTINFO.to_ne_bytes());
+            assert_eq!(parse_pktinfo(&c), None);
         }
     }
 }

@@ -79,6 +79,7 @@ impl<M: Copy + Send> Mesh<M> {
     ///
     /// If `capacity` is 0 (a ring that can hold nothing would make every push
     /// fail). Set-up code only; nothing on the hot path panics.
+    #[allow(clippy::new_ret_no_self)] // the mesh is its ends; there is no `Mesh` value
     pub fn new(workers: usize, capacity: usize) -> Vec<MeshEnd<M>> {
         assert!(capacity > 0, "mesh ring capacity must be at least 1");
         // outbound[i][j]: producer of ring i -> j; inbound[j]: consumers of rings * -> j.

@@ -247,9 +247,12 @@ fn probe_pbuf_ring(ring: &io_uring::IoUring) -> bool {
     let Ok(mem) = Region::new(8 * std::mem::size_of::<BufRingEntry>()) else {
         return false;
     };
-    // SAFETY: `mem` is page-aligned, zeroed and large enough for 8 entries;
-    // it outlives the registration, which is removed below (and the ring is
-    // dropped by the caller before `mem` would be).
+    // SAFETY: `mem` is page-aligned, zeroed and large enough for 8 entries.
+    // No SQE on this ring ever selects group 0, so the kernel never reads an
+    // entry or writes a buffer through it; the registration is removed below
+    // before `mem` is unmapped. (If the unregister failed, `mem` would be
+    // unmapped first; the kernel pinned the entry pages at registration and
+    // still reads nothing, and the ring is dropped by the caller right after.)
     let ok = unsafe {
         ring.submitter()
             .register_buf_ring_with_flags(mem.ptr() as u64, 8, 0, 0)

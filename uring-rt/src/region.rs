@@ -16,9 +16,14 @@ pub(crate) struct Region {
 
 impl Region {
     /// Map `len` bytes (rounded up to whole pages, at least one page).
+    /// The mapping is never shorter than `len`: callers index up to it.
     pub(crate) fn new(len: usize) -> io::Result<Region> {
         let page = page_size();
-        let len = len.max(1).div_ceil(page) * page;
+        let len = len
+            .max(1)
+            .div_ceil(page)
+            .checked_mul(page)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "region too large"))?;
         // SAFETY: an anonymous private mapping with a null hint has no
         // preconditions; the result is checked against MAP_FAILED below.
         let p = unsafe {

@@ -115,7 +115,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    fn new(workers: usize, msg_ring: bool) -> Shared {
+    pub(crate) fn new(workers: usize, msg_ring: bool) -> Shared {
         Shared {
             terminate: AtomicBool::new(false),
             msg_ring,
@@ -306,7 +306,12 @@ pub fn run<H: Handler>(cfg: &RuntimeConfig, handlers: Vec<H>) -> Result<Vec<H>, 
             .spawn(move || -> (H, Result<(), RuntimeError>) {
                 let shared = shared_w;
                 pin(i, cfg.cores.as_ref());
-                let worker = Worker::new(i, &cfg, &probe, Arc::clone(&shared), mesh);
+                // A panic here must still reach the start gate, or the other
+                // workers (and `run`) would wait there for ever.
+                let worker = panic::catch_unwind(AssertUnwindSafe(|| {
+                    Worker::new(i, &cfg, &probe, Arc::clone(&shared), mesh)
+                }))
+                .unwrap_or_else(|_| Err(io::Error::other("worker set-up panicked")));
                 let ok = worker.is_ok();
                 if !shared.start_gate(ok) {
                     return match worker {
@@ -329,7 +334,9 @@ pub fn run<H: Handler>(cfg: &RuntimeConfig, handlers: Vec<H>) -> Result<Vec<H>, 
                     shared.wake_all_from_outside(i);
                 }
                 shared.stop_latch();
-                // The ring goes first (field order), then the memory it used.
+                // On this thread (SINGLE_ISSUER): Worker's Drop cancels what is
+                // in flight, then the ring goes first (field order), then the
+                // memory it used.
                 drop(worker);
                 (handler, result)
             });

@@ -72,16 +72,22 @@ impl SendPool {
             from: None,
             len: 0,
         };
+        // Checked: a wrapped product would map less than the slices index.
+        let size = |count: usize, each: usize| {
+            count
+                .checked_mul(each)
+                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "send pool too large"))
+        };
         Ok(SendPool {
-            slots: Region::new(n * std::mem::size_of::<Slot>())?,
-            bytes: Region::new(n * slot_size)?,
+            slots: Region::new(size(n, std::mem::size_of::<Slot>())?)?,
+            bytes: Region::new(size(n, slot_size)?)?,
             slot_count: slots,
             slot_size,
             free: (0..slots).rev().collect(),
             ready: std::collections::VecDeque::with_capacity(n),
             in_flight: 0,
             parked: vec![unused; queue],
-            parked_bytes: Region::new(queue.max(1) * slot_size)?,
+            parked_bytes: Region::new(size(queue.max(1), slot_size)?)?,
             parked_head: 0,
             parked_len: 0,
         })

@@ -615,6 +615,7 @@ impl RecvBatch {
         }
         let msg = &self.headers[i];
         let src = sockaddr_to_std(&self.names[i], msg.msg_hdr.msg_namelen)?;
+        #[allow(clippy::unnecessary_cast)] // size_t on glibc, socklen_t on musl
         let control_len = (msg.msg_hdr.msg_controllen as usize).min(RECV_CONTROL_SPACE);
         let control = &self.control[i * RECV_CONTROL_SPACE..][..control_len];
         let len = (msg.msg_len as usize).min(self.size);

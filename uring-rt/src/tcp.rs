@@ -313,17 +313,20 @@ impl Tcp {
         }
     }
 
-    /// After the flush pushed the cancel(s) for `index`: which ops to cancel.
-    pub(crate) fn take_cancel(&mut self, index: u32) -> (bool, bool) {
-        let Some(c) = self.conns.get_mut(index as usize) else {
-            return (false, false);
-        };
-        c.queued_cancel = false;
-        if !c.closing {
-            // The slot was reused by a new connection since the close.
-            return (false, false);
+    /// For a slot in the `cancel` list: which ops to cancel, `(recv, send)`.
+    pub(crate) fn cancel_targets(&self, index: u32) -> (bool, bool) {
+        match self.conns.get(index as usize) {
+            // Not closing: the slot was reused by a new connection since the close.
+            Some(c) if c.closing => (c.recv_in_flight, c.aborting && c.send_in_flight),
+            _ => (false, false),
         }
-        (c.recv_in_flight, c.aborting && c.send_in_flight)
+    }
+
+    /// The flush pushed every cancel of `index` and took it off the list.
+    pub(crate) fn cancel_pushed(&mut self, index: u32) {
+        if let Some(c) = self.conns.get_mut(index as usize) {
+            c.queued_cancel = false;
+        }
     }
 
     pub(crate) fn mark_recv_in_flight(&mut self, index: u32) -> bool {

@@ -2,9 +2,11 @@
 //!
 //! Each turn: flush what the handlers queued (one SQE batch), one
 //! `submit_and_wait(1)`, handle every ready completion, drain the mesh.
-//! Field order matters: the ring is declared (and so dropped) first, then
-//! every piece of memory the kernel may still touch (buffer rings, send
-//! slots, boxed headers), so dropping a worker with ops in flight is safe.
+//! Dropping a worker with ops in flight is safe in two steps: `Drop`
+//! first cancels every op synchronously (`IORING_REGISTER_SYNC_CANCEL`,
+//! bounded wait), then the fields go in declaration order: the ring first,
+//! then every piece of memory the kernel may still touch (buffer rings, send
+//! slots, boxed headers).
 
 use crate::addr;
 use crate::bufring::BufRing;
@@ -19,7 +21,7 @@ use crate::signals::{SignalFd, SIGINFO_LEN};
 use crate::stats::RtStats;
 use crate::tcp::{self, Tcp};
 use crate::user_data::{Kind, UserData};
-use io_uring::types::{Fd, RecvMsgOut, TimeoutFlags, Timespec};
+use io_uring::types::{CancelBuilder, Fd, RecvMsgOut, TimeoutFlags, Timespec};
 use io_uring::{cqueue, opcode, squeue, IoUring};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -33,6 +35,8 @@ const UDP_BGID: u16 = 0;
 const TCP_BGID: u16 = 1;
 /// How long a stopping worker waits for in-flight sends.
 const DRAIN_LIMIT: Duration = Duration::from_secs(1);
+/// How long `Drop` waits for the kernel to cancel what is still in flight.
+const CANCEL_LIMIT: Duration = Duration::from_millis(500);
 
 /// The eventfd a worker is woken through when MSG_RING is missing.
 struct WakeFd {
@@ -46,7 +50,11 @@ pub(crate) struct Worker<M> {
     /// Declared first: dropped before everything the kernel may touch.
     ring: IoUring,
     udp_bufs: BufRing,
-    tcp_bufs: BufRing,
+    /// Created by the flush that arms the first ACCEPT (UDP-only workers
+    /// never map it); only connections accepted after that use group TCP_BGID.
+    tcp_bufs: Option<BufRing>,
+    /// `(entries, bytes each)` of the TCP buffer ring, for its lazy creation.
+    tcp_bufs_size: (u16, u32),
     pub(crate) ctx: Ctx<M>,
     /// The msghdr template of multishot RECVMSG (name + control lengths).
     recv_hdr: Box<libc::msghdr>,
@@ -76,12 +84,6 @@ impl<M: Copy + Send + 'static> Worker<M> {
         let udp_bufs = BufRing::new(
             &ring.submitter(),
             UDP_BGID,
-            cfg.recv_buffers,
-            cfg.recv_buffer_size,
-        )?;
-        let tcp_bufs = BufRing::new(
-            &ring.submitter(),
-            TCP_BGID,
             cfg.recv_buffers,
             cfg.recv_buffer_size,
         )?;
@@ -129,7 +131,8 @@ impl<M: Copy + Send + 'static> Worker<M> {
         Ok(Worker {
             ring,
             udp_bufs,
-            tcp_bufs,
+            tcp_bufs: None,
+            tcp_bufs_size: (cfg.recv_buffers, cfg.recv_buffer_size),
             ctx,
             recv_hdr: Box::new(hdr),
             signal,
@@ -423,14 +426,18 @@ impl<M: Copy + Send + 'static> Worker<M> {
     ) {
         if let Some(bid) = cqueue::buffer_select(flags) {
             if res > 0 && !draining {
-                if let Some(id) = self.ctx.tcp.id_of(index) {
+                if let (Some(id), Some(bufs)) = (self.ctx.tcp.id_of(index), &self.tcp_bufs) {
                     if !self.ctx.tcp.conns[index].closing {
-                        let data = self.tcp_bufs.get(bid, res as usize);
+                        let data = bufs.get(bid, res as usize);
                         h.on_recv(&mut self.ctx, id, data);
                     }
                 }
             }
-            self.tcp_bufs.recycle(bid);
+            // A TCP_BGID buffer implies the ring exists (created before the
+            // first ACCEPT, so before any RECV on the group).
+            if let Some(bufs) = self.tcp_bufs.as_mut() {
+                bufs.recycle(bid);
+            }
         }
         let ended = !cqueue::more(flags);
         let close = if res == 0 {
@@ -481,6 +488,14 @@ impl<M: Copy + Send + 'static> Worker<M> {
                 return Ok(());
             }
         }
+        if !ctx.tcp.arm_accept.is_empty() && self.tcp_bufs.is_none() {
+            // The first listener: map and register the TCP buffer group
+            // before any ACCEPT (and so any RECV on TCP_BGID) is submitted.
+            let (entries, size) = self.tcp_bufs_size;
+            let bufs = BufRing::new(&ring.submitter(), TCP_BGID, entries, size)
+                .map_err(|e| io::Error::new(e.kind(), format!("TCP buffer ring: {e}")))?;
+            self.tcp_bufs = Some(bufs);
+        }
         while let Some(&i) = ctx.tcp.arm_accept.last() {
             let fd = ctx.tcp.listeners[i as usize].sock.as_raw_fd();
             let e = opcode::AcceptMulti::new(Fd(fd))
@@ -503,7 +518,8 @@ impl<M: Copy + Send + 'static> Worker<M> {
             let e = opcode::RecvMulti::new(Fd(fd), TCP_BGID)
                 .build()
                 .user_data(UserData::new(Kind::TcpRecv, i as usize).0);
-            // SAFETY: buffers come from group TCP_BGID (registered in `new`);
+            // SAFETY: buffers come from group TCP_BGID (registered above
+            // before the first ACCEPT; a RECV exists only for an accepted fd);
             // the fd is closed only after this op's final completion
             // (`Tcp::maybe_finish`).
             if !unsafe { push(ring, stats, &e)? } {
@@ -527,8 +543,13 @@ impl<M: Copy + Send + 'static> Worker<M> {
                 return Ok(());
             }
         }
-        while let Some(i) = ctx.tcp.cancel.pop() {
-            let (recv, send) = ctx.tcp.take_cancel(i);
+        // A slot leaves the cancel list only once all its cancels are pushed:
+        // a lost cancel would leave a closing connection's multishot RECV
+        // (and its fd and slot) alive for good. If only the first of two got
+        // in, it is pushed again next turn; cancelling an op that is already
+        // gone just completes with -ENOENT/-EALREADY (Kind::Cancel, ignored).
+        while let Some(&i) = ctx.tcp.cancel.last() {
+            let (recv, send) = ctx.tcp.cancel_targets(i);
             for (yes, kind) in [(recv, Kind::TcpRecv), (send, Kind::TcpSend)] {
                 if yes {
                     let e = opcode::AsyncCancel::new(UserData::new(kind, i as usize).0)
@@ -540,6 +561,8 @@ impl<M: Copy + Send + 'static> Worker<M> {
                     }
                 }
             }
+            ctx.tcp.cancel.pop();
+            ctx.tcp.cancel_pushed(i);
         }
         while let Some(&i) = ctx.arm_timers.last() {
             let ts: *const Timespec = &raw const *ctx.timers[i as usize].ts;
@@ -570,6 +593,12 @@ impl<M: Copy + Send + 'static> Worker<M> {
                         None,
                     )
                     .build()
+                    // No sender CQE on success: MSG_RING completes inline,
+                    // so that CQE would end this turn's wait at once and
+                    // cost one more loop turn per wake-up. Failures still
+                    // post one (Kind::MsgRingSent, logged). CQE_SKIP_SUCCESS
+                    // (5.17) predates MSG_RING (5.18).
+                    .flags(squeue::Flags::SKIP_SUCCESS)
                     .user_data(UserData::new(Kind::MsgRingSent, to).0);
                     // SAFETY: MSG_RING references no user memory; the target
                     // ring stays open until every worker passed the stop latch.
@@ -617,6 +646,31 @@ impl<M: Copy + Send + 'static> Worker<M> {
     }
 }
 
+impl<M> Drop for Worker<M> {
+    /// Cancel every op still in flight and wait (at most CANCEL_LIMIT) until
+    /// the kernel has let go of them, so the memory they point at is no
+    /// longer used when the fields drop. Closing the ring alone does not
+    /// promise that: the kernel tears a ring down asynchronously (exit work
+    /// in a kworker), and on kernels without DEFER_TASKRUN a multishot
+    /// receive's task work can still run on this thread (on return from the
+    /// close or a munmap) and fill a provided buffer. If the kernel lacks
+    /// SYNC_CANCEL (Linux < 6.0) or the wait times out, the field order is
+    /// the remaining defence: ring before memory. SINGLE_ISSUER rings accept
+    /// this only from their own thread, which is where workers are dropped.
+    fn drop(&mut self) {
+        let limit = Timespec::from(CANCEL_LIMIT);
+        match self
+            .ring
+            .submitter()
+            .register_sync_cancel(Some(limit), CancelBuilder::any())
+        {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+            Err(e) => log::debug!("worker {}: sync cancel at drop: {e}", self.ctx.worker),
+        }
+    }
+}
+
 /// Push one SQE, submitting first when the SQ is full. `Ok(false)`: the
 /// kernel cannot take more right now (EBUSY/EAGAIN); try next turn.
 ///
@@ -645,4 +699,130 @@ unsafe fn push(ring: &mut IoUring, stats: &mut RtStats, e: &squeue::Entry) -> io
     }
     // SAFETY: forwarded from the caller's contract.
     Ok(unsafe { ring.submission().push(e) }.is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mesh::Mesh;
+    use std::io::{Read, Write};
+    use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+
+    /// Echoes TCP bytes back; ignores datagrams.
+    struct Echo;
+    impl Handler for Echo {
+        type Msg = ();
+        fn on_datagram(&mut self, _: &mut Ctx<()>, _: Datagram<'_>) {}
+        fn on_recv(&mut self, ctx: &mut Ctx<()>, conn: crate::ConnId, data: &[u8]) {
+            let _ = ctx.send(conn, data);
+        }
+    }
+
+    fn test_worker(probe: &Probe) -> Worker<()> {
+        let cfg = RuntimeConfig {
+            ring_entries: 64,
+            recv_buffers: 64,
+            send_slots: 16,
+            send_queue: 16,
+            mesh_capacity: 16,
+            max_connections: 16,
+            tcp_send_buffer: 4096,
+            handle_signals: false,
+            ..RuntimeConfig::default()
+        };
+        let shared = Arc::new(Shared::new(1, probe.has_msg_ring()));
+        let mesh = Mesh::<()>::new(1, cfg.mesh_capacity).pop().unwrap();
+        Worker::new(0, &cfg, probe, shared, mesh).unwrap()
+    }
+
+    #[test]
+    fn tcp_buffer_ring_is_lazy_and_drop_cancel_stops_receives() {
+        let probe = Probe::detect();
+        if !probe.missing_for_udp().is_empty() || !probe.missing_for_tcp().is_empty() {
+            eprintln!(
+                "SKIP: io_uring UDP/TCP path unavailable on {}",
+                probe.kernel()
+            );
+            return;
+        }
+        let mut wk = test_worker(&probe);
+        let mut handler = Echo;
+        // UDP only: no TCP buffer ring, however many turns.
+        wk.ctx
+            .add_udp(UdpSocket::bind("127.0.0.1:0").unwrap())
+            .unwrap();
+        wk.flush().unwrap();
+        wk.ring.submit().unwrap();
+        assert!(wk.tcp_bufs.is_none());
+        // The first listener maps and registers it before its ACCEPT.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        wk.ctx.add_listener(listener).unwrap();
+        wk.flush().unwrap();
+        assert!(wk.tcp_bufs.is_some());
+        // A second listener keeps the same ring.
+        let first = wk.tcp_bufs.as_ref().map(|b| std::ptr::from_ref(b) as usize);
+        wk.ctx
+            .add_listener(TcpListener::bind("127.0.0.1:0").unwrap())
+            .unwrap();
+        wk.flush().unwrap();
+        assert_eq!(
+            first,
+            wk.tcp_bufs.as_ref().map(|b| std::ptr::from_ref(b) as usize)
+        );
+        // And multishot RECV on the lazily registered group works.
+        let mut client = TcpStream::connect(addr).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        client.write_all(b"ping").unwrap();
+        let mut got = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while got.len() < 4 && Instant::now() < deadline {
+            wk.tick_armed_or_arm();
+            wk.turn(&mut handler, false).unwrap();
+            let mut buf = [0u8; 16];
+            if let Ok(n) = client.read(&mut buf) {
+                got.extend_from_slice(&buf[..n]);
+            }
+        }
+        assert_eq!(got, b"ping");
+        // What Drop relies on: after one sync cancel no multishot receive
+        // fills a buffer any more, even when data arrives right after it.
+        let udp = wk.ctx.udp_local_addr(SocketId(0)).unwrap();
+        let limit = Timespec::from(CANCEL_LIMIT);
+        wk.ring
+            .submitter()
+            .register_sync_cancel(Some(limit), CancelBuilder::any())
+            .unwrap();
+        UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .send_to(b"late", udp)
+            .unwrap();
+        client.write_all(b"late").unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let wait = Timespec::from(Duration::from_millis(50));
+        let args = io_uring::types::SubmitArgs::new().timespec(&wait);
+        let mut ended = 0;
+        while wk.ring.submitter().submit_with_args(1, &args).is_ok() {
+            for cqe in wk.ring.completion() {
+                let kind = UserData(cqe.user_data()).kind();
+                if matches!(kind, Some(Kind::UdpRecv | Kind::TcpRecv | Kind::Accept)) {
+                    assert!(
+                        cqe.result() <= 0,
+                        "{kind:?} completed {} after cancel",
+                        cqe.result()
+                    );
+                    assert!(
+                        !cqueue::more(cqe.flags()),
+                        "{kind:?} still armed after cancel"
+                    );
+                    ended += 1;
+                }
+            }
+        }
+        // One RECVMSG, two ACCEPTs and one RECV ended (some may have been
+        // reaped by the last turn already).
+        assert!(ended <= 4);
+    }
 }

@@ -75,7 +75,7 @@ fn pktinfo_dst_is_reported_v4() {
     enable_pktinfo(&server).unwrap();
     let client = bind("127.0.0.1:0");
     let mut batch = RecvBatch::new(8, 1500);
-    for dst in [Ipv4Addr::new(127, 0, 0, 1), Ipv4Addr::new(127, 0, 0, 2)] {
+    for dst in [Ipv4Addr::LOCALHOST, Ipv4Addr::new(127, 0, 0, 2)] {
         client.send_to(b"hello", (dst, port(&server))).unwrap();
         let got = recv_n(&server, &mut batch, 1);
         assert_eq!(
@@ -132,7 +132,7 @@ fn send_from_chosen_source_v4() {
     let client = bind("127.0.0.1:0");
     let mut batch = SendBatch::new(4, 64);
     for from in [
-        Ipv4Addr::new(127, 0, 0, 1),
+        Ipv4Addr::LOCALHOST,
         Ipv4Addr::new(127, 0, 0, 2),
         Ipv4Addr::new(127, 0, 0, 3),
     ] {
@@ -341,7 +341,7 @@ fn fill_returning_zero_queues_nothing() {
     assert!(batch.is_empty());
     assert!(batch.push(to, None, |buf| buf.len() + 100)); // cut to size
     assert_eq!(batch.len(), 1);
-    assert_eq!(SendBatch::new(0, 8).push(to, None, |_| 1), false);
+    assert!(!SendBatch::new(0, 8).push(to, None, |_| 1));
 }
 
 fn assert_send<T: Send>() {}

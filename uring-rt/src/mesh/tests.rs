@@ -303,7 +303,10 @@ fn stress_both_directions() {
             let peer = 1 - me;
             let (mut sent, mut expect) = (0_u64, 0_u64);
             let mut rng = 0x1234_5678_u64 + me as u64;
+            let start = std::time::Instant::now();
             while sent < N || expect < N {
+                // If the peer died, fail instead of spinning on a full ring.
+                assert!(start.elapsed() < Duration::from_secs(60), "worker {me}: stuck");
                 let burst = 1 + next_rand(&mut rng) % 48;
                 let mut wake = false;
                 for _ in 0..burst {
