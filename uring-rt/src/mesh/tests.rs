@@ -306,7 +306,10 @@ fn stress_both_directions() {
             let start = std::time::Instant::now();
             while sent < N || expect < N {
                 // If the peer died, fail instead of spinning on a full ring.
-                assert!(start.elapsed() < Duration::from_secs(60), "worker {me}: stuck");
+                assert!(
+                    start.elapsed() < Duration::from_secs(60),
+                    "worker {me}: stuck"
+                );
                 let burst = 1 + next_rand(&mut rng) % 48;
                 let mut wake = false;
                 for _ in 0..burst {
