@@ -28,6 +28,8 @@ def main():
     ap.add_argument("--listen", required=True, help="IP:PORT or [IPv6]:PORT")
     ap.add_argument("--upload-limit", type=int, default=0, help="bytes/s, 0 = none")
     ap.add_argument("--min-announce-interval", type=int, default=2)
+    ap.add_argument("--reannounce-every", type=float, default=0,
+                    help="force an announce every N s (UDP trackers: libtorrent's own minimum is 60 s)")
     args = ap.parse_args()
 
     s = lt.session({
@@ -53,27 +55,24 @@ def main():
         | lt.alert.category_t.peer_notification,
         "user_agent": "riptide-e2e/libtorrent-" + lt.__version__,
     })
-    # Loopback peers are in libtorrent's "local" peer class, which has no rate
-    # limit; put every address in the global class so limits apply.
-    f = lt.ip_filter()
-    g = 1 << lt.session.global_peer_class_id
-    f.add_rule("0.0.0.0", "255.255.255.255", g)
-    f.add_rule("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", g)
-    s.set_peer_class_filter(f)
-    if args.upload_limit:
-        s.apply_settings({"upload_rate_limit": args.upload_limit})
-
     p = lt.add_torrent_params()
     p.ti = lt.torrent_info(args.torrent)
     p.save_path = args.save_path
     p.flags &= ~lt.torrent_flags.auto_managed
     p.flags &= ~lt.torrent_flags.paused
     h = s.add_torrent(p)
+    if args.upload_limit:
+        # Per torrent: loopback peers are in libtorrent's "local" peer class,
+        # which the session-wide upload_rate_limit does not cover. (Moving them
+        # to the global class instead makes the choker wait ~30 s to unchoke.)
+        h.set_upload_limit(args.upload_limit)
     log("STARTED", args.listen, lt.__version__)
 
     finished = False
     stdin_open = True
+    last_reannounce = time.monotonic()
     last = 0.0
+    last_key = None
     while True:
         for a in s.pop_alerts():
             t = type(a).__name__
@@ -91,11 +90,17 @@ def main():
                        "torrent_checked_alert", "peer_error_alert", "hash_failed_alert"):
                 log("EVENT", t, a.message())
         now = time.monotonic()
+        if args.reannounce_every and now - last_reannounce >= args.reannounce_every:
+            last_reannounce = now
+            log("FORCE_REANNOUNCE")
+            h.force_reannounce(0, -1, lt.torrent_handle.ignore_min_interval)
         if now - last >= 1.0:
-            last = now
             st = h.status()
-            log("PROGRESS", f"{st.progress:.4f}", str(st.state), f"peers={st.num_peers}",
-                f"up={st.upload_rate} down={st.download_rate}")
+            key = (round(st.progress, 2), str(st.state), st.num_peers)
+            if key != last_key or now - last >= 10:  # on change, else every 10 s
+                last, last_key = now, key
+                log("PROGRESS", f"{st.progress:.4f}", str(st.state), f"peers={st.num_peers}",
+                    f"up={st.upload_rate} down={st.download_rate}")
         r, _, _ = select.select([sys.stdin] if stdin_open else [], [], [], 0.1)
         if r:
             line = sys.stdin.readline()
@@ -105,7 +110,7 @@ def main():
             cmd = line.strip()
             if cmd == "reannounce":
                 log("CMD reannounce")
-                h.force_reannounce(0, -1)
+                h.force_reannounce(0, -1, lt.torrent_handle.ignore_min_interval)
             elif cmd == "quit":
                 break
     s.pause()

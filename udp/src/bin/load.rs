@@ -101,6 +101,11 @@ struct Args {
     /// No per-second lines.
     #[arg(long)]
     quiet: bool,
+    /// Store this many distinct peers, then stop (a memory fill): peer i
+    /// announces once, as a leecher, to torrent i mod --torrents with its
+    /// own port and peer id. Ignores --mix; --duration is the time limit.
+    #[arg(long, default_value_t = 0)]
+    fill_peers: u64,
 }
 
 /// Relative weights of the request kinds.
@@ -499,9 +504,30 @@ struct Worker<'a> {
     /// Cumulative mix thresholds: connect, connect + announce, total.
     mix: [u32; 3],
     scrape_buf: [InfoHash; MAX_SCRAPE_HASHES],
+    /// Next peer of a `--fill-peers` run (this thread takes every
+    /// `threads`-th one).
+    fill_next: u64,
+}
+
+/// Torrent index and peer of the `i`-th peer of a `--fill-peers` run.
+fn fill_peer(i: u64, torrents: usize) -> (usize, Peer) {
+    let t = torrents as u64;
+    let mut id = [0_u8; 20];
+    id[..8].copy_from_slice(b"-RL0001-");
+    id[12..20].copy_from_slice(&i.to_be_bytes());
+    let peer = Peer { id: PeerId(id), port: (1 + (i / t) % 65_535) as u16, seeder: false };
+    ((i % t) as usize, peer)
 }
 
 impl<'a> Worker<'a> {
+    fn filling(&self) -> bool {
+        self.plan.args.fill_peers > 0
+    }
+
+    fn fill_done(&self) -> bool {
+        self.filling() && self.fill_next >= self.plan.args.fill_peers
+    }
+
     fn new(plan: &'a Plan, index: usize) -> anyhow::Result<Self> {
         let args = &plan.args;
         let now = Instant::now();
@@ -553,6 +579,7 @@ impl<'a> Worker<'a> {
                 m.connect + m.announce + m.scrape,
             ],
             scrape_buf: [InfoHash([0; 20]); MAX_SCRAPE_HASHES],
+            fill_next: index as u64,
         })
     }
 
@@ -583,6 +610,7 @@ impl<'a> Worker<'a> {
         let info_hashes = &self.plan.info_hashes;
         let (rng, peers, scrape_buf) = (&mut self.rng, &self.peers, &mut self.scrape_buf);
         let cid = sock.connection_id.unwrap_or_default();
+        let fill = (args.fill_peers > 0).then(|| fill_peer(self.fill_next, info_hashes.len()));
         let mut written = 0;
         sock.out.push(sock.target, None, |buf| {
             written = match kind {
@@ -592,8 +620,10 @@ impl<'a> Worker<'a> {
                 .write(buf)
                 .unwrap_or(0),
                 ANNOUNCE => {
-                    let torrent = pick_torrent(rng, info_hashes.len(), args.pareto);
-                    let peer = peers[rng.random_range(0..peers.len())];
+                    let (torrent, peer) = fill.unwrap_or_else(|| {
+                        let torrent = pick_torrent(rng, info_hashes.len(), args.pareto);
+                        (torrent, peers[rng.random_range(0..peers.len())])
+                    });
                     AnnounceRequest {
                         connection_id: cid,
                         transaction_id: tid,
@@ -629,6 +659,8 @@ impl<'a> Worker<'a> {
         }
         if kind == CONNECT {
             sock.connecting = true;
+        } else if fill.is_some() {
+            self.fill_next += args.threads as u64;
         }
         self.tally.sent[kind] += 1;
         true
@@ -656,6 +688,9 @@ impl<'a> Worker<'a> {
     }
 
     fn pick_kind(&mut self) -> usize {
+        if self.filling() {
+            return ANNOUNCE;
+        }
         let r = self.rng.random_range(0..self.mix[2]);
         if r < self.mix[0] {
             CONNECT
@@ -669,7 +704,7 @@ impl<'a> Worker<'a> {
     /// Queue up to `n` requests; returns how many were queued.
     fn send(&mut self, n: usize, now: Instant) -> usize {
         let mut queued = 0;
-        while queued < n && self.inflight.available() > 0 {
+        while queued < n && self.inflight.available() > 0 && !self.fill_done() {
             let kind = self.pick_kind();
             let s = self.next_socket;
             self.next_socket = (self.next_socket + 1) % self.sockets.len();
@@ -833,7 +868,7 @@ impl<'a> Worker<'a> {
         let mut next_sweep = start + SWEEP_EVERY;
         loop {
             let now = Instant::now();
-            if now >= deadline || plan.stop.load(Ordering::Relaxed) {
+            if now >= deadline || plan.stop.load(Ordering::Relaxed) || self.fill_done() {
                 break;
             }
             self.refresh_connection_ids(now);
@@ -948,6 +983,7 @@ fn main() -> anyhow::Result<()> {
     let threads = args.threads;
     let duration = args.duration;
     let quiet = args.quiet;
+    let fill_peers = args.fill_peers;
     let cores = args.cores.clone();
     eprintln!(
         "riptide-udp-load: {} thread(s) -> {}, {} torrents (pareto {}), mix {:?}, {}",
@@ -1013,7 +1049,7 @@ fn main() -> anyhow::Result<()> {
             let tick = start + Duration::from_secs(second);
             let end = start + duration;
             let now = Instant::now();
-            if now >= end {
+            if now >= end || handles.iter().all(thread::JoinHandle::is_finished) {
                 break;
             }
             thread::sleep(tick.min(end) - now);
@@ -1106,6 +1142,9 @@ fn main() -> anyhow::Result<()> {
         result,
         " timeouts={lost} p50_us={p50} p99_us={p99} threads={threads} duration_s={secs}"
     );
+    if fill_peers > 0 {
+        let _ = write!(result, " peers_stored={}", total.responses[ANNOUNCE]);
+    }
     println!("{result}");
     Ok(())
 }

@@ -1,0 +1,28 @@
+"""libtorrent-rasterbar 2.0 (Debian python3-libtorrent): see lt_peer.py."""
+from common import SYSTEM_PYTHON, Proc
+
+from .base import Client
+
+LT_PEER = __file__.rsplit("/", 1)[0] + "/lt_peer.py"
+
+
+class Libtorrent(Client):
+    name = "libtorrent"
+    families = {4, 6}
+    protocols = {"udp", "http"}
+
+    def start(self):
+        j = self.job
+        argv = [SYSTEM_PYTHON, LT_PEER, "--torrent", str(j.torrent), "--save-path", str(j.save_dir),
+                "--listen", f"[{j.ip}]:{j.port}" if j.family == 6 else f"{j.ip}:{j.port}"]
+        if j.reannounce_every:
+            argv += ["--reannounce-every", str(j.reannounce_every)]
+        if j.upload_limit:
+            argv += ["--upload-limit", str(j.upload_limit)]
+        self.proc = Proc(self.label(), argv, j.workdir / "client.log", cwd=j.workdir, stdin=True)
+
+    def announced(self):
+        return "TRACKER_REPLY" in self.proc.log_text()
+
+    def reannounce(self):
+        self.proc.send("reannounce")

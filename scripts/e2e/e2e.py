@@ -1,0 +1,254 @@
+#!/usr/bin/python3
+"""riptide end-to-end: a real file moves between real BitTorrent clients
+that meet only through our tracker. Entry point: ./run (see README.md).
+
+usage: e2e.py PROTO [--list] [FILTER ...]
+  FILTER: substring of a case name; a case runs if it matches any filter.
+"""
+import argparse
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
+from clients import CLIENTS  # noqa: E402
+from clients.base import Job  # noqa: E402
+from trackers import TRACKERS  # noqa: E402
+
+FILE_SIZE = 8 << 20
+PIECE = 64 << 10
+TRANSFER_TIMEOUT = float(os.environ.get("E2E_TRANSFER_TIMEOUT", 90))  # one transfer, s
+ANNOUNCE_TIMEOUT = 20.0      # first client's first announce answered
+RESTART_RATE = 384 << 10     # seeder upload limit in restart cases, bytes/s
+REANNOUNCE = 5              # restart cases: clients announce this often, s
+RESTART_AT = 0.10            # restart the tracker once the leecher has this share
+
+
+@dataclass
+class Case:
+    proto: str
+    family: int
+    seeder: str
+    leecher: str
+    kind: str = "transfer"   # or "restart"
+
+    @property
+    def name(self):
+        k = " restart" if self.kind == "restart" else ""
+        return f"{self.proto}{self.family}{k} {self.seeder}->{self.leecher}"
+
+
+def cases_for(proto):
+    out = []
+    if proto == "udp":
+        for fam in (4, 6):
+            out += [Case(proto, fam, "libtorrent", "rtorrent"), Case(proto, fam, "rtorrent", "libtorrent")]
+        out += [Case(proto, 4, "libtorrent", "rtorrent", "restart"),
+                Case(proto, 6, "rtorrent", "libtorrent", "restart")]
+        for extra in ("aria2", "transmission"):  # optional clients: v4 only here
+            if extra in CLIENTS:
+                out += [Case(proto, 4, "libtorrent", extra), Case(proto, 4, extra, "rtorrent")]
+    return [c for c in out
+            if proto in CLIENTS[c.seeder].protocols and proto in CLIENTS[c.leecher].protocols
+            and c.family in CLIENTS[c.seeder].families and c.family in CLIENTS[c.leecher].families]
+
+
+class CaseFailed(Exception):
+    pass
+
+
+class Runner:
+    def __init__(self, case, root, deadline):
+        self.case = case
+        self.dir = root / re.sub(r"[^A-Za-z0-9.]+", "_", case.name)
+        self.dir.mkdir(parents=True)
+        self.deadline = deadline
+        self.clients = []
+        self.tracker = None
+        self.note = ""
+
+    def budget(self, want):
+        left = self.deadline - time.monotonic()
+        if left <= 1:
+            raise CaseFailed("whole-run time budget used up")
+        return min(want, left)
+
+    def client(self, name, role, label, save_dir, **job_kw):
+        wd = self.dir / label
+        wd.mkdir()
+        c = CLIENTS[name](Job(role=role, family=self.case.family, torrent=self.torrent, save_dir=save_dir,
+                              workdir=wd, port=common.free_port(), **job_kw))
+        self.clients.append(c)
+        return c
+
+    def start_and_wait_announce(self, c):
+        c.start()
+        if not common.wait_until(lambda: c.announced() or not c.alive(), self.budget(ANNOUNCE_TIMEOUT)) \
+                or not c.announced():
+            why = "exited" if not c.alive() else f"no answered announce within {ANNOUNCE_TIMEOUT:g}s"
+            raise CaseFailed(f"{c.label()} {why}")
+
+    def progress(self):
+        return common.pieces_done(self.leech_dir / self.data.name, self.piece_len, self.hashes)
+
+    def wait_complete(self, timeout, watch):
+        n = len(self.hashes)
+
+        def done_or_dead():
+            dead = [c for c in watch if not c.alive()]
+            return ("dead", dead) if dead else (self.progress() == n and ("done", None))
+
+        r = common.wait_until(done_or_dead, self.budget(timeout), 0.2)
+        if not r:
+            raise CaseFailed(f"leecher has {self.progress()}/{n} pieces after {timeout:g}s")
+        if r[0] == "dead":
+            raise CaseFailed(", ".join(f"{c.label()} exited ({c.proc.p.returncode})" for c in r[1]))
+        got = common.sha256_file(self.leech_dir / self.data.name)
+        if got != self.sha:
+            raise CaseFailed(f"leecher's file sha256 {got[:16]}… != original {self.sha[:16]}…")
+
+    def setup(self):
+        orig = self.dir / "orig"
+        orig.mkdir()
+        self.data = orig / "data.bin"
+        common.make_random_file(self.data, FILE_SIZE)
+        self.sha = common.sha256_file(self.data)
+        self.tracker = TRACKERS[self.case.proto](self.dir, common.free_port())
+        self.tracker.start(timeout=self.budget(10))
+        self.torrent = self.dir / "data.torrent"
+        self.piece_len, self.hashes = common.make_torrent(self.data, self.tracker.url(self.case.family),
+                                                          self.torrent, PIECE)
+        self.seed_dir = self.dir / "seed_data"
+        self.seed_dir.mkdir()
+        shutil.copy(self.data, self.seed_dir / self.data.name)
+        self.leech_dir = self.dir / "leech_data"
+        self.leech_dir.mkdir()
+
+    def run_transfer(self):
+        c = self.case
+        seeder = self.client(c.seeder, "seed", "seeder", self.seed_dir)
+        leecher = self.client(c.leecher, "leech", "leecher", self.leech_dir)
+        leech_first = CLIENTS[c.leecher].leech_first(c.proto, c.family)
+        first, second = (leecher, seeder) if leech_first else (seeder, leecher)
+        self.start_and_wait_announce(first)
+        t0 = time.monotonic()
+        second.start()
+        self.wait_complete(TRANSFER_TIMEOUT, [seeder, leecher])
+        return time.monotonic() - t0
+
+    def run_restart(self):
+        """Seeder A is rate limited; once the leecher has some pieces, the
+        tracker is stopped (SIGTERM, must exit 0), seeder A is stopped, the
+        tracker starts again on the same port and a new seeder B (new port,
+        unlimited; over IPv4 on 127.0.0.2 because rTorrent keeps one peer per
+        IP) starts. The leecher can only find B through the restarted
+        tracker, so the transfer finishes only if they announce to it.
+        Both clients announce every REANNOUNCE s (libtorrent's own minimum
+        over UDP is 60 s, too slow for a test)."""
+        c = self.case
+        n = len(self.hashes)
+        seeder_a = self.client(c.seeder, "seed", "seeder_a", self.seed_dir, upload_limit=RESTART_RATE)
+        leecher = self.client(c.leecher, "leech", "leecher", self.leech_dir, reannounce_every=REANNOUNCE)
+        self.start_and_wait_announce(seeder_a)
+        t0 = time.monotonic()
+        leecher.start()
+        want = max(1, int(n * RESTART_AT))
+        if not common.wait_until(lambda: self.progress() >= want or not leecher.alive() or not seeder_a.alive(),
+                                 self.budget(TRANSFER_TIMEOUT)):
+            raise CaseFailed(f"leecher got {self.progress()}/{n} pieces before the restart, wanted {want}")
+        have = self.progress()
+        if have >= n:
+            raise CaseFailed("transfer finished before the tracker restart (seeder rate limit not effective)")
+        rc = self.tracker.stop()
+        if rc != 0:
+            raise CaseFailed(f"tracker exited {rc} on SIGTERM (expected 0)")
+        seeder_a.stop()
+        self.tracker.start(timeout=self.budget(10))
+        seeder_b = self.client(c.seeder, "seed", "seeder_b", self.seed_dir, reannounce_every=REANNOUNCE,
+                               ip="127.0.0.2" if c.family == 4 else "")
+        seeder_b.start()
+        t_restart = time.monotonic()
+        self.wait_complete(TRANSFER_TIMEOUT, [seeder_b, leecher])
+        self.note = (f" (tracker restarted at {have}/{n} pieces; done {time.monotonic() - t_restart:.1f}s"
+                     " after the restart)")
+        return time.monotonic() - t0
+
+    def run(self):
+        try:
+            self.setup()
+            secs = self.run_restart() if self.case.kind == "restart" else self.run_transfer()
+            ok, reason = True, ""
+        except (CaseFailed, RuntimeError) as e:  # RuntimeError: tracker did not start
+            ok, reason, secs = False, str(e), 0.0
+        except Exception as e:  # noqa: BLE001 - a harness bug fails the case, not the run
+            ok, reason, secs = False, f"harness error: {e!r}\n{traceback.format_exc()}", 0.0
+        tails = [(cl.label(), cl.tail(20)) for cl in self.clients]
+        for cl in self.clients:
+            cl.stop()
+        if self.tracker and self.tracker.proc:
+            rc = self.tracker.stop()
+            if ok and rc != 0:
+                ok, reason = False, f"tracker exited {rc} on SIGTERM (expected 0)"
+            tails.append(("tracker", self.tracker.tail(20)))
+        return ok, secs, reason, tails
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("proto", choices=sorted(TRACKERS))
+    ap.add_argument("filters", nargs="*")
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("--budget", type=float, default=360.0, help="seconds for the whole run")
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs, configs)")
+    a = ap.parse_args()
+
+    cases = [c for c in cases_for(a.proto) if not a.filters or any(f in c.name for f in a.filters)]
+    if a.list:
+        for c in cases:
+            print(c.name)
+        return 0
+    if not cases:
+        print(f"no case matches {a.filters}", file=sys.stderr)
+        return 2
+    tracker_bin = TRACKERS[a.proto](Path("."), 0).bin
+    if not os.access(tracker_bin, os.X_OK):
+        print(f"FAIL {a.proto}: tracker binary {tracker_bin} not found or not executable "
+              f"(build it, or set {TRACKERS[a.proto].bin_env})")
+        return 1
+    deadline = time.monotonic() + a.budget
+    root = Path(tempfile.mkdtemp(prefix="riptide-e2e-"))
+    failed = 0
+    try:
+        for c in cases:
+            r = Runner(c, root, deadline)
+            ok, secs, reason, tails = r.run()
+            if ok:
+                print(f"PASS {c.name} {secs:.1f}s{r.note}", flush=True)
+            else:
+                failed += 1
+                print(f"FAIL {c.name} ({reason})", flush=True)
+                for who, lines in tails:
+                    print(f"  --- {who}: last {len(lines)} log lines")
+                    for line in lines:
+                        print(f"  | {line}")
+                sys.stdout.flush()
+    finally:
+        common.stop_all()
+        if a.keep or failed:
+            print(f"logs kept in {root}" if a.keep else "logs removed (E2E_KEEP=1 or --keep keeps them)")
+        if not a.keep:
+            shutil.rmtree(root, ignore_errors=True)
+    print(f"{len(cases) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
