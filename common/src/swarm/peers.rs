@@ -340,13 +340,6 @@ fn select_inline<A: PeerAddr>(
     }
 }
 
-fn gcd(mut a: usize, mut b: usize) -> usize {
-    while b != 0 {
-        (a, b) = (b, a % b);
-    }
-    a
-}
-
 impl<A: PeerAddr> HeapPeers<A> {
     fn from_slots<S: BuildHasher>(slots: &[Stored<A>; 2], s: &S) -> Self {
         let mut h = HeapPeers {
@@ -571,25 +564,21 @@ impl<A: PeerAddr> HeapPeers<A> {
             );
             return;
         }
-        // Here m >= 2 (avail > want >= 1).
+        // Here m >= 2 (avail > want >= 1). A window of `want` consecutive
+        // peers from a random start, wrapping: every peer is equally likely
+        // to be in it, and it reads one contiguous run of memory instead of
+        // `want` scattered cache lines (the array order itself is shuffled
+        // by swap-removals over time).
         let start = rng.random_range(0..m);
-        let mut stride = rng.random_range(1..m);
-        while gcd(stride, m) != 1 {
-            stride = if stride + 1 == m { 1 } else { stride + 1 };
-        }
-        let mut idx = start;
+        let (tail, head) = range.split_at(start);
         let mut taken = 0;
-        for _ in 0..m {
-            if Some(idx) != me {
-                out.push(range[idx].addr);
+        for (i, p) in head.iter().enumerate().map(|(i, p)| (i + start, p)).chain(tail.iter().enumerate()) {
+            if Some(i) != me {
+                out.push(p.addr);
                 taken += 1;
                 if taken == want {
                     break;
                 }
-            }
-            idx += stride;
-            if idx >= m {
-                idx -= m;
             }
         }
     }
