@@ -27,6 +27,11 @@ config_struct! {
         /// Seconds a connection id stays valid after it was issued (BEP 15
         /// says clients may use one for a minute; some reuse it longer).
         pub connection_id_max_age: u32 = 120,
+        /// Secret key of the connection id MAC: 32 hex digits, or "" for a
+        /// random key per process. With a fixed key, ids stay valid across
+        /// a restart (libtorrent keeps an id for 60 s and cannot announce
+        /// until it expires if the tracker forgot it). Keep it secret.
+        pub connection_id_key: String = String::new(),
         /// Receive buffers per worker in the io_uring buffer ring (power of two).
         pub recv_buffers: u16 = 4096,
         /// Send slots per worker (responses in flight).
@@ -68,6 +73,15 @@ config_struct! {
     }
 }
 
+impl UdpSection {
+    /// The configured connection id key, if set and well-formed.
+    pub fn key_bytes(&self) -> Option<[u8; 16]> {
+        let mut key = [0u8; 16];
+        hex::decode_to_slice(&self.connection_id_key, &mut key).ok()?;
+        Some(key)
+    }
+}
+
 impl TrackerConfig for UdpConfig {
     const NAME: &'static str = "riptide-udp";
 
@@ -90,6 +104,13 @@ impl TrackerConfig for UdpConfig {
                 "udp.connection_id_max_age",
                 "0",
                 "1 or more seconds",
+            ));
+        }
+        if !u.connection_id_key.is_empty() && u.key_bytes().is_none() {
+            return Err(ConfigError::invalid(
+                "udp.connection_id_key",
+                "(hidden)",
+                "32 hex digits, or \"\" for a random key",
             ));
         }
         if !u.recv_buffers.is_power_of_two() || u.recv_buffers < 16 {

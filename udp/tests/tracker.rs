@@ -488,3 +488,23 @@ fn io_uring_backend_refuses_to_start_without_io_uring() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_fixed_connection_id_key_keeps_ids_valid_across_a_restart() {
+    let key = "[udp]\nconnection_id_key = \"00112233445566778899aabbccddeeff\"";
+    let t = Options::new("io_uring").extra(key).start();
+    let mut a = Client::new(t.v4.unwrap());
+    let cid = a.cid;
+    assert!(t.stop().success());
+    let t = Options::new("mio").extra(key).start();
+    a.server = t.v4.unwrap();
+    assert!(matches!(
+        a.try_announce(&Ann::new(hash(40), 1), cid, Duration::from_secs(3)),
+        Some(Reply::Announce { .. })
+    ));
+    // Without the key, a restarted tracker does not know the id.
+    let t2 = Options::new("mio").start();
+    a.server = t2.v4.unwrap();
+    assert_eq!(a.try_announce(&Ann::new(hash(40), 1), cid, SHORT), None);
+    drop(t);
+}

@@ -515,7 +515,11 @@ fn fill_peer(i: u64, torrents: usize) -> (usize, Peer) {
     let mut id = [0_u8; 20];
     id[..8].copy_from_slice(b"-RL0001-");
     id[12..20].copy_from_slice(&i.to_be_bytes());
-    let peer = Peer { id: PeerId(id), port: (1 + (i / t) % 65_535) as u16, seeder: false };
+    let peer = Peer {
+        id: PeerId(id),
+        port: (1 + (i / t) % 65_535) as u16,
+        seeder: false,
+    };
     ((i % t) as usize, peer)
 }
 

@@ -200,7 +200,15 @@ pub fn run(config: UdpConfig) -> anyhow::Result<()> {
         access_list,
         start: Instant::now(),
     };
-    let ids = ConnectionIds::from_random(shared.config.udp.connection_id_max_age);
+    let max_age = shared.config.udp.connection_id_max_age;
+    let ids = match shared.config.udp.key_bytes() {
+        Some(key) => ConnectionIds::new(key, max_age),
+        None => ConnectionIds::from_random(max_age),
+    };
+    // Connection ids carry Unix time, so with a fixed key they survive a restart.
+    let unix_base = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as u32);
     let settings = Settings::from_config(&shared.config);
     let handlers: Vec<Worker> = metrics
         .iter()
@@ -211,6 +219,7 @@ pub fn run(config: UdpConfig) -> anyhow::Result<()> {
                 workers,
                 settings,
                 ids.clone(),
+                unix_base,
                 shared.access_list.cache(),
                 Arc::clone(m),
             )

@@ -164,6 +164,8 @@ pub struct Worker {
     settings: Settings,
     shard: Shard,
     ids: ConnectionIds,
+    /// Unix seconds at start: connection ids are issued in Unix time.
+    unix_base: u32,
     access: AccessCache,
     rng: SmallRng,
     peers_v4: Vec<PeerV4>,
@@ -179,6 +181,7 @@ impl Worker {
         workers: usize,
         settings: Settings,
         ids: ConnectionIds,
+        unix_base: u32,
         access: AccessCache,
         metrics: Arc<WorkerMetrics>,
     ) -> Self {
@@ -188,6 +191,7 @@ impl Worker {
             settings,
             shard: Shard::new(),
             ids,
+            unix_base,
             access,
             rng: SmallRng::from_os_rng(),
             peers_v4: Vec::with_capacity(MAX_PEERS_V4 as usize),
@@ -240,7 +244,9 @@ impl Worker {
                 } else {
                     Metric::RequestsConnect4
                 });
-                let cid = self.ids.issue(client.ip(), now);
+                let cid = self
+                    .ids
+                    .issue(client.ip(), self.unix_base.wrapping_add(now));
                 if self.send(io, client, local, |buf| {
                     write_connect(buf, c.transaction_id, cid)
                 }) {
@@ -315,7 +321,7 @@ impl Worker {
     }
 
     fn connection_id_ok(&self, cid: crate::protocol::ConnectionId, ip: IpAddr, now: u32) -> bool {
-        match self.ids.check(cid, ip, now) {
+        match self.ids.check(cid, ip, self.unix_base.wrapping_add(now)) {
             Ok(()) => true,
             Err(e) => {
                 self.count(match e {
