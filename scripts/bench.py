@@ -101,11 +101,9 @@ def aquatic(workdir):
     exe = os.environ["AQUATIC_UDP"]
     text = subprocess.run([exe, "-p"], capture_output=True, text=True, check=True).stdout
     text = re.sub(r"(?m)^socket_workers = .*$", "socket_workers = 1", text)
-    text = re.sub(r"(?m)^swarm_workers = .*$", "swarm_workers = 1", text)
-    text = re.sub(r'(?m)^address_ipv4 = .*$', f'address_ipv4 = "127.0.0.1:{PORT}"', text)
-    text = re.sub(r'(?m)^use_ipv6 = .*$', "use_ipv6 = false", text)
+    text = re.sub(r'(?m)^address = .*$', f'address = "127.0.0.1:{PORT}"', text)
     text = re.sub(r'(?m)^max_response_peers = .*$', "max_response_peers = 50", text)
-    text = re.sub(r'(?m)^log_level = .*$', 'log_level = "warn"', text)
+    text = re.sub(r'(?m)^log_level = .*$', 'log_level = "error"', text)
     cfg = os.path.join(workdir, "aquatic.toml")
     with open(cfg, "w") as f:
         f.write(text)

@@ -572,7 +572,12 @@ impl<A: PeerAddr> HeapPeers<A> {
         let start = rng.random_range(0..m);
         let (tail, head) = range.split_at(start);
         let mut taken = 0;
-        for (i, p) in head.iter().enumerate().map(|(i, p)| (i + start, p)).chain(tail.iter().enumerate()) {
+        for (i, p) in head
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (i + start, p))
+            .chain(tail.iter().enumerate())
+        {
             if Some(i) != me {
                 out.push(p.addr);
                 taken += 1;

@@ -110,12 +110,11 @@ impl Handler for UringWorker {
 
     fn on_timer(&mut self, ctx: &mut Ctx<MeshMsg>, token: u64) {
         let now = self.now(ctx.now());
-        match token {
-            TIMER_CLEAN => self.worker.on_clean_tick(now),
-            _ => {
-                self.worker.update_gauges();
-                self.copy_runtime_stats(ctx);
-            }
+        if token == TIMER_CLEAN {
+            self.worker.on_clean_tick(now);
+        } else {
+            self.worker.update_gauges();
+            self.copy_runtime_stats(ctx);
         }
     }
 

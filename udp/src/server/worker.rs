@@ -14,7 +14,7 @@ use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use riptide_common::access_list::AccessCache;
 use riptide_common::metrics::WorkerMetrics;
-use riptide_common::swarm::{Announce, Event, PeerV4, PeerV6, ScrapeStats, Shard};
+use riptide_common::swarm::{Announce, AnnounceCounts, Event, PeerV4, PeerV6, ScrapeStats, Shard};
 use riptide_common::{shard_of, InfoHash};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -373,56 +373,56 @@ impl Worker {
 
     /// Updates the owned swarm and answers the client.
     fn announce(&mut self, io: &mut impl Io, a: &ForwardedAnnounce, now: u32) {
-        let interval = self.settings.interval;
-        let numwant = usize::from(a.numwant);
         let sent = match a.client.ip() {
             IpAddr::V4(ip) => {
-                let req = Announce {
-                    info_hash: a.info_hash,
-                    addr: PeerV4 {
-                        ip: ip.octets(),
-                        port: a.port,
-                    },
-                    event: a.event,
-                    seeder: a.seeder,
-                    numwant,
+                let addr = PeerV4 {
+                    ip: ip.octets(),
+                    port: a.port,
                 };
-                let counts = self
-                    .shard
-                    .announce_v4(&req, now, &mut self.rng, &mut self.peers_v4);
-                let peers = &self.peers_v4;
-                let (l, s) = (counts.leechers as i32, counts.seeders as i32);
-                let ok = io.send(a.client, a.local, |buf| {
-                    write_announce_v4(buf, a.transaction_id, interval, l, s, peers)
-                });
-                ok.then_some(Metric::ResponsesAnnounce4)
+                self.announce_in(io, a, addr, now)
+                    .then_some(Metric::ResponsesAnnounce4)
             }
             IpAddr::V6(ip) => {
-                let req = Announce {
-                    info_hash: a.info_hash,
-                    addr: PeerV6 {
-                        ip: ip.octets(),
-                        port: a.port,
-                    },
-                    event: a.event,
-                    seeder: a.seeder,
-                    numwant,
+                let addr = PeerV6 {
+                    ip: ip.octets(),
+                    port: a.port,
                 };
-                let counts = self
-                    .shard
-                    .announce_v6(&req, now, &mut self.rng, &mut self.peers_v6);
-                let peers = &self.peers_v6;
-                let (l, s) = (counts.leechers as i32, counts.seeders as i32);
-                let ok = io.send(a.client, a.local, |buf| {
-                    write_announce_v6(buf, a.transaction_id, interval, l, s, peers)
-                });
-                ok.then_some(Metric::ResponsesAnnounce6)
+                self.announce_in(io, a, addr, now)
+                    .then_some(Metric::ResponsesAnnounce6)
             }
         };
         match sent {
             Some(m) => self.count(m),
             None => self.count(Metric::ErrorsSendQueueFull),
         }
+    }
+
+    /// The announce for one address family; false if the reply was dropped.
+    fn announce_in<F: Family>(
+        &mut self,
+        io: &mut impl Io,
+        a: &ForwardedAnnounce,
+        addr: F,
+        now: u32,
+    ) -> bool {
+        let req = Announce {
+            info_hash: a.info_hash,
+            addr,
+            event: a.event,
+            seeder: a.seeder,
+            numwant: usize::from(a.numwant),
+        };
+        let out = F::buffer(&mut self.peers_v4, &mut self.peers_v6);
+        let counts = F::announce(&mut self.shard, &req, now, &mut self.rng, out);
+        let (interval, leechers, seeders) = (
+            self.settings.interval,
+            counts.leechers as i32,
+            counts.seeders as i32,
+        );
+        let peers = &*out;
+        io.send(a.client, a.local, |buf| {
+            F::write(buf, a.transaction_id, interval, leechers, seeders, peers)
+        })
     }
 
     fn scrape(
@@ -601,9 +601,80 @@ impl Worker {
         let s = self.shard.stats();
         let m = &self.metrics;
         m.set(Metric::Torrents.index(), s.torrents as u64);
-        m.set(Metric::Seeders4.index(), u64::from(s.seeders_v4));
-        m.set(Metric::Leechers4.index(), u64::from(s.leechers_v4));
-        m.set(Metric::Seeders6.index(), u64::from(s.seeders_v6));
-        m.set(Metric::Leechers6.index(), u64::from(s.leechers_v6));
+        m.set(Metric::Seeders4.index(), s.seeders_v4);
+        m.set(Metric::Leechers4.index(), s.leechers_v4);
+        m.set(Metric::Seeders6.index(), s.seeders_v6);
+        m.set(Metric::Leechers6.index(), s.leechers_v6);
+    }
+}
+
+/// What differs between an IPv4 and an IPv6 announce: the swarm call, the
+/// peer buffer and the response layout.
+trait Family: Copy + Sized {
+    fn buffer<'a>(v4: &'a mut Vec<PeerV4>, v6: &'a mut Vec<PeerV6>) -> &'a mut Vec<Self>;
+    fn announce(
+        shard: &mut Shard,
+        req: &Announce<Self>,
+        now: u32,
+        rng: &mut SmallRng,
+        out: &mut Vec<Self>,
+    ) -> AnnounceCounts;
+    fn write(
+        buf: &mut [u8],
+        tid: TransactionId,
+        interval: i32,
+        leechers: i32,
+        seeders: i32,
+        peers: &[Self],
+    ) -> usize;
+}
+
+impl Family for PeerV4 {
+    fn buffer<'a>(v4: &'a mut Vec<PeerV4>, _: &'a mut Vec<PeerV6>) -> &'a mut Vec<Self> {
+        v4
+    }
+    fn announce(
+        shard: &mut Shard,
+        req: &Announce<Self>,
+        now: u32,
+        rng: &mut SmallRng,
+        out: &mut Vec<Self>,
+    ) -> AnnounceCounts {
+        shard.announce_v4(req, now, rng, out)
+    }
+    fn write(
+        buf: &mut [u8],
+        tid: TransactionId,
+        interval: i32,
+        leechers: i32,
+        seeders: i32,
+        peers: &[Self],
+    ) -> usize {
+        write_announce_v4(buf, tid, interval, leechers, seeders, peers)
+    }
+}
+
+impl Family for PeerV6 {
+    fn buffer<'a>(_: &'a mut Vec<PeerV4>, v6: &'a mut Vec<PeerV6>) -> &'a mut Vec<Self> {
+        v6
+    }
+    fn announce(
+        shard: &mut Shard,
+        req: &Announce<Self>,
+        now: u32,
+        rng: &mut SmallRng,
+        out: &mut Vec<Self>,
+    ) -> AnnounceCounts {
+        shard.announce_v6(req, now, rng, out)
+    }
+    fn write(
+        buf: &mut [u8],
+        tid: TransactionId,
+        interval: i32,
+        leechers: i32,
+        seeders: i32,
+        peers: &[Self],
+    ) -> usize {
+        write_announce_v6(buf, tid, interval, leechers, seeders, peers)
     }
 }

@@ -1,7 +1,7 @@
 //! Test support: start the real riptide-udp binary on loopback ports chosen
 //! by the kernel, read its bound addresses from its log, and talk to it
 //! with the crate's own client-side codec.
-#![allow(dead_code, clippy::missing_panics_doc)]
+#![allow(dead_code, clippy::missing_panics_doc, clippy::struct_excessive_bools)]
 
 use riptide_common::{InfoHash, PeerId};
 use riptide_udp::protocol::{
@@ -80,7 +80,7 @@ impl Options {
         self
     }
     pub fn start(self) -> Tracker {
-        Tracker::start(self)
+        Tracker::start(&self)
     }
 }
 
@@ -103,7 +103,7 @@ fn temp_dir() -> PathBuf {
 }
 
 impl Tracker {
-    fn start(o: Options) -> Self {
+    fn start(o: &Options) -> Self {
         let dir = temp_dir();
         let config = format!(
             "workers = {}\nbackend = \"{}\"\nlog_level = \"info\"\n{}\n[network]\naddress_ipv4 = \"{}\"\naddress_ipv6 = \"{}\"\nkernel_steering = {}\n\n[metrics]\nenabled = {}\naddress = \"127.0.0.1:0\"\n\n{}",
