@@ -67,12 +67,13 @@ def proc_status(pid, key):
 
 
 class Tracker:
-    def __init__(self, name, argv, workdir):
+    def __init__(self, name, argv, workdir, cores=None):
         self.name, self.argv, self.workdir = name, argv, workdir
+        self.cores = cores or TRACKER_CORE
         self.proc = None
 
     def start(self):
-        self.proc = subprocess.Popen(["taskset", "-c", TRACKER_CORE] + self.argv, cwd=self.workdir,
+        self.proc = subprocess.Popen(["taskset", "-c", self.cores] + self.argv, cwd=self.workdir,
                                      stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.workdir, "log"), "w"))
         if not wait_ready(PORT):
             self.stop()
@@ -88,13 +89,16 @@ class Tracker:
                 self.proc.wait()
 
 
-def riptide(backend, workdir):
-    cfg = os.path.join(workdir, f"riptide-{backend}.toml")
+def riptide(backend, workdir, workers=1, steering=True, cores=None):
+    cfg = os.path.join(workdir, f"riptide-{backend}-{workers}-{steering}.toml")
+    pin = f"[cpu_pinning]\nenabled = true\ncores = [{cores}]\n" if cores else ""
     with open(cfg, "w") as f:
-        f.write(f'workers = 1\nbackend = "{backend}"\nlog_level = "warn"\n'
+        f.write(f'workers = {workers}\nbackend = "{backend}"\nlog_level = "warn"\n'
                 f'[network]\naddress_ipv4 = "127.0.0.1:{PORT}"\naddress_ipv6 = ""\n'
-                f'[protocol]\nmax_numwant = 50\n')
-    return Tracker(f"riptide-udp ({backend})", [os.path.join(REL, "riptide-udp"), "-c", cfg], workdir)
+                f'kernel_steering = {"true" if steering else "false"}\n'
+                f'[protocol]\nmax_numwant = 50\n{pin}')
+    name = f"riptide-udp ({backend})" if workers == 1 else f"riptide-udp ({backend}, {workers} workers, steering {'on' if steering else 'off'})"
+    return Tracker(name, [os.path.join(REL, "riptide-udp"), "-c", cfg], workdir)
 
 
 def aquatic(workdir):
@@ -117,9 +121,9 @@ def opentracker(workdir):
     return Tracker("opentracker", [exe, "-i", "127.0.0.1", "-P", str(PORT), "-p", str(PORT + 1)], workdir)
 
 
-def run_riptide_load(extra):
-    argv = ["taskset", "-c", LOAD_CORE, os.path.join(REL, "riptide-udp-load"), "--target", f"127.0.0.1:{PORT}",
-            "--threads", "1", "--duration", f"{DURATION}s"] + extra
+def run_riptide_load(extra, threads=1, cores=LOAD_CORE):
+    argv = ["taskset", "-c", cores, os.path.join(REL, "riptide-udp-load"), "--target", f"127.0.0.1:{PORT}",
+            "--threads", str(threads), "--duration", f"{DURATION}s"] + extra
     out = subprocess.run(argv, capture_output=True, text=True, timeout=DURATION * 4 + 60)
     m = re.search(r"RESULT (.*)", out.stdout + out.stderr)
     if not m:
@@ -225,5 +229,50 @@ def main():
     shutil.rmtree(workdir, ignore_errors=True)
 
 
+def steering(reps=int(os.environ.get("REPS", "3"))):
+    """riptide-udp, 2 workers pinned to cores 0 and 1, steering on vs off,
+    A/B alternated; the load generator (2 threads, 4 sockets each) shares
+    the same two cores."""
+    workdir = tempfile.mkdtemp(prefix="riptide-steer-")
+    rows = {True: [], False: []}
+    for _ in range(reps):
+        for on in (True, False):
+            t = riptide("io_uring", workdir, workers=2, steering=on, cores="0, 1")
+            t.cores = "0,1"
+            load = ["--mix", "connect=10,announce=80,scrape=10", "--sockets-per-target", "4"]
+            t.start()
+            try:
+                sat = run_riptide_load(load, threads=2, cores="0,1")["responses_per_s"]
+            finally:
+                t.stop()
+            t.start()
+            try:
+                u0, s0 = proc_cpu(t.proc.pid)
+                r = run_riptide_load(load + ["--rate", str(RATE)], threads=2, cores="0,1")
+                u1, s1 = proc_cpu(t.proc.pid)
+            finally:
+                t.stop()
+            n = r["responses_per_s"] * DURATION
+            rows[on].append((sat, (u1 - u0) * 1e6 / n, (s1 - s0) * 1e6 / n))
+            log(f"steering {'on' if on else 'off'}: {sat:,.0f}/s, user {rows[on][-1][1]:.3f} us, sys {rows[on][-1][2]:.3f} us")
+
+    def med(xs):
+        xs = sorted(xs)
+        return xs[len(xs) // 2]
+
+    print(f"\nriptide-udp (io_uring), 2 workers on cores 0 and 1, kernel steering on vs off — {time.strftime('%Y-%m-%d')}, "
+          f"Linux {os.uname().release}; load generator: 2 threads on the same cores; {DURATION} s per phase, "
+          f"median of {reps} alternated runs; CPU per response at {RATE:,}/s offered\n")
+    print("| steering | responses/s at saturation | user µs/resp | sys µs/resp |")
+    print("|---|---|---|---|")
+    for on in (True, False):
+        sat, user, sys_ = (med([r[i] for r in rows[on]]) for i in range(3))
+        print(f"| {'on' if on else 'off'} | {sat:,.0f} | {user:.3f} | {sys_:.3f} |")
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["steering"]:
+        steering()
+    else:
+        main()

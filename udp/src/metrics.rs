@@ -37,6 +37,7 @@ pub enum Metric {
     MeshSent,
     MeshReceived,
     MeshFull,
+    MeshWakeups,
     SteeringRefused,
     BytesReceived,
     BytesSent,
@@ -116,6 +117,11 @@ pub const DESCS: &[Desc] = &[
         "mesh_full_total",
         "",
         "Messages refused because the ring to their worker was full (back-pressure).",
+    ),
+    c(
+        "mesh_wakeups_total",
+        "",
+        "Wake-ups sent to another worker because its ring went from empty to non-empty.",
     ),
     c(
         "steering_refused_total",

@@ -508,3 +508,31 @@ fn a_fixed_connection_id_key_keeps_ids_valid_across_a_restart() {
     assert_eq!(a.try_announce(&Ann::new(hash(40), 1), cid, SHORT), None);
     drop(t);
 }
+
+#[test]
+fn connection_ids_from_the_future_are_ignored() {
+    // With a known key the test can mint ids the tracker would issue.
+    let key = [7u8; 16];
+    let t = Options::new("io_uring")
+        .extra("[udp]\nconnection_id_key = \"07070707070707070707070707070707\"")
+        .start();
+    let mut a = Client::new(t.v4.unwrap());
+    let ids = riptide_udp::connection_id::ConnectionIds::new(key, 120);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as u32;
+    let ip = "127.0.0.1".parse().unwrap();
+    let minted = ids.issue(ip, now);
+    assert!(
+        matches!(
+            a.try_announce(&Ann::new(hash(50), 1), minted, Duration::from_secs(3)),
+            Some(Reply::Announce { .. })
+        ),
+        "a valid minted id works"
+    );
+    let future = ids.issue(ip, now + 60);
+    assert_eq!(a.try_announce(&Ann::new(hash(50), 2), future, SHORT), None);
+    assert_eq!(a.scrape_with(&[hash(50)], future, SHORT), None);
+    assert!(t.metric("riptide_errors_total", "connection_id_future") >= 2);
+}

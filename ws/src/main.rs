@@ -9,7 +9,20 @@ use riptide_common::config::{to_commented_toml, Cli, Command};
 
 fn main() -> anyhow::Result<()> {
     match Cli::read::<WsConfig>()? {
-        Command::Probe => anyhow::bail!("riptide-ws has no server yet; nothing to probe"),
+        Command::Probe => {
+            let probe = uring_rt::Probe::detect();
+            println!("{probe}");
+            let missing = probe.missing_for_tcp();
+            if missing.is_empty() {
+                println!("this kernel has every io_uring feature riptide-ws will use");
+            } else {
+                println!(
+                    "riptide-ws needs io_uring features this kernel lacks: {}",
+                    missing.join(", ")
+                );
+            }
+            Ok(())
+        }
         Command::Run(config) => {
             print!("{}", to_commented_toml(&config)?);
             anyhow::bail!("riptide-ws does not serve yet: the configuration above is valid; use riptide-udp for a running tracker")

@@ -4,6 +4,7 @@
 
 use super::worker::{Io, MeshMsg, Worker};
 use super::{Shared, WorkerSockets};
+use crate::metrics::Metric;
 use anyhow::Context;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -160,6 +161,7 @@ impl MioWorker {
             for (to, flag) in wake.iter_mut().enumerate() {
                 if std::mem::take(flag) {
                     let _ = self.wakers[to].wake();
+                    self.worker.metrics().add(Metric::MeshWakeups.index(), 1);
                 }
             }
             if now_instant >= next_clean {

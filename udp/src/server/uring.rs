@@ -61,6 +61,7 @@ impl UringWorker {
             s.recv_buffers_exhausted,
         );
         m.set(Metric::RecvRearms.index(), s.rearms);
+        m.set(Metric::MeshWakeups.index(), s.mesh_wakeups);
         m.set(Metric::SubmitBatches.index(), s.submit_batches);
         m.set(Metric::SubmittedEntries.index(), s.submitted_sqes);
     }
