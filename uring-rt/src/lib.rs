@@ -13,7 +13,6 @@
 pub mod mesh;
 pub mod socket;
 
-mod addr;
 mod bufring;
 pub mod ctx;
 pub mod handler;

@@ -5,8 +5,8 @@
 //! move into the next slot that completes; beyond that they are refused and
 //! counted.
 
-use crate::addr::{self, CmsgBuf};
 use crate::region::Region;
+use crate::socket::{self, PKTINFO_SPACE};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::RawFd;
@@ -18,9 +18,13 @@ struct Slot {
     hdr: libc::msghdr,
     iov: libc::iovec,
     name: libc::sockaddr_storage,
-    cmsg: CmsgBuf,
+    cmsg: CmsgSpace,
     fd: RawFd,
 }
+
+/// Room for one pktinfo cmsg, aligned like `struct cmsghdr`.
+#[repr(C, align(8))]
+struct CmsgSpace([u8; PKTINFO_SPACE]);
 
 /// A datagram parked in the overflow queue.
 #[derive(Clone, Copy)]
@@ -208,6 +212,7 @@ impl SendPool {
 
     /// Write msghdr/iovec/name/cmsg of slot `i` for `len` payload bytes.
     fn prepare(&mut self, i: u32, fd: RawFd, to: SocketAddr, from: Option<IpAddr>, len: usize) {
+        let from = source_for(to, from);
         let s = self.slot_ptr(i);
         let payload = self.slot_bytes(i).as_mut_ptr();
         // SAFETY: slot i is not in flight (see callers), so nobody else reads
@@ -216,11 +221,8 @@ impl SendPool {
         // the msghdr point into this same slot and the same-index payload,
         // which live as long as the pool (dropped after the ring).
         unsafe {
-            let name_len = addr::write_sockaddr(to, &mut (*s).name);
-            let control_len = match from {
-                Some(ip) => addr::write_pktinfo(&mut (*s).cmsg, to, ip),
-                None => 0,
-            };
+            let name_len = socket::std_to_sockaddr(&to, &mut (*s).name);
+            let control_len = from.map_or(0, |ip| socket::write_pktinfo(&mut (*s).cmsg.0, ip));
             (&raw mut (*s).iov).write(libc::iovec {
                 iov_base: payload.cast(),
                 iov_len: len,
@@ -240,9 +242,32 @@ impl SendPool {
     }
 }
 
+/// The source address to send to `to` from: `from` if it is of `to`'s
+/// family, else `None` (the kernel picks), as [`crate::Ctx::send_to`] promises.
+fn source_for(to: SocketAddr, from: Option<IpAddr>) -> Option<IpAddr> {
+    from.filter(|ip| ip.is_ipv4() == to.is_ipv4())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn source_must_match_the_destination_family() {
+        let v4: SocketAddr = "1.1.1.1:1".parse().unwrap();
+        let v6: SocketAddr = "[::1]:1".parse().unwrap();
+        let mapped: SocketAddr = "[::ffff:1.1.1.1]:1".parse().unwrap();
+        let ip4: IpAddr = "127.0.0.1".parse().unwrap();
+        let ip6: IpAddr = "::1".parse().unwrap();
+        let ip6_mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        assert_eq!(source_for(v4, Some(ip4)), Some(ip4));
+        assert_eq!(source_for(v6, Some(ip6)), Some(ip6));
+        assert_eq!(source_for(mapped, Some(ip6_mapped)), Some(ip6_mapped));
+        assert_eq!(source_for(v4, Some(ip6)), None);
+        assert_eq!(source_for(v6, Some(ip4)), None);
+        assert_eq!(source_for(mapped, Some(ip4)), None);
+        assert_eq!(source_for(v4, None), None);
+    }
 
     #[test]
     fn slots_then_queue_then_full() {

@@ -8,7 +8,6 @@
 //! then every piece of memory the kernel may still touch (buffer rings, send
 //! slots, boxed headers).
 
-use crate::addr;
 use crate::bufring::BufRing;
 use crate::ctx::Ctx;
 use crate::handler::{Datagram, Handler, Signal, SocketId};
@@ -18,6 +17,7 @@ use crate::ring;
 use crate::runtime::{RuntimeConfig, Shared};
 use crate::send::SendPool;
 use crate::signals::{SignalFd, SIGINFO_LEN};
+use crate::socket;
 use crate::stats::RtStats;
 use crate::tcp::{self, Tcp};
 use crate::user_data::{Kind, UserData};
@@ -37,6 +37,12 @@ const TCP_BGID: u16 = 1;
 const DRAIN_LIMIT: Duration = Duration::from_secs(1);
 /// How long `Drop` waits for the kernel to cancel what is still in flight.
 const CANCEL_LIMIT: Duration = Duration::from_millis(500);
+/// Name space of a UDP receive: `sizeof(struct sockaddr_in6)`, enough for
+/// either family.
+const RECV_NAME_LEN: u32 = std::mem::size_of::<libc::sockaddr_in6>() as u32;
+/// Control space of a UDP receive: one pktinfo cmsg of either family, with
+/// room to spare.
+const RECV_CONTROL_LEN: u32 = 64;
 
 /// The eventfd a worker is woken through when MSG_RING is missing.
 struct WakeFd {
@@ -93,8 +99,8 @@ impl<M: Copy + Send + 'static> Worker<M> {
         let ctx = Ctx::new(index, workers, mesh, sends, tcp);
         // SAFETY: msghdr is plain data; all-zero is a valid empty header.
         let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
-        hdr.msg_namelen = addr::NAME_LEN;
-        hdr.msg_controllen = addr::CONTROL_LEN as _;
+        hdr.msg_namelen = RECV_NAME_LEN;
+        hdr.msg_controllen = RECV_CONTROL_LEN as _;
         let signal = if index == 0 && cfg.handle_signals {
             match SignalFd::new() {
                 Ok(s) => Some(s),
@@ -348,13 +354,15 @@ impl<M: Copy + Send + 'static> Worker<M> {
                     Ok(out) if out.is_payload_truncated() => {
                         self.ctx.stats.datagrams_truncated += 1;
                     }
-                    Ok(out) => match addr::parse_sockaddr(out.name_data()) {
+                    // Name and control sit unaligned in the provided buffer:
+                    // parse them as bytes.
+                    Ok(out) => match socket::sockaddr_bytes_to_std(out.name_data()) {
                         Some(src) => {
                             self.ctx.stats.datagrams += 1;
                             let dgram = Datagram {
                                 socket: SocketId(index as u32),
                                 src,
-                                dst: addr::parse_pktinfo(out.control_data()),
+                                dst: socket::pktinfo_dst(out.control_data()),
                                 payload: out.payload_data(),
                             };
                             h.on_datagram(&mut self.ctx, dgram);

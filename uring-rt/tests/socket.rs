@@ -518,6 +518,41 @@ fn sockaddr_bytes_match_the_kernel_layout() {
     assert_eq!(sockaddr_bytes_to_std(&unix), None);
 }
 
+#[test]
+fn sockaddr_written_then_read_as_bytes() {
+    // What the io_uring runtime does: std_to_sockaddr for a send slot,
+    // sockaddr_bytes_to_std for a received name; flowinfo and scope id
+    // come back as they went in.
+    for addr in [
+        "1.2.3.4:5678",
+        "[::ffff:1.2.3.4]:80",
+        "[2001:db8::1]:6969",
+        "[fe80::1%7]:1",
+    ] {
+        let addr: SocketAddr = addr.parse().unwrap();
+        assert_eq!(storage_bytes_round_trip(addr), Some(addr));
+    }
+    let v6 = SocketAddr::V6(std::net::SocketAddrV6::new(
+        Ipv6Addr::LOCALHOST,
+        9,
+        0x0001_2345,
+        3,
+    ));
+    assert_eq!(storage_bytes_round_trip(v6), Some(v6));
+}
+
+fn storage_bytes_round_trip(addr: SocketAddr) -> Option<SocketAddr> {
+    let mut storage = zeroed_storage();
+    let len = std_to_sockaddr(&addr, &mut storage) as usize;
+    assert!(len <= std::mem::size_of::<libc::sockaddr_storage>());
+    // SAFETY: `storage` was fully initialised, then std_to_sockaddr wrote a
+    // sockaddr_in / sockaddr_in6 (no padding) at its start, so its first
+    // `len` <= size_of bytes are initialised; the slice borrows `storage`.
+    let bytes =
+        unsafe { std::slice::from_raw_parts(std::ptr::from_ref(&storage).cast::<u8>(), len) };
+    sockaddr_bytes_to_std(bytes)
+}
+
 fn zeroed_storage() -> libc::sockaddr_storage {
     socket2::SockAddr::from(SocketAddr::from(([0, 0, 0, 0], 0))).as_storage()
 }
@@ -573,6 +608,24 @@ fn pktinfo_dst_skips_other_messages_and_reads_ipi_addr() {
     // A pktinfo whose data is too short is no answer.
     let short = cmsg(libc::IPPROTO_IP, libc::IP_PKTINFO, &[0; 8]);
     assert_eq!(pktinfo_dst(&short), None);
+}
+
+#[test]
+fn pktinfo_dst_rejects_a_huge_cmsg_len_after_the_first_entry() {
+    // A cmsg_len near usize::MAX in the second entry (so the offset is not
+    // 0) must end the walk, not overflow past the bounds check.
+    let word = std::mem::size_of::<usize>();
+    let hdr = word + 8;
+    for len in [usize::MAX, usize::MAX - 7, usize::MAX - hdr + 1] {
+        // First: an empty SOL_SOCKET entry (header only), skipped.
+        let mut c = cmsg(libc::SOL_SOCKET, libc::SO_TIMESTAMP, &[]);
+        let mut second = cmsg(libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, &[7; 20]);
+        // Intact, the walk reaches and reads the second entry.
+        assert!(pktinfo_dst(&[c.as_slice(), &second].concat()).is_some());
+        second[..word].copy_from_slice(&len.to_ne_bytes());
+        c.extend(second);
+        assert_eq!(pktinfo_dst(&c), None);
+    }
 }
 
 #[test]
