@@ -79,10 +79,15 @@ impl<M: Copy + Send + 'static> Ctx<M> {
         self.workers
     }
 
-    /// Register a UDP socket with this worker: enables pktinfo for its
-    /// family and arms multishot RECVMSG on the worker's buffer ring.
+    /// Register a UDP socket with this worker and arm multishot RECVMSG on
+    /// the worker's buffer ring. A socket bound to a wildcard address gets
+    /// pktinfo enabled, so [`Datagram::dst`](crate::Datagram) names the
+    /// address each datagram was sent to; on a socket bound to one address
+    /// that is known already, and `dst` is `None` (no per-packet cmsg).
     pub fn add_udp(&mut self, sock: UdpSocket) -> io::Result<SocketId> {
-        crate::socket::enable_pktinfo(&sock)?;
+        if sock.local_addr()?.ip().is_unspecified() {
+            crate::socket::enable_pktinfo(&sock)?;
+        }
         self.udp.push(UdpSock { sock });
         let id = (self.udp.len() - 1) as u32;
         self.arm_udp.push(id);

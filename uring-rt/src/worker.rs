@@ -485,9 +485,22 @@ impl<M: Copy + Send + 'static> Worker<M> {
             ctx.arm_udp.pop();
         }
         while let Some((i, fd, hdr)) = ctx.sends.take_ready() {
-            let e = opcode::SendMsg::new(Fd(fd), hdr)
-                .build()
-                .user_data(UserData::new(Kind::UdpSend, i as usize).0);
+            // SAFETY: `hdr` points at slot i's msghdr, fully written by
+            // `SendPool::prepare` and not in flight yet; reading it by value.
+            let h = unsafe { hdr.read() };
+            // Without a source address (no cmsg) a SEND with a destination
+            // does the same and spares the kernel the msghdr copy.
+            let e = if h.msg_controllen == 0 {
+                // SAFETY: msg_iov points at slot i's iovec (see above).
+                let iov = unsafe { h.msg_iov.read() };
+                opcode::Send::new(Fd(fd), iov.iov_base.cast::<u8>(), iov.iov_len as u32)
+                    .dest_addr(h.msg_name.cast::<libc::sockaddr>())
+                    .dest_addr_len(h.msg_namelen)
+                    .build()
+            } else {
+                opcode::SendMsg::new(Fd(fd), hdr).build()
+            }
+            .user_data(UserData::new(Kind::UdpSend, i as usize).0);
             // SAFETY: slot i (msghdr, iovec, name, cmsg, bytes) stays
             // allocated and untouched until its own completion calls
             // `SendPool::complete(i)`; the pool outlives the ring.

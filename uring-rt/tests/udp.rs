@@ -48,7 +48,10 @@ impl Handler for Echo {
     }
 }
 
-fn echo_on(bind: &str) {
+/// Echoes 1,000 datagrams sent to `target` (the bound port filled in);
+/// `expect_dst`: the socket is wildcard-bound, so pktinfo names the
+/// destination of every datagram.
+fn echo_on(bind: &str, target_ip: &str, expect_dst: bool) {
     if common::skip_udp() {
         return;
     }
@@ -60,7 +63,8 @@ fn echo_on(bind: &str) {
         dst_seen: 0,
     };
     let t = std::thread::spawn(move || uring_rt::run(&common::small(1), vec![h]));
-    let server = rx.recv().unwrap();
+    let bound = rx.recv().unwrap();
+    let server = SocketAddr::new(target_ip.parse().unwrap(), bound.port());
     let client = UdpSocket::bind(SocketAddr::new(server.ip(), 0)).unwrap();
     client
         .set_read_timeout(Some(Duration::from_secs(5)))
@@ -76,15 +80,17 @@ fn echo_on(bind: &str) {
     client.send_to(STOP, server).unwrap();
     let hs = t.join().unwrap().unwrap();
     assert_eq!(hs[0].seen, 1000);
+    let want = if expect_dst { 1000 } else { 0 };
     assert_eq!(
-        hs[0].dst_seen, 1000,
-        "pktinfo destination on every datagram"
+        hs[0].dst_seen, want,
+        "pktinfo destination only on wildcard binds"
     );
 }
 
 #[test]
 fn echo_v4() {
-    echo_on("127.0.0.1:0");
+    echo_on("0.0.0.0:0", "127.0.0.1", true);
+    echo_on("127.0.0.1:0", "127.0.0.1", false);
 }
 
 #[test]
@@ -93,7 +99,8 @@ fn echo_v6() {
         eprintln!("SKIP: no IPv6 loopback");
         return;
     }
-    echo_on("[::1]:0");
+    echo_on("[::]:0", "::1", true);
+    echo_on("[::1]:0", "::1", false);
 }
 
 /// Checks every payload and acknowledges it with its sequence number; every

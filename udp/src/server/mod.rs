@@ -88,6 +88,11 @@ fn bind_group(
             .bind(&addr.into())
             .with_context(|| format!("bind UDP {addr}"))?;
         let socket: UdpSocket = socket.into();
+        if addr.ip().is_unspecified() {
+            // On a wildcard bind, learn each request's destination so the
+            // answer leaves from the address that was asked (multi-homed hosts).
+            uring_rt::socket::enable_pktinfo(&socket).context("enable pktinfo")?;
+        }
         addr = socket.local_addr().context("local address")?;
         group.push(socket);
     }
