@@ -22,13 +22,17 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REL = os.path.join(ROOT, "target", "release")
-DURATION = int(os.environ.get("DURATION", "10"))
-RATE = int(os.environ.get("RATE", "50000"))
+DURATION = int(os.environ.get("DURATION", "8"))
+FIXED_DURATION = int(os.environ.get("FIXED_DURATION", "15"))
+RATE = int(os.environ.get("RATE", "100000"))
+REPS = int(os.environ.get("REPS", "3"))
 PEERS = int(os.environ.get("PEERS", "1000000"))
 TRACKER_CORE = os.environ.get("TRACKER_CORE", "1")
 LOAD_CORE = os.environ.get("LOAD_CORE", "0")
 TICK = os.sysconf("SC_CLK_TCK")
 PORT = 17070
+TORRENTS = 10_000  # riptide-udp-load's default --torrents
+FILL_TORRENTS = int(os.environ.get("FILL_TORRENTS", "100000"))
 
 
 def log(msg):
@@ -70,6 +74,7 @@ class Tracker:
     def __init__(self, name, argv, workdir, cores=None):
         self.name, self.argv, self.workdir = name, argv, workdir
         self.cores = cores or TRACKER_CORE
+        self.whitelist_only = False
         self.proc = None
 
     def start(self):
@@ -115,16 +120,27 @@ def aquatic(workdir):
 
 
 def opentracker(workdir):
+    """Debian builds opentracker as a closed tracker (WANT_ACCESSLIST_WHITE):
+    it answers only whitelisted hashes, so list riptide-udp-load's torrents
+    (and the fill's). Hashes it does not list get an empty 8-byte answer."""
     exe = os.environ.get("OPENTRACKER") or ""
     if not exe:
         return None
-    return Tracker("opentracker", [exe, "-i", "127.0.0.1", "-P", str(PORT), "-p", str(PORT + 1)], workdir)
+    whitelist = os.path.join(workdir, "whitelist")
+    hashes = subprocess.run([os.path.join(REL, "riptide-udp-load"), "--list-info-hashes", "--torrents",
+                             str(max(TORRENTS, FILL_TORRENTS))], capture_output=True, text=True, check=True).stdout
+    with open(whitelist, "w") as f:
+        f.write(hashes)
+    t = Tracker("opentracker", [exe, "-i", "127.0.0.1", "-P", str(PORT), "-p", str(PORT + 1), "-w", whitelist],
+                workdir)
+    t.whitelist_only = True
+    return t
 
 
-def run_riptide_load(extra, threads=1, cores=LOAD_CORE):
+def run_riptide_load(extra, threads=1, cores=LOAD_CORE, duration=None):
     argv = ["taskset", "-c", cores, os.path.join(REL, "riptide-udp-load"), "--target", f"127.0.0.1:{PORT}",
-            "--threads", str(threads), "--duration", f"{DURATION}s"] + extra
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=DURATION * 4 + 60)
+            "--threads", str(threads), "--duration", f"{duration or DURATION}s"] + extra
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=(duration or DURATION) * 4 + 60)
     m = re.search(r"RESULT (.*)", out.stdout + out.stderr)
     if not m:
         raise RuntimeError("riptide-udp-load printed no RESULT line:\n" + out.stdout[-2000:] + out.stderr[-2000:])
@@ -158,20 +174,26 @@ def measure(tracker, workdir):
         row["sat_riptide_load"] = run_riptide_load(["--mix", "connect=10,announce=80,scrape=10"])["responses_per_s"]
         tracker.stop()
         tracker.start()
-        row["sat_aquatic_load"] = run_aquatic_load(workdir) if os.environ.get("AQUATIC_UDP_LOAD_TEST") else None
+        # aquatic's load test uses random hashes, which a whitelist-only tracker refuses.
+        aq = os.environ.get("AQUATIC_UDP_LOAD_TEST") and not tracker.whitelist_only
+        row["sat_aquatic_load"] = run_aquatic_load(workdir) if aq else None
         tracker.stop()
         tracker.start()
         u0, s0 = proc_cpu(tracker.proc.pid)
-        r = run_riptide_load(["--mix", "connect=10,announce=80,scrape=10", "--rate", str(RATE)])
+        r = run_riptide_load(["--mix", "connect=10,announce=80,scrape=10", "--rate", str(RATE)],
+                             duration=FIXED_DURATION)
         u1, s1 = proc_cpu(tracker.proc.pid)
-        responses = r["responses_per_s"] * DURATION
+        responses = r["responses_per_s"] * FIXED_DURATION
         row["fixed_rate"] = r["responses_per_s"]
         row["user_us"] = (u1 - u0) * 1e6 / responses if responses else None
         row["sys_us"] = (s1 - s0) * 1e6 / responses if responses else None
         tracker.stop()
         tracker.start()
+        # Touch every receive and send buffer first (scrapes store nothing),
+        # so the growth below is the swarm's alone.
+        run_riptide_load(["--mix", "connect=1,announce=0,scrape=10"], duration=2)
         idle = proc_status(tracker.proc.pid, "VmRSS")
-        fill = run_riptide_load(["--fill-peers", str(PEERS)])
+        fill = run_riptide_load(["--fill-peers", str(PEERS), "--torrents", str(FILL_TORRENTS)], duration=300)
         row["peers"] = fill.get("peers_stored", PEERS)
         rss = proc_status(tracker.proc.pid, "VmRSS")
         row["peak_rss"] = proc_status(tracker.proc.pid, "VmHWM")
@@ -203,16 +225,30 @@ def main():
     ot = opentracker(workdir)
     if ot:
         trackers.append(ot)
+    runs = {t.name: [] for t in trackers}
+    for rep in range(REPS):
+        # Rotate the order each round so no tracker always runs first.
+        for t in trackers[rep % len(trackers):] + trackers[:rep % len(trackers)]:
+            log(f"==> round {rep + 1}/{REPS}: {t.name}")
+            try:
+                runs[t.name].append(measure(t, workdir))
+            except Exception as e:  # one broken peer must not hide the others
+                log(f"{t.name}: {e}")
     rows = []
     for t in trackers:
-        log(f"==> {t.name}")
-        try:
-            rows.append(measure(t, workdir))
-        except Exception as e:  # one broken peer must not hide the others
-            log(f"{t.name}: {e}")
+        if not runs[t.name]:
+            continue
+        row = {"name": t.name}
+        for key in runs[t.name][0]:
+            if key == "name":
+                continue
+            vals = sorted(r[key] for r in runs[t.name] if r.get(key) is not None)
+            row[key] = vals[len(vals) // 2] if vals else None
+        rows.append(row)
     print(f"\nriptide-udp bench — {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, Linux {kernel}")
     print(f"tracker: 1 worker on core {TRACKER_CORE}; load generator: 1 thread on core {LOAD_CORE}; "
-          f"{DURATION} s per phase; fixed load {RATE:,}/s; RSS after {PEERS:,} peers\n")
+          f"saturation {DURATION} s, fixed load {RATE:,}/s for {FIXED_DURATION} s; RSS after {PEERS:,} peers "
+          f"({FILL_TORRENTS:,} torrents); median of {REPS} rounds, tracker order rotated\n")
     print("| tracker | resp/s (riptide-udp-load) | resp/s (aquatic load test) | user µs/resp | sys µs/resp | peak RSS MiB | bytes/peer |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:

@@ -72,6 +72,10 @@ pub(crate) struct Args {
     /// own port and peer id. Ignores --mix; --duration is the time limit.
     #[arg(long, default_value_t = 0)]
     pub(crate) fill_peers: u64,
+    /// Print the --torrents info hashes, hex, one a line, and exit (an
+    /// access list for trackers that only serve listed torrents).
+    #[arg(long)]
+    pub(crate) list_info_hashes: bool,
 }
 
 /// Relative weights of the request kinds.

@@ -53,6 +53,12 @@ use crate::thread::{Plan, ThreadResult, Worker};
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     check(&args)?;
+    if args.list_info_hashes {
+        for i in 0..args.torrents {
+            println!("{}", peers::info_hash(i));
+        }
+        return Ok(());
+    }
     let threads = args.threads;
     let duration = args.duration;
     let quiet = args.quiet;
