@@ -22,8 +22,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REL = os.path.join(ROOT, "target", "release")
-DURATION = int(os.environ.get("DURATION", "8"))
-FIXED_DURATION = int(os.environ.get("FIXED_DURATION", "15"))
+DURATION = int(os.environ.get("DURATION", "6"))
+FIXED_DURATION = int(os.environ.get("FIXED_DURATION", "12"))
 RATE = int(os.environ.get("RATE", "100000"))
 REPS = int(os.environ.get("REPS", "3"))
 PEERS = int(os.environ.get("PEERS", "1000000"))
@@ -126,13 +126,17 @@ def opentracker(workdir):
     exe = os.environ.get("OPENTRACKER") or ""
     if not exe:
         return None
+    # opentracker chroots into its -d directory (as root) before it reads
+    # the list, so the path is given inside the chroot.
+    os.chmod(workdir, 0o755)
     whitelist = os.path.join(workdir, "whitelist")
     hashes = subprocess.run([os.path.join(REL, "riptide-udp-load"), "--list-info-hashes", "--torrents",
                              str(max(TORRENTS, FILL_TORRENTS))], capture_output=True, text=True, check=True).stdout
     with open(whitelist, "w") as f:
         f.write(hashes)
-    t = Tracker("opentracker", [exe, "-i", "127.0.0.1", "-P", str(PORT), "-p", str(PORT + 1), "-w", whitelist],
-                workdir)
+    os.chmod(whitelist, 0o644)
+    t = Tracker("opentracker", [exe, "-i", "127.0.0.1", "-P", str(PORT), "-p", str(PORT + 1), "-d", workdir,
+                                "-w", "/whitelist"], workdir)
     t.whitelist_only = True
     return t
 
@@ -193,7 +197,7 @@ def measure(tracker, workdir):
         # so the growth below is the swarm's alone.
         run_riptide_load(["--mix", "connect=1,announce=0,scrape=10"], duration=2)
         idle = proc_status(tracker.proc.pid, "VmRSS")
-        fill = run_riptide_load(["--fill-peers", str(PEERS), "--torrents", str(FILL_TORRENTS)], duration=300)
+        fill = run_riptide_load(["--fill-peers", str(PEERS), "--torrents", str(FILL_TORRENTS)], duration=60)
         row["peers"] = fill.get("peers_stored", PEERS)
         rss = proc_status(tracker.proc.pid, "VmRSS")
         row["peak_rss"] = proc_status(tracker.proc.pid, "VmHWM")
