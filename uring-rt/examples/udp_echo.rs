@@ -134,8 +134,21 @@ impl Handler for EchoHandler {
             ctx.stop();
         }
     }
-    fn on_stop(&mut self, _: &mut Ctx<()>) {
+    fn on_stop(&mut self, ctx: &mut Ctx<()>) {
         self.report.cpu = thread_cpu();
+        let s = ctx.stats();
+        eprintln!(
+            "worker {}: datagrams {} buffer-ring exhausted {} re-arms {} send-queued {} send-overflow {} send-errors {} submits {} sqes {}",
+            ctx.worker(),
+            s.datagrams,
+            s.recv_buffers_exhausted,
+            s.rearms,
+            s.send_queued,
+            s.send_queue_overflow,
+            s.send_errors,
+            s.submit_batches,
+            s.submitted_sqes
+        );
     }
 }
 
