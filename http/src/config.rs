@@ -1,59 +1,14 @@
-//! riptide-http's configuration: the sections shared by every riptide tracker.
+//! riptide-http's configuration: the sections shared by every riptide tracker
+//! plus `[tls]` (see `riptide_common::tcp_tracker_config!`).
 //! `riptide-http -p` prints it with comments.
 
-use riptide_common::config::{
-    AccessListConfig, CleaningConfig, ConfigError, CpuPinningConfig, LogLevel, MetricsConfig,
-    NetworkConfig, PrivilegesConfig, ProtocolConfig, TlsConfig, TrackerConfig,
-};
-use riptide_common::config_struct;
-
-config_struct! {
+riptide_common::tcp_tracker_config!(
     /// riptide-http configuration.
-    pub struct HttpConfig {
-        /// Worker threads; 0 = one per core this process may run on.
-        pub workers: usize = 0,
-        /// error | warn | info | debug | trace (RUST_LOG overrides).
-        pub log_level: LogLevel = LogLevel::Info,
-        /// Listening sockets.
-        pub network: NetworkConfig = NetworkConfig {
-            address_ipv4: "0.0.0.0:6969".into(),
-            address_ipv6: "[::]:6969".into(),
-            ..NetworkConfig::default()
-        },
-        /// TLS (rustls); certificate and key reloaded on SIGUSR1.
-        pub tls: TlsConfig = TlsConfig::default(),
-        /// Announce behaviour.
-        pub protocol: ProtocolConfig = ProtocolConfig { announce_interval: 1800, ..ProtocolConfig::default() },
-        /// Removal of peers that stopped announcing.
-        pub cleaning: CleaningConfig = CleaningConfig::default(),
-        /// Which info hashes are served.
-        pub access_list: AccessListConfig = AccessListConfig::default(),
-        /// Dropping root after binding.
-        pub privileges: PrivilegesConfig = PrivilegesConfig::default(),
-        /// Pinning workers to cores.
-        pub cpu_pinning: CpuPinningConfig = CpuPinningConfig::default(),
-        /// Prometheus endpoint.
-        pub metrics: MetricsConfig = MetricsConfig::default(),
-    }
-}
-
-impl TrackerConfig for HttpConfig {
-    const NAME: &'static str = "riptide-http";
-
-    fn validate(&self) -> Result<(), ConfigError> {
-        self.network.validate()?;
-        self.tls.validate()?;
-        self.protocol.validate()?;
-        self.cleaning.validate()?;
-        self.access_list.validate()?;
-        self.metrics.addr()?;
-        Ok(())
-    }
-
-    fn log_level(&self) -> LogLevel {
-        self.log_level
-    }
-}
+    HttpConfig,
+    "riptide-http",
+    port = "6969",
+    interval = 1800
+);
 
 #[cfg(test)]
 mod tests {

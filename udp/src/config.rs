@@ -86,18 +86,14 @@ impl TrackerConfig for UdpConfig {
     const NAME: &'static str = "riptide-udp";
 
     fn validate(&self) -> Result<(), ConfigError> {
-        if self.workers > 1024 {
-            return Err(ConfigError::invalid(
-                "workers",
-                &self.workers.to_string(),
-                "0 (one per core) to 1024",
-            ));
-        }
-        self.network.validate()?;
-        self.protocol.validate()?;
-        self.cleaning.validate()?;
-        self.access_list.validate()?;
-        self.metrics.addr()?;
+        riptide_common::config::validate_shared(
+            self.workers,
+            &self.network,
+            &self.protocol,
+            &self.cleaning,
+            &self.access_list,
+            &self.metrics,
+        )?;
         let u = &self.udp;
         if u.connection_id_max_age == 0 {
             return Err(ConfigError::invalid(

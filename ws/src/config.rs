@@ -1,59 +1,14 @@
-//! riptide-ws's configuration: the sections shared by every riptide tracker.
+//! riptide-ws's configuration: the sections shared by every riptide tracker
+//! plus `[tls]` (see `riptide_common::tcp_tracker_config!`).
 //! `riptide-ws -p` prints it with comments.
 
-use riptide_common::config::{
-    AccessListConfig, CleaningConfig, ConfigError, CpuPinningConfig, LogLevel, MetricsConfig,
-    NetworkConfig, PrivilegesConfig, ProtocolConfig, TlsConfig, TrackerConfig,
-};
-use riptide_common::config_struct;
-
-config_struct! {
+riptide_common::tcp_tracker_config!(
     /// riptide-ws configuration.
-    pub struct WsConfig {
-        /// Worker threads; 0 = one per core this process may run on.
-        pub workers: usize = 0,
-        /// error | warn | info | debug | trace (RUST_LOG overrides).
-        pub log_level: LogLevel = LogLevel::Info,
-        /// Listening sockets.
-        pub network: NetworkConfig = NetworkConfig {
-            address_ipv4: "0.0.0.0:8000".into(),
-            address_ipv6: "[::]:8000".into(),
-            ..NetworkConfig::default()
-        },
-        /// TLS (rustls); certificate and key reloaded on SIGUSR1.
-        pub tls: TlsConfig = TlsConfig::default(),
-        /// Announce behaviour.
-        pub protocol: ProtocolConfig = ProtocolConfig { announce_interval: 120, ..ProtocolConfig::default() },
-        /// Removal of peers that stopped announcing.
-        pub cleaning: CleaningConfig = CleaningConfig::default(),
-        /// Which info hashes are served.
-        pub access_list: AccessListConfig = AccessListConfig::default(),
-        /// Dropping root after binding.
-        pub privileges: PrivilegesConfig = PrivilegesConfig::default(),
-        /// Pinning workers to cores.
-        pub cpu_pinning: CpuPinningConfig = CpuPinningConfig::default(),
-        /// Prometheus endpoint.
-        pub metrics: MetricsConfig = MetricsConfig::default(),
-    }
-}
-
-impl TrackerConfig for WsConfig {
-    const NAME: &'static str = "riptide-ws";
-
-    fn validate(&self) -> Result<(), ConfigError> {
-        self.network.validate()?;
-        self.tls.validate()?;
-        self.protocol.validate()?;
-        self.cleaning.validate()?;
-        self.access_list.validate()?;
-        self.metrics.addr()?;
-        Ok(())
-    }
-
-    fn log_level(&self) -> LogLevel {
-        self.log_level
-    }
-}
+    WsConfig,
+    "riptide-ws",
+    port = "8000",
+    interval = 120
+);
 
 #[cfg(test)]
 mod tests {

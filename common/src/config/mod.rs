@@ -63,6 +63,91 @@ pub trait TrackerConfig: Serialize + DeserializeOwned + Documented + Default {
     fn log_level(&self) -> LogLevel;
 }
 
+/// Checks the sections every tracker has; errors name the key.
+pub fn validate_shared(
+    workers: usize,
+    network: &NetworkConfig,
+    protocol: &ProtocolConfig,
+    cleaning: &CleaningConfig,
+    access_list: &AccessListConfig,
+    metrics: &MetricsConfig,
+) -> Result<(), ConfigError> {
+    if workers > 1024 {
+        return Err(ConfigError::invalid(
+            "workers",
+            &workers.to_string(),
+            "0 (one per core) to 1024",
+        ));
+    }
+    network.validate()?;
+    protocol.validate()?;
+    cleaning.validate()?;
+    access_list.validate()?;
+    metrics.addr()?;
+    Ok(())
+}
+
+/// Declares the config of a TCP tracker (riptide-http, riptide-ws): the
+/// shared sections plus `[tls]`, with the binary's default port and
+/// announce interval, and its [`TrackerConfig`] impl.
+#[macro_export]
+macro_rules! tcp_tracker_config {
+    ($(#[doc = $doc:literal])* $name:ident, $binary:literal, port = $port:literal, interval = $interval:literal) => {
+        $crate::config_struct! {
+            $(#[doc = $doc])*
+            pub struct $name {
+                /// Worker threads; 0 = one per core this process may run on.
+                pub workers: usize = 0,
+                /// error | warn | info | debug | trace (RUST_LOG overrides).
+                pub log_level: $crate::config::LogLevel = $crate::config::LogLevel::Info,
+                /// Listening sockets.
+                pub network: $crate::config::NetworkConfig = $crate::config::NetworkConfig {
+                    address_ipv4: concat!("0.0.0.0:", $port).into(),
+                    address_ipv6: concat!("[::]:", $port).into(),
+                    ..$crate::config::NetworkConfig::default()
+                },
+                /// TLS (rustls); certificate and key reloaded on SIGUSR1.
+                pub tls: $crate::config::TlsConfig = $crate::config::TlsConfig::default(),
+                /// Announce behaviour.
+                pub protocol: $crate::config::ProtocolConfig = $crate::config::ProtocolConfig {
+                    announce_interval: $interval,
+                    ..$crate::config::ProtocolConfig::default()
+                },
+                /// Removal of peers that stopped announcing.
+                pub cleaning: $crate::config::CleaningConfig = $crate::config::CleaningConfig::default(),
+                /// Which info hashes are served.
+                pub access_list: $crate::config::AccessListConfig = $crate::config::AccessListConfig::default(),
+                /// Dropping root after binding.
+                pub privileges: $crate::config::PrivilegesConfig = $crate::config::PrivilegesConfig::default(),
+                /// Pinning workers to cores.
+                pub cpu_pinning: $crate::config::CpuPinningConfig = $crate::config::CpuPinningConfig::default(),
+                /// Prometheus endpoint.
+                pub metrics: $crate::config::MetricsConfig = $crate::config::MetricsConfig::default(),
+            }
+        }
+
+        impl $crate::config::TrackerConfig for $name {
+            const NAME: &'static str = $binary;
+
+            fn validate(&self) -> Result<(), $crate::config::ConfigError> {
+                self.tls.validate()?;
+                $crate::config::validate_shared(
+                    self.workers,
+                    &self.network,
+                    &self.protocol,
+                    &self.cleaning,
+                    &self.access_list,
+                    &self.metrics,
+                )
+            }
+
+            fn log_level(&self) -> $crate::config::LogLevel {
+                self.log_level
+            }
+        }
+    };
+}
+
 /// Parses and validates a config from TOML text.
 pub fn parse<T: TrackerConfig>(text: &str) -> Result<T, ConfigError> {
     let config: T = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
