@@ -1,6 +1,8 @@
 //! Swarm benchmarks: one announce with peer selection (numwant 50) in a
 //! torrent of 1, 10, 1,000 and 100,000 IPv4 peers, as a leecher and as a
-//! seeder; and a scrape. `cargo bench -p riptide-common --bench swarm`.
+//! seeder; a scrape; and announces spread over many torrents with a
+//! Pareto popularity (`mixed`), where the cost is memory latency rather
+//! than instructions. `cargo bench -p riptide-common --bench swarm`.
 
 // criterion_group! generates an undocumented public fn.
 #![allow(missing_docs)]
@@ -8,7 +10,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use rand::{rngs::SmallRng, SeedableRng};
+use rand::{rngs::SmallRng, Rng, SeedableRng};
 use riptide_common::swarm::{Announce, Event, PeerV4, Shard};
 use riptide_common::InfoHash;
 
@@ -68,5 +70,62 @@ fn announce(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, announce);
+/// Torrent `0..n`, Pareto(shape 1)-skewed like riptide-udp-load's default:
+/// half the draws land in the first 1%.
+fn pareto(rng: &mut SmallRng, n: u32) -> u32 {
+    let u: f64 = rng.random();
+    let x = (1.0 - u).powf(-1.0).min(101.0);
+    (((x - 1.0) / 100.0) * f64::from(n - 1)) as u32
+}
+
+fn info_hash(t: u32) -> InfoHash {
+    let mut h = [0u8; 20];
+    for (k, chunk) in h.chunks_mut(4).enumerate() {
+        let x = (u64::from(t) << 3 | k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        chunk.copy_from_slice(&(x >> 32).to_be_bytes()[..4]);
+    }
+    InfoHash(h)
+}
+
+/// One announce of the mixed load: a random peer of `peers` (a fifth of
+/// them seeding) to a Pareto-drawn torrent of `torrents`.
+fn mixed_request(rng: &mut SmallRng, torrents: u32, peers: u32) -> Announce<PeerV4> {
+    let p = rng.random_range(0..peers);
+    Announce {
+        info_hash: info_hash(pareto(rng, torrents)),
+        addr: PeerV4 {
+            ip: (0x0A00_0000 | p).to_be_bytes(),
+            port: 6881,
+        },
+        event: Event::None,
+        seeder: p % 5 == 0,
+        numwant: 50,
+    }
+}
+
+/// Announces over many torrents in steady state: `loadgen` is
+/// riptide-udp-load's default shape (10,000 torrents, 1,000 peers), `large`
+/// a working set far beyond the caches (100,000 torrents, 200,000 peers).
+fn mixed(c: &mut Criterion) {
+    let mut g = c.benchmark_group("mixed");
+    g.throughput(Throughput::Elements(1));
+    for (name, torrents, peers) in [("loadgen", 10_000, 1_000), ("large", 100_000, 200_000)] {
+        let mut shard = Shard::new();
+        let mut rng = SmallRng::seed_from_u64(3);
+        let mut out = Vec::with_capacity(50);
+        for _ in 0..2_000_000 {
+            shard.announce_v4(&mixed_request(&mut rng, torrents, peers), NOW, &mut rng, &mut out);
+        }
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let req = mixed_request(&mut rng, torrents, peers);
+                let counts = shard.announce_v4(black_box(&req), NOW, &mut rng, &mut out);
+                black_box((counts, out.len()))
+            });
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, announce, mixed);
 criterion_main!(benches);

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! udp_echo bench  [--server uring|plain] [--workers N] [--rate PPS|0] [--secs S] [--clients K] [--size B]
-//! udp_echo server [--server uring|plain] [--workers N] --bind ADDR [--secs S]
+//! udp_echo server [--server uring|plain] [--workers N] --bind ADDR [--secs S] [--batch-wait-us US]
 //! udp_echo send   --target ADDR [--rate PPS|0] [--secs S] [--clients K] [--size B]
 //! ```
 //! `--rate 0` saturates (each client keeps a window of requests in flight);
@@ -29,6 +29,7 @@ struct Args {
     size: usize,
     bind: String,
     target: Option<SocketAddr>,
+    batch_wait_us: u32,
 }
 
 fn parse_args() -> Args {
@@ -42,6 +43,7 @@ fn parse_args() -> Args {
         size: 64,
         bind: "127.0.0.1:0".into(),
         target: None,
+        batch_wait_us: 0,
     };
     let mut it = std::env::args().skip(1);
     if let Some(m) = it.next() {
@@ -58,6 +60,7 @@ fn parse_args() -> Args {
             "--size" => a.size = v.parse().expect("--size"),
             "--bind" => a.bind = v,
             "--target" => a.target = Some(v.parse().expect("--target")),
+            "--batch-wait-us" => a.batch_wait_us = v.parse().expect("--batch-wait-us"),
             _ => panic!("unknown option {k}"),
         }
     }
@@ -152,10 +155,11 @@ impl Handler for EchoHandler {
     }
 }
 
-fn serve_uring(socks: Vec<UdpSocket>, stop: &Arc<AtomicBool>) -> Vec<Report> {
+fn serve_uring(socks: Vec<UdpSocket>, stop: &Arc<AtomicBool>, batch_wait_us: u32) -> Vec<Report> {
     let cfg = RuntimeConfig {
         workers: socks.len(),
         handle_signals: false,
+        batch_wait_us,
         ..RuntimeConfig::default()
     };
     let hs = socks
@@ -215,7 +219,7 @@ fn serve(args: &Args, socks: Vec<UdpSocket>, stop: &Arc<AtomicBool>) -> Vec<Repo
             .collect();
         threads.into_iter().map(|t| t.join().unwrap()).collect()
     } else {
-        serve_uring(socks, stop)
+        serve_uring(socks, stop, args.batch_wait_us)
     }
 }
 

@@ -21,7 +21,7 @@ use crate::socket;
 use crate::stats::RtStats;
 use crate::tcp::{self, Tcp};
 use crate::user_data::{Kind, UserData};
-use io_uring::types::{CancelBuilder, Fd, RecvMsgOut, TimeoutFlags, Timespec};
+use io_uring::types::{CancelBuilder, Fd, RecvMsgOut, SubmitArgs, TimeoutFlags, Timespec};
 use io_uring::{cqueue, opcode, squeue, IoUring};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -74,6 +74,9 @@ pub(crate) struct Worker<M> {
     shared: Arc<Shared>,
     multishot_timer: bool,
     terminate_seen: bool,
+    /// `(min_wait_usec, completions)` of a batched wait; `None` when off or
+    /// when the kernel lacks IORING_FEAT_MIN_TIMEOUT.
+    batch: Option<(u32, usize)>,
 }
 
 impl<M: Copy + Send + 'static> Worker<M> {
@@ -134,6 +137,13 @@ impl<M: Copy + Send + 'static> Worker<M> {
             wake_fd.as_ref().map_or(-1, |w| w.fd.as_raw_fd()),
         );
         let cq = ring.params().cq_entries() as usize;
+        let batch = (cfg.batch_wait_us > 0
+            && cfg.batch_completions > 1
+            && ring.params().is_feature_min_timeout())
+        .then_some((cfg.batch_wait_us, cfg.batch_completions as usize));
+        if cfg.batch_wait_us > 0 && batch.is_none() && index == 0 {
+            log::info!("completion batching off: the kernel lacks IORING_FEAT_MIN_TIMEOUT (6.12)");
+        }
         Ok(Worker {
             ring,
             udp_bufs,
@@ -151,6 +161,7 @@ impl<M: Copy + Send + 'static> Worker<M> {
             shared,
             multishot_timer: probe.has_multishot_timeout(),
             terminate_seen: false,
+            batch,
         })
     }
 
@@ -200,7 +211,16 @@ impl<M: Copy + Send + 'static> Worker<M> {
         self.flush()?;
         // A mesh drain that hit its budget left messages queued: do not block.
         let want = usize::from(!self.ctx.mesh.has_backlog());
-        match self.ring.submit_and_wait(want) {
+        let entered = match self.batch {
+            // Sleep until the first completion, then gather up to `n` for
+            // at most `us` µs: one wake-up for several requests.
+            Some((us, n)) if want == 1 && !draining => {
+                let args = SubmitArgs::new().min_wait_usec(us);
+                self.ring.submitter().submit_with_args(n, &args)
+            }
+            _ => self.ring.submit_and_wait(want),
+        };
+        match entered {
             Ok(n) => {
                 self.ctx.stats.submit_batches += 1;
                 self.ctx.stats.submitted_sqes += n as u64;

@@ -149,6 +149,7 @@ pub fn run(
         send_queue: 1024,
         mesh_capacity: config.udp.mesh_capacity,
         handle_signals: true,
+        batch_wait_us: config.udp.batch_wait_us,
         ..RuntimeConfig::default()
     };
     let handlers = workers
