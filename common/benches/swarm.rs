@@ -114,7 +114,12 @@ fn mixed(c: &mut Criterion) {
         let mut rng = SmallRng::seed_from_u64(3);
         let mut out = Vec::with_capacity(50);
         for _ in 0..2_000_000 {
-            shard.announce_v4(&mixed_request(&mut rng, torrents, peers), NOW, &mut rng, &mut out);
+            shard.announce_v4(
+                &mixed_request(&mut rng, torrents, peers),
+                NOW,
+                &mut rng,
+                &mut out,
+            );
         }
         g.bench_function(name, |b| {
             b.iter(|| {

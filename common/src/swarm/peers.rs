@@ -3,14 +3,17 @@
 //! Owns the peer records and their layout in memory: two peers inline in the
 //! torrent (no heap allocation, the common case on a public tracker), beyond
 //! that a dense array partitioned as `[leechers | seeders]`, plus an index by
-//! (address, port) once the swarm is large. Random selection is an index
-//! draw over that array. Not: torrent lookup or shard-wide counts
-//! (`torrents.rs`).
+//! (address, port) once the swarm is large. The array's pointer, length and
+//! index live in the torrent entry itself (no box between them), so an
+//! announce to a large swarm costs the entry's cache line, one index line
+//! and the peer's line. Random selection reads a window of that array. Not:
+//! torrent lookup or shard-wide counts (`torrents.rs`).
 
 use core::hash::{BuildHasher, Hash};
 
-use hashbrown::HashTable;
 use rand::{rngs::SmallRng, Rng};
+
+use super::pos_index::PosIndex;
 
 /// A peer address as stored and returned: what goes into a response.
 pub(crate) trait PeerAddr: Copy + Eq + Hash + Default {
@@ -34,6 +37,12 @@ impl<A: PeerAddr> Stored<A> {
     }
 }
 
+/// Peers stored in the torrent entry itself (no allocation: most torrents
+/// of a public tracker have this few). Two IPv4 peers (24 bytes) fit
+/// beside the heap form's 40 bytes of pointers, length and index; three
+/// would not leave the enum a niche and cost the entry a second line.
+pub(crate) const INLINE: usize = 2;
+
 /// A swarm gets an index by (address, port) when it grows above this many
 /// peers; below it a linear scan over a few cache lines is faster.
 const INDEX_ABOVE: usize = 32;
@@ -52,26 +61,28 @@ pub(crate) enum Change {
 
 /// The peers of one torrent in one family.
 pub(crate) enum Peers<A> {
-    /// Up to two peers; an empty slot has port 0; slot 1 is used only when
-    /// slot 0 is.
-    Inline([Stored<A>; 2]),
+    /// Up to `INLINE` peers, packed at the front; an empty slot has port 0.
+    Inline([Stored<A>; INLINE]),
     /// Three or more peers (or recently so).
-    Heap(Box<HeapPeers<A>>),
+    Heap(HeapPeers<A>),
 }
 
-/// A dense array `[leechers | seeders]`, `list[..leechers]` are leechers.
+/// A dense array `[leechers | seeders]`: `list[..len]` are the peers,
+/// `list[..leechers]` the leechers. A boxed slice and a `u32` length rather
+/// than a `Vec`, so that a torrent entry with its peers stays within one
+/// cache line (64 bytes for IPv4).
 pub(crate) struct HeapPeers<A> {
-    list: Vec<Stored<A>>,
+    list: Box<[Stored<A>]>,
+    len: u32,
     leechers: u32,
-    /// Positions in `list`, hashed by the peer's address; present only when
-    /// the swarm is large. Kept in sync on every move. Boxed: small heap
-    /// swarms should not pay for an empty table header.
-    index: Option<Box<HashTable<u32>>>,
+    /// Positions in `list`, hashed by the peer's address; allocated only
+    /// when the swarm is large. Kept in sync on every move.
+    index: PosIndex,
 }
 
 impl<A: PeerAddr> Default for Peers<A> {
     fn default() -> Self {
-        Peers::Inline([Stored::default(); 2])
+        Peers::Inline([Stored::default(); INLINE])
     }
 }
 
@@ -80,7 +91,7 @@ impl<A: PeerAddr> Peers<A> {
     pub(crate) fn len(&self) -> usize {
         match self {
             Peers::Inline(s) => s.iter().filter(|p| p.occupied()).count(),
-            Peers::Heap(h) => h.list.len(),
+            Peers::Heap(h) => h.len as usize,
         }
     }
 
@@ -92,7 +103,7 @@ impl<A: PeerAddr> Peers<A> {
     pub(crate) fn seeders(&self) -> usize {
         match self {
             Peers::Inline(s) => s.iter().filter(|p| p.occupied() && p.seeder).count(),
-            Peers::Heap(h) => h.list.len() - h.leechers as usize,
+            Peers::Heap(h) => (h.len - h.leechers) as usize,
         }
     }
 
@@ -126,8 +137,8 @@ impl<A: PeerAddr> Peers<A> {
                     };
                     (Change::Added { seeder }, i)
                 } else {
-                    // A third peer: move to the heap and continue there.
-                    let mut h = Box::new(HeapPeers::from_slots(slots, s));
+                    // One peer more than fits: move to the heap and continue there.
+                    let mut h = HeapPeers::from_slots(slots, s);
                     let change = h.announce(addr, seeder, now, want, rng, out, s);
                     *self = Peers::Heap(h);
                     return change;
@@ -153,16 +164,13 @@ impl<A: PeerAddr> Peers<A> {
             Peers::Inline(slots) => {
                 let i = slots.iter().position(|p| p.occupied() && p.addr == *addr)?;
                 let was = slots[i].seeder;
-                if i == 0 {
-                    slots[0] = slots[1];
-                }
-                slots[1] = Stored::default();
+                remove_inline(slots, i);
                 Some(was)
             }
             Peers::Heap(h) => {
                 let p = h.find(addr, s)?;
                 let was = h.remove_at(p, s).seeder;
-                if h.list.len() <= 1 {
+                if h.len <= 1 {
                     self.compact(s);
                 }
                 Some(was)
@@ -182,23 +190,20 @@ impl<A: PeerAddr> Peers<A> {
         let mut removed = (0, 0);
         match self {
             Peers::Inline(slots) => {
-                for i in [1, 0] {
+                for i in (0..INLINE).rev() {
                     if slots[i].occupied() && stale(&slots[i]) {
                         if slots[i].seeder {
                             removed.0 += 1;
                         } else {
                             removed.1 += 1;
                         }
-                        if i == 0 {
-                            slots[0] = slots[1];
-                        }
-                        slots[1] = Stored::default();
+                        remove_inline(slots, i);
                     }
                 }
             }
             Peers::Heap(h) => {
                 let mut i = 0;
-                while i < h.list.len() {
+                while i < h.len as usize {
                     if stale(&h.list[i]) {
                         // remove_at moves an unvisited peer into `i`.
                         if h.remove_at(i, s).seeder {
@@ -216,29 +221,24 @@ impl<A: PeerAddr> Peers<A> {
         removed
     }
 
-    /// Give memory back: inline when at most two peers remain, smaller
+    /// Give memory back: inline when at most `INLINE` peers remain, smaller
     /// array and index (or none) when much smaller than their capacity.
-    fn compact<S: BuildHasher>(&mut self, s: &S) {
+    fn compact<S: BuildHasher>(&mut self, _s: &S) {
         let Peers::Heap(h) = self else { return };
-        let n = h.list.len();
-        if n <= 2 {
-            let mut slots = [Stored::default(); 2];
-            for (slot, p) in slots.iter_mut().zip(&h.list) {
-                *slot = *p;
-            }
+        let n = h.len as usize;
+        if n <= INLINE {
+            let mut slots = [Stored::default(); INLINE];
+            slots[..n].copy_from_slice(h.peers());
             *self = Peers::Inline(slots);
             return;
         }
-        if h.list.capacity() > 4 * n && h.list.capacity() > 8 {
-            h.list.shrink_to(2 * n);
+        if h.list.len() > 4 * n && h.list.len() > 8 {
+            h.reallocate(2 * n);
         }
         if n < INDEX_DROP_BELOW {
-            h.index = None;
-        } else if let Some(ix) = &mut h.index {
-            if ix.capacity() > 4 * n {
-                let list = &h.list;
-                ix.shrink_to(n, |&q| s.hash_one(list[q as usize].addr));
-            }
+            h.index = PosIndex::default();
+        } else {
+            h.index.shrink_for(n);
         }
     }
 
@@ -248,13 +248,8 @@ impl<A: PeerAddr> Peers<A> {
         match self {
             Peers::Inline(_) => 0,
             Peers::Heap(h) => {
-                let mut b = malloc_size(size_of::<HeapPeers<A>>());
-                b += malloc_size(h.list.capacity() * size_of::<Stored<A>>());
-                if let Some(ix) = &h.index {
-                    b += malloc_size(size_of::<HashTable<u32>>());
-                    b += table_bytes(ix.capacity(), size_of::<u32>());
-                }
-                b
+                malloc_size(h.list.len() * size_of::<Stored<A>>())
+                    + malloc_size(h.index.table_bytes())
             }
         }
     }
@@ -263,14 +258,19 @@ impl<A: PeerAddr> Peers<A> {
     pub(crate) fn check_invariants<S: BuildHasher>(&self, s: &S) {
         match self {
             Peers::Inline(slots) => {
-                assert!(slots[0].occupied() || !slots[1].occupied(), "inline hole");
-                assert!(
-                    !slots[0].occupied() || !slots[1].occupied() || slots[0].addr != slots[1].addr
-                );
+                let n = slots.iter().filter(|p| p.occupied()).count();
+                assert!(slots[..n].iter().all(Stored::occupied), "inline hole");
+                for (i, p) in slots[..n].iter().enumerate() {
+                    assert!(
+                        !slots[..i].iter().any(|q| q.addr == p.addr),
+                        "duplicate peer"
+                    );
+                }
             }
             Peers::Heap(h) => {
-                assert!(h.leechers as usize <= h.list.len());
-                for (i, p) in h.list.iter().enumerate() {
+                let peers = h.peers();
+                assert!(h.leechers as usize <= peers.len());
+                for (i, p) in peers.iter().enumerate() {
                     assert!(p.occupied(), "port 0 stored");
                     assert_eq!(
                         p.seeder,
@@ -278,18 +278,19 @@ impl<A: PeerAddr> Peers<A> {
                         "partition broken at {i}"
                     );
                 }
-                if let Some(ix) = &h.index {
-                    assert_eq!(ix.len(), h.list.len(), "index size");
-                    for (i, p) in h.list.iter().enumerate() {
-                        let found =
-                            ix.find(s.hash_one(p.addr), |&q| h.list[q as usize].addr == p.addr);
-                        assert_eq!(found.map(|&q| q as usize), Some(i), "index position");
+                if h.index.is_allocated() {
+                    assert_eq!(h.index.count(), peers.len(), "index size");
+                    for (i, p) in peers.iter().enumerate() {
+                        let found = h
+                            .index
+                            .find(s.hash_one(p.addr), |q| peers[q].addr == p.addr);
+                        assert_eq!(found, Some(i), "index position");
                     }
                 } else {
-                    assert!(h.list.len() <= INDEX_ABOVE, "large swarm without index");
-                    for (i, p) in h.list.iter().enumerate() {
+                    assert!(peers.len() <= INDEX_ABOVE, "large swarm without index");
+                    for (i, p) in peers.iter().enumerate() {
                         assert!(
-                            !h.list[..i].iter().any(|q| q.addr == p.addr),
+                            !peers[..i].iter().any(|q| q.addr == p.addr),
                             "duplicate peer"
                         );
                     }
@@ -309,22 +310,14 @@ pub(crate) fn malloc_size(n: usize) -> usize {
     }
 }
 
-/// Bytes of a hashbrown table with `capacity` items of `item` bytes
-/// (buckets, a control byte each, one trailing group), as malloc'd.
-pub(crate) fn table_bytes(capacity: usize, item: usize) -> usize {
-    if capacity == 0 {
-        return 0;
-    }
-    let buckets = if capacity < 8 {
-        (capacity + 1).next_power_of_two()
-    } else {
-        (capacity * 8 / 7).next_power_of_two()
-    };
-    malloc_size(buckets * (item + 1) + 16)
+/// Remove inline slot `i`, keeping the occupied slots packed at the front.
+fn remove_inline<A: PeerAddr>(slots: &mut [Stored<A>; INLINE], i: usize) {
+    slots.copy_within(i + 1.., i);
+    slots[INLINE - 1] = Stored::default();
 }
 
 fn select_inline<A: PeerAddr>(
-    slots: &[Stored<A>; 2],
+    slots: &[Stored<A>; INLINE],
     me: Option<usize>,
     seeder: bool,
     want: usize,
@@ -341,16 +334,41 @@ fn select_inline<A: PeerAddr>(
 }
 
 impl<A: PeerAddr> HeapPeers<A> {
-    fn from_slots<S: BuildHasher>(slots: &[Stored<A>; 2], s: &S) -> Self {
+    fn from_slots<S: BuildHasher>(slots: &[Stored<A>; INLINE], s: &S) -> Self {
         let mut h = HeapPeers {
-            list: Vec::with_capacity(3),
+            list: vec![Stored::default(); INLINE + 2].into_boxed_slice(),
+            len: 0,
             leechers: 0,
-            index: None,
+            index: PosIndex::default(),
         };
         for p in slots.iter().filter(|p| p.occupied()) {
             h.insert(*p, s);
         }
         h
+    }
+
+    /// The stored peers.
+    fn peers(&self) -> &[Stored<A>] {
+        &self.list[..self.len as usize]
+    }
+
+    /// Move the peers into an array of `cap` (>= len) slots.
+    fn reallocate(&mut self, cap: usize) {
+        let mut v = Vec::with_capacity(cap);
+        v.extend_from_slice(self.peers());
+        v.resize(cap, Stored::default());
+        self.list = v.into_boxed_slice();
+    }
+
+    /// Append `p` at position `len` (growing the array by half when full:
+    /// memory per peer is the budget).
+    fn push(&mut self, p: Stored<A>) {
+        let n = self.len as usize;
+        if n == self.list.len() {
+            self.reallocate(n + (n / 2).max(2));
+        }
+        self.list[n] = p;
+        self.len += 1;
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -387,32 +405,29 @@ impl<A: PeerAddr> HeapPeers<A> {
     }
 
     fn find<S: BuildHasher>(&self, addr: &A, s: &S) -> Option<usize> {
-        match &self.index {
-            Some(ix) => ix
-                .find(s.hash_one(addr), |&q| {
-                    self.list.get(q as usize).is_some_and(|p| p.addr == *addr)
-                })
-                .map(|&q| q as usize),
-            None => self.list.iter().position(|p| p.addr == *addr),
+        let peers = self.peers();
+        if self.index.is_allocated() {
+            self.index.find(s.hash_one(addr), |q| {
+                peers.get(q).is_some_and(|p| p.addr == *addr)
+            })
+        } else {
+            peers.iter().position(|p| p.addr == *addr)
         }
     }
 
     /// Drop the index entry of position `pos` (leaving a hole).
     fn ix_remove<S: BuildHasher>(&mut self, pos: usize, s: &S) {
-        if let Some(ix) = &mut self.index {
-            if let Ok(e) = ix.find_entry(s.hash_one(self.list[pos].addr), |&q| q as usize == pos) {
-                e.remove();
-            }
+        if self.index.is_allocated() {
+            self.index.remove(s.hash_one(self.list[pos].addr), pos);
         }
     }
 
-    /// Add the index entry of position `pos`.
+    /// Add the index entry of position `pos` (below `len`).
     fn ix_insert<S: BuildHasher>(&mut self, pos: usize, s: &S) {
-        if let Some(ix) = &mut self.index {
-            let list = &self.list;
-            ix.insert_unique(s.hash_one(list[pos].addr), pos as u32, |&q| {
-                s.hash_one(list[q as usize].addr)
-            });
+        if self.index.is_allocated() {
+            let items = self.len as usize;
+            self.index
+                .insert(s.hash_one(self.list[pos].addr), pos, items);
         }
     }
 
@@ -423,10 +438,8 @@ impl<A: PeerAddr> HeapPeers<A> {
             return;
         }
         self.list[to] = self.list[from];
-        if let Some(ix) = &mut self.index {
-            if let Some(q) = ix.find_mut(s.hash_one(self.list[to].addr), |&q| q as usize == from) {
-                *q = to as u32;
-            }
+        if self.index.is_allocated() {
+            self.index.repoint(s.hash_one(self.list[to].addr), from, to);
         }
     }
 
@@ -443,51 +456,41 @@ impl<A: PeerAddr> HeapPeers<A> {
 
     /// Insert a peer not yet stored; returns its position.
     fn insert<S: BuildHasher>(&mut self, p: Stored<A>, s: &S) -> usize {
-        let n = self.list.len();
-        if n == self.list.capacity() {
-            // Grow by half, not double: memory per peer is the budget.
-            self.list.reserve_exact((n / 2).max(2));
-        }
+        let n = self.len as usize;
         let pos = if p.seeder {
-            self.list.push(p);
+            self.push(p);
             self.ix_insert(n, s);
             n
         } else {
             let l = self.leechers as usize;
             if l < n {
                 // Move the first seeder to the end, the new leecher into its place.
-                self.list.push(self.list[l]);
-                if let Some(ix) = &mut self.index {
-                    if let Some(q) =
-                        ix.find_mut(s.hash_one(self.list[n].addr), |&q| q as usize == l)
-                    {
-                        *q = n as u32;
-                    }
+                self.push(self.list[l]);
+                if self.index.is_allocated() {
+                    self.index.repoint(s.hash_one(self.list[n].addr), l, n);
                 }
                 self.list[l] = p;
                 self.ix_insert(l, s);
             } else {
-                self.list.push(p);
+                self.push(p);
                 self.ix_insert(n, s);
             }
             self.leechers += 1;
             l
         };
-        if self.index.is_none() && self.list.len() > INDEX_ABOVE {
+        if !self.index.is_allocated() && self.len as usize > INDEX_ABOVE {
             self.build_index(s);
         }
         pos
     }
 
     fn build_index<S: BuildHasher>(&mut self, s: &S) {
-        let list = &self.list;
-        let mut ix = HashTable::with_capacity(list.len());
-        for (i, p) in list.iter().enumerate() {
-            ix.insert_unique(s.hash_one(p.addr), i as u32, |&q| {
-                s.hash_one(list[q as usize].addr)
-            });
+        let peers = &self.list[..self.len as usize];
+        let mut ix = PosIndex::with_items(peers.len());
+        for (i, p) in peers.iter().enumerate() {
+            ix.insert(s.hash_one(p.addr), i, i + 1);
         }
-        self.index = Some(Box::new(ix));
+        self.index = ix;
     }
 
     /// Remove the peer at `pos`, keeping the partition; the peer moved into
@@ -495,7 +498,7 @@ impl<A: PeerAddr> HeapPeers<A> {
     fn remove_at<S: BuildHasher>(&mut self, pos: usize, s: &S) -> Stored<A> {
         let removed = self.list[pos];
         self.ix_remove(pos, s);
-        let last = self.list.len() - 1;
+        let last = self.len as usize - 1;
         if pos < self.leechers as usize {
             let last_leecher = self.leechers as usize - 1;
             self.move_slot(last_leecher, pos, s);
@@ -504,9 +507,9 @@ impl<A: PeerAddr> HeapPeers<A> {
         } else {
             self.move_slot(last, pos, s);
         }
-        self.list.pop();
-        if self.list.len() < INDEX_DROP_BELOW {
-            self.index = None;
+        self.len -= 1;
+        if (self.len as usize) < INDEX_DROP_BELOW {
+            self.index = PosIndex::default();
         }
         removed
     }
@@ -545,7 +548,7 @@ impl<A: PeerAddr> HeapPeers<A> {
         let range = if seeder {
             &self.list[..self.leechers as usize]
         } else {
-            &self.list[..]
+            self.peers()
         };
         let m = range.len();
         let me = me.filter(|&p| p < m);

@@ -1,21 +1,23 @@
 //! The torrents of one shard in one address family.
 //!
-//! Owns the map info hash -> torrent: a dense `Vec` of entries (so the
-//! cleaning cursor is a plain position) and a `hashbrown::HashTable<u32>` of
-//! positions into it (5 bytes per bucket instead of a whole entry), the
+//! Owns the map info hash -> torrent: a dense `Vec` of cache-line-aligned
+//! entries (so the cleaning cursor is a plain position) and a `PosIndex` of
+//! positions into it (8 bytes per slot instead of a whole entry), the
 //! shard-wide seeder/leecher counters of the family, and the cleaning
 //! cursor. Not: the layout of a torrent's peers (`peers.rs`).
 
 use core::hash::BuildHasher;
 
-use hashbrown::HashTable;
 use rand::rngs::SmallRng;
 
-use super::peers::{malloc_size, table_bytes, Change, PeerAddr, Peers};
+use super::peers::{malloc_size, Change, PeerAddr, Peers};
+use super::pos_index::PosIndex;
 use super::{Announce, AnnounceCounts, CleanReport, Event, ScrapeStats};
 use crate::InfoHash;
 
-/// One torrent: 48 bytes for IPv4 with both peers inline.
+/// One torrent: one cache line for IPv4 (hash, counter and the peers
+/// inline or the heap array's pointer, length and index), two for IPv6.
+#[repr(align(64))]
 pub(crate) struct Entry<A> {
     hash: InfoHash,
     /// `event=completed` announces seen, saturating.
@@ -36,7 +38,7 @@ impl<A: PeerAddr> Entry<A> {
 
 /// All torrents of one family in one shard.
 pub(crate) struct Torrents<A> {
-    index: HashTable<u32>,
+    index: PosIndex,
     entries: Vec<Entry<A>>,
     pub(crate) seeders: u64,
     pub(crate) leechers: u64,
@@ -46,7 +48,7 @@ pub(crate) struct Torrents<A> {
 impl<A: PeerAddr> Default for Torrents<A> {
     fn default() -> Self {
         Torrents {
-            index: HashTable::new(),
+            index: PosIndex::default(),
             entries: Vec::new(),
             seeders: 0,
             leechers: 0,
@@ -62,11 +64,9 @@ impl<A: PeerAddr> Torrents<A> {
 
     fn find<S: BuildHasher>(&self, hash: &InfoHash, s: &S) -> Option<usize> {
         let entries = &self.entries;
-        self.index
-            .find(s.hash_one(hash), |&q| {
-                entries.get(q as usize).is_some_and(|e| e.hash == *hash)
-            })
-            .map(|&q| q as usize)
+        self.index.find(s.hash_one(hash), |q| {
+            entries.get(q).is_some_and(|e| e.hash == *hash)
+        })
     }
 
     fn insert<S: BuildHasher>(&mut self, hash: InfoHash, s: &S) -> usize {
@@ -80,30 +80,17 @@ impl<A: PeerAddr> Torrents<A> {
             completed: 0,
             peers: Peers::default(),
         });
-        let entries = &self.entries;
-        self.index
-            .insert_unique(s.hash_one(hash), pos as u32, |&q| {
-                s.hash_one(entries[q as usize].hash)
-            });
+        self.index.insert(s.hash_one(hash), pos, pos + 1);
         pos
     }
 
     /// Remove the (empty) entry at `pos`; the last entry moves into `pos`.
     fn remove_entry<S: BuildHasher>(&mut self, pos: usize, s: &S) {
-        if let Ok(e) = self
-            .index
-            .find_entry(s.hash_one(self.entries[pos].hash), |&q| q as usize == pos)
-        {
-            e.remove();
-        }
+        self.index.remove(s.hash_one(self.entries[pos].hash), pos);
         let last = self.entries.len() - 1;
         if pos != last {
-            if let Some(q) = self
-                .index
-                .find_mut(s.hash_one(self.entries[last].hash), |&q| q as usize == last)
-            {
-                *q = pos as u32;
-            }
+            self.index
+                .repoint(s.hash_one(self.entries[last].hash), last, pos);
         }
         self.entries.swap_remove(pos);
     }
@@ -214,7 +201,7 @@ impl<A: PeerAddr> Torrents<A> {
         while visited < budget {
             let Some(e) = self.entries.get_mut(self.cursor) else {
                 self.cursor = 0;
-                self.compact(s);
+                self.compact();
                 return (visited, true);
             };
             visited += 1;
@@ -235,21 +222,17 @@ impl<A: PeerAddr> Torrents<A> {
     }
 
     /// Shrink the torrent array and index when much larger than needed.
-    fn compact<S: BuildHasher>(&mut self, s: &S) {
+    fn compact(&mut self) {
         let n = self.entries.len();
         if self.entries.capacity() > 4 * n + 64 {
             self.entries.shrink_to(2 * n);
         }
-        if self.index.capacity() > 4 * n + 64 {
-            let entries = &self.entries;
-            self.index
-                .shrink_to(2 * n, |&q| s.hash_one(entries[q as usize].hash));
-        }
+        self.index.shrink_for(n);
     }
 
     pub(crate) fn memory_bytes(&self) -> usize {
         malloc_size(self.entries.capacity() * size_of::<Entry<A>>())
-            + table_bytes(self.index.capacity(), size_of::<u32>())
+            + malloc_size(self.index.table_bytes())
             + self
                 .entries
                 .iter()
@@ -258,7 +241,7 @@ impl<A: PeerAddr> Torrents<A> {
     }
 
     pub(crate) fn check_invariants<S: BuildHasher>(&self, s: &S) {
-        assert_eq!(self.index.len(), self.entries.len(), "torrent index size");
+        assert_eq!(self.index.count(), self.entries.len(), "torrent index size");
         let (mut seeders, mut leechers) = (0u64, 0u64);
         for (i, e) in self.entries.iter().enumerate() {
             assert_eq!(self.find(&e.hash, s), Some(i), "torrent index position");
