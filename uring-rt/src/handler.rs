@@ -20,6 +20,17 @@ pub trait Handler: Send + 'static {
     /// A datagram arrived on one of this worker's UDP sockets.
     fn on_datagram(&mut self, ctx: &mut Ctx<Self::Msg>, dgram: Datagram<'_>);
 
+    /// Called once per loop turn that received two or more datagrams,
+    /// before the first `on_datagram` of the turn, with those datagrams in
+    /// the order they will be handed over. For looking ahead only, e.g. to
+    /// touch the memory their requests will need so that the cache misses
+    /// of a batch overlap instead of following one another; nothing here
+    /// may assume a datagram is valid. The iterator is lazy: a handler
+    /// that does not use it costs nothing.
+    fn look_ahead<'a>(&mut self, batch: impl Iterator<Item = Datagram<'a>>) {
+        let _ = batch;
+    }
+
     /// A message from worker `from` arrived through the mesh.
     fn on_mesh(&mut self, ctx: &mut Ctx<Self::Msg>, from: usize, msg: Self::Msg) {
         let _ = (ctx, from, msg);

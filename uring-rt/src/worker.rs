@@ -236,6 +236,9 @@ impl<M: Copy + Send + 'static> Worker<M> {
         self.cqes.clear();
         let cap = self.cqes.capacity();
         self.cqes.extend(self.ring.completion().take(cap));
+        if !draining {
+            self.look_ahead(h);
+        }
         for i in 0..self.cqes.len() {
             let c = self.cqes[i].clone();
             self.dispatch(h, c.user_data(), c.result(), c.flags(), draining);
@@ -252,6 +255,37 @@ impl<M: Copy + Send + 'static> Worker<M> {
         }
         self.closed_callbacks(h);
         Ok(())
+    }
+
+    /// Hand the turn's received datagrams to `Handler::look_ahead` when
+    /// there are two or more.
+    fn look_ahead<H: Handler<Msg = M>>(&self, h: &mut H) {
+        let received = |c: &&cqueue::Entry| {
+            UserData(c.user_data()).kind() == Some(Kind::UdpRecv)
+                && c.result() > 0
+                && cqueue::buffer_select(c.flags()).is_some()
+        };
+        if self.cqes.iter().filter(received).take(2).count() < 2 {
+            return;
+        }
+        let (bufs, hdr) = (&self.udp_bufs, &*self.recv_hdr);
+        h.look_ahead(self.cqes.iter().filter(received).filter_map(|c| {
+            let bid = cqueue::buffer_select(c.flags())?;
+            let buf = bufs.get(bid, c.result() as usize);
+            let out = RecvMsgOut::parse(buf, hdr).ok()?;
+            if out.is_payload_truncated() {
+                return None;
+            }
+            // The payload ends the completion's bytes (`RecvMsgOut` lends
+            // it only for its own lifetime).
+            let payload = &buf[buf.len() - out.payload_data().len()..];
+            Some(Datagram {
+                socket: SocketId(UserData(c.user_data()).index() as u32),
+                src: socket::sockaddr_bytes_to_std(out.name_data())?,
+                dst: None,
+                payload,
+            })
+        }));
     }
 
     fn closed_callbacks<H: Handler<Msg = M>>(&mut self, h: &mut H) {

@@ -48,6 +48,9 @@
 
 mod peers;
 mod pos_index;
+
+/// Most announces [`Shard::warm_v4`] / [`Shard::warm_v6`] look at per call.
+pub const WARM_BATCH: usize = 32;
 #[cfg(test)]
 mod tests;
 mod torrents;
@@ -266,6 +269,20 @@ impl Shard {
         out: &mut Vec<PeerV6>,
     ) -> AnnounceCounts {
         self.v6.announce(req, now, rng, out, &self.hasher)
+    }
+
+    /// Warm the cache lines that announces of these (torrent, IPv4 peer)
+    /// pairs will read, for a batch about to be handled: one pass per level
+    /// (torrent slot, entry, peer slot, peer), so the misses of the whole
+    /// batch overlap instead of following one another. Reads only; at most
+    /// [`WARM_BATCH`] pairs are looked at.
+    pub fn warm_v4(&self, batch: &[(InfoHash, PeerV4)]) {
+        self.v4.warm(batch, &self.hasher);
+    }
+
+    /// [`Shard::warm_v4`] for IPv6 peers.
+    pub fn warm_v6(&self, batch: &[(InfoHash, PeerV6)]) {
+        self.v6.warm(batch, &self.hasher);
     }
 
     /// Counts of one torrent, IPv4 and IPv6 summed; zeros if unknown.

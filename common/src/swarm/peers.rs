@@ -150,6 +150,33 @@ impl<A: PeerAddr> Peers<A> {
         }
     }
 
+    /// Warming, first step: read the line a lookup of `addr` starts at (the
+    /// index slot, or the array's start); returns a value to fold into the
+    /// warm-up's checksum and the hash for `warm_peer`.
+    pub(crate) fn warm_slot<S: BuildHasher>(&self, addr: &A, s: &S) -> (u64, u64) {
+        match self {
+            Peers::Inline(_) => (0, 0),
+            Peers::Heap(h) if h.index.is_allocated() => {
+                let hash = s.hash_one(addr);
+                (h.index.guess(hash).unwrap_or(0) as u64, hash)
+            }
+            Peers::Heap(h) => (h.list.first().map_or(0, |p| u64::from(p.last_seen)), 0),
+        }
+    }
+
+    /// Warming, second step: read the peer's own line if the index slot
+    /// guessed it.
+    pub(crate) fn warm_peer(&self, hash: u64) -> u64 {
+        match self {
+            Peers::Heap(h) if h.index.is_allocated() => h
+                .index
+                .guess(hash)
+                .and_then(|p| h.list.get(p))
+                .map_or(0, |p| u64::from(p.last_seen)),
+            _ => 0,
+        }
+    }
+
     /// Select up to `want` peers for a requester that is not stored.
     pub(crate) fn select(&self, seeder: bool, want: usize, rng: &mut SmallRng, out: &mut Vec<A>) {
         match self {

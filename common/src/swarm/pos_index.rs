@@ -87,6 +87,18 @@ impl PosIndex {
         }
     }
 
+    /// The position in the home slot of `hash` if its tag matches, else
+    /// `None` (no probing): a cheap guess for warming caches, never a
+    /// lookup result.
+    pub(crate) fn guess(&self, hash: u64) -> Option<usize> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let t = tag(hash);
+        let s = self.slots[t as usize & self.mask()];
+        (s != 0 && slot_tag(s) == t).then(|| slot_pos(s))
+    }
+
     /// The slot holding position `pos` with hash `hash`.
     fn slot_of(&self, hash: u64, pos: usize) -> Option<usize> {
         if self.slots.is_empty() {

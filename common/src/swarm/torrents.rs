@@ -12,7 +12,7 @@ use rand::rngs::SmallRng;
 
 use super::peers::{malloc_size, Change, PeerAddr, Peers};
 use super::pos_index::PosIndex;
-use super::{Announce, AnnounceCounts, CleanReport, Event, ScrapeStats};
+use super::{Announce, AnnounceCounts, CleanReport, Event, ScrapeStats, WARM_BATCH};
 use crate::InfoHash;
 
 /// One torrent: one cache line for IPv4 (hash, counter and the peers
@@ -173,6 +173,43 @@ impl<A: PeerAddr> Torrents<A> {
         let counts = e.counts();
         self.account(change);
         counts
+    }
+
+    /// See `Shard::warm_v4`. Each pass reads one level for every pair;
+    /// the values read are folded into a checksum handed to `black_box`,
+    /// so the loads happen but nothing waits on them until the end.
+    pub(crate) fn warm<S: BuildHasher>(&self, batch: &[(InfoHash, A)], s: &S) {
+        let batch = &batch[..batch.len().min(WARM_BATCH)];
+        let mut hashes = [0u64; WARM_BATCH];
+        let mut pos = [usize::MAX; WARM_BATCH];
+        let mut sum = 0u64;
+        for (h, (info_hash, _)) in hashes.iter_mut().zip(batch) {
+            *h = s.hash_one(info_hash);
+            sum ^= self.index.guess(*h).unwrap_or(0) as u64;
+        }
+        for (p, &h) in pos.iter_mut().zip(&hashes[..batch.len()]) {
+            if let Some(e) = self
+                .index
+                .guess(h)
+                .and_then(|q| self.entries.get(q).map(|e| (q, e)))
+            {
+                *p = e.0;
+                sum ^= u64::from(e.1.completed);
+            }
+        }
+        for ((h, &p), (_, addr)) in hashes.iter_mut().zip(&pos).zip(batch) {
+            if let Some(e) = self.entries.get(p) {
+                let (v, peer_hash) = e.peers.warm_slot(addr, s);
+                sum ^= v;
+                *h = peer_hash;
+            }
+        }
+        for (&h, &p) in hashes.iter().zip(&pos[..batch.len()]) {
+            if let Some(e) = self.entries.get(p) {
+                sum ^= e.peers.warm_peer(h);
+            }
+        }
+        std::hint::black_box(sum);
     }
 
     pub(crate) fn scrape<S: BuildHasher>(&self, hash: &InfoHash, s: &S) -> ScrapeStats {

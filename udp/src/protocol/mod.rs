@@ -12,7 +12,7 @@ mod request;
 mod response;
 
 pub use request::{
-    parse_request, AnnounceRequest, ConnectRequest, Request, ScrapeRequest, UrlData,
+    parse_request, peek_announce, AnnounceRequest, ConnectRequest, Request, ScrapeRequest, UrlData,
     ANNOUNCE_MIN_LEN, MAX_SCRAPE_HASHES,
 };
 pub use response::{

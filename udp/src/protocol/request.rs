@@ -250,6 +250,17 @@ impl<'a> ScrapeRequest<'a> {
     }
 }
 
+/// The info hash and port of what looks like an announce, without checking
+/// anything else: for warming caches ahead of the real parse, never for
+/// answering.
+pub fn peek_announce(bytes: &[u8]) -> Option<(InfoHash, u16)> {
+    if bytes.len() < ANNOUNCE_MIN_LEN || bytes[8..12] != ACTION_ANNOUNCE.to_be_bytes() {
+        return None;
+    }
+    let hash: [u8; 20] = bytes[16..36].try_into().ok()?;
+    Some((InfoHash(hash), u16::from_be_bytes([bytes[96], bytes[97]])))
+}
+
 /// Parse one request datagram. Never panics, never allocates.
 pub fn parse_request(bytes: &[u8]) -> Result<Request<'_>, ParseError> {
     if bytes.len() < HEADER_LEN {

@@ -201,6 +201,14 @@ impl MioWorker {
                     return;
                 }
             };
+            if n > 1 {
+                self.worker.look_ahead(
+                    (0..n)
+                        .filter_map(|i| recv.get(i))
+                        .filter(|d| !d.truncated)
+                        .map(|d| (d.src, d.payload)),
+                );
+            }
             let mut io = MioIo {
                 v4: self.v4.as_mut(),
                 v6: self.v6.as_mut(),

@@ -103,6 +103,10 @@ impl Handler for UringWorker {
             .on_datagram(&mut io, dgram.src, dgram.dst, dgram.payload, now);
     }
 
+    fn look_ahead<'a>(&mut self, batch: impl Iterator<Item = Datagram<'a>>) {
+        self.worker.look_ahead(batch.map(|d| (d.src, d.payload)));
+    }
+
     fn on_mesh(&mut self, ctx: &mut Ctx<MeshMsg>, from: usize, msg: MeshMsg) {
         let now = self.now(ctx.now());
         let mut io = self.io(ctx);

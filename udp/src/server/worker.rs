@@ -7,14 +7,16 @@ use crate::config::UdpConfig;
 use crate::connection_id::{ConnIdError, ConnectionIds};
 use crate::metrics::Metric;
 use crate::protocol::{
-    parse_request, write_announce_v4, write_announce_v6, write_connect, write_error, write_scrape,
-    AnnounceEvent, ParseError, Request, TransactionId, MAX_SCRAPE_HASHES,
+    parse_request, peek_announce, write_announce_v4, write_announce_v6, write_connect, write_error,
+    write_scrape, AnnounceEvent, ParseError, Request, TransactionId, MAX_SCRAPE_HASHES,
 };
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use riptide_common::access_list::AccessCache;
 use riptide_common::metrics::WorkerMetrics;
-use riptide_common::swarm::{Announce, AnnounceCounts, Event, PeerV4, PeerV6, ScrapeStats, Shard};
+use riptide_common::swarm::{
+    Announce, AnnounceCounts, Event, PeerV4, PeerV6, ScrapeStats, Shard, WARM_BATCH,
+};
 use riptide_common::{shard_of, InfoHash};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -170,6 +172,9 @@ pub struct Worker {
     rng: SmallRng,
     peers_v4: Vec<PeerV4>,
     peers_v6: Vec<PeerV6>,
+    /// Announces of the batch about to be handled, for `look_ahead`.
+    ahead_v4: Vec<(InfoHash, PeerV4)>,
+    ahead_v6: Vec<(InfoHash, PeerV6)>,
     pending: PendingScrapes,
     metrics: Arc<WorkerMetrics>,
 }
@@ -196,6 +201,8 @@ impl Worker {
             rng: SmallRng::from_os_rng(),
             peers_v4: Vec::with_capacity(MAX_PEERS_V4 as usize),
             peers_v6: Vec::with_capacity(MAX_PEERS_V6 as usize),
+            ahead_v4: Vec::with_capacity(WARM_BATCH),
+            ahead_v6: Vec::with_capacity(WARM_BATCH),
             pending: PendingScrapes::new(),
             metrics,
         }
@@ -208,6 +215,44 @@ impl Worker {
 
     fn count(&self, m: Metric) {
         self.metrics.add(m.index(), 1);
+    }
+
+    /// A batch of datagrams is about to be handled: warm the swarm memory
+    /// their announces to this worker's shard will read, so that the batch's
+    /// cache misses overlap (see `Shard::warm_v4`).
+    pub fn look_ahead<'a>(&mut self, batch: impl Iterator<Item = (SocketAddr, &'a [u8])>) {
+        self.ahead_v4.clear();
+        self.ahead_v6.clear();
+        for (client, payload) in batch.take(WARM_BATCH) {
+            let Some((hash, port)) = peek_announce(payload) else {
+                continue;
+            };
+            if shard_of(&hash, self.workers) != self.id {
+                continue;
+            }
+            match client.ip() {
+                IpAddr::V4(ip) => self.ahead_v4.push((
+                    hash,
+                    PeerV4 {
+                        ip: ip.octets(),
+                        port,
+                    },
+                )),
+                IpAddr::V6(ip) => self.ahead_v6.push((
+                    hash,
+                    PeerV6 {
+                        ip: ip.octets(),
+                        port,
+                    },
+                )),
+            }
+        }
+        if self.ahead_v4.len() > 1 {
+            self.shard.warm_v4(&self.ahead_v4);
+        }
+        if self.ahead_v6.len() > 1 {
+            self.shard.warm_v6(&self.ahead_v6);
+        }
     }
 
     /// Handles one datagram from `client`, received on `local` (pktinfo).
