@@ -565,3 +565,35 @@ fn memory_per_peer_one_million() {
         assert!(within_budget(b, p), "{t} x {p}: {b:.1} bytes per peer");
     }
 }
+
+#[test]
+fn warming_reads_only() {
+    let (mut s, mut r, mut out) = (Shard::new(), rng(), Vec::new());
+    // Nothing stored yet, more pairs than one warm-up looks at.
+    let batch: Vec<_> = (0..100u32).map(|i| (hash(i % 5), v4(i, 6881))).collect();
+    s.warm_v4(&batch);
+    // Inline, heap without index and heap with index swarms, known and
+    // unknown peers.
+    for t in 0..3u32 {
+        for p in 0..[2u32, 20, 200][t as usize] {
+            s.announce_v4(
+                &ann(hash(t), v4(p, 6881), Event::Started, false, 0),
+                T0,
+                &mut r,
+                &mut out,
+            );
+        }
+    }
+    let before = s.stats();
+    s.warm_v4(&batch);
+    s.warm_v4(&[]);
+    s.warm_v6(&[(
+        hash(1),
+        PeerV6 {
+            ip: [1; 16],
+            port: 1,
+        },
+    )]);
+    assert_eq!(s.stats(), before);
+    s.check_invariants();
+}

@@ -1,13 +1,17 @@
-//! Fuzz target: `parse_request` on arbitrary bytes, then walk what it parsed.
+//! Fuzz target: `parse_request` on arbitrary bytes, then walk what it
+//! parsed; `peek_announce` (the look-ahead's shortcut) on the same bytes
+//! must agree with it on every well-formed announce.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use riptide_udp::protocol::{parse_request, Request};
+use riptide_udp::protocol::{parse_request, peek_announce, Request};
 
 fuzz_target!(|data: &[u8]| {
+    let peeked = peek_announce(data);
     if let Ok(req) = parse_request(data) {
         match req {
             Request::Announce(a) => {
+                assert_eq!(peeked, Some((a.info_hash, a.port)));
                 let total: usize = a.url_data().map(<[u8]>::len).sum();
                 assert!(total <= a.options.len());
                 let mut out = [0u8; 2048];

@@ -1,0 +1,144 @@
+//! Completion batching (`batch_wait_us`) and `Handler::look_ahead` on the
+//! real kernel: every datagram shown ahead is then handled, in order,
+//! before the next look-ahead; a lone datagram is still answered; an idle
+//! worker sleeps instead of spinning.
+
+mod common;
+
+use std::collections::VecDeque;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use uring_rt::{Ctx, Datagram, Handler, RuntimeConfig};
+
+const STOP: &[u8] = b"STOP";
+const TOTAL: u32 = 2_000;
+
+#[derive(Default)]
+struct Report {
+    echoed: u32,
+    looked_ahead: u32,
+    batches: u32,
+    /// `submit_batches` when the STOP arrived.
+    submits: u64,
+}
+
+struct Batcher {
+    sock: Option<UdpSocket>,
+    ready: Option<mpsc::Sender<SocketAddr>>,
+    /// Payloads shown by the last look-ahead and not yet handled.
+    pending: VecDeque<Vec<u8>>,
+    report: Report,
+}
+
+impl Handler for Batcher {
+    type Msg = ();
+    fn on_start(&mut self, ctx: &mut Ctx<()>) {
+        let sock = self.sock.take().unwrap();
+        let addr = sock.local_addr().unwrap();
+        ctx.add_udp(sock).unwrap();
+        self.ready.take().unwrap().send(addr).unwrap();
+    }
+    fn look_ahead<'a>(&mut self, batch: impl Iterator<Item = Datagram<'a>>) {
+        assert!(
+            self.pending.is_empty(),
+            "a look-ahead before the previous batch was handled"
+        );
+        self.pending.extend(batch.map(|d| d.payload.to_vec()));
+        assert!(
+            self.pending.len() >= 2,
+            "look-ahead of fewer than 2 datagrams"
+        );
+        self.report.batches += 1;
+        self.report.looked_ahead += self.pending.len() as u32;
+    }
+    fn on_datagram(&mut self, ctx: &mut Ctx<()>, d: Datagram<'_>) {
+        if let Some(front) = self.pending.pop_front() {
+            assert_eq!(front, d.payload, "handled out of look-ahead order");
+        }
+        if d.payload == STOP {
+            self.report.submits = ctx.stats().submit_batches;
+            ctx.stop();
+            return;
+        }
+        self.report.echoed += 1;
+        let p = d.payload;
+        ctx.send_to(d.socket, d.src, d.dst, |buf| {
+            buf[..p.len()].copy_from_slice(p);
+            p.len()
+        })
+        .unwrap();
+    }
+}
+
+fn start(batch_wait_us: u32) -> (SocketAddr, std::thread::JoinHandle<Report>) {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (tx, rx) = mpsc::channel();
+    let cfg = RuntimeConfig {
+        batch_wait_us,
+        ..common::small(1)
+    };
+    let h = Batcher {
+        sock: Some(sock),
+        ready: Some(tx),
+        pending: VecDeque::new(),
+        report: Report::default(),
+    };
+    let t = std::thread::spawn(move || {
+        let mut hs = uring_rt::run(&cfg, vec![h]).unwrap();
+        hs.pop().unwrap().report
+    });
+    (rx.recv_timeout(Duration::from_secs(5)).unwrap(), t)
+}
+
+#[test]
+fn look_ahead_shows_each_batch_before_it_is_handled() {
+    if common::skip_udp() {
+        return;
+    }
+    let (server, t) = start(2_000);
+    let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 64];
+    // Bursts of 20: with a 2 ms batching wait each burst is one batch or a few.
+    for burst in 0..TOTAL / 20 {
+        for i in 0..20 {
+            c.send_to(&(burst * 20 + i).to_be_bytes(), server).unwrap();
+        }
+        for _ in 0..20 {
+            c.recv_from(&mut buf).unwrap();
+        }
+    }
+    c.send_to(STOP, server).unwrap();
+    let r = t.join().unwrap();
+    assert_eq!(r.echoed, TOTAL);
+    assert!(r.batches > 0, "no look-ahead at all");
+    assert!(
+        r.looked_ahead > TOTAL / 2,
+        "only {} of {TOTAL} datagrams were batched",
+        r.looked_ahead
+    );
+}
+
+#[test]
+fn batching_answers_a_lone_datagram_and_sleeps_when_idle() {
+    if common::skip_udp() {
+        return;
+    }
+    let (server, t) = start(1_000);
+    let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 64];
+    let t0 = Instant::now();
+    c.send_to(b"one", server).unwrap();
+    let (n, _) = c.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"one");
+    // The batching wait (1 ms) delays a lone answer a little, not forever.
+    assert!(t0.elapsed() < Duration::from_millis(500));
+    std::thread::sleep(Duration::from_millis(300));
+    c.send_to(STOP, server).unwrap();
+    let r = t.join().unwrap();
+    assert_eq!(r.echoed, 1);
+    // Idle for 300 ms: a handful of loop turns, not a spinning worker.
+    assert!(r.submits < 50, "{} loop turns while idle", r.submits);
+}
