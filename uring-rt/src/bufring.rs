@@ -2,6 +2,13 @@
 //! buffer for each multishot receive; we give it back right after the
 //! handler has looked at the bytes.
 //!
+//! The kernel takes buffers in ring order, so every buffer in the ring is
+//! written once per lap: with all 4,096 of a default ring in play, each
+//! receive lands in memory that left the cache long ago. So a ring starts
+//! with [`FIRST_BUFFERS`] in play and doubles them each time a receive finds
+//! it empty (`ENOBUFS`), up to its size: the working set stays as small as
+//! the load needs, and the untouched rest costs no memory (it is `mmap`ed).
+//!
 //! Owns: the ring-entry array and the buffer memory (both `Region`s that
 //! outlive the io_uring, see `worker::Worker`'s field order). Not: which
 //! socket uses which group (the worker decides).
@@ -23,18 +30,26 @@ struct RawBuf {
 
 const _: () = assert!(std::mem::size_of::<RawBuf>() == std::mem::size_of::<BufRingEntry>());
 
-/// One buffer group: `entries` buffers of `buf_size` bytes each.
+/// Buffers a ring hands the kernel at first (fewer if the ring is smaller).
+pub(crate) const FIRST_BUFFERS: u16 = 128;
+
+/// One buffer group: up to `entries` buffers of `buf_size` bytes each.
 pub(crate) struct BufRing {
     ring: Region,
     bufs: Region,
     entries: u16,
+    /// Buffers ids `0..provided` are in play (in the ring or lent out).
+    provided: u16,
+    /// A receive found the ring empty since the last `grow_if_dry`.
+    dry: bool,
     buf_size: u32,
     /// Our copy of the tail; published with a release store.
     tail: u16,
 }
 
 impl BufRing {
-    /// Allocate, fill with every buffer and register as group `bgid`.
+    /// Allocate room for `entries` buffers, put the first
+    /// [`FIRST_BUFFERS`] in the ring and register it as group `bgid`.
     /// `entries` must be a power of two in 1..=32768.
     pub(crate) fn new(
         submitter: &Submitter<'_>,
@@ -54,10 +69,12 @@ impl BufRing {
             ring,
             bufs,
             entries,
+            provided: entries.min(FIRST_BUFFERS),
+            dry: false,
             buf_size,
             tail: 0,
         };
-        for bid in 0..entries {
+        for bid in 0..br.provided {
             br.write_entry(bid);
         }
         br.publish();
@@ -75,7 +92,7 @@ impl BufRing {
     /// Out-of-range ids or lengths (never produced by a sane kernel) give an
     /// empty slice instead of a panic.
     pub(crate) fn get(&self, bid: u16, len: usize) -> &[u8] {
-        if bid >= self.entries || len > self.buf_size as usize {
+        if bid >= self.provided || len > self.buf_size as usize {
             return &[];
         }
         let off = usize::from(bid) * self.buf_size as usize;
@@ -88,11 +105,34 @@ impl BufRing {
 
     /// Give buffer `bid` back to the kernel.
     pub(crate) fn recycle(&mut self, bid: u16) {
-        if bid >= self.entries {
+        if bid >= self.provided {
             return;
         }
         self.write_entry(bid);
         self.publish();
+    }
+
+    /// A receive ended with `ENOBUFS`: the kernel found the ring empty.
+    pub(crate) fn ran_dry(&mut self) {
+        self.dry = true;
+    }
+
+    /// Once per loop turn: if the ring ran dry since the last call, double
+    /// the buffers in play (several receives on one group may all have
+    /// found it empty at once; that is still one doubling). Returns the
+    /// number now in play, or `None` if it did not grow.
+    pub(crate) fn grow_if_dry(&mut self) -> Option<u16> {
+        if !std::mem::take(&mut self.dry) || self.provided == self.entries {
+            return None;
+        }
+        // Both are powers of two, so the doubled count stays <= entries.
+        let more = self.provided;
+        for bid in self.provided..self.provided + more {
+            self.write_entry(bid);
+        }
+        self.provided += more;
+        self.publish();
+        Some(self.provided)
     }
 
     // The entry Region is page-aligned: casts to 8-byte-aligned types are fine.

@@ -11,11 +11,13 @@ use crate::tcp::Tcp;
 use io_uring::types::Timespec;
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
-use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 pub(crate) struct UdpSock {
     pub(crate) sock: UdpSocket,
+    /// Registered in the ring's file table at the socket's own index, so
+    /// its SQEs skip the per-operation file lookup.
+    pub(crate) fixed: bool,
 }
 
 pub(crate) struct Timer {
@@ -88,7 +90,7 @@ impl<M: Copy + Send + 'static> Ctx<M> {
         if sock.local_addr()?.ip().is_unspecified() {
             crate::socket::enable_pktinfo(&sock)?;
         }
-        self.udp.push(UdpSock { sock });
+        self.udp.push(UdpSock { sock, fixed: false });
         let id = (self.udp.len() - 1) as u32;
         self.arm_udp.push(id);
         Ok(SocketId(id))
@@ -115,11 +117,10 @@ impl<M: Copy + Send + 'static> Ctx<M> {
         from: Option<IpAddr>,
         fill: impl FnOnce(&mut [u8]) -> usize,
     ) -> Result<(), SendError> {
-        let fd: RawFd = match self.udp.get(socket.0 as usize) {
-            Some(s) => s.sock.as_raw_fd(),
-            None => return Err(SendError::Closed),
-        };
-        match self.sends.send_to(fd, to, from, fill) {
+        if socket.0 as usize >= self.udp.len() {
+            return Err(SendError::Closed);
+        }
+        match self.sends.send_to(socket.0, to, from, fill) {
             (Queued::Ok, parked) => {
                 if parked {
                     self.stats.send_queued += 1;

@@ -3,6 +3,7 @@
 
 use io_uring::IoUring;
 use std::io;
+use std::os::fd::AsRawFd;
 
 /// `IORING_SETUP_*` flags this crate asks for, as a small bit set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -111,4 +112,182 @@ pub(crate) fn build(entries: u32, allowed: SetupFlags) -> io::Result<(IoUring, S
         }
     }
     Err(last_err)
+}
+
+/// `IORING_REGISTER_RING_FDS`.
+const REGISTER_RING_FDS: libc::c_uint = 20;
+/// `IORING_UNREGISTER_RING_FDS`.
+const UNREGISTER_RING_FDS: libc::c_uint = 21;
+/// `IORING_ENTER_GETEVENTS`.
+const ENTER_GETEVENTS: libc::c_uint = 1;
+/// `IORING_ENTER_EXT_ARG`.
+const ENTER_EXT_ARG: libc::c_uint = 1 << 3;
+/// `IORING_ENTER_REGISTERED_RING`.
+const ENTER_REGISTERED_RING: libc::c_uint = 1 << 4;
+
+/// `struct io_uring_rsrc_update`.
+#[repr(C)]
+struct RsrcUpdate {
+    offset: u32,
+    resv: u32,
+    data: u64,
+}
+
+/// `struct io_uring_getevents_arg` (`min_wait_usec` since Linux 6.12, a
+/// zero pad before).
+#[repr(C)]
+struct GeteventsArg {
+    sigmask: u64,
+    sigmask_sz: u32,
+    min_wait_usec: u32,
+    ts: u64,
+}
+
+/// How a worker enters its ring: through the ring's registered index
+/// (`IORING_REGISTER_RING_FDS`, Linux 5.18), which spares every
+/// `io_uring_enter` the file lookup and reference count, or through the
+/// plain descriptor when the kernel refuses. The io-uring crate keeps a
+/// registration per `Submitter` value, which a worker cannot hold next to
+/// its ring, hence this small wrapper over the one syscall.
+///
+/// A registration belongs to the thread that made it: build and use an
+/// `Enter` on the worker's own thread, and [`Enter::unregister`] it there
+/// before the ring closes (a registration holds the ring open until the
+/// thread exits).
+pub(crate) struct Enter {
+    fd: libc::c_int,
+    registered: bool,
+}
+
+impl Enter {
+    /// Register `ring`'s descriptor for this thread, if the kernel can.
+    pub(crate) fn new(ring: &IoUring) -> Enter {
+        let raw = ring.as_raw_fd();
+        let mut up = RsrcUpdate {
+            offset: u32::MAX,
+            resv: 0,
+            data: raw as u64,
+        };
+        // SAFETY: IORING_REGISTER_RING_FDS reads and writes `nr_args` (1)
+        // `io_uring_rsrc_update`s at `arg`: `up` is one, alive and
+        // exclusively borrowed for the call; `raw` is the ring's open fd.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_register,
+                raw,
+                REGISTER_RING_FDS,
+                &raw mut up,
+                1,
+            )
+        };
+        if rc == 1 {
+            Enter {
+                fd: up.offset as libc::c_int,
+                registered: true,
+            }
+        } else {
+            log::debug!(
+                "ring fd not registered ({}); entering by descriptor",
+                io::Error::last_os_error()
+            );
+            Enter {
+                fd: raw,
+                registered: false,
+            }
+        }
+    }
+
+    /// Drop the registration (idempotent): call before closing the ring,
+    /// on the thread that made it.
+    pub(crate) fn unregister(&mut self, ring: &IoUring) {
+        if !self.registered {
+            return;
+        }
+        let mut up = RsrcUpdate {
+            offset: self.fd as u32,
+            resv: 0,
+            data: 0,
+        };
+        // SAFETY: as in `new`: one live `io_uring_rsrc_update` naming the
+        // index this thread registered; the ring's fd is open.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_register,
+                ring.as_raw_fd(),
+                UNREGISTER_RING_FDS,
+                &raw mut up,
+                1,
+            )
+        };
+        if rc != 1 {
+            log::debug!("unregistering the ring fd: {}", io::Error::last_os_error());
+        }
+        self.registered = false;
+        self.fd = ring.as_raw_fd();
+    }
+
+    /// Whether enters go through the registered index.
+    pub(crate) fn is_registered(&self) -> bool {
+        self.registered
+    }
+
+    /// Submit what is queued in `ring`'s SQ and wait for `want`
+    /// completions (0: do not wait). With `min_wait_us > 0` (Linux 6.12,
+    /// `IORING_FEAT_MIN_TIMEOUT`), once the first completion is there the
+    /// wait ends after that many µs even if fewer than `want` arrived.
+    /// Returns the number of SQEs the kernel took.
+    pub(crate) fn submit(
+        &self,
+        ring: &mut IoUring,
+        want: u32,
+        min_wait_us: u32,
+    ) -> io::Result<usize> {
+        let (to_submit, must_enter) = {
+            let sq = ring.submission();
+            (sq.len() as u32, sq.cq_overflow() || sq.taskrun())
+        };
+        let mut flags = 0;
+        if want > 0 || must_enter {
+            flags |= ENTER_GETEVENTS;
+        }
+        if self.registered {
+            flags |= ENTER_REGISTERED_RING;
+        }
+        let arg = GeteventsArg {
+            sigmask: 0,
+            sigmask_sz: 0,
+            min_wait_usec: min_wait_us,
+            ts: 0,
+        };
+        let (argp, argsz) = if min_wait_us > 0 && want > 0 {
+            flags |= ENTER_EXT_ARG;
+            (
+                (&raw const arg).cast::<libc::c_void>(),
+                std::mem::size_of::<GeteventsArg>(),
+            )
+        } else {
+            (std::ptr::null(), 0)
+        };
+        // SAFETY: io_uring_enter on this thread's registered index (or the
+        // ring's open fd); `to_submit` SQEs are in the SQ, published by the
+        // SubmissionQueue's drop above; with EXT_ARG, `argp` points at one
+        // live `io_uring_getevents_arg` of `argsz` bytes (no sigmask, no
+        // timeout), otherwise it is null.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_enter,
+                self.fd,
+                to_submit,
+                want,
+                flags,
+                argp,
+                argsz,
+            )
+        };
+        if rc < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(rc as usize)
+        }
+    }
 }

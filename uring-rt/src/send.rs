@@ -9,7 +9,6 @@ use crate::region::Region;
 use crate::socket::{self, PKTINFO_SPACE};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::RawFd;
 
 /// Everything one SENDMSG points at. Lives in a `Region` and is touched only
 /// through raw pointers, never through a reference while in flight.
@@ -19,7 +18,8 @@ struct Slot {
     iov: libc::iovec,
     name: libc::sockaddr_storage,
     cmsg: CmsgSpace,
-    fd: RawFd,
+    /// Index of the worker's UDP socket to send from.
+    socket: u32,
 }
 
 /// Room for one pktinfo cmsg, aligned like `struct cmsghdr`.
@@ -29,7 +29,7 @@ struct CmsgSpace([u8; PKTINFO_SPACE]);
 /// A datagram parked in the overflow queue.
 #[derive(Clone, Copy)]
 struct Parked {
-    fd: RawFd,
+    socket: u32,
     to: SocketAddr,
     from: Option<IpAddr>,
     len: usize,
@@ -71,7 +71,7 @@ impl SendPool {
         let slot_size = slot_size as usize;
         let n = slots as usize;
         let unused = Parked {
-            fd: -1,
+            socket: 0,
             to: SocketAddr::from(([0, 0, 0, 0], 0)),
             from: None,
             len: 0,
@@ -105,7 +105,7 @@ impl SendPool {
     /// Fill a slot (or a queue entry) with `fill` and mark it for the flush.
     pub(crate) fn send_to(
         &mut self,
-        fd: RawFd,
+        socket: u32,
         to: SocketAddr,
         from: Option<IpAddr>,
         fill: impl FnOnce(&mut [u8]) -> usize,
@@ -115,7 +115,7 @@ impl SendPool {
             if n == 0 {
                 self.free.push(i);
             } else {
-                self.prepare(i, fd, to, from, n);
+                self.prepare(i, socket, to, from, n);
                 self.ready.push_back(i);
             }
             return (Queued::Ok, false);
@@ -127,7 +127,7 @@ impl SendPool {
         let n = fill(self.parked_bytes(pos)).min(self.slot_size);
         if n > 0 {
             self.parked[pos] = Parked {
-                fd,
+                socket,
                 to,
                 from,
                 len: n,
@@ -138,15 +138,16 @@ impl SendPool {
     }
 
     /// Slots filled this turn; the flush submits each and calls `submitted`.
-    pub(crate) fn take_ready(&mut self) -> Option<(u32, RawFd, *const libc::msghdr)> {
+    /// Returns the slot, its socket index and its header.
+    pub(crate) fn take_ready(&mut self) -> Option<(u32, u32, *const libc::msghdr)> {
         let i = self.ready.pop_front()?;
         self.in_flight += 1;
         let s = self.slot_ptr(i);
         // SAFETY: i < slot_count, and slot i was fully written by `prepare`;
-        // reading its fd and taking the header's address through the raw
+        // reading its socket and taking the header's address through the raw
         // pointer creates no reference.
-        let (fd, hdr) = unsafe { ((*s).fd, &raw const (*s).hdr) };
-        Some((i, fd, hdr))
+        let (socket, hdr) = unsafe { ((*s).socket, &raw const (*s).hdr) };
+        Some((i, socket, hdr))
     }
 
     /// Put a ready slot back (the SQE could not be pushed).
@@ -176,7 +177,7 @@ impl SendPool {
         unsafe { std::ptr::copy_nonoverlapping(src, dst, p.len) };
         self.parked_head = (self.parked_head + 1) % self.parked.len();
         self.parked_len -= 1;
-        self.prepare(i, p.fd, p.to, p.from, p.len);
+        self.prepare(i, p.socket, p.to, p.from, p.len);
         self.ready.push_back(i);
     }
 
@@ -211,7 +212,7 @@ impl SendPool {
     }
 
     /// Write msghdr/iovec/name/cmsg of slot `i` for `len` payload bytes.
-    fn prepare(&mut self, i: u32, fd: RawFd, to: SocketAddr, from: Option<IpAddr>, len: usize) {
+    fn prepare(&mut self, i: u32, socket: u32, to: SocketAddr, from: Option<IpAddr>, len: usize) {
         let from = source_for(to, from);
         let s = self.slot_ptr(i);
         let payload = self.slot_bytes(i).as_mut_ptr();
@@ -237,7 +238,7 @@ impl SendPool {
                 hdr.msg_controllen = control_len as _;
             }
             (&raw mut (*s).hdr).write(hdr);
-            (&raw mut (*s).fd).write(fd);
+            (&raw mut (*s).socket).write(socket);
         }
     }
 }
@@ -283,9 +284,9 @@ mod tests {
         }
         assert!(matches!(pool.send_to(3, to, None, |_| 1).0, Queued::Full));
         assert_eq!(pool.outstanding(), 4);
-        let (first_slot, fd, _) = pool.take_ready().unwrap();
+        let (first_slot, socket, _) = pool.take_ready().unwrap();
         let (second_slot, _, _) = pool.take_ready().unwrap();
-        assert_eq!(fd, 3);
+        assert_eq!(socket, 3);
         assert!(pool.take_ready().is_none());
         pool.complete(first_slot as usize);
         pool.complete(second_slot as usize);

@@ -12,6 +12,9 @@ pub struct RtStats {
     pub recv_malformed: u64,
     /// Multishot receives that ended with `ENOBUFS` (buffer ring ran dry).
     pub recv_buffers_exhausted: u64,
+    /// Times a buffer ring doubled the buffers in play after running dry
+    /// (it starts small so that receives land in cached memory).
+    pub recv_buffers_grown: u64,
     /// Other receive errors (UDP or TCP).
     pub recv_errors: u64,
     /// Multishot operations (RECVMSG, RECV, ACCEPT, TIMEOUT) re-armed after they ended.

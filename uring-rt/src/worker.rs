@@ -21,7 +21,7 @@ use crate::socket;
 use crate::stats::RtStats;
 use crate::tcp::{self, Tcp};
 use crate::user_data::{Kind, UserData};
-use io_uring::types::{CancelBuilder, Fd, RecvMsgOut, SubmitArgs, TimeoutFlags, Timespec};
+use io_uring::types::{CancelBuilder, Fd, Fixed, RecvMsgOut, TimeoutFlags, Timespec};
 use io_uring::{cqueue, opcode, squeue, IoUring};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -43,6 +43,9 @@ const RECV_NAME_LEN: u32 = std::mem::size_of::<libc::sockaddr_in6>() as u32;
 /// Control space of a UDP receive: one pktinfo cmsg of either family, with
 /// room to spare.
 const RECV_CONTROL_LEN: u32 = 64;
+/// Slots of the ring's file table, one per UDP socket (by index); sockets
+/// beyond it are named by plain descriptor.
+const UDP_FILE_SLOTS: u32 = 64;
 
 /// The eventfd a worker is woken through when MSG_RING is missing.
 struct WakeFd {
@@ -55,6 +58,8 @@ struct WakeFd {
 pub(crate) struct Worker<M> {
     /// Declared first: dropped before everything the kernel may touch.
     ring: IoUring,
+    /// Enters `ring` through its registered index.
+    enter: ring::Enter,
     udp_bufs: BufRing,
     /// Created by the flush that arms the first ACCEPT (UDP-only workers
     /// never map it); only connections accepted after that use group TCP_BGID.
@@ -76,7 +81,10 @@ pub(crate) struct Worker<M> {
     terminate_seen: bool,
     /// `(min_wait_usec, completions)` of a batched wait; `None` when off or
     /// when the kernel lacks IORING_FEAT_MIN_TIMEOUT.
-    batch: Option<(u32, usize)>,
+    batch: Option<(u32, u32)>,
+    /// A sparse file table of `UDP_FILE_SLOTS` is registered: UDP sockets
+    /// go in it, so a send skips the file lookup and reference count.
+    file_table: bool,
 }
 
 impl<M: Copy + Send + 'static> Worker<M> {
@@ -96,6 +104,13 @@ impl<M: Copy + Send + 'static> Worker<M> {
             cfg.recv_buffers,
             cfg.recv_buffer_size,
         )?;
+        let file_table = match ring.submitter().register_files_sparse(UDP_FILE_SLOTS) {
+            Ok(()) => true,
+            Err(e) => {
+                log::debug!("worker {index}: no file table ({e}); sockets named by descriptor");
+                false
+            }
+        };
         let sends = SendPool::new(cfg.send_slots, cfg.send_slot_size, cfg.send_queue)?;
         let tcp = Tcp::new(cfg.max_connections, cfg.tcp_send_buffer);
         let workers = shared.workers();
@@ -140,12 +155,19 @@ impl<M: Copy + Send + 'static> Worker<M> {
         let batch = (cfg.batch_wait_us > 0
             && cfg.batch_completions > 1
             && ring.params().is_feature_min_timeout())
-        .then_some((cfg.batch_wait_us, cfg.batch_completions as usize));
+        .then_some((cfg.batch_wait_us, cfg.batch_completions));
         if cfg.batch_wait_us > 0 && batch.is_none() && index == 0 {
             log::info!("completion batching off: the kernel lacks IORING_FEAT_MIN_TIMEOUT (6.12)");
         }
+        let enter = ring::Enter::new(&ring);
+        if index == 0 && !enter.is_registered() {
+            log::info!(
+                "ring fds not registered (Linux 5.18+): every io_uring_enter looks the ring up"
+            );
+        }
         Ok(Worker {
             ring,
+            enter,
             udp_bufs,
             tcp_bufs: None,
             tcp_bufs_size: (cfg.recv_buffers, cfg.recv_buffer_size),
@@ -162,6 +184,7 @@ impl<M: Copy + Send + 'static> Worker<M> {
             multishot_timer: probe.has_multishot_timeout(),
             terminate_seen: false,
             batch,
+            file_table,
         })
     }
 
@@ -183,7 +206,7 @@ impl<M: Copy + Send + 'static> Worker<M> {
         h.on_stop(&mut self.ctx);
         let deadline = Instant::now() + DRAIN_LIMIT;
         self.flush()?;
-        self.ring.submit()?;
+        self.enter.submit(&mut self.ring, 0, 0)?;
         while (self.ctx.sends.outstanding() > 0 || self.ctx.tcp.sending() > 0)
             && Instant::now() < deadline
         {
@@ -210,15 +233,12 @@ impl<M: Copy + Send + 'static> Worker<M> {
     fn turn<H: Handler<Msg = M>>(&mut self, h: &mut H, draining: bool) -> io::Result<()> {
         self.flush()?;
         // A mesh drain that hit its budget left messages queued: do not block.
-        let want = usize::from(!self.ctx.mesh.has_backlog());
+        let want = u32::from(!self.ctx.mesh.has_backlog());
         let entered = match self.batch {
             // Sleep until the first completion, then gather up to `n` for
             // at most `us` µs: one wake-up for several requests.
-            Some((us, n)) if want == 1 && !draining => {
-                let args = SubmitArgs::new().min_wait_usec(us);
-                self.ring.submitter().submit_with_args(n, &args)
-            }
-            _ => self.ring.submit_and_wait(want),
+            Some((us, n)) if want == 1 && !draining => self.enter.submit(&mut self.ring, n, us),
+            _ => self.enter.submit(&mut self.ring, want, 0),
         };
         match entered {
             Ok(n) => {
@@ -254,7 +274,26 @@ impl<M: Copy + Send + 'static> Worker<M> {
             }
         }
         self.closed_callbacks(h);
+        self.grow_dry_rings();
         Ok(())
+    }
+
+    /// Give a buffer ring that ran dry this turn more buffers.
+    fn grow_dry_rings(&mut self) {
+        if let Some(n) = self.udp_bufs.grow_if_dry() {
+            self.ctx.stats.recv_buffers_grown += 1;
+            log::debug!(
+                "worker {}: UDP receive buffers in play: {n}",
+                self.ctx.worker
+            );
+        }
+        if let Some(n) = self.tcp_bufs.as_mut().and_then(BufRing::grow_if_dry) {
+            self.ctx.stats.recv_buffers_grown += 1;
+            log::debug!(
+                "worker {}: TCP receive buffers in play: {n}",
+                self.ctx.worker
+            );
+        }
     }
 
     /// Hand the turn's received datagrams to `Handler::look_ahead` when
@@ -429,6 +468,7 @@ impl<M: Copy + Send + 'static> Worker<M> {
             self.udp_bufs.recycle(bid);
         } else if res == -libc::ENOBUFS {
             self.ctx.stats.recv_buffers_exhausted += 1;
+            self.udp_bufs.ran_dry();
         } else if res < 0 && res != -libc::ECANCELED {
             self.ctx.stats.recv_errors += 1;
             log::debug!(
@@ -506,6 +546,9 @@ impl<M: Copy + Send + 'static> Worker<M> {
             Some(false)
         } else if res == -libc::ENOBUFS {
             self.ctx.stats.recv_buffers_exhausted += 1;
+            if let Some(bufs) = self.tcp_bufs.as_mut() {
+                bufs.ran_dry();
+            }
             None
         } else if res < 0 && res != -libc::ECANCELED {
             self.ctx.stats.recv_errors += 1;
@@ -526,10 +569,21 @@ impl<M: Copy + Send + 'static> Worker<M> {
         let ctx = &mut self.ctx;
         let stats = &mut ctx.stats;
         while let Some(&i) = ctx.arm_udp.last() {
-            let fd = ctx.udp[i as usize].sock.as_raw_fd();
-            let e = opcode::RecvMsgMulti::new(Fd(fd), &raw const *self.recv_hdr, UDP_BGID)
-                .build()
-                .user_data(UserData::new(Kind::UdpRecv, i as usize).0);
+            let s = &mut ctx.udp[i as usize];
+            if self.file_table && !s.fixed && i < UDP_FILE_SLOTS {
+                s.fixed = ring
+                    .submitter()
+                    .register_files_update(i, &[s.sock.as_raw_fd()])
+                    .is_ok();
+            }
+            let hdr = &raw const *self.recv_hdr;
+            let e = if s.fixed {
+                opcode::RecvMsgMulti::new(Fixed(i), hdr, UDP_BGID)
+            } else {
+                opcode::RecvMsgMulti::new(Fd(s.sock.as_raw_fd()), hdr, UDP_BGID)
+            }
+            .build()
+            .user_data(UserData::new(Kind::UdpRecv, i as usize).0);
             // SAFETY: recv_hdr is boxed in the Worker (outlives the ring);
             // buffers come from group UDP_BGID, registered in `new`; the
             // socket stays open as long as the Ctx.
@@ -538,7 +592,9 @@ impl<M: Copy + Send + 'static> Worker<M> {
             }
             ctx.arm_udp.pop();
         }
-        while let Some((i, fd, hdr)) = ctx.sends.take_ready() {
+        while let Some((i, socket, hdr)) = ctx.sends.take_ready() {
+            // `Ctx::send_to` checked the index; sockets are never removed.
+            let s = &ctx.udp[socket as usize];
             // SAFETY: `hdr` points at slot i's msghdr, fully written by
             // `SendPool::prepare` and not in flight yet; reading it by value.
             let h = unsafe { hdr.read() };
@@ -547,12 +603,19 @@ impl<M: Copy + Send + 'static> Worker<M> {
             let e = if h.msg_controllen == 0 {
                 // SAFETY: msg_iov points at slot i's iovec (see above).
                 let iov = unsafe { h.msg_iov.read() };
-                opcode::Send::new(Fd(fd), iov.iov_base.cast::<u8>(), iov.iov_len as u32)
-                    .dest_addr(h.msg_name.cast::<libc::sockaddr>())
-                    .dest_addr_len(h.msg_namelen)
-                    .build()
+                let (buf, len) = (iov.iov_base.cast::<u8>(), iov.iov_len as u32);
+                if s.fixed {
+                    opcode::Send::new(Fixed(socket), buf, len)
+                } else {
+                    opcode::Send::new(Fd(s.sock.as_raw_fd()), buf, len)
+                }
+                .dest_addr(h.msg_name.cast::<libc::sockaddr>())
+                .dest_addr_len(h.msg_namelen)
+                .build()
+            } else if s.fixed {
+                opcode::SendMsg::new(Fixed(socket), hdr).build()
             } else {
-                opcode::SendMsg::new(Fd(fd), hdr).build()
+                opcode::SendMsg::new(Fd(s.sock.as_raw_fd()), hdr).build()
             }
             .user_data(UserData::new(Kind::UdpSend, i as usize).0);
             // SAFETY: slot i (msghdr, iovec, name, cmsg, bytes) stays
@@ -743,6 +806,7 @@ impl<M> Drop for Worker<M> {
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
             Err(e) => log::debug!("worker {}: sync cancel at drop: {e}", self.ctx.worker),
         }
+        self.enter.unregister(&self.ring);
     }
 }
 
@@ -787,7 +851,13 @@ mod tests {
     struct Echo;
     impl Handler for Echo {
         type Msg = ();
-        fn on_datagram(&mut self, _: &mut Ctx<()>, _: Datagram<'_>) {}
+        fn on_datagram(&mut self, ctx: &mut Ctx<()>, d: Datagram<'_>) {
+            let p = d.payload;
+            let _ = ctx.send_to(d.socket, d.src, None, |b| {
+                b[..p.len()].copy_from_slice(p);
+                p.len()
+            });
+        }
         fn on_recv(&mut self, ctx: &mut Ctx<()>, conn: crate::ConnId, data: &[u8]) {
             let _ = ctx.send(conn, data);
         }
@@ -808,6 +878,45 @@ mod tests {
         let shared = Arc::new(Shared::new(1, probe.has_msg_ring()));
         let mesh = Mesh::<()>::new(1, cfg.mesh_capacity).pop().unwrap();
         Worker::new(0, &cfg, probe, shared, mesh).unwrap()
+    }
+
+    #[test]
+    fn ring_fd_registration_is_released_with_the_worker() {
+        let probe = Probe::detect();
+        if !probe.missing_for_udp().is_empty() {
+            eprintln!("SKIP: io_uring UDP path unavailable on {}", probe.kernel());
+            return;
+        }
+        // A thread may register at most 16 ring fds at once: 40 workers in
+        // a row on one thread are all registered only if each one's
+        // registration goes with it. Each also answers a datagram.
+        for _ in 0..40 {
+            let mut wk = test_worker(&probe);
+            assert!(wk.enter.is_registered(), "ring fd not registered");
+            let id = wk
+                .ctx
+                .add_udp(UdpSocket::bind("127.0.0.1:0").unwrap())
+                .unwrap();
+            let addr = wk.ctx.udp_local_addr(id).unwrap();
+            assert!(wk.file_table, "no file table");
+            let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+            client
+                .set_read_timeout(Some(Duration::from_millis(20)))
+                .unwrap();
+            client.send_to(b"ping", addr).unwrap();
+            let mut buf = [0u8; 16];
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let n = loop {
+                wk.tick_armed_or_arm();
+                wk.turn(&mut Echo, false).unwrap();
+                if let Ok(n) = client.recv(&mut buf) {
+                    break n;
+                }
+                assert!(Instant::now() < deadline, "no echo");
+            };
+            assert_eq!(&buf[..n], b"ping");
+            assert!(wk.ctx.udp[0].fixed, "socket not in the file table");
+        }
     }
 
     #[test]

@@ -107,11 +107,12 @@ fn echo_v6() {
 /// 500th datagram it sleeps a little so the socket queue builds up and the
 /// 64-buffer ring runs dry.
 struct Checker {
-    sock: Option<UdpSocket>,
-    ready: Option<mpsc::Sender<SocketAddr>>,
+    socks: Vec<UdpSocket>,
+    ready: Option<mpsc::Sender<Vec<SocketAddr>>>,
     good: u64,
     bad: u64,
     exhausted: u64,
+    grown: u64,
     rearms: u64,
 }
 
@@ -127,14 +128,17 @@ fn payload(seq: u64, out: &mut [u8]) -> usize {
 impl Handler for Checker {
     type Msg = ();
     fn on_start(&mut self, ctx: &mut Ctx<()>) {
-        let sock = self.sock.take().unwrap();
-        let addr = sock.local_addr().unwrap();
-        ctx.add_udp(sock).unwrap();
-        self.ready.take().unwrap().send(addr).unwrap();
+        let mut addrs = Vec::new();
+        for sock in self.socks.drain(..) {
+            addrs.push(sock.local_addr().unwrap());
+            ctx.add_udp(sock).unwrap();
+        }
+        self.ready.take().unwrap().send(addrs).unwrap();
     }
     fn on_datagram(&mut self, ctx: &mut Ctx<()>, d: Datagram<'_>) {
         if d.payload == STOP {
             self.exhausted = ctx.stats().recv_buffers_exhausted;
+            self.grown = ctx.stats().recv_buffers_grown;
             self.rearms = ctx.stats().rearms;
             ctx.stop();
             return;
@@ -169,28 +173,34 @@ fn ack(ctx: &mut Ctx<()>, s: SocketId, to: SocketAddr, seq: u64) {
     .expect("send slot");
 }
 
-#[test]
-fn buffer_ring_exhaust_and_refill_100k() {
-    if common::skip_udp() {
-        return;
-    }
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket2::SockRef::from(&sock)
-        .set_recv_buffer_size(4 << 20)
-        .unwrap();
+/// Sends `TOTAL` checked datagrams with `window` in flight, spread over
+/// `sockets` sockets of one worker whose ring holds `buffers`; returns the
+/// handler when every one was acknowledged exactly once.
+fn checked_run(sockets: usize, buffers: u16, window: u64) -> Checker {
+    let socks = (0..sockets)
+        .map(|_| {
+            let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+            socket2::SockRef::from(&sock)
+                .set_recv_buffer_size(4 << 20)
+                .unwrap();
+            sock
+        })
+        .collect();
     let (tx, rx) = mpsc::channel();
     let h = Checker {
-        sock: Some(sock),
+        socks,
         ready: Some(tx),
         good: 0,
         bad: 0,
         exhausted: 0,
+        grown: 0,
         rearms: 0,
     };
     let mut cfg = common::small(1);
-    cfg.recv_buffers = 64;
+    cfg.recv_buffers = buffers;
     let t = std::thread::spawn(move || uring_rt::run(&cfg, vec![h]));
-    let server = rx.recv().unwrap();
+    let servers = rx.recv().unwrap();
+    let server = |seq: u64| servers[seq as usize % servers.len()];
     let client = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket2::SockRef::from(&client)
         .set_recv_buffer_size(4 << 20)
@@ -202,9 +212,9 @@ fn buffer_ring_exhaust_and_refill_100k() {
     let mut buf = [0u8; 512];
     let mut next = 0u64;
     let mut done = 0u64;
-    while next < WINDOW.min(TOTAL) {
+    while next < window.min(TOTAL) {
         let n = payload(next, &mut buf);
-        client.send_to(&buf[..n], server).unwrap();
+        client.send_to(&buf[..n], server(next)).unwrap();
         next += 1;
     }
     while done < TOTAL {
@@ -218,19 +228,43 @@ fn buffer_ring_exhaust_and_refill_100k() {
         done += 1;
         if next < TOTAL {
             let n = payload(next, &mut buf);
-            client.send_to(&buf[..n], server).unwrap();
+            client.send_to(&buf[..n], server(next)).unwrap();
             next += 1;
         }
     }
-    client.send_to(STOP, server).unwrap();
-    let hs = t.join().unwrap().unwrap();
-    let h = &hs[0];
+    client.send_to(STOP, server(0)).unwrap();
+    let h = t.join().unwrap().unwrap().pop().unwrap();
     assert_eq!(h.bad, 0);
     assert_eq!(h.good, TOTAL);
+    h
+}
+
+#[test]
+fn buffer_ring_exhaust_and_refill_100k() {
+    if common::skip_udp() {
+        return;
+    }
+    let h = checked_run(1, 64, WINDOW);
     eprintln!("exhausted {} rearms {}", h.exhausted, h.rearms);
     assert!(
         h.exhausted > 0,
         "the 64-buffer ring never ran dry; test did not exercise refill"
     );
     assert!(h.rearms >= h.exhausted);
+}
+
+/// A ring starts with 128 of its 1,024 buffers in play and doubles them
+/// (once per loop turn) when it runs dry. Eight sockets share the group
+/// and the kernel fills up to 32 buffers per socket before the worker
+/// recycles any, so it runs dry; 400 datagrams in flight never need more
+/// than 512, so it grows once or twice, not to all 1,024.
+#[test]
+fn buffer_ring_grows_to_the_load() {
+    if common::skip_udp() {
+        return;
+    }
+    let h = checked_run(8, 1024, 400);
+    eprintln!("exhausted {} grown {}", h.exhausted, h.grown);
+    assert!(h.grown >= 1, "the 128 first buffers never ran dry");
+    assert!(h.grown <= 2, "grew past what 400 in flight need");
 }
