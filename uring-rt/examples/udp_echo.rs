@@ -1,10 +1,13 @@
-//! UDP echo: uring-rt vs. a plain recvmmsg/sendmmsg loop.
+//! UDP echo: uring-rt vs. recvmmsg/sendmmsg loops.
 //!
 //! ```text
-//! udp_echo bench  [--server uring|plain] [--workers N] [--rate PPS|0] [--secs S] [--clients K] [--size B]
-//! udp_echo server [--server uring|plain] [--workers N] --bind ADDR [--secs S] [--batch-wait-us US]
+//! udp_echo bench  [--server S] [--workers N] [--rate PPS|0] [--secs S] [--clients K] [--size B]
+//! udp_echo server [--server S] [--workers N] --bind ADDR [--secs S] [--batch-wait-us US] [--recv-buffers N]
 //! udp_echo send   --target ADDR [--rate PPS|0] [--secs S] [--clients K] [--size B]
 //! ```
+//! Servers: `uring` (uring-rt), `plain` (`poll` when idle, then
+//! `recvmmsg`/`sendmmsg` until the socket is empty), `epoll` (the same
+//! batches driven by an edge-triggered epoll registration, as mio runs it).
 //! `--rate 0` saturates (each client keeps a window of requests in flight,
 //! sent in UDP GSO bursts so that the sender core is not the bottleneck);
 //! a fixed rate measures server CPU per response at that load. `bench` runs
@@ -214,13 +217,67 @@ fn serve_plain(sock: &UdpSocket, stop: &AtomicBool) -> Report {
     }
 }
 
+/// The loop of an epoll-driven server (as mio runs it, and riptide-udp's
+/// fallback backend): the socket stays registered (edge-triggered), so it
+/// carries a wait-queue entry all the time, as io_uring's multishot
+/// receive does; drain with `recvmmsg`, answer with `sendmmsg`.
+fn serve_epoll(sock: &UdpSocket, stop: &AtomicBool) -> Report {
+    // SAFETY: epoll_create1 has no memory preconditions; checked below.
+    let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    assert!(
+        ep >= 0,
+        "epoll_create1: {}",
+        std::io::Error::last_os_error()
+    );
+    let mut ev = libc::epoll_event {
+        events: (libc::EPOLLIN | libc::EPOLLET) as u32,
+        u64: 0,
+    };
+    // SAFETY: a valid epoll fd, socket fd and event for the call.
+    let rc = unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, sock.as_raw_fd(), &raw mut ev) };
+    assert_eq!(rc, 0, "epoll_ctl: {}", std::io::Error::last_os_error());
+    let mut rb = RecvBatch::new(64, 2048);
+    let mut sb = SendBatch::new(64, 2048);
+    let mut responses = 0;
+    let mut events = [libc::epoll_event { events: 0, u64: 0 }; 8];
+    while !stop.load(Ordering::Relaxed) {
+        // SAFETY: `events` has room for the 8 events asked for.
+        unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), 8, 100) };
+        while rb.recv(sock).is_ok() {
+            for d in rb.iter() {
+                let p = d.payload;
+                if sb.push(d.src, None, |b| {
+                    b[..p.len()].copy_from_slice(p);
+                    p.len()
+                }) {
+                    responses += 1;
+                }
+            }
+            let _ = sb.flush(sock);
+        }
+    }
+    // SAFETY: `ep` is ours and closed once.
+    unsafe { libc::close(ep) };
+    Report {
+        responses,
+        cpu: thread_cpu(),
+    }
+}
+
 fn serve(args: &Args, socks: Vec<UdpSocket>, stop: &Arc<AtomicBool>) -> Vec<Report> {
-    if args.server == "plain" {
+    if args.server == "plain" || args.server == "epoll" {
+        let epoll = args.server == "epoll";
         let threads: Vec<_> = socks
             .into_iter()
             .map(|s| {
                 let stop = Arc::clone(stop);
-                std::thread::spawn(move || serve_plain(&s, &stop))
+                std::thread::spawn(move || {
+                    if epoll {
+                        serve_epoll(&s, &stop)
+                    } else {
+                        serve_plain(&s, &stop)
+                    }
+                })
             })
             .collect();
         threads.into_iter().map(|t| t.join().unwrap()).collect()
