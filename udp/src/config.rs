@@ -32,7 +32,9 @@ config_struct! {
         /// a restart (libtorrent keeps an id for 60 s and cannot announce
         /// until it expires if the tracker forgot it). Keep it secret.
         pub connection_id_key: String = String::new(),
-        /// Receive buffers per worker in the io_uring buffer ring (power of two).
+        /// Receive buffers per worker in the io_uring buffer ring, at most
+        /// (power of two). A ring starts with 128 in play and doubles them
+        /// when it runs dry, so receives land in cached memory.
         pub recv_buffers: u16 = 4096,
         /// Send slots per worker (responses in flight).
         pub send_slots: u32 = 2048,

@@ -47,6 +47,7 @@ pub enum Metric {
     Leechers4,
     Leechers6,
     RecvBuffersExhausted,
+    RecvBuffersGrown,
     RecvRearms,
     SubmitBatches,
     SubmittedEntries,
@@ -159,6 +160,11 @@ pub const DESCS: &[Desc] = &[
         "recv_buffers_exhausted_total",
         "",
         "Times the io_uring buffer ring ran dry (ENOBUFS).",
+    ),
+    c(
+        "recv_buffers_grown_total",
+        "",
+        "Times the io_uring buffer ring doubled the buffers in play after running dry.",
     ),
     c(
         "recv_rearms_total",

@@ -22,7 +22,9 @@ pub struct RuntimeConfig {
     pub cores: Option<Vec<usize>>,
     /// SQ entries per ring (CQ gets twice as many).
     pub ring_entries: u32,
-    /// Provided receive buffers per worker and protocol (power of two <= 32768).
+    /// Provided receive buffers per worker and protocol, at most (power of
+    /// two <= 32768). A ring starts with 128 of them in play and doubles
+    /// them each loop turn it ran dry (`RtStats::recv_buffers_grown`).
     pub recv_buffers: u16,
     /// Bytes per receive buffer. For UDP this includes a 108-byte header
     /// (recvmsg_out + address + pktinfo); longer datagrams are dropped and

@@ -60,6 +60,7 @@ impl UringWorker {
             Metric::RecvBuffersExhausted.index(),
             s.recv_buffers_exhausted,
         );
+        m.set(Metric::RecvBuffersGrown.index(), s.recv_buffers_grown);
         m.set(Metric::RecvRearms.index(), s.rearms);
         m.set(Metric::MeshWakeups.index(), s.mesh_wakeups);
         m.set(Metric::SubmitBatches.index(), s.submit_batches);
