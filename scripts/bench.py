@@ -7,6 +7,8 @@ generator runs pinned to LOAD_CORE. Phases per tracker:
   2. saturation, aquatic_udp_load_test                 -> responses/s
   3. fixed offered load RATE/s, riptide-udp-load       -> user, system CPU us/response
   4. peak RSS (VmHWM) after a fill of PEERS peers      -> MiB, bytes/peer over the idle RSS
+Then saturation side by side: riptide-udp (io_uring) and riptide-udp (mio),
+then aquatic_udp, at the same time on TRACKER_CORE (see side_by_side).
 Called by scripts/bench, which builds and installs what this needs.
 """
 import os
@@ -19,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REL = os.path.join(ROOT, "target", "release")
@@ -71,18 +74,19 @@ def proc_status(pid, key):
 
 
 class Tracker:
-    def __init__(self, name, argv, workdir, cores=None):
-        self.name, self.argv, self.workdir = name, argv, workdir
+    def __init__(self, name, argv, workdir, cores=None, port=PORT):
+        self.name, self.argv, self.workdir, self.port = name, argv, workdir, port
         self.cores = cores or TRACKER_CORE
         self.whitelist_only = False
         self.proc = None
 
     def start(self):
         self.proc = subprocess.Popen(["taskset", "-c", self.cores] + self.argv, cwd=self.workdir,
-                                     stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.workdir, "log"), "w"))
-        if not wait_ready(PORT):
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=open(os.path.join(self.workdir, f"log-{self.port}"), "w"))
+        if not wait_ready(self.port):
             self.stop()
-            raise RuntimeError(f"{self.name} did not answer a connect on port {PORT}")
+            raise RuntimeError(f"{self.name} did not answer a connect on port {self.port}")
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -94,29 +98,29 @@ class Tracker:
                 self.proc.wait()
 
 
-def riptide(backend, workdir, workers=1, steering=True, cores=None):
-    cfg = os.path.join(workdir, f"riptide-{backend}-{workers}-{steering}.toml")
+def riptide(backend, workdir, workers=1, steering=True, cores=None, port=PORT):
+    cfg = os.path.join(workdir, f"riptide-{backend}-{workers}-{steering}-{port}.toml")
     pin = f"[cpu_pinning]\nenabled = true\ncores = [{cores}]\n" if cores else ""
     with open(cfg, "w") as f:
         f.write(f'workers = {workers}\nbackend = "{backend}"\nlog_level = "warn"\n'
-                f'[network]\naddress_ipv4 = "127.0.0.1:{PORT}"\naddress_ipv6 = ""\n'
+                f'[network]\naddress_ipv4 = "127.0.0.1:{port}"\naddress_ipv6 = ""\n'
                 f'kernel_steering = {"true" if steering else "false"}\n'
                 f'[protocol]\nmax_numwant = 50\n{pin}')
     name = f"riptide-udp ({backend})" if workers == 1 else f"riptide-udp ({backend}, {workers} workers, steering {'on' if steering else 'off'})"
-    return Tracker(name, [os.path.join(REL, "riptide-udp"), "-c", cfg], workdir)
+    return Tracker(name, [os.path.join(REL, "riptide-udp"), "-c", cfg], workdir, port=port)
 
 
-def aquatic(workdir):
+def aquatic(workdir, port=PORT):
     exe = os.environ["AQUATIC_UDP"]
     text = subprocess.run([exe, "-p"], capture_output=True, text=True, check=True).stdout
     text = re.sub(r"(?m)^socket_workers = .*$", "socket_workers = 1", text)
-    text = re.sub(r'(?m)^address = .*$', f'address = "127.0.0.1:{PORT}"', text)
+    text = re.sub(r'(?m)^address = .*$', f'address = "127.0.0.1:{port}"', text)
     text = re.sub(r'(?m)^max_response_peers = .*$', "max_response_peers = 50", text)
     text = re.sub(r'(?m)^log_level = .*$', 'log_level = "error"', text)
-    cfg = os.path.join(workdir, "aquatic.toml")
+    cfg = os.path.join(workdir, f"aquatic-{port}.toml")
     with open(cfg, "w") as f:
         f.write(text)
-    return Tracker("aquatic_udp", [exe, "-c", cfg], workdir)
+    return Tracker("aquatic_udp", [exe, "-c", cfg], workdir, port=port)
 
 
 def opentracker(workdir):
@@ -141,8 +145,8 @@ def opentracker(workdir):
     return t
 
 
-def run_riptide_load(extra, threads=1, cores=LOAD_CORE, duration=None):
-    argv = ["taskset", "-c", cores, os.path.join(REL, "riptide-udp-load"), "--target", f"127.0.0.1:{PORT}",
+def run_riptide_load(extra, threads=1, cores=LOAD_CORE, duration=None, port=PORT):
+    argv = ["taskset", "-c", cores, os.path.join(REL, "riptide-udp-load"), "--target", f"127.0.0.1:{port}",
             "--threads", str(threads), "--duration", f"{duration or DURATION}s"] + extra
     out = subprocess.run(argv, capture_output=True, text=True, timeout=(duration or DURATION) * 4 + 60)
     m = re.search(r"RESULT (.*)", out.stdout + out.stderr)
@@ -266,7 +270,50 @@ def main():
             return f"{a / b:.2f}×" if a and b else "n/a"
         print(f"| ratio {ours['name']} / {peer['name']} | {ratio('sat_riptide_load')} | {ratio('sat_aquatic_load')} | "
               f"{ratio('user_us')} | {ratio('sys_us')} | {ratio('peak_rss')} | {ratio('bytes_per_peer')} |")
+    if any(t.name.startswith("riptide-udp (io_uring)") for t in trackers):
+        peers = [lambda port: riptide("mio", workdir, port=port)]
+        if os.environ.get("AQUATIC_UDP"):
+            peers.append(lambda port: aquatic(workdir, port=port))
+        side_by_side(workdir, peers)
     shutil.rmtree(workdir, ignore_errors=True)
+
+
+def side_by_side(workdir, peers):
+    """Saturation, riptide-udp (io_uring) and one peer at the same time: both
+    pinned to the tracker core, each flooded by its own riptide-udp-load on
+    the load core. They split the core and share whatever else the machine
+    does, so the ratio of their responses/s repeats to a few percent where
+    one-after-the-other runs vary far more. Prints one row per peer."""
+    mix = ["--mix", "connect=10,announce=80,scrape=10"]
+    rows = []
+    for make_peer in peers:
+        runs = []
+        for rep in range(REPS):
+            ours, peer = riptide("io_uring", workdir, port=PORT), make_peer(PORT + 1)
+            log(f"==> side by side {rep + 1}/{REPS}: {ours.name} and {peer.name}")
+            ours.start()
+            try:
+                peer.start()
+                try:
+                    c0 = [sum(proc_cpu(t.proc.pid)) for t in (ours, peer)]
+                    with ThreadPoolExecutor(2) as pool:
+                        loads = [pool.submit(run_riptide_load, mix, port=t.port) for t in (ours, peer)]
+                        ra, rb = (f.result()["responses_per_s"] for f in loads)
+                    c1 = [sum(proc_cpu(t.proc.pid)) for t in (ours, peer)]
+                finally:
+                    peer.stop()
+            finally:
+                ours.stop()
+            runs.append((ra, rb, ra / rb, (c1[0] - c0[0]) / max(c1[1] - c0[1], 1e-9)))
+        med = [sorted(r[i] for r in runs)[len(runs) // 2] for i in range(4)]
+        rows.append((peer.name, med, [r[2] for r in runs]))
+    print(f"\nSaturation side by side on core {TRACKER_CORE} (each tracker with its own riptide-udp-load on core "
+          f"{LOAD_CORE}, {DURATION} s, median of {REPS})\n")
+    print("| pair | riptide-udp (io_uring) resp/s | peer resp/s | ratio | each run | CPU time ratio |")
+    print("|---|---|---|---|---|---|")
+    for name, (ra, rb, ratio, cpu), each in rows:
+        print(f"| riptide-udp (io_uring) and {name} | {fmt(ra)} | {fmt(rb)} | {ratio:.2f}× | "
+              f"{', '.join(f'{x:.2f}' for x in each)} | {cpu:.2f} |")
 
 
 def steering(reps=int(os.environ.get("REPS", "3"))):
