@@ -186,11 +186,9 @@ fn serve_uring(socks: Vec<UdpSocket>, stop: &Arc<AtomicBool>, args: &Args) -> Ve
         .collect()
 }
 
+/// The `plain` server: `poll` while the socket is empty, then batches.
 fn serve_plain(sock: &UdpSocket, stop: &AtomicBool) -> Report {
-    let mut rb = RecvBatch::new(64, 2048);
-    let mut sb = SendBatch::new(64, 2048);
-    let mut responses = 0;
-    while !stop.load(Ordering::Relaxed) {
+    serve_batches(sock, stop, || {
         let mut pfd = libc::pollfd {
             fd: sock.as_raw_fd(),
             events: libc::POLLIN,
@@ -198,29 +196,12 @@ fn serve_plain(sock: &UdpSocket, stop: &AtomicBool) -> Report {
         };
         // SAFETY: one valid pollfd for the duration of the call.
         unsafe { libc::poll(&raw mut pfd, 1, 100) };
-        while rb.recv(sock).is_ok() {
-            for d in rb.iter() {
-                let p = d.payload;
-                if sb.push(d.src, None, |b| {
-                    b[..p.len()].copy_from_slice(p);
-                    p.len()
-                }) {
-                    responses += 1;
-                }
-            }
-            let _ = sb.flush(sock);
-        }
-    }
-    Report {
-        responses,
-        cpu: thread_cpu(),
-    }
+    })
 }
 
-/// The loop of an epoll-driven server (as mio runs it, and riptide-udp's
-/// fallback backend): the socket stays registered (edge-triggered), so it
-/// carries a wait-queue entry all the time, as io_uring's multishot
-/// receive does; drain with `recvmmsg`, answer with `sendmmsg`.
+/// The `epoll` server, as mio (and riptide-udp's fallback backend) runs a
+/// socket: it stays registered (edge-triggered), so it carries a wait-queue
+/// entry all the time, as io_uring's multishot receive does.
 fn serve_epoll(sock: &UdpSocket, stop: &AtomicBool) -> Report {
     // SAFETY: epoll_create1 has no memory preconditions; checked below.
     let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
@@ -236,13 +217,24 @@ fn serve_epoll(sock: &UdpSocket, stop: &AtomicBool) -> Report {
     // SAFETY: a valid epoll fd, socket fd and event for the call.
     let rc = unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, sock.as_raw_fd(), &raw mut ev) };
     assert_eq!(rc, 0, "epoll_ctl: {}", std::io::Error::last_os_error());
+    let mut events = [libc::epoll_event { events: 0, u64: 0 }; 8];
+    let report = serve_batches(sock, stop, || {
+        // SAFETY: `events` has room for the 8 events asked for.
+        unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), 8, 100) };
+    });
+    // SAFETY: `ep` is ours and closed once.
+    unsafe { libc::close(ep) };
+    report
+}
+
+/// Until `stop`: `wait` for the socket, then `recvmmsg` 64 at a time and
+/// answer each batch with one `sendmmsg`, until the socket is empty.
+fn serve_batches(sock: &UdpSocket, stop: &AtomicBool, mut wait: impl FnMut()) -> Report {
     let mut rb = RecvBatch::new(64, 2048);
     let mut sb = SendBatch::new(64, 2048);
     let mut responses = 0;
-    let mut events = [libc::epoll_event { events: 0, u64: 0 }; 8];
     while !stop.load(Ordering::Relaxed) {
-        // SAFETY: `events` has room for the 8 events asked for.
-        unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), 8, 100) };
+        wait();
         while rb.recv(sock).is_ok() {
             for d in rb.iter() {
                 let p = d.payload;
@@ -256,8 +248,6 @@ fn serve_epoll(sock: &UdpSocket, stop: &AtomicBool) -> Report {
             let _ = sb.flush(sock);
         }
     }
-    // SAFETY: `ep` is ours and closed once.
-    unsafe { libc::close(ep) };
     Report {
         responses,
         cpu: thread_cpu(),

@@ -133,6 +133,18 @@ struct RsrcUpdate {
     data: u64,
 }
 
+/// `struct __kernel_timespec`.
+#[repr(C)]
+struct KernelTimespec {
+    tv_sec: i64,
+    tv_nsec: i64,
+}
+
+/// The overall timeout of a batched wait. Without one the kernel treats
+/// `min_wait_usec` as the whole timeout and an idle worker would wake every
+/// few hundred µs; with it, an idle worker sleeps this long between turns.
+const BATCHED_IDLE_SECS: i64 = 1;
+
 /// `struct io_uring_getevents_arg` (`min_wait_usec` since Linux 6.12, a
 /// zero pad before).
 #[repr(C)]
@@ -231,33 +243,36 @@ impl Enter {
         self.registered
     }
 
-    /// Submit what is queued in `ring`'s SQ and wait for `want`
-    /// completions (0: do not wait). With `min_wait_us > 0` (Linux 6.12,
-    /// `IORING_FEAT_MIN_TIMEOUT`), once the first completion is there the
-    /// wait ends after that many µs even if fewer than `want` arrived.
-    /// Returns the number of SQEs the kernel took.
+    /// Submit what is queued in `ring`'s SQ, run the ring's deferred task
+    /// work and wait for `want` completions (0: do not wait). With
+    /// `min_wait_us > 0` (Linux 6.12, `IORING_FEAT_MIN_TIMEOUT`), once that
+    /// many µs have passed the wait ends as soon as one completion is there,
+    /// even if fewer than `want` arrived; with none, after
+    /// [`BATCHED_IDLE_SECS`] (`ETIME`). Returns the number of SQEs the kernel
+    /// took.
     pub(crate) fn submit(
         &self,
         ring: &mut IoUring,
         want: u32,
         min_wait_us: u32,
     ) -> io::Result<usize> {
-        let (to_submit, must_enter) = {
-            let sq = ring.submission();
-            (sq.len() as u32, sq.cq_overflow() || sq.taskrun())
-        };
-        let mut flags = 0;
-        if want > 0 || must_enter {
-            flags |= ENTER_GETEVENTS;
-        }
+        let to_submit = ring.submission().len() as u32;
+        // Always GETEVENTS: on a DEFER_TASKRUN ring only an enter that asks
+        // for events runs the deferred work that posts receive completions,
+        // also when it does not wait (`want` 0, e.g. with a mesh backlog).
+        let mut flags = ENTER_GETEVENTS;
         if self.registered {
             flags |= ENTER_REGISTERED_RING;
         }
+        let timeout = KernelTimespec {
+            tv_sec: BATCHED_IDLE_SECS,
+            tv_nsec: 0,
+        };
         let arg = GeteventsArg {
             sigmask: 0,
             sigmask_sz: 0,
             min_wait_usec: min_wait_us,
-            ts: 0,
+            ts: &raw const timeout as u64,
         };
         let (argp, argsz) = if min_wait_us > 0 && want > 0 {
             flags |= ENTER_EXT_ARG;
@@ -271,8 +286,8 @@ impl Enter {
         // SAFETY: io_uring_enter on this thread's registered index (or the
         // ring's open fd); `to_submit` SQEs are in the SQ, published by the
         // SubmissionQueue's drop above; with EXT_ARG, `argp` points at one
-        // live `io_uring_getevents_arg` of `argsz` bytes (no sigmask, no
-        // timeout), otherwise it is null.
+        // live `io_uring_getevents_arg` of `argsz` bytes (no sigmask) whose
+        // `ts` points at the live `timeout`, otherwise it is null.
         let rc = unsafe {
             libc::syscall(
                 libc::SYS_io_uring_enter,

@@ -35,7 +35,7 @@ pub struct RtStats {
     pub mesh_received: u64,
     /// Wake-ups (MSG_RING or eventfd writes) sent to other workers.
     pub mesh_wakeups: u64,
-    /// `submit_and_wait` calls (one per loop turn).
+    /// `io_uring_enter` calls of the loop (one per turn, timeouts included).
     pub submit_batches: u64,
     /// SQEs the kernel consumed over all submits.
     pub submitted_sqes: u64,

@@ -240,11 +240,9 @@ impl<M: Copy + Send + 'static> Worker<M> {
             Some((us, n)) if want == 1 && !draining => self.enter.submit(&mut self.ring, n, us),
             _ => self.enter.submit(&mut self.ring, want, 0),
         };
+        self.ctx.stats.submit_batches += 1;
         match entered {
-            Ok(n) => {
-                self.ctx.stats.submit_batches += 1;
-                self.ctx.stats.submitted_sqes += n as u64;
-            }
+            Ok(n) => self.ctx.stats.submitted_sqes += n as u64,
             Err(e)
                 if matches!(
                     e.raw_os_error(),
@@ -805,6 +803,18 @@ impl<M> Drop for Worker<M> {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
             Err(e) => log::debug!("worker {}: sync cancel at drop: {e}", self.ctx.worker),
+        }
+        // One more enter runs the deferred work of the cancelled operations,
+        // which frees them and the socket references they hold.
+        let _ = self.enter.submit(&mut self.ring, 0, 0);
+        // The file table holds its own reference to each UDP socket, which
+        // the kernel drops only when it tears the ring down, some time after
+        // the fd closes: release it now, so the ports are free when the
+        // runtime returns.
+        if self.file_table {
+            if let Err(e) = self.ring.submitter().unregister_files() {
+                log::debug!("worker {}: unregister files at drop: {e}", self.ctx.worker);
+            }
         }
         self.enter.unregister(&self.ring);
     }

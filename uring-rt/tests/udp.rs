@@ -85,6 +85,10 @@ fn echo_on(bind: &str, target_ip: &str, expect_dst: bool) {
         hs[0].dst_seen, want,
         "pktinfo destination only on wildcard binds"
     );
+    // The worker's file table referenced the socket; once `run` returned
+    // the port must be free again (a restarting tracker binds it at once).
+    drop(hs);
+    UdpSocket::bind(bound).expect("port still bound after the runtime returned");
 }
 
 #[test]
