@@ -155,6 +155,24 @@ struct GeteventsArg {
     ts: u64,
 }
 
+/// `IORING_(UN)REGISTER_RING_FDS` with one update on `ring`; `true` if the
+/// kernel took it (it writes the registered index into `up.offset`).
+fn ring_fds(ring: &IoUring, op: libc::c_uint, up: &mut RsrcUpdate) -> bool {
+    // SAFETY: both opcodes read (and REGISTER writes back) `nr_args` (1)
+    // `io_uring_rsrc_update`s at `arg`: `up` is one, alive and exclusively
+    // borrowed for the call; the ring's fd is open while `ring` lives.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_io_uring_register,
+            ring.as_raw_fd(),
+            op,
+            std::ptr::from_mut(up),
+            1,
+        )
+    };
+    rc == 1
+}
+
 /// How a worker enters its ring: through the ring's registered index
 /// (`IORING_REGISTER_RING_FDS`, Linux 5.18), which spares every
 /// `io_uring_enter` the file lookup and reference count, or through the
@@ -180,19 +198,7 @@ impl Enter {
             resv: 0,
             data: raw as u64,
         };
-        // SAFETY: IORING_REGISTER_RING_FDS reads and writes `nr_args` (1)
-        // `io_uring_rsrc_update`s at `arg`: `up` is one, alive and
-        // exclusively borrowed for the call; `raw` is the ring's open fd.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_io_uring_register,
-                raw,
-                REGISTER_RING_FDS,
-                &raw mut up,
-                1,
-            )
-        };
-        if rc == 1 {
+        if ring_fds(ring, REGISTER_RING_FDS, &mut up) {
             Enter {
                 fd: up.offset as libc::c_int,
                 registered: true,
@@ -220,18 +226,7 @@ impl Enter {
             resv: 0,
             data: 0,
         };
-        // SAFETY: as in `new`: one live `io_uring_rsrc_update` naming the
-        // index this thread registered; the ring's fd is open.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_io_uring_register,
-                ring.as_raw_fd(),
-                UNREGISTER_RING_FDS,
-                &raw mut up,
-                1,
-            )
-        };
-        if rc != 1 {
+        if !ring_fds(ring, UNREGISTER_RING_FDS, &mut up) {
             log::debug!("unregistering the ring fd: {}", io::Error::last_os_error());
         }
         self.registered = false;

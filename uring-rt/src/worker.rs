@@ -47,6 +47,21 @@ const RECV_CONTROL_LEN: u32 = 64;
 /// beyond it are named by plain descriptor.
 const UDP_FILE_SLOTS: u32 = 64;
 
+/// Build an op on UDP socket `$s` (index `$i`): through its file-table slot
+/// when it has one, else through its descriptor. (The io-uring builders take
+/// the file as a sealed trait, so one function cannot pass either kind.)
+macro_rules! on_udp_socket {
+    ($s:expr, $i:expr, |$t:ident| $op:expr) => {
+        if $s.fixed {
+            let $t = Fixed($i);
+            $op
+        } else {
+            let $t = Fd($s.sock.as_raw_fd());
+            $op
+        }
+    };
+}
+
 /// The eventfd a worker is woken through when MSG_RING is missing.
 struct WakeFd {
     fd: OwnedFd,
@@ -569,19 +584,22 @@ impl<M: Copy + Send + 'static> Worker<M> {
         while let Some(&i) = ctx.arm_udp.last() {
             let s = &mut ctx.udp[i as usize];
             if self.file_table && !s.fixed && i < UDP_FILE_SLOTS {
-                s.fixed = ring
+                match ring
                     .submitter()
                     .register_files_update(i, &[s.sock.as_raw_fd()])
-                    .is_ok();
+                {
+                    Ok(_) => s.fixed = true,
+                    Err(e) => {
+                        // Not expected; stop trying (one syscall per re-arm).
+                        log::debug!("worker {}: file table update: {e}", ctx.worker);
+                        self.file_table = false;
+                    }
+                }
             }
             let hdr = &raw const *self.recv_hdr;
-            let e = if s.fixed {
-                opcode::RecvMsgMulti::new(Fixed(i), hdr, UDP_BGID)
-            } else {
-                opcode::RecvMsgMulti::new(Fd(s.sock.as_raw_fd()), hdr, UDP_BGID)
-            }
-            .build()
-            .user_data(UserData::new(Kind::UdpRecv, i as usize).0);
+            let e = on_udp_socket!(s, i, |t| opcode::RecvMsgMulti::new(t, hdr, UDP_BGID))
+                .build()
+                .user_data(UserData::new(Kind::UdpRecv, i as usize).0);
             // SAFETY: recv_hdr is boxed in the Worker (outlives the ring);
             // buffers come from group UDP_BGID, registered in `new`; the
             // socket stays open as long as the Ctx.
@@ -602,18 +620,12 @@ impl<M: Copy + Send + 'static> Worker<M> {
                 // SAFETY: msg_iov points at slot i's iovec (see above).
                 let iov = unsafe { h.msg_iov.read() };
                 let (buf, len) = (iov.iov_base.cast::<u8>(), iov.iov_len as u32);
-                if s.fixed {
-                    opcode::Send::new(Fixed(socket), buf, len)
-                } else {
-                    opcode::Send::new(Fd(s.sock.as_raw_fd()), buf, len)
-                }
-                .dest_addr(h.msg_name.cast::<libc::sockaddr>())
-                .dest_addr_len(h.msg_namelen)
-                .build()
-            } else if s.fixed {
-                opcode::SendMsg::new(Fixed(socket), hdr).build()
+                on_udp_socket!(s, socket, |t| opcode::Send::new(t, buf, len))
+                    .dest_addr(h.msg_name.cast::<libc::sockaddr>())
+                    .dest_addr_len(h.msg_namelen)
+                    .build()
             } else {
-                opcode::SendMsg::new(Fd(s.sock.as_raw_fd()), hdr).build()
+                on_udp_socket!(s, socket, |t| opcode::SendMsg::new(t, hdr)).build()
             }
             .user_data(UserData::new(Kind::UdpSend, i as usize).0);
             // SAFETY: slot i (msghdr, iovec, name, cmsg, bytes) stays
