@@ -64,6 +64,13 @@ pub trait Handler: Send + 'static {
         let _ = (ctx, conn);
     }
 
+    /// The deadline set with `Ctx::set_deadline` passed on an open
+    /// connection. The default aborts it (e.g. an idle or slow client); a
+    /// protocol may send a last response and `close` instead.
+    fn on_deadline(&mut self, ctx: &mut Ctx<Self::Msg>, conn: ConnId) {
+        ctx.abort(conn);
+    }
+
     /// The loop is stopping; queued sends are still flushed after this.
     fn on_stop(&mut self, ctx: &mut Ctx<Self::Msg>) {
         let _ = ctx;

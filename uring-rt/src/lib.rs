@@ -15,6 +15,7 @@ pub mod socket;
 
 mod bufring;
 pub mod ctx;
+mod deadline;
 pub mod handler;
 pub mod probe;
 mod region;

@@ -53,4 +53,7 @@ pub struct RtStats {
     pub conns_closed: u64,
     /// Timer expirations delivered to `on_timer`.
     pub timer_fires: u64,
+    /// Connection deadlines that passed (`on_deadline` calls, plus closes
+    /// aborted because they were still sending at their deadline).
+    pub deadlines_expired: u64,
 }

@@ -29,6 +29,9 @@ pub(crate) enum Kind {
     Cancel = 10,
     /// A tick TIMEOUT used while draining sends at stop.
     Tick = 11,
+    /// The TIMEOUT that wakes the worker once a deadline tick while any
+    /// connection deadline is set.
+    Deadline = 12,
 }
 
 impl Kind {
@@ -45,6 +48,7 @@ impl Kind {
             9 => Kind::MsgRingSent,
             10 => Kind::Cancel,
             11 => Kind::Tick,
+            12 => Kind::Deadline,
             _ => return None,
         })
     }
@@ -80,7 +84,13 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        for kind in [Kind::UdpRecv, Kind::UdpSend, Kind::Tick, Kind::Wake] {
+        for kind in [
+            Kind::UdpRecv,
+            Kind::UdpSend,
+            Kind::Tick,
+            Kind::Wake,
+            Kind::Deadline,
+        ] {
             for index in [0usize, 1, 4095, (1 << 56) - 1] {
                 let u = UserData::new(kind, index);
                 assert_eq!(u.kind(), Some(kind));

@@ -10,6 +10,7 @@
 
 use crate::bufring::BufRing;
 use crate::ctx::Ctx;
+use crate::deadline;
 use crate::handler::{Datagram, Handler, Signal, SocketId};
 use crate::mesh::MeshEnd;
 use crate::probe::Probe;
@@ -89,6 +90,11 @@ pub(crate) struct Worker<M> {
     wake_fd: Option<WakeFd>,
     tick: Box<Timespec>,
     tick_armed: bool,
+    /// One deadline tick: the TIMEOUT armed while any deadline is set.
+    deadline_tick: Box<Timespec>,
+    deadline_armed: bool,
+    /// Slots whose deadline passed this turn (reused).
+    expired: Vec<u32>,
     cqes: Vec<cqueue::Entry>,
     inbox: Vec<(usize, M)>,
     shared: Arc<Shared>,
@@ -193,6 +199,9 @@ impl<M: Copy + Send + 'static> Worker<M> {
             wake_fd,
             tick: Box::new(Timespec::from(Duration::from_millis(10))),
             tick_armed: false,
+            deadline_tick: Box::new(Timespec::from(deadline::TICK)),
+            deadline_armed: false,
+            expired: Vec::new(),
             cqes: Vec::with_capacity(cq),
             inbox: Vec::with_capacity(cfg.mesh_capacity.saturating_mul(2 * workers)),
             shared,
@@ -285,6 +294,7 @@ impl<M: Copy + Send + 'static> Worker<M> {
                 self.ctx.stats.mesh_received += 1;
                 h.on_mesh(&mut self.ctx, from, m);
             }
+            self.expire_deadlines(h);
         }
         self.closed_callbacks(h);
         self.grow_dry_rings();
@@ -340,8 +350,32 @@ impl<M: Copy + Send + 'static> Worker<M> {
         }));
     }
 
+    /// Connections whose deadline passed: `on_deadline` for open ones; a
+    /// close still waiting for its bytes to go out is aborted.
+    fn expire_deadlines<H: Handler<Msg = M>>(&mut self, h: &mut H) {
+        if self.ctx.deadlines.is_empty() {
+            return;
+        }
+        let mut due = std::mem::take(&mut self.expired);
+        self.ctx.deadlines.expire(self.ctx.now, &mut due);
+        for &i in &due {
+            let Some(id) = self.ctx.tcp.id_of(i as usize) else {
+                continue;
+            };
+            self.ctx.stats.deadlines_expired += 1;
+            if self.ctx.tcp.conns[i as usize].closing {
+                self.ctx.tcp.begin_close(i, true);
+            } else {
+                h.on_deadline(&mut self.ctx, id);
+            }
+        }
+        due.clear();
+        self.expired = due;
+    }
+
     fn closed_callbacks<H: Handler<Msg = M>>(&mut self, h: &mut H) {
         while let Some(i) = self.ctx.tcp.finished.pop() {
+            self.ctx.deadlines.clear(i);
             let id = self.ctx.tcp.release(i);
             self.ctx.stats.conns_closed += 1;
             h.on_closed(&mut self.ctx, id);
@@ -438,6 +472,7 @@ impl<M: Copy + Send + 'static> Worker<M> {
             }
             Some(Kind::Cancel) => {}
             Some(Kind::Tick) => self.tick_armed = false,
+            Some(Kind::Deadline) => self.deadline_armed = false,
             None => log::debug!(
                 "worker {}: completion with unknown user_data {user_data:#x}",
                 self.ctx.worker
@@ -729,6 +764,16 @@ impl<M: Copy + Send + 'static> Worker<M> {
                 return Ok(());
             }
             ctx.arm_timers.pop();
+        }
+        if !self.deadline_armed && !ctx.deadlines.is_empty() && !ctx.stop_requested {
+            let e = opcode::Timeout::new(&raw const *self.deadline_tick)
+                .build()
+                .user_data(UserData::new(Kind::Deadline, 0).0);
+            // SAFETY: the Timespec is boxed in the Worker, which outlives the ring.
+            if !unsafe { push(ring, stats, &e)? } {
+                return Ok(());
+            }
+            self.deadline_armed = true;
         }
         while let Some(&to) = ctx.wake_list.last() {
             if self.shared.msg_ring {

@@ -1,0 +1,222 @@
+//! Per-connection deadlines over real TCP connections: an idle connection is
+//! closed at its deadline, one that keeps talking (and so keeps pushing its
+//! deadline back) stays open, and a close that cannot finish because the
+//! peer does not read is aborted at its deadline.
+
+mod common;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use uring_rt::{ConnId, Ctx, Datagram, Handler};
+
+const IDLE: Duration = Duration::from_millis(300);
+
+/// Stops the runtime if a test would otherwise hang.
+const WATCHDOG: Duration = Duration::from_secs(10);
+
+/// Echoes; every connection gets an idle deadline at accept, pushed back
+/// on every receive.
+struct IdleEcho {
+    listener: Option<TcpListener>,
+    ready: Option<mpsc::Sender<SocketAddr>>,
+    expected: usize,
+    deadlines: usize,
+    closed: usize,
+    watchdog_fired: bool,
+}
+
+impl Handler for IdleEcho {
+    type Msg = ();
+    fn on_start(&mut self, ctx: &mut Ctx<()>) {
+        let l = self.listener.take().unwrap();
+        let a = l.local_addr().unwrap();
+        ctx.add_listener(l).unwrap();
+        ctx.add_timer(WATCHDOG, 0);
+        self.ready.take().unwrap().send(a).unwrap();
+    }
+    fn on_datagram(&mut self, _: &mut Ctx<()>, _: Datagram<'_>) {}
+    fn on_accept(&mut self, ctx: &mut Ctx<()>, conn: ConnId, _: SocketAddr) {
+        assert!(ctx.set_deadline(conn, Some(IDLE)));
+    }
+    fn on_recv(&mut self, ctx: &mut Ctx<()>, conn: ConnId, data: &[u8]) {
+        assert!(ctx.set_deadline(conn, Some(IDLE)));
+        ctx.send(conn, data).unwrap();
+    }
+    fn on_deadline(&mut self, ctx: &mut Ctx<()>, conn: ConnId) {
+        self.deadlines += 1;
+        ctx.close(conn);
+    }
+    fn on_closed(&mut self, ctx: &mut Ctx<()>, conn: ConnId) {
+        assert!(
+            !ctx.set_deadline(conn, Some(IDLE)),
+            "a closed id takes no deadline"
+        );
+        self.closed += 1;
+        if self.closed == self.expected {
+            ctx.stop();
+        }
+    }
+    fn on_timer(&mut self, ctx: &mut Ctx<()>, _: u64) {
+        self.watchdog_fired = true;
+        ctx.stop();
+    }
+}
+
+/// Read until the server closes; returns how long that took from `since`.
+fn wait_for_close(s: &mut TcpStream, since: Instant) -> Duration {
+    s.set_read_timeout(Some(WATCHDOG)).unwrap();
+    let mut buf = [0u8; 64];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return since.elapsed(),
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => return since.elapsed(),
+            Err(e) => panic!("waiting for the server to close: {e}"),
+        }
+    }
+}
+
+#[test]
+fn idle_connections_close_at_their_deadline_and_busy_ones_stay_open() {
+    if common::skip_tcp() {
+        return;
+    }
+    let (tx, rx) = mpsc::channel();
+    let h = IdleEcho {
+        listener: Some(TcpListener::bind("127.0.0.1:0").unwrap()),
+        ready: Some(tx),
+        expected: 2,
+        deadlines: 0,
+        closed: 0,
+        watchdog_fired: false,
+    };
+    let t = std::thread::spawn(move || uring_rt::run(&common::small(1), vec![h]));
+    let addr = rx.recv().unwrap();
+
+    let idle = std::thread::spawn(move || {
+        let start = Instant::now();
+        let mut s = TcpStream::connect(addr).unwrap();
+        wait_for_close(&mut s, start)
+    });
+    let mut busy = TcpStream::connect(addr).unwrap();
+    busy.set_read_timeout(Some(WATCHDOG)).unwrap();
+    // Talk for three idle periods, a message every 100 ms: each one
+    // pushes the deadline back, and each is echoed.
+    let busy_start = Instant::now();
+    let mut last_write = busy_start;
+    while busy_start.elapsed() < IDLE * 3 {
+        last_write = Instant::now();
+        busy.write_all(b"ping").unwrap();
+        let mut echo = [0u8; 4];
+        busy.read_exact(&mut echo).unwrap();
+        assert_eq!(&echo, b"ping");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let idle_after = idle.join().unwrap();
+    let busy_after = wait_for_close(&mut busy, last_write);
+
+    let h = t.join().unwrap().unwrap().pop().unwrap();
+    assert!(!h.watchdog_fired, "connections were not closed");
+    assert_eq!((h.deadlines, h.closed), (2, 2));
+    for after in [idle_after, busy_after] {
+        // Never early; late by less than two 100 ms ticks (plus slack for
+        // a loaded test machine).
+        assert!(after >= IDLE, "closed after {after:?}, before its deadline");
+        assert!(
+            after < IDLE + Duration::from_secs(1),
+            "closed after {after:?}"
+        );
+    }
+}
+
+/// Sends more than the peer's buffers hold, closes, and bounds the close
+/// with a deadline.
+struct Linger {
+    listener: Option<TcpListener>,
+    ready: Option<mpsc::Sender<SocketAddr>>,
+    on_deadline_calls: usize,
+    closed_after: Option<Duration>,
+    closing_since: Option<Instant>,
+    expired: u64,
+    watchdog_fired: bool,
+}
+
+impl Handler for Linger {
+    type Msg = ();
+    fn on_start(&mut self, ctx: &mut Ctx<()>) {
+        let l = self.listener.take().unwrap();
+        let a = l.local_addr().unwrap();
+        ctx.add_listener(l).unwrap();
+        ctx.add_timer(WATCHDOG, 0);
+        self.ready.take().unwrap().send(a).unwrap();
+    }
+    fn on_datagram(&mut self, _: &mut Ctx<()>, _: Datagram<'_>) {}
+    fn on_accept(&mut self, ctx: &mut Ctx<()>, conn: ConnId, _: SocketAddr) {
+        let chunk = vec![0x5a; 4096];
+        while ctx.send(conn, &chunk).is_ok() {}
+        ctx.close(conn);
+        assert!(ctx.set_deadline(conn, Some(IDLE)));
+        self.closing_since = Some(Instant::now());
+    }
+    fn on_deadline(&mut self, _: &mut Ctx<()>, _: ConnId) {
+        self.on_deadline_calls += 1;
+    }
+    fn on_closed(&mut self, ctx: &mut Ctx<()>, _: ConnId) {
+        self.closed_after = self.closing_since.map(|t| t.elapsed());
+        self.expired = ctx.stats().deadlines_expired;
+        ctx.stop();
+    }
+    fn on_timer(&mut self, ctx: &mut Ctx<()>, _: u64) {
+        self.watchdog_fired = true;
+        ctx.stop();
+    }
+}
+
+#[test]
+fn a_close_the_peer_does_not_read_is_aborted_at_its_deadline() {
+    if common::skip_tcp() {
+        return;
+    }
+    let (tx, rx) = mpsc::channel();
+    // Small kernel buffers on both ends, so the close cannot finish while
+    // the peer does not read (accepted sockets inherit SO_SNDBUF).
+    let listener =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    listener.set_send_buffer_size(4096).unwrap();
+    listener
+        .bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    listener.listen(16).unwrap();
+    let h = Linger {
+        listener: Some(listener.into()),
+        ready: Some(tx),
+        on_deadline_calls: 0,
+        closed_after: None,
+        closing_since: None,
+        expired: 0,
+        watchdog_fired: false,
+    };
+    let mut cfg = common::small(1);
+    cfg.tcp_send_buffer = 1 << 20;
+    let t = std::thread::spawn(move || uring_rt::run(&cfg, vec![h]));
+    let addr = rx.recv().unwrap();
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    s.set_recv_buffer_size(4096).unwrap();
+    s.connect(&addr.into()).unwrap();
+    // Never read; keep the socket open until the server is done.
+    let h = t.join().unwrap().unwrap().pop().unwrap();
+    drop(s);
+    assert!(!h.watchdog_fired, "the lingering close was not aborted");
+    assert_eq!(
+        h.on_deadline_calls, 0,
+        "a closing connection is aborted, not handed over"
+    );
+    assert_eq!(h.expired, 1);
+    let after = h.closed_after.unwrap();
+    assert!(
+        after >= IDLE,
+        "aborted after {after:?}, before its deadline"
+    );
+}
