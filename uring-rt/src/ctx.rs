@@ -176,7 +176,9 @@ impl<M: Copy + Send + 'static> Ctx<M> {
     /// replacing its earlier one; returns `false` for an unknown or closed
     /// connection. When the deadline passes, `Handler::on_deadline` runs
     /// (by default it aborts the connection); a connection that is closing
-    /// but still sending is aborted instead. So an idle timeout is a
+    /// but still sending is aborted instead, whether its deadline was set
+    /// before or after `close` (also while the runtime drains at stop, when
+    /// `on_deadline` is no longer called). So an idle timeout is a
     /// deadline set at accept and pushed back on every request, and a
     /// deadline set after `close` bounds how long the close may linger on a
     /// peer that does not read. It fires less than 200 ms late, never early.

@@ -28,18 +28,21 @@ const NIL: u32 = u32::MAX;
 
 /// A slot's place in the wheel: `due` is its tick (0 = no deadline; no
 /// deadline is ever due at tick 0, see `set`), `prev`/`next` its neighbours
-/// in the bucket `due % BUCKETS`.
+/// in the bucket `due % BUCKETS`. `fired`: `expire` handed the slot out and
+/// no `set` or `clear` came since (see `take_fired`).
 #[derive(Clone, Copy)]
 struct Link {
     due: u64,
     prev: u32,
     next: u32,
+    fired: bool,
 }
 
 const UNLINKED: Link = Link {
     due: 0,
     prev: NIL,
     next: NIL,
+    fired: false,
 };
 
 /// The deadlines of one worker's connection slots.
@@ -87,6 +90,7 @@ impl Deadlines {
             due,
             prev: NIL,
             next: head,
+            fired: false,
         };
         if head != NIL {
             self.links[head as usize].prev = slot;
@@ -95,12 +99,17 @@ impl Deadlines {
         self.len += 1;
     }
 
-    /// Slot `slot` has no deadline any more (a no-op if it had none).
+    /// Slot `slot` has no deadline any more, and one that `expire` handed
+    /// out is withdrawn (see `take_fired`).
     pub(crate) fn clear(&mut self, slot: u32) {
-        let Some(&Link { due, prev, next }) = self.links.get(slot as usize) else {
+        let Some(&Link {
+            due, prev, next, ..
+        }) = self.links.get(slot as usize)
+        else {
             return;
         };
         if due == 0 {
+            self.links[slot as usize].fired = false;
             return;
         }
         if prev == NIL {
@@ -113,6 +122,16 @@ impl Deadlines {
         }
         self.links[slot as usize] = UNLINKED;
         self.len -= 1;
+    }
+
+    /// Whether `expire` handed out `slot` and no `set` or `clear` came
+    /// since: the caller acts on a handed-out slot only if this says so,
+    /// because its handler may have moved or cleared a deadline that was
+    /// due in the same turn. Answers `true` once.
+    pub(crate) fn take_fired(&mut self, slot: u32) -> bool {
+        self.links
+            .get_mut(slot as usize)
+            .is_some_and(|l| std::mem::take(&mut l.fired))
     }
 
     /// Take every slot whose deadline has passed at `now` out of the wheel
@@ -130,6 +149,7 @@ impl Deadlines {
                 let link = self.links[i as usize];
                 if link.due <= tick {
                     self.clear(i);
+                    self.links[i as usize].fired = true;
                     due.push(i);
                 }
                 i = link.next;
@@ -185,6 +205,27 @@ mod tests {
         assert_eq!(expired(&mut d, t0 + Duration::from_secs(1)), [0, 3]);
         assert_eq!(expired(&mut d, t0 + Duration::from_secs(5)), [1]);
         assert!(d.is_empty());
+    }
+
+    #[test]
+    fn a_deadline_moved_or_cleared_after_it_fired_is_withdrawn() {
+        let t0 = Instant::now();
+        let mut d = Deadlines::new(t0);
+        for slot in 0..3 {
+            d.set(slot, t0, TICK);
+        }
+        let at = t0 + TICK;
+        assert_eq!(expired(&mut d, at), [0, 1, 2]);
+        // As if slot 0's handler cleared slot 1 and moved slot 2.
+        d.clear(1);
+        d.set(2, at, TICK * 3);
+        assert!(d.take_fired(0));
+        assert!(!d.take_fired(0), "answers once");
+        assert!(!d.take_fired(1));
+        assert!(!d.take_fired(2));
+        assert_eq!(expired(&mut d, at + TICK * 3), [2]);
+        assert!(d.take_fired(2));
+        assert!(!d.take_fired(99));
     }
 
     #[test]

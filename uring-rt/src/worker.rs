@@ -294,8 +294,8 @@ impl<M: Copy + Send + 'static> Worker<M> {
                 self.ctx.stats.mesh_received += 1;
                 h.on_mesh(&mut self.ctx, from, m);
             }
-            self.expire_deadlines(h);
         }
+        self.expire_deadlines(h, draining);
         self.closed_callbacks(h);
         self.grow_dry_rings();
         Ok(())
@@ -350,22 +350,28 @@ impl<M: Copy + Send + 'static> Worker<M> {
         }));
     }
 
-    /// Connections whose deadline passed: `on_deadline` for open ones; a
-    /// close still waiting for its bytes to go out is aborted.
-    fn expire_deadlines<H: Handler<Msg = M>>(&mut self, h: &mut H) {
+    /// Connections whose deadline passed: `on_deadline` for open ones
+    /// (not while draining at stop); a close still waiting for its bytes to
+    /// go out is aborted.
+    fn expire_deadlines<H: Handler<Msg = M>>(&mut self, h: &mut H, draining: bool) {
         if self.ctx.deadlines.is_empty() {
             return;
         }
         let mut due = std::mem::take(&mut self.expired);
         self.ctx.deadlines.expire(self.ctx.now, &mut due);
         for &i in &due {
+            // An earlier on_deadline of this turn may have moved or cleared it.
+            if !self.ctx.deadlines.take_fired(i) {
+                continue;
+            }
             let Some(id) = self.ctx.tcp.id_of(i as usize) else {
                 continue;
             };
-            self.ctx.stats.deadlines_expired += 1;
             if self.ctx.tcp.conns[i as usize].closing {
+                self.ctx.stats.deadlines_expired += 1;
                 self.ctx.tcp.begin_close(i, true);
-            } else {
+            } else if !draining {
+                self.ctx.stats.deadlines_expired += 1;
                 h.on_deadline(&mut self.ctx, id);
             }
         }

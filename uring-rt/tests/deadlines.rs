@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use uring_rt::{ConnId, Ctx, Datagram, Handler};
 
-const IDLE: Duration = Duration::from_millis(300);
+const IDLE: Duration = Duration::from_millis(600);
 
 /// Stops the runtime if a test would otherwise hang.
 const WATCHDOG: Duration = Duration::from_secs(10);
@@ -102,17 +102,17 @@ fn idle_connections_close_at_their_deadline_and_busy_ones_stay_open() {
     });
     let mut busy = TcpStream::connect(addr).unwrap();
     busy.set_read_timeout(Some(WATCHDOG)).unwrap();
-    // Talk for three idle periods, a message every 100 ms: each one
-    // pushes the deadline back, and each is echoed.
+    // Talk for two idle periods, a message every 50 ms: each one pushes
+    // the deadline back, and each is echoed.
     let busy_start = Instant::now();
     let mut last_write = busy_start;
-    while busy_start.elapsed() < IDLE * 3 {
+    while busy_start.elapsed() < IDLE * 2 {
         last_write = Instant::now();
         busy.write_all(b"ping").unwrap();
         let mut echo = [0u8; 4];
         busy.read_exact(&mut echo).unwrap();
         assert_eq!(&echo, b"ping");
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(50));
     }
     let idle_after = idle.join().unwrap();
     let busy_after = wait_for_close(&mut busy, last_write);
@@ -158,7 +158,7 @@ impl Handler for Linger {
         while ctx.send(conn, &chunk).is_ok() {}
         ctx.close(conn);
         assert!(ctx.set_deadline(conn, Some(IDLE)));
-        self.closing_since = Some(Instant::now());
+        self.closing_since = Some(ctx.now());
     }
     fn on_deadline(&mut self, _: &mut Ctx<()>, _: ConnId) {
         self.on_deadline_calls += 1;
