@@ -16,25 +16,52 @@ const IDLE: Duration = Duration::from_millis(600);
 /// Stops the runtime if a test would otherwise hang.
 const WATCHDOG: Duration = Duration::from_secs(10);
 
-/// Echoes; every connection gets an idle deadline at accept, pushed back
-/// on every receive.
-struct IdleEcho {
+/// What both test servers share: a listener whose address goes to the
+/// test thread, and a watchdog timer that stops a test that would hang.
+struct Listening {
     listener: Option<TcpListener>,
     ready: Option<mpsc::Sender<SocketAddr>>,
-    expected: usize,
-    deadlines: usize,
-    closed: usize,
     watchdog_fired: bool,
 }
 
-impl Handler for IdleEcho {
-    type Msg = ();
-    fn on_start(&mut self, ctx: &mut Ctx<()>) {
+impl Listening {
+    fn new(listener: TcpListener) -> (Listening, mpsc::Receiver<SocketAddr>) {
+        let (tx, rx) = mpsc::channel();
+        let l = Listening {
+            listener: Some(listener),
+            ready: Some(tx),
+            watchdog_fired: false,
+        };
+        (l, rx)
+    }
+
+    fn start(&mut self, ctx: &mut Ctx<()>) {
         let l = self.listener.take().unwrap();
         let a = l.local_addr().unwrap();
         ctx.add_listener(l).unwrap();
         ctx.add_timer(WATCHDOG, 0);
         self.ready.take().unwrap().send(a).unwrap();
+    }
+
+    fn watchdog(&mut self, ctx: &mut Ctx<()>) {
+        self.watchdog_fired = true;
+        ctx.stop();
+    }
+}
+
+/// Echoes; every connection gets an idle deadline at accept, pushed back
+/// on every receive.
+struct IdleEcho {
+    server: Listening,
+    expected: usize,
+    deadlines: usize,
+    closed: usize,
+}
+
+impl Handler for IdleEcho {
+    type Msg = ();
+    fn on_start(&mut self, ctx: &mut Ctx<()>) {
+        self.server.start(ctx);
     }
     fn on_datagram(&mut self, _: &mut Ctx<()>, _: Datagram<'_>) {}
     fn on_accept(&mut self, ctx: &mut Ctx<()>, conn: ConnId, _: SocketAddr) {
@@ -59,8 +86,7 @@ impl Handler for IdleEcho {
         }
     }
     fn on_timer(&mut self, ctx: &mut Ctx<()>, _: u64) {
-        self.watchdog_fired = true;
-        ctx.stop();
+        self.server.watchdog(ctx);
     }
 }
 
@@ -83,14 +109,12 @@ fn idle_connections_close_at_their_deadline_and_busy_ones_stay_open() {
     if common::skip_tcp() {
         return;
     }
-    let (tx, rx) = mpsc::channel();
+    let (server, rx) = Listening::new(TcpListener::bind("127.0.0.1:0").unwrap());
     let h = IdleEcho {
-        listener: Some(TcpListener::bind("127.0.0.1:0").unwrap()),
-        ready: Some(tx),
+        server,
         expected: 2,
         deadlines: 0,
         closed: 0,
-        watchdog_fired: false,
     };
     let t = std::thread::spawn(move || uring_rt::run(&common::small(1), vec![h]));
     let addr = rx.recv().unwrap();
@@ -118,7 +142,7 @@ fn idle_connections_close_at_their_deadline_and_busy_ones_stay_open() {
     let busy_after = wait_for_close(&mut busy, last_write);
 
     let h = t.join().unwrap().unwrap().pop().unwrap();
-    assert!(!h.watchdog_fired, "connections were not closed");
+    assert!(!h.server.watchdog_fired, "connections were not closed");
     assert_eq!((h.deadlines, h.closed), (2, 2));
     for after in [idle_after, busy_after] {
         // Never early; late by less than two 100 ms ticks (plus slack for
@@ -134,23 +158,17 @@ fn idle_connections_close_at_their_deadline_and_busy_ones_stay_open() {
 /// Sends more than the peer's buffers hold, closes, and bounds the close
 /// with a deadline.
 struct Linger {
-    listener: Option<TcpListener>,
-    ready: Option<mpsc::Sender<SocketAddr>>,
+    server: Listening,
     on_deadline_calls: usize,
     closed_after: Option<Duration>,
     closing_since: Option<Instant>,
     expired: u64,
-    watchdog_fired: bool,
 }
 
 impl Handler for Linger {
     type Msg = ();
     fn on_start(&mut self, ctx: &mut Ctx<()>) {
-        let l = self.listener.take().unwrap();
-        let a = l.local_addr().unwrap();
-        ctx.add_listener(l).unwrap();
-        ctx.add_timer(WATCHDOG, 0);
-        self.ready.take().unwrap().send(a).unwrap();
+        self.server.start(ctx);
     }
     fn on_datagram(&mut self, _: &mut Ctx<()>, _: Datagram<'_>) {}
     fn on_accept(&mut self, ctx: &mut Ctx<()>, conn: ConnId, _: SocketAddr) {
@@ -169,8 +187,7 @@ impl Handler for Linger {
         ctx.stop();
     }
     fn on_timer(&mut self, ctx: &mut Ctx<()>, _: u64) {
-        self.watchdog_fired = true;
-        ctx.stop();
+        self.server.watchdog(ctx);
     }
 }
 
@@ -179,7 +196,6 @@ fn a_close_the_peer_does_not_read_is_aborted_at_its_deadline() {
     if common::skip_tcp() {
         return;
     }
-    let (tx, rx) = mpsc::channel();
     // Small kernel buffers on both ends, so the close cannot finish while
     // the peer does not read (accepted sockets inherit SO_SNDBUF).
     let listener =
@@ -189,14 +205,13 @@ fn a_close_the_peer_does_not_read_is_aborted_at_its_deadline() {
         .bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
         .unwrap();
     listener.listen(16).unwrap();
+    let (server, rx) = Listening::new(listener.into());
     let h = Linger {
-        listener: Some(listener.into()),
-        ready: Some(tx),
+        server,
         on_deadline_calls: 0,
         closed_after: None,
         closing_since: None,
         expired: 0,
-        watchdog_fired: false,
     };
     let mut cfg = common::small(1);
     cfg.tcp_send_buffer = 1 << 20;
@@ -208,7 +223,10 @@ fn a_close_the_peer_does_not_read_is_aborted_at_its_deadline() {
     // Never read; keep the socket open until the server is done.
     let h = t.join().unwrap().unwrap().pop().unwrap();
     drop(s);
-    assert!(!h.watchdog_fired, "the lingering close was not aborted");
+    assert!(
+        !h.server.watchdog_fired,
+        "the lingering close was not aborted"
+    );
     assert_eq!(
         h.on_deadline_calls, 0,
         "a closing connection is aborted, not handed over"
