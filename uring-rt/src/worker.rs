@@ -367,11 +367,14 @@ impl<M: Copy + Send + 'static> Worker<M> {
             let Some(id) = self.ctx.tcp.id_of(i as usize) else {
                 continue;
             };
-            if self.ctx.tcp.conns[i as usize].closing {
-                self.ctx.stats.deadlines_expired += 1;
+            let closing = self.ctx.tcp.conns[i as usize].closing;
+            if draining && !closing {
+                continue;
+            }
+            self.ctx.stats.deadlines_expired += 1;
+            if closing {
                 self.ctx.tcp.begin_close(i, true);
-            } else if !draining {
-                self.ctx.stats.deadlines_expired += 1;
+            } else {
                 h.on_deadline(&mut self.ctx, id);
             }
         }
