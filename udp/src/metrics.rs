@@ -51,6 +51,7 @@ pub enum Metric {
     RecvRearms,
     SubmitBatches,
     SubmittedEntries,
+    BusyTurns,
 }
 
 const fn c(name: &'static str, labels: &'static str, help: &'static str) -> Desc {
@@ -177,6 +178,11 @@ pub const DESCS: &[Desc] = &[
         "",
         "Submission queue entries submitted (divide by submits for the batch size).",
     ),
+    c(
+        "uring_busy_turns_total",
+        "",
+        "Loop turns that skipped the batching wait because the worker was behind (saturation).",
+    ),
 ];
 
 impl Metric {
@@ -193,7 +199,7 @@ mod tests {
 
     #[test]
     fn table_matches_the_enum() {
-        assert_eq!(DESCS.len(), Metric::SubmittedEntries.index() + 1);
+        assert_eq!(DESCS.len(), Metric::BusyTurns.index() + 1);
         // Series of one name are adjacent, so HELP/TYPE print once each.
         let mut seen = std::collections::HashSet::new();
         let mut last = "";

@@ -148,7 +148,7 @@ impl Handler for EchoHandler {
         self.report.cpu = thread_cpu();
         let s = ctx.stats();
         eprintln!(
-            "worker {}: datagrams {} buffer-ring exhausted {} grown {} re-arms {} send-queued {} send-overflow {} send-errors {} submits {} sqes {}",
+            "worker {}: datagrams {} buffer-ring exhausted {} grown {} re-arms {} send-queued {} send-overflow {} send-errors {} submits {} (busy {}) sqes {}",
             ctx.worker(),
             s.datagrams,
             s.recv_buffers_exhausted,
@@ -158,6 +158,7 @@ impl Handler for EchoHandler {
             s.send_queue_overflow,
             s.send_errors,
             s.submit_batches,
+            s.busy_turns,
             s.submitted_sqes
         );
     }

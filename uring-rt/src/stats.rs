@@ -37,6 +37,9 @@ pub struct RtStats {
     pub mesh_wakeups: u64,
     /// `io_uring_enter` calls of the loop (one per turn, timeouts included).
     pub submit_batches: u64,
+    /// Turns that did not wait to gather completions (`batch_wait_us`)
+    /// because the turn before handled twice `batch_completions` or more.
+    pub busy_turns: u64,
     /// SQEs the kernel consumed over all submits.
     pub submitted_sqes: u64,
     /// Extra submits because the SQ filled up during a flush.

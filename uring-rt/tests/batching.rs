@@ -1,7 +1,8 @@
 //! Completion batching (`batch_wait_us`) and `Handler::look_ahead` on the
 //! real kernel: every datagram shown ahead is then handled, in order,
 //! before the next look-ahead; a lone datagram is still answered; an idle
-//! worker sleeps instead of spinning.
+//! worker sleeps instead of spinning; a worker that is behind does not
+//! wait to gather.
 
 mod common;
 
@@ -21,6 +22,8 @@ struct Report {
     batches: u32,
     /// `submit_batches` when the STOP arrived.
     submits: u64,
+    /// `busy_turns` when the STOP arrived.
+    busy_turns: u64,
 }
 
 struct Batcher {
@@ -58,6 +61,7 @@ impl Handler for Batcher {
         }
         if d.payload == STOP {
             self.report.submits = ctx.stats().submit_batches;
+            self.report.busy_turns = ctx.stats().busy_turns;
             ctx.stop();
             return;
         }
@@ -91,26 +95,33 @@ fn start(batch_wait_us: u32) -> (SocketAddr, std::thread::JoinHandle<Report>) {
     (rx.recv_timeout(Duration::from_secs(5)).unwrap(), t)
 }
 
+/// Sends `TOTAL` datagrams in bursts of `burst`, reading every answer of a
+/// burst before the next, then STOP; the worker's report.
+fn bursts(batch_wait_us: u32, burst: u32) -> Report {
+    let (server, t) = start(batch_wait_us);
+    let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 64];
+    for b in 0..TOTAL / burst {
+        for i in 0..burst {
+            c.send_to(&(b * burst + i).to_be_bytes(), server).unwrap();
+        }
+        for _ in 0..burst {
+            c.recv_from(&mut buf).unwrap();
+        }
+    }
+    c.send_to(STOP, server).unwrap();
+    t.join().unwrap()
+}
+
 #[test]
 fn look_ahead_shows_each_batch_before_it_is_handled() {
     if common::skip_udp() {
         return;
     }
-    let (server, t) = start(2_000);
-    let c = UdpSocket::bind("127.0.0.1:0").unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut buf = [0u8; 64];
-    // Bursts of 20: with a 2 ms batching wait each burst is one batch or a few.
-    for burst in 0..TOTAL / 20 {
-        for i in 0..20 {
-            c.send_to(&(burst * 20 + i).to_be_bytes(), server).unwrap();
-        }
-        for _ in 0..20 {
-            c.recv_from(&mut buf).unwrap();
-        }
-    }
-    c.send_to(STOP, server).unwrap();
-    let r = t.join().unwrap();
+    // Bursts of 20: with a 2 ms batching wait each burst is one batch or a
+    // few, never twice the 32 completions the wait gathers.
+    let r = bursts(2_000, 20);
     assert_eq!(r.echoed, TOTAL);
     assert!(r.batches > 0, "no look-ahead at all");
     assert!(
@@ -118,6 +129,19 @@ fn look_ahead_shows_each_batch_before_it_is_handled() {
         "only {} of {TOTAL} datagrams were batched",
         r.looked_ahead
     );
+    assert_eq!(r.busy_turns, 0, "a turn of 20 requests counted as busy");
+}
+
+#[test]
+fn a_worker_that_is_behind_does_not_wait_to_gather() {
+    if common::skip_udp() {
+        return;
+    }
+    // Bursts of 100: the 2 ms wait returns with most of a burst (well over
+    // twice the 32 it asks for), so the next turn must not wait again.
+    let r = bursts(2_000, 100);
+    assert_eq!(r.echoed, TOTAL);
+    assert!(r.busy_turns > 0, "no turn skipped the gathering wait");
 }
 
 #[test]

@@ -65,6 +65,7 @@ impl UringWorker {
         m.set(Metric::MeshWakeups.index(), s.mesh_wakeups);
         m.set(Metric::SubmitBatches.index(), s.submit_batches);
         m.set(Metric::SubmittedEntries.index(), s.submitted_sqes);
+        m.set(Metric::BusyTurns.index(), s.busy_turns);
     }
 }
 
