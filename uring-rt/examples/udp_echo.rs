@@ -2,12 +2,15 @@
 //!
 //! ```text
 //! udp_echo bench  [--server S] [--workers N] [--rate PPS|0] [--secs S] [--clients K] [--size B]
-//! udp_echo server [--server S] [--workers N] --bind ADDR [--secs S] [--batch-wait-us US] [--recv-buffers N]
+//! udp_echo server [--server S] [--workers N] --bind ADDR [--secs S] [--batch-wait-us US] [--recv-buffers N] [--sender on|off]
 //! udp_echo send   --target ADDR [--rate PPS|0] [--secs S] [--clients K] [--size B]
 //! ```
 //! Servers: `uring` (uring-rt), `plain` (`poll` when idle, then
 //! `recvmmsg`/`sendmmsg` until the socket is empty), `epoll` (the same
 //! batches driven by an edge-triggered epoll registration, as mio runs it).
+//! The `uring` server answers through a send-only twin of each socket
+//! (`Ctx::add_udp_with_sender`, the group steered to the receive sockets),
+//! as riptide-udp does; `--sender off` answers from the receive socket.
 //! `--rate 0` saturates (each client keeps a window of requests in flight,
 //! sent in UDP GSO bursts so that the sender core is not the bottleneck);
 //! a fixed rate measures server CPU per response at that load. `bench` runs
@@ -19,7 +22,7 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use uring_rt::socket::{RecvBatch, SendBatch};
+use uring_rt::socket::{attach_reuseport_cbpf, bind_sender, bpf, RecvBatch, SendBatch, SockFilter};
 use uring_rt::{Ctx, Datagram, Handler, RuntimeConfig};
 
 #[derive(Clone)]
@@ -35,6 +38,7 @@ struct Args {
     target: Option<SocketAddr>,
     batch_wait_us: u32,
     recv_buffers: u16,
+    sender: bool,
 }
 
 fn parse_args() -> Args {
@@ -50,6 +54,7 @@ fn parse_args() -> Args {
         target: None,
         batch_wait_us: 0,
         recv_buffers: RuntimeConfig::default().recv_buffers,
+        sender: true,
     };
     let mut it = std::env::args().skip(1);
     if let Some(m) = it.next() {
@@ -68,6 +73,7 @@ fn parse_args() -> Args {
             "--target" => a.target = Some(v.parse().expect("--target")),
             "--batch-wait-us" => a.batch_wait_us = v.parse().expect("--batch-wait-us"),
             "--recv-buffers" => a.recv_buffers = v.parse().expect("--recv-buffers"),
+            "--sender" => a.sender = v == "on",
             _ => panic!("unknown option {k}"),
         }
     }
@@ -117,6 +123,7 @@ struct Report {
 
 struct EchoHandler {
     sock: Option<UdpSocket>,
+    sender: Option<UdpSocket>,
     stop: Arc<AtomicBool>,
     report: Report,
 }
@@ -124,7 +131,11 @@ struct EchoHandler {
 impl Handler for EchoHandler {
     type Msg = ();
     fn on_start(&mut self, ctx: &mut Ctx<()>) {
-        ctx.add_udp(self.sock.take().unwrap()).unwrap();
+        let sock = self.sock.take().unwrap();
+        match self.sender.take() {
+            Some(sender) => ctx.add_udp_with_sender(sock, sender).unwrap(),
+            None => ctx.add_udp(sock).unwrap(),
+        };
         ctx.add_timer(Duration::from_millis(100), 0);
     }
     fn on_datagram(&mut self, ctx: &mut Ctx<()>, d: Datagram<'_>) {
@@ -172,10 +183,29 @@ fn serve_uring(socks: Vec<UdpSocket>, stop: &Arc<AtomicBool>, args: &Args) -> Ve
         recv_buffers: args.recv_buffers,
         ..RuntimeConfig::default()
     };
+    let senders: Vec<Option<UdpSocket>> = if args.sender {
+        // Steer every datagram to a receive socket (index < n, picked at
+        // random) before the senders join the group behind them.
+        let n = u32::try_from(socks.len()).expect("workers");
+        let to_receivers = [
+            SockFilter::stmt(bpf::LD | bpf::W | bpf::ABS, bpf::AD_OFF + bpf::AD_RANDOM),
+            SockFilter::stmt(bpf::ALU | bpf::MOD | bpf::K, n),
+            SockFilter::stmt(bpf::RET | bpf::A, 0),
+        ];
+        attach_reuseport_cbpf(&socks[0], &to_receivers).expect("steering program");
+        socks
+            .iter()
+            .map(|s| Some(bind_sender(s).expect("sender")))
+            .collect()
+    } else {
+        socks.iter().map(|_| None).collect()
+    };
     let hs = socks
         .into_iter()
-        .map(|s| EchoHandler {
+        .zip(senders)
+        .map(|(s, sender)| EchoHandler {
             sock: Some(s),
+            sender,
             stop: Arc::clone(stop),
             report: Report::default(),
         })

@@ -12,13 +12,37 @@ use crate::tcp::Tcp;
 use io_uring::types::Timespec;
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 pub(crate) struct UdpSock {
     pub(crate) sock: UdpSocket,
-    /// Registered in the ring's file table at the socket's own index, so
-    /// its SQEs skip the per-operation file lookup.
-    pub(crate) fixed: bool,
+    /// The send-only socket answers leave through (`add_udp_with_sender`).
+    pub(crate) sender: Option<UdpSocket>,
+    /// File-table slot of `sock`, once registered, so its SQEs skip the
+    /// per-operation file lookup.
+    pub(crate) fixed: Option<u32>,
+    /// File-table slot of `sender`, once registered.
+    pub(crate) sender_fixed: Option<u32>,
+}
+
+/// A file an SQE can name: its file-table slot when registered, and its
+/// descriptor.
+pub(crate) type File = (Option<u32>, RawFd);
+
+impl UdpSock {
+    /// The file receives are armed on.
+    pub(crate) fn recv_file(&self) -> File {
+        (self.fixed, self.sock.as_raw_fd())
+    }
+
+    /// The file answers leave through: the sender if there is one.
+    pub(crate) fn send_file(&self) -> File {
+        match &self.sender {
+            Some(s) => (self.sender_fixed, s.as_raw_fd()),
+            None => self.recv_file(),
+        }
+    }
 }
 
 pub(crate) struct Timer {
@@ -91,10 +115,44 @@ impl<M: Copy + Send + 'static> Ctx<M> {
     /// address each datagram was sent to; on a socket bound to one address
     /// that is known already, and `dst` is `None` (no per-packet cmsg).
     pub fn add_udp(&mut self, sock: UdpSocket) -> io::Result<SocketId> {
+        self.add_udp_socket(sock, None)
+    }
+
+    /// [`add_udp`](Self::add_udp), with the answers ([`send_to`](Self::send_to)
+    /// on the returned id) leaving through `sender`, a socket this worker
+    /// never receives on; make it with [`crate::socket::bind_sender`].
+    ///
+    /// Why: a multishot receive keeps io_uring's poll entry on its socket's
+    /// wait queue, so every datagram sent from that socket wakes the queue
+    /// when the kernel frees it (~60 ns a response, ~2.5% at saturation;
+    /// uring-rt/README.md). A socket nobody waits on skips that.
+    ///
+    /// The sender is in `sock`'s `SO_REUSEPORT` group, so the group must
+    /// carry a program that never picks it (bound after every receive
+    /// socket, its index is past theirs); anything the kernel delivers to
+    /// it is never read and is lost.
+    pub fn add_udp_with_sender(
+        &mut self,
+        sock: UdpSocket,
+        sender: UdpSocket,
+    ) -> io::Result<SocketId> {
+        self.add_udp_socket(sock, Some(sender))
+    }
+
+    fn add_udp_socket(
+        &mut self,
+        sock: UdpSocket,
+        sender: Option<UdpSocket>,
+    ) -> io::Result<SocketId> {
         if sock.local_addr()?.ip().is_unspecified() {
             crate::socket::enable_pktinfo(&sock)?;
         }
-        self.udp.push(UdpSock { sock, fixed: false });
+        self.udp.push(UdpSock {
+            sock,
+            sender,
+            fixed: None,
+            sender_fixed: None,
+        });
         let id = (self.udp.len() - 1) as u32;
         self.arm_udp.push(id);
         Ok(SocketId(id))

@@ -8,6 +8,8 @@
 //! * [`attach_reuseport_cbpf`] / [`detach_reuseport_bpf`]: a classic BPF
 //!   program that picks the socket of a `SO_REUSEPORT` group for each
 //!   datagram (kernel steering of announces to their owner).
+//! * [`bind_sender`]: the send-only twin of a receive socket, for
+//!   [`crate::Ctx::add_udp_with_sender`] (socket2 underneath).
 //! * [`RecvBatch`] / [`SendBatch`]: `recvmmsg` / `sendmmsg` batches with
 //!   source and destination addresses, allocated once (the mio backend and
 //!   the load generators).
@@ -16,7 +18,7 @@
 //!   ([`pktinfo_dst`], [`write_pktinfo`]), also used by the io_uring runtime.
 //!
 //! Not here: the io_uring operations themselves, socket creation and binding
-//! (socket2 does that safely).
+//! in general (socket2 does that safely).
 //!
 //! Control messages are parsed as plain bytes following the kernel ABI
 //! (`struct cmsghdr { size_t len; int level; int type; }`, entries aligned
@@ -200,6 +202,37 @@ pub mod bpf {
     pub const TAX: u16 = 0x00;
     /// Misc op: `A = X`.
     pub const TXA: u16 = 0x80;
+
+    /// Offset of the ancillary loads (`SKF_AD_OFF`): `LD | W | ABS` with
+    /// `k = AD_OFF + AD_...` loads a value that is not in the packet.
+    pub const AD_OFF: u32 = 0xffff_f000;
+    /// Ancillary load: a pseudo-random `u32` (`SKF_AD_RANDOM`).
+    pub const AD_RANDOM: u32 = 56;
+}
+
+/// A send-only socket for [`crate::Ctx::add_udp_with_sender`]: bound to
+/// `of`'s local address with `SO_REUSEPORT` (`of` needs it too), with
+/// `of`'s `IPV6_V6ONLY`, non-blocking, and the smallest receive buffer the
+/// kernel allows, as it is never read.
+///
+/// It joins `of`'s reuseport group: bind it after every receive socket of
+/// the group, which must carry a program ([`attach_reuseport_cbpf`]) that
+/// only ever returns a receive socket's index.
+pub fn bind_sender(of: &UdpSocket) -> io::Result<UdpSocket> {
+    let addr = of.local_addr()?;
+    let s = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
+    if addr.is_ipv6() {
+        s.set_only_v6(socket2::SockRef::from(of).only_v6()?)?;
+    }
+    s.set_reuse_port(true)?;
+    s.set_recv_buffer_size(0)?;
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    Ok(s.into())
 }
 
 /// SO_ATTACH_REUSEPORT_CBPF on a socket of a reuseport group.

@@ -44,21 +44,25 @@ const RECV_NAME_LEN: u32 = std::mem::size_of::<libc::sockaddr_in6>() as u32;
 /// Control space of a UDP receive: one pktinfo cmsg of either family, with
 /// room to spare.
 const RECV_CONTROL_LEN: u32 = 64;
-/// Slots of the ring's file table, one per UDP socket (by index); sockets
-/// beyond it are named by plain descriptor.
+/// UDP sockets (by index) that get file-table slots: the socket at slot
+/// `i`, its sender at `UDP_FILE_SLOTS + i`; sockets beyond it are named by
+/// plain descriptor.
 const UDP_FILE_SLOTS: u32 = 64;
 
-/// Build an op on UDP socket `$s` (index `$i`): through its file-table slot
-/// when it has one, else through its descriptor. (The io-uring builders take
-/// the file as a sealed trait, so one function cannot pass either kind.)
-macro_rules! on_udp_socket {
-    ($s:expr, $i:expr, |$t:ident| $op:expr) => {
-        if $s.fixed {
-            let $t = Fixed($i);
-            $op
-        } else {
-            let $t = Fd($s.sock.as_raw_fd());
-            $op
+/// Build an op on a [`crate::ctx::File`]: through its file-table slot when
+/// it has one, else through its descriptor. (The io-uring builders take the
+/// file as a sealed trait, so one function cannot pass either kind.)
+macro_rules! on_file {
+    ($file:expr, |$t:ident| $op:expr) => {
+        match $file {
+            (Some(slot), _) => {
+                let $t = Fixed(slot);
+                $op
+            }
+            (None, fd) => {
+                let $t = Fd(fd);
+                $op
+            }
         }
     };
 }
@@ -125,7 +129,7 @@ impl<M: Copy + Send + 'static> Worker<M> {
             cfg.recv_buffers,
             cfg.recv_buffer_size,
         )?;
-        let file_table = match ring.submitter().register_files_sparse(UDP_FILE_SLOTS) {
+        let file_table = match ring.submitter().register_files_sparse(2 * UDP_FILE_SLOTS) {
             Ok(()) => true,
             Err(e) => {
                 log::debug!("worker {index}: no file table ({e}); sockets named by descriptor");
@@ -641,23 +645,29 @@ impl<M: Copy + Send + 'static> Worker<M> {
         let stats = &mut ctx.stats;
         while let Some(&i) = ctx.arm_udp.last() {
             let s = &mut ctx.udp[i as usize];
-            if self.file_table && !s.fixed && i < UDP_FILE_SLOTS {
-                match ring
-                    .submitter()
-                    .register_files_update(i, &[s.sock.as_raw_fd()])
-                {
-                    Ok(_) => s.fixed = true,
-                    Err(e) => {
-                        // Not expected; stop trying (one syscall per re-arm).
-                        log::debug!("worker {}: file table update: {e}", ctx.worker);
-                        self.file_table = false;
-                    }
+            if self.file_table && s.fixed.is_none() && i < UDP_FILE_SLOTS {
+                let sender = s.sender.as_ref().map(AsRawFd::as_raw_fd);
+                let mut register =
+                    |slot: u32, fd| match ring.submitter().register_files_update(slot, &[fd]) {
+                        Ok(_) => Some(slot),
+                        Err(e) => {
+                            // Not expected; stop trying (one syscall per re-arm).
+                            log::debug!("worker {}: file table update: {e}", ctx.worker);
+                            self.file_table = false;
+                            None
+                        }
+                    };
+                s.fixed = register(i, s.sock.as_raw_fd());
+                if let (Some(_), Some(fd)) = (s.fixed, sender) {
+                    s.sender_fixed = register(UDP_FILE_SLOTS + i, fd);
                 }
             }
             let hdr = &raw const *self.recv_hdr;
-            let e = on_udp_socket!(s, i, |t| opcode::RecvMsgMulti::new(t, hdr, UDP_BGID))
-                .build()
-                .user_data(UserData::new(Kind::UdpRecv, i as usize).0);
+            let e = on_file!(s.recv_file(), |t| opcode::RecvMsgMulti::new(
+                t, hdr, UDP_BGID
+            ))
+            .build()
+            .user_data(UserData::new(Kind::UdpRecv, i as usize).0);
             // SAFETY: recv_hdr is boxed in the Worker (outlives the ring);
             // buffers come from group UDP_BGID, registered in `new`; the
             // socket stays open as long as the Ctx.
@@ -678,12 +688,12 @@ impl<M: Copy + Send + 'static> Worker<M> {
                 // SAFETY: msg_iov points at slot i's iovec (see above).
                 let iov = unsafe { h.msg_iov.read() };
                 let (buf, len) = (iov.iov_base.cast::<u8>(), iov.iov_len as u32);
-                on_udp_socket!(s, socket, |t| opcode::Send::new(t, buf, len))
+                on_file!(s.send_file(), |t| opcode::Send::new(t, buf, len))
                     .dest_addr(h.msg_name.cast::<libc::sockaddr>())
                     .dest_addr_len(h.msg_namelen)
                     .build()
             } else {
-                on_udp_socket!(s, socket, |t| opcode::SendMsg::new(t, hdr)).build()
+                on_file!(s.send_file(), |t| opcode::SendMsg::new(t, hdr)).build()
             }
             .user_data(UserData::new(Kind::UdpSend, i as usize).0);
             // SAFETY: slot i (msghdr, iovec, name, cmsg, bytes) stays
@@ -1045,7 +1055,10 @@ mod tests {
                 assert!(Instant::now() < deadline, "no echo");
             };
             assert_eq!(&buf[..n], b"ping");
-            assert!(wk.ctx.udp[0].fixed, "socket not in the file table");
+            assert!(
+                wk.ctx.udp[0].fixed.is_some(),
+                "socket not in the file table"
+            );
         }
     }
 

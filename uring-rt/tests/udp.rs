@@ -1,11 +1,14 @@
-//! UDP receive/send on the real kernel: echo, and buffer-ring exhaustion
-//! with refill where no datagram may be lost or corrupted.
+//! UDP receive/send on the real kernel: echo (answers from the receive
+//! socket, from a sender on another port, from a `bind_sender` twin in a
+//! steered reuseport group), and buffer-ring exhaustion with refill where
+//! no datagram may be lost or corrupted.
 
 mod common;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::mpsc;
 use std::time::Duration;
+use uring_rt::socket::{attach_reuseport_cbpf, bind_sender, bpf, SockFilter};
 use uring_rt::{Ctx, Datagram, Handler, SocketId};
 
 const STOP: &[u8] = b"STOP";
@@ -17,6 +20,8 @@ const WINDOW: u64 = 160;
 /// Echoes every datagram; stops on "STOP".
 struct Echo {
     sock: Option<UdpSocket>,
+    /// Answers leave through this one when set.
+    sender: Option<UdpSocket>,
     ready: Option<mpsc::Sender<SocketAddr>>,
     seen: u64,
     dst_seen: u64,
@@ -27,7 +32,10 @@ impl Handler for Echo {
     fn on_start(&mut self, ctx: &mut Ctx<()>) {
         let sock = self.sock.take().unwrap();
         let addr = sock.local_addr().unwrap();
-        ctx.add_udp(sock).unwrap();
+        match self.sender.take() {
+            Some(sender) => ctx.add_udp_with_sender(sock, sender).unwrap(),
+            None => ctx.add_udp(sock).unwrap(),
+        };
         self.ready.take().unwrap().send(addr).unwrap();
     }
     fn on_datagram(&mut self, ctx: &mut Ctx<()>, d: Datagram<'_>) {
@@ -48,16 +56,68 @@ impl Handler for Echo {
     }
 }
 
-/// Echoes 1,000 datagrams sent to `target` (the bound port filled in);
-/// `expect_dst`: the socket is wildcard-bound, so pktinfo names the
-/// destination of every datagram.
-fn echo_on(bind: &str, target_ip: &str, expect_dst: bool) {
+/// Where the echo server's answers leave from.
+#[derive(Clone, Copy, PartialEq)]
+enum Answers {
+    /// The receive socket itself (`add_udp`).
+    Same,
+    /// A sender on another port: answers must come from that port.
+    OtherPort,
+    /// A `bind_sender` twin in the receive socket's reuseport group, steered
+    /// by a program that always picks the receive socket (through a random
+    /// ancillary load, so the program is exercised): every datagram must
+    /// still arrive and be answered from the server's own port.
+    Twin,
+}
+
+/// The server's socket (and sender) for `answers`, bound to `bind`.
+fn server_sockets(bind: &str, answers: Answers) -> (UdpSocket, Option<UdpSocket>) {
+    let addr: SocketAddr = bind.parse().unwrap();
+    match answers {
+        Answers::Same => (UdpSocket::bind(addr).unwrap(), None),
+        Answers::OtherPort => (
+            UdpSocket::bind(addr).unwrap(),
+            Some(UdpSocket::bind(addr).unwrap()),
+        ),
+        Answers::Twin => {
+            let s = socket2::Socket::new(
+                socket2::Domain::for_address(addr),
+                socket2::Type::DGRAM,
+                None,
+            )
+            .unwrap();
+            if addr.is_ipv6() {
+                s.set_only_v6(true).unwrap();
+            }
+            s.set_reuse_port(true).unwrap();
+            s.bind(&addr.into()).unwrap();
+            let sock: UdpSocket = s.into();
+            let always_first = [
+                SockFilter::stmt(bpf::LD | bpf::W | bpf::ABS, bpf::AD_OFF + bpf::AD_RANDOM),
+                SockFilter::stmt(bpf::ALU | bpf::MOD | bpf::K, 1),
+                SockFilter::stmt(bpf::RET | bpf::A, 0),
+            ];
+            attach_reuseport_cbpf(&sock, &always_first).unwrap();
+            let sender = bind_sender(&sock).unwrap();
+            (sock, Some(sender))
+        }
+    }
+}
+
+/// Echoes 1,000 datagrams sent to `target` (the bound port filled in) from
+/// 8 client sockets (8 different reuseport hashes); `expect_dst`: the
+/// socket is wildcard-bound, so pktinfo names the destination of every
+/// datagram.
+fn echo_on(bind: &str, target_ip: &str, expect_dst: bool, answers: Answers) {
     if common::skip_udp() {
         return;
     }
     let (tx, rx) = mpsc::channel();
+    let (sock, sender) = server_sockets(bind, answers);
+    let sender_port = sender.as_ref().map(|s| s.local_addr().unwrap().port());
     let h = Echo {
-        sock: Some(UdpSocket::bind(bind).unwrap()),
+        sock: Some(sock),
+        sender,
         ready: Some(tx),
         seen: 0,
         dst_seen: 0,
@@ -65,19 +125,27 @@ fn echo_on(bind: &str, target_ip: &str, expect_dst: bool) {
     let t = std::thread::spawn(move || uring_rt::run(&common::small(1), vec![h]));
     let bound = rx.recv().unwrap();
     let server = SocketAddr::new(target_ip.parse().unwrap(), bound.port());
-    let client = UdpSocket::bind(SocketAddr::new(server.ip(), 0)).unwrap();
-    client
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
+    let answer_from = match (answers, sender_port) {
+        (Answers::OtherPort, Some(port)) => SocketAddr::new(server.ip(), port),
+        _ => server,
+    };
+    let clients: Vec<UdpSocket> = (0..8)
+        .map(|_| {
+            let c = UdpSocket::bind(SocketAddr::new(server.ip(), 0)).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            c
+        })
+        .collect();
     let mut buf = [0u8; 2048];
     for i in 0..1000u32 {
+        let client = &clients[i as usize % clients.len()];
         let msg: Vec<u8> = (0..=(i % 1400)).map(|k| (k * 7 + i) as u8).collect();
         client.send_to(&msg, server).unwrap();
         let (n, from) = client.recv_from(&mut buf).unwrap();
-        assert_eq!(from, server);
+        assert_eq!(from, answer_from);
         assert_eq!(&buf[..n], &msg[..]);
     }
-    client.send_to(STOP, server).unwrap();
+    clients[0].send_to(STOP, server).unwrap();
     let hs = t.join().unwrap().unwrap();
     assert_eq!(hs[0].seen, 1000);
     let want = if expect_dst { 1000 } else { 0 };
@@ -85,16 +153,19 @@ fn echo_on(bind: &str, target_ip: &str, expect_dst: bool) {
         hs[0].dst_seen, want,
         "pktinfo destination only on wildcard binds"
     );
-    // The worker's file table referenced the socket; once `run` returned
-    // the port must be free again (a restarting tracker binds it at once).
+    // The worker's file table referenced the socket (and the sender); once
+    // `run` returned the port must be free again (a restarting tracker
+    // binds it at once).
     drop(hs);
     UdpSocket::bind(bound).expect("port still bound after the runtime returned");
 }
 
 #[test]
 fn echo_v4() {
-    echo_on("0.0.0.0:0", "127.0.0.1", true);
-    echo_on("127.0.0.1:0", "127.0.0.1", false);
+    for answers in [Answers::Same, Answers::OtherPort, Answers::Twin] {
+        echo_on("0.0.0.0:0", "127.0.0.1", true, answers);
+        echo_on("127.0.0.1:0", "127.0.0.1", false, answers);
+    }
 }
 
 #[test]
@@ -103,8 +174,10 @@ fn echo_v6() {
         eprintln!("SKIP: no IPv6 loopback");
         return;
     }
-    echo_on("[::]:0", "::1", true);
-    echo_on("[::1]:0", "::1", false);
+    for answers in [Answers::Same, Answers::OtherPort, Answers::Twin] {
+        echo_on("[::]:0", "::1", true, answers);
+        echo_on("[::1]:0", "::1", false, answers);
+    }
 }
 
 /// Checks every payload and acknowledges it with its sequence number; every
