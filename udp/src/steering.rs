@@ -4,10 +4,14 @@
 //!
 //! The program computes exactly [`riptide_common::shard_of`]: the first four
 //! bytes of the info hash (payload offset 16), big-endian, modulo the worker
-//! count. Anything else (connects, multi-hash scrapes, junk) returns an
-//! out-of-range index and the kernel picks a socket by its own hash.
+//! count. Anything else (connects, multi-hash scrapes, junk) goes to a
+//! random worker. It never returns an index past the workers' sockets (an
+//! out-of-range index would make the kernel pick by its own hash among
+//! *every* socket of the group): the group also holds each worker's
+//! send-only socket (`uring_rt::socket::bind_sender`), bound behind the
+//! workers' sockets, which must never be handed a request.
 
-use uring_rt::socket::SockFilter;
+use uring_rt::socket::{bpf, SockFilter};
 
 const BPF_LD: u16 = 0x00;
 const BPF_W: u16 = 0x00;
@@ -21,6 +25,8 @@ const BPF_ALU: u16 = 0x04;
 const BPF_MOD: u16 = 0x90;
 const BPF_RET: u16 = 0x06;
 const BPF_A: u16 = 0x10;
+/// Ancillary load of a pseudo-random `u32` (`SKF_AD_OFF + SKF_AD_RANDOM`).
+const RANDOM: u32 = bpf::AD_OFF + bpf::AD_RANDOM;
 
 /// Bytes of an announce without BEP 41 options.
 const ANNOUNCE_LEN: u32 = 98;
@@ -73,10 +79,12 @@ pub fn program(workers: usize) -> Vec<SockFilter> {
         jump(8, BPF_JEQ, ONE_HASH_SCRAPE_LEN, HASH, FALLBACK), // 8: one hash only
         stmt(BPF_LD | BPF_W | BPF_ABS, HASH_OFFSET), // 9: A = hash[0..4] big-endian
         stmt(BPF_ALU | BPF_MOD | BPF_K, workers), // 10: A %= workers
-        stmt(BPF_RET | BPF_A, 0),          // 11: that worker's socket
-        stmt(BPF_RET | BPF_K, u32::MAX),   // 12: kernel's own choice
+        stmt(BPF_RET | BPF_A, 0),          // 11: the owner's socket
+        stmt(BPF_LD | BPF_W | BPF_ABS, RANDOM), // 12: A = random
+        stmt(BPF_ALU | BPF_MOD | BPF_K, workers), // 13: A %= workers
+        stmt(BPF_RET | BPF_A, 0),          // 14: any worker's socket
     ];
-    debug_assert_eq!(prog.len(), FALLBACK + 1);
+    debug_assert_eq!(prog.len(), FALLBACK + 3);
     prog
 }
 
@@ -87,9 +95,17 @@ mod tests {
     #[test]
     fn program_has_the_documented_shape() {
         let p = program(4);
-        assert_eq!(p.len(), 13);
-        assert_eq!(p[10].k, 4);
-        assert_eq!(p[12], stmt(BPF_RET | BPF_K, u32::MAX));
+        assert_eq!(p.len(), 15);
+        assert_eq!((p[10].k, p[13].k), (4, 4));
+        assert_eq!(p[12], stmt(BPF_LD | BPF_W | BPF_ABS, RANDOM));
+        // Every exit returns A % workers: never an index past the workers.
+        let exits: Vec<usize> = (0..p.len())
+            .filter(|&i| p[i].code & 0x07 == BPF_RET)
+            .collect();
+        assert_eq!(exits, [11, 14]);
+        assert!(exits
+            .iter()
+            .all(|&i| p[i] == stmt(BPF_RET | BPF_A, 0) && p[i - 1].k == 4));
         assert_eq!((p[1].jt, p[1].jf), (0, 10));
         assert_eq!((p[8].jt, p[8].jf), (0, 3));
     }

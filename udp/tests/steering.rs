@@ -37,6 +37,72 @@ fn group(addr: &str, n: usize) -> Vec<UdpSocket> {
     sockets
 }
 
+/// Connects, junk of every length and multi-hash scrapes go to a random
+/// worker's socket, never to the send-only sockets bound behind the
+/// workers' in the same group (they are never read: a datagram there is lost).
+#[test]
+fn everything_else_spreads_over_workers_and_never_reaches_a_sender() {
+    const TOTAL: usize = 6_000;
+    for addr in ["127.0.0.1:0", "[::1]:0"] {
+        let workers = group(addr, 3);
+        let senders: Vec<UdpSocket> = workers
+            .iter()
+            .map(|s| {
+                let t = uring_rt::socket::bind_sender(s).unwrap();
+                t.set_nonblocking(true).unwrap();
+                t
+            })
+            .collect();
+        let target = workers[0].local_addr().unwrap();
+        let client = UdpSocket::bind(SocketAddr::new(target.ip(), 0)).unwrap();
+        let mut rng = SmallRng::seed_from_u64(5);
+        let mut per_worker = [0usize; 3];
+        let mut buf = [0u8; 2048];
+        for sent in 0..TOTAL {
+            let len = match sent % 3 {
+                0 => 16,                                  // connect
+                1 => 1 + (rng.next_u32() % 200) as usize, // junk of any length
+                _ => 56,                                  // two-hash scrape
+            };
+            let mut p = vec![0u8; len];
+            rng.fill_bytes(&mut p);
+            if len == 16 {
+                p[8..12].copy_from_slice(&0u32.to_be_bytes());
+            } else if len == 56 {
+                p[8..12].copy_from_slice(&2u32.to_be_bytes());
+            }
+            client.send_to(&p, target).unwrap();
+            if sent % 200 == 199 {
+                // Drain as we go, so no socket buffer overflows.
+                std::thread::sleep(Duration::from_millis(2));
+                for (i, s) in workers.iter().enumerate() {
+                    while s.recv(&mut buf).is_ok() {
+                        per_worker[i] += 1;
+                    }
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        for (i, s) in workers.iter().enumerate() {
+            while s.recv(&mut buf).is_ok() {
+                per_worker[i] += 1;
+            }
+        }
+        for t in &senders {
+            assert!(t.recv(&mut buf).is_err(), "{addr}: a sender got a datagram");
+        }
+        assert_eq!(
+            per_worker.iter().sum::<usize>(),
+            TOTAL,
+            "{addr}: {per_worker:?}"
+        );
+        assert!(
+            per_worker.iter().all(|&n| n > TOTAL / 5),
+            "{addr}: not spread over the workers: {per_worker:?}"
+        );
+    }
+}
+
 /// Sends `total` packets shaped by `make`, returns how many arrived on the
 /// socket `shard_of` names.
 fn agreement(
@@ -204,4 +270,51 @@ fn steering_mio_v4() {
 #[test]
 fn steering_mio_v6() {
     steering_on_off("mio", true);
+}
+
+/// UDP sockets bound to `addr`'s port, from /proc/net/udp or udp6.
+fn sockets_on(addr: SocketAddr) -> usize {
+    let table = if addr.is_ipv4() {
+        "/proc/net/udp"
+    } else {
+        "/proc/net/udp6"
+    };
+    let port = format!(":{:04X}", addr.port());
+    std::fs::read_to_string(table)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .is_some_and(|local| local.ends_with(&port))
+        })
+        .count()
+}
+
+/// The io_uring backend on a steered group answers through one send-only
+/// socket per worker and family (the mio backend and an unsteered group
+/// answer from the receive socket), and every request is still answered,
+/// from the address it was sent to.
+#[test]
+fn io_uring_answers_through_a_send_only_socket_per_worker() {
+    for (backend, steering, per_worker) in [
+        ("io_uring", true, 2),
+        ("io_uring", false, 1),
+        ("mio", true, 1),
+    ] {
+        let t = Options::new(backend).workers(2).steering(steering).start();
+        for server in [t.v4, t.v6].into_iter().flatten() {
+            assert_eq!(
+                sockets_on(server),
+                2 * per_worker,
+                "{backend}, steering {steering}: sockets on {server}"
+            );
+            for i in 0..50 {
+                // A new client each time: connects land on either worker.
+                let mut c = Client::new(server);
+                assert_eq!(c.scrape(&[support::hash(i)]), vec![(0, 0, 0)]);
+            }
+        }
+    }
 }

@@ -3,7 +3,8 @@
 //!
 //! Start-up order: probe → bind every socket (one per worker per family, in
 //! worker order, so reuseport index i is worker i) → attach the steering
-//! program → load the access list → start metrics → drop privileges → run.
+//! program → (io_uring) bind each socket's send-only twin behind them → load
+//! the access list → start metrics → drop privileges → run.
 
 pub mod mio;
 pub mod uring;
@@ -54,6 +55,11 @@ pub struct WorkerSockets {
     pub v4: Option<UdpSocket>,
     /// IPv6 socket (IPV6_V6ONLY).
     pub v6: Option<UdpSocket>,
+    /// Send-only twin of `v4` the answers leave through (io_uring backend
+    /// on a steered group; see `uring_rt::Ctx::add_udp_with_sender`).
+    pub v4_sender: Option<UdpSocket>,
+    /// Send-only twin of `v6`.
+    pub v6_sender: Option<UdpSocket>,
 }
 
 /// Binds a reuseport group of `workers` sockets on `addr`; with port 0 the
@@ -113,6 +119,24 @@ fn steer(group: &[UdpSocket], workers: usize) -> bool {
     }
 }
 
+/// The send-only twin of each socket of a steered group (bound behind all
+/// of them, so the program never picks one); `None` for any the kernel
+/// refused, which then answers from its receive socket.
+fn bind_senders(group: &[UdpSocket]) -> Vec<Option<UdpSocket>> {
+    group
+        .iter()
+        .map(|s| match uring_rt::socket::bind_sender(s) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                log::warn!(
+                    "cannot bind a send-only socket ({e}); answering from the receive socket"
+                );
+                None
+            }
+        })
+        .collect()
+}
+
 /// Which backend to run, from the config and the kernel probe.
 fn choose_backend(config: &UdpConfig) -> anyhow::Result<Backend> {
     let probe = uring_rt::Probe::detect();
@@ -166,19 +190,25 @@ pub fn run(config: UdpConfig) -> anyhow::Result<()> {
     {
         let group = bind_group(addr, workers, config.network.socket_recv_buffer)?;
         let bound = group[0].local_addr()?;
-        if config.network.kernel_steering && workers > 1 && !steer(&group, workers) {
-            steering_refused = true;
-        }
-        for (slot, socket) in sockets.iter_mut().zip(group) {
+        // Also with one worker: the program is what keeps requests off the
+        // send-only sockets.
+        let steered = config.network.kernel_steering && steer(&group, workers);
+        steering_refused |= config.network.kernel_steering && !steered;
+        let senders = if steered && backend == Backend::IoUring {
+            bind_senders(&group)
+        } else {
+            group.iter().map(|_| None).collect()
+        };
+        for ((slot, socket), sender) in sockets.iter_mut().zip(group).zip(senders) {
             if bound.is_ipv4() {
-                slot.v4 = Some(socket);
+                (slot.v4, slot.v4_sender) = (Some(socket), sender);
             } else {
-                slot.v6 = Some(socket);
+                (slot.v6, slot.v6_sender) = (Some(socket), sender);
             }
         }
         log::info!("listening on udp {bound}");
     }
-    let steering = config.network.kernel_steering && workers > 1 && !steering_refused;
+    let steering = config.network.kernel_steering && !steering_refused;
     log::info!(
         "{workers} workers, kernel steering {}",
         if steering { "on" } else { "off" }

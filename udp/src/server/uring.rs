@@ -74,9 +74,16 @@ impl Handler for UringWorker {
 
     fn on_start(&mut self, ctx: &mut Ctx<MeshMsg>) {
         let sockets = self.pending_sockets.take().unwrap_or_default();
-        let add = |ctx: &mut Ctx<MeshMsg>, s: Option<UdpSocket>| -> Option<SocketId> {
+        let add = |ctx: &mut Ctx<MeshMsg>,
+                   s: Option<UdpSocket>,
+                   sender: Option<UdpSocket>|
+         -> Option<SocketId> {
             let s = s?;
-            match ctx.add_udp(s) {
+            let added = match sender {
+                Some(sender) => ctx.add_udp_with_sender(s, sender),
+                None => ctx.add_udp(s),
+            };
+            match added {
                 Ok(id) => Some(id),
                 Err(e) => {
                     log::error!(
@@ -88,8 +95,8 @@ impl Handler for UringWorker {
                 }
             }
         };
-        self.v4 = add(ctx, sockets.v4);
-        self.v6 = add(ctx, sockets.v6);
+        self.v4 = add(ctx, sockets.v4, sockets.v4_sender);
+        self.v6 = add(ctx, sockets.v6, sockets.v6_sender);
         ctx.add_timer(self.shared.clean_interval, TIMER_CLEAN);
         ctx.add_timer(std::time::Duration::from_secs(1), TIMER_STATS);
     }
