@@ -318,3 +318,24 @@ fn io_uring_answers_through_a_send_only_socket_per_worker() {
         }
     }
 }
+
+/// A second instance on a port another one holds (say, an overlapping
+/// restart) shares its reuseport group: it binds no send-only sockets
+/// (when the other instance's sockets close, the kernel would move ours
+/// into their indices), says so, and requests are still answered.
+#[test]
+fn a_second_instance_on_a_held_port_binds_no_send_only_sockets() {
+    let first = Options::new("io_uring").workers(2).start();
+    let server = first.v4.unwrap();
+    let mut o = Options::new("io_uring").workers(2);
+    o.v6 = false;
+    o.v4_addr = server.to_string();
+    let second = o.start();
+    second.wait_log("also bound by another process");
+    // The first: 2 sockets + 2 send-only; the second: 2 sockets.
+    assert_eq!(sockets_on(server), 6);
+    for i in 0..20 {
+        let mut c = Client::new(server);
+        assert_eq!(c.scrape(&[support::hash(i)]), vec![(0, 0, 0)]);
+    }
+}

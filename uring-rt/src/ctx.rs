@@ -58,6 +58,7 @@ pub struct Ctx<M> {
     pub(crate) now: Instant,
     pub(crate) stats: RtStats,
     pub(crate) stop_requested: bool,
+    pub(crate) stop_all_requested: bool,
     pub(crate) mesh: MeshEnd<M>,
     /// Workers to wake at the end of this turn (each at most once).
     pub(crate) wake_list: Vec<usize>,
@@ -86,6 +87,7 @@ impl<M: Copy + Send + 'static> Ctx<M> {
             now,
             stats: RtStats::default(),
             stop_requested: false,
+            stop_all_requested: false,
             mesh,
             wake_list: Vec::with_capacity(workers),
             wake_marked: vec![false; workers],
@@ -314,6 +316,13 @@ impl<M: Copy + Send + 'static> Ctx<M> {
 
     /// Stop this worker's loop gracefully at the end of the turn.
     pub fn stop(&mut self) {
+        self.stop_requested = true;
+    }
+
+    /// Stop every worker, as SIGTERM would: each other handler gets
+    /// `on_signal(Terminate)`, then all drain and `run` returns.
+    pub fn stop_all(&mut self) {
+        self.stop_all_requested = true;
         self.stop_requested = true;
     }
 }

@@ -107,9 +107,12 @@ pub(crate) struct Worker<M> {
     /// `(min_wait_usec, completions)` of a batched wait; `None` when off or
     /// when the kernel lacks IORING_FEAT_MIN_TIMEOUT.
     batch: Option<(u32, u32)>,
-    /// A sparse file table of `UDP_FILE_SLOTS` is registered: UDP sockets
-    /// go in it, so a send skips the file lookup and reference count.
+    /// A sparse file table of `2 * UDP_FILE_SLOTS` is registered: UDP
+    /// sockets and their senders go in it, so their SQEs skip the file
+    /// lookup and reference count. Unregistered at drop.
     file_table: bool,
+    /// Sockets still go into the file table (false after a failed update).
+    file_table_open: bool,
 }
 
 impl<M: Copy + Send + 'static> Worker<M> {
@@ -213,6 +216,7 @@ impl<M: Copy + Send + 'static> Worker<M> {
             terminate_seen: false,
             batch,
             file_table,
+            file_table_open: file_table,
         })
     }
 
@@ -226,6 +230,10 @@ impl<M: Copy + Send + 'static> Worker<M> {
                 self.terminate_seen = true;
                 h.on_signal(&mut self.ctx, Signal::Terminate);
                 self.ctx.stop_requested = true;
+            }
+            if self.ctx.stop_all_requested && !self.terminate_seen {
+                self.terminate_seen = true;
+                self.terminate_all();
             }
             if self.ctx.stop_requested {
                 break;
@@ -242,6 +250,18 @@ impl<M: Copy + Send + 'static> Worker<M> {
             self.turn(h, true)?;
         }
         Ok(())
+    }
+
+    /// Tell every other worker to terminate (they see the flag when woken)
+    /// and stop this one.
+    fn terminate_all(&mut self) {
+        self.shared.terminate.store(true, Ordering::Release);
+        for w in 0..self.ctx.workers {
+            if w != self.ctx.worker {
+                self.ctx.wake(w);
+            }
+        }
+        self.ctx.stop_requested = true;
     }
 
     fn tick_armed_or_arm(&mut self) {
@@ -265,8 +285,9 @@ impl<M: Copy + Send + 'static> Worker<M> {
         let entered = match self.batch {
             // Sleep until the first completion, then gather up to `n` for
             // at most `us` µs: one wake-up for several requests. Not after
-            // a turn that had twice that many (the wait returns at `n`, so
-            // they piled up faster than it could return): at that load the
+            // a turn that handled twice that many completions (the wait
+            // returns at `n`, so they piled up faster than it could return;
+            // receives and the sends they answered count alike): at that load the
             // completions are there already, and a gathering wait that
             // sleeps anyway (a moment with fewer than `n` ready) only lets
             // the socket queue grow into turns of hundreds, which spill the
@@ -472,13 +493,7 @@ impl<M: Copy + Send + 'static> Worker<M> {
                     Some(Signal::Terminate) if !self.terminate_seen => {
                         self.terminate_seen = true;
                         h.on_signal(&mut self.ctx, Signal::Terminate);
-                        self.shared.terminate.store(true, Ordering::Release);
-                        for w in 0..self.ctx.workers {
-                            if w != self.ctx.worker {
-                                self.ctx.wake(w);
-                            }
-                        }
-                        self.ctx.stop_requested = true;
+                        self.terminate_all();
                     }
                     _ => {}
                 }
@@ -645,7 +660,7 @@ impl<M: Copy + Send + 'static> Worker<M> {
         let stats = &mut ctx.stats;
         while let Some(&i) = ctx.arm_udp.last() {
             let s = &mut ctx.udp[i as usize];
-            if self.file_table && s.fixed.is_none() && i < UDP_FILE_SLOTS {
+            if self.file_table_open && s.fixed.is_none() && i < UDP_FILE_SLOTS {
                 let sender = s.sender.as_ref().map(AsRawFd::as_raw_fd);
                 let mut register =
                     |slot: u32, fd| match ring.submitter().register_files_update(slot, &[fd]) {
@@ -653,7 +668,7 @@ impl<M: Copy + Send + 'static> Worker<M> {
                         Err(e) => {
                             // Not expected; stop trying (one syscall per re-arm).
                             log::debug!("worker {}: file table update: {e}", ctx.worker);
-                            self.file_table = false;
+                            self.file_table_open = false;
                             None
                         }
                     };

@@ -62,6 +62,30 @@ pub struct WorkerSockets {
     pub v6_sender: Option<UdpSocket>,
 }
 
+/// Whether nobody else holds `addr`: a plain bind (no `SO_REUSEPORT`)
+/// succeeds, then is closed. Port 0 is always free. False when, say, a
+/// previous instance is still running on the port: its sockets share our
+/// reuseport group, and when they close the kernel fills their indices with
+/// the group's last sockets, which could be our send-only ones.
+fn port_is_ours(addr: SocketAddr) -> bool {
+    if addr.port() == 0 {
+        return true;
+    }
+    let domain = if addr.is_ipv4() {
+        Domain::IPV4
+    } else {
+        Domain::IPV6
+    };
+    Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))
+        .and_then(|s| {
+            if addr.is_ipv6() {
+                s.set_only_v6(true)?;
+            }
+            s.bind(&addr.into())
+        })
+        .is_ok()
+}
+
 /// Binds a reuseport group of `workers` sockets on `addr`; with port 0 the
 /// first socket picks the port and the others join it.
 fn bind_group(
@@ -188,13 +212,17 @@ pub fn run(config: UdpConfig) -> anyhow::Result<()> {
         .into_iter()
         .flatten()
     {
+        let alone = port_is_ours(addr);
         let group = bind_group(addr, workers, config.network.socket_recv_buffer)?;
         let bound = group[0].local_addr()?;
         // Also with one worker: the program is what keeps requests off the
         // send-only sockets.
         let steered = config.network.kernel_steering && steer(&group, workers);
         steering_refused |= config.network.kernel_steering && !steered;
-        let senders = if steered && backend == Backend::IoUring {
+        if steered && backend == Backend::IoUring && !alone {
+            log::warn!("udp {addr} is also bound by another process (an instance still running?); answering from the receive sockets");
+        }
+        let senders = if steered && backend == Backend::IoUring && alone {
             bind_senders(&group)
         } else {
             group.iter().map(|_| None).collect()

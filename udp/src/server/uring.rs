@@ -16,6 +16,10 @@ pub struct UringWorker {
     pending_sockets: Option<WorkerSockets>,
     v4: Option<SocketId>,
     v6: Option<SocketId>,
+    /// A socket could not be armed: the whole server stops with an error
+    /// (its closed socket leaves a gap in the reuseport group that another
+    /// worker's send-only socket may fill, which would lose requests).
+    failed: bool,
 }
 
 struct UringIo<'a> {
@@ -90,13 +94,15 @@ impl Handler for UringWorker {
                         "worker {}: cannot arm receive on its socket: {e}",
                         ctx.worker()
                     );
-                    ctx.stop();
+                    ctx.stop_all();
                     None
                 }
             }
         };
+        let wanted = (sockets.v4.is_some(), sockets.v6.is_some());
         self.v4 = add(ctx, sockets.v4, sockets.v4_sender);
         self.v6 = add(ctx, sockets.v6, sockets.v6_sender);
+        self.failed = wanted != (self.v4.is_some(), self.v6.is_some());
         ctx.add_timer(self.shared.clean_interval, TIMER_CLEAN);
         ctx.add_timer(std::time::Duration::from_secs(1), TIMER_STATS);
     }
@@ -174,8 +180,12 @@ pub fn run(
             pending_sockets: Some(s),
             v4: None,
             v6: None,
+            failed: false,
         })
         .collect();
-    uring_rt::run(&rt, handlers)?;
+    let stopped = uring_rt::run(&rt, handlers)?;
+    if stopped.iter().any(|w| w.failed) {
+        anyhow::bail!("a worker could not arm its socket (logged above); stopped every worker");
+    }
     Ok(())
 }

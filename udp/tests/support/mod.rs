@@ -22,6 +22,8 @@ pub struct Options {
     pub steering: bool,
     pub v4: bool,
     pub v6: bool,
+    /// Where the IPv4 socket binds (when `v4`).
+    pub v4_addr: String,
     pub metrics: bool,
     /// More TOML sections (not [network] or [metrics]).
     pub extra: String,
@@ -38,6 +40,7 @@ impl Options {
             steering: true,
             v4: true,
             v6: true,
+            v4_addr: "127.0.0.1:0".into(),
             metrics: true,
             extra: String::new(),
             top: String::new(),
@@ -110,7 +113,7 @@ impl Tracker {
             o.workers,
             o.backend,
             o.top,
-            if o.v4 { "127.0.0.1:0" } else { "" },
+            if o.v4 { o.v4_addr.as_str() } else { "" },
             if o.v6 { "[::1]:0" } else { "" },
             o.steering,
             o.metrics,
