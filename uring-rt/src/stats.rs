@@ -38,7 +38,8 @@ pub struct RtStats {
     /// `io_uring_enter` calls of the loop (one per turn, timeouts included).
     pub submit_batches: u64,
     /// Turns that did not wait to gather completions (`batch_wait_us`)
-    /// because the turn before handled twice `batch_completions` or more.
+    /// because the worker was behind: from a turn of 4 × `batch_completions`
+    /// completions or more until one of fewer than `batch_completions`.
     pub busy_turns: u64,
     /// SQEs the kernel consumed over all submits.
     pub submitted_sqes: u64,

@@ -107,6 +107,8 @@ pub(crate) struct Worker<M> {
     /// `(min_wait_usec, completions)` of a batched wait; `None` when off or
     /// when the kernel lacks IORING_FEAT_MIN_TIMEOUT.
     batch: Option<(u32, u32)>,
+    /// Completions pile up faster than batched waits return (see `turn`).
+    behind: bool,
     /// A sparse file table of `2 * UDP_FILE_SLOTS` is registered: UDP
     /// sockets and their senders go in it, so their SQEs skip the file
     /// lookup and reference count. Unregistered at drop.
@@ -215,6 +217,7 @@ impl<M: Copy + Send + 'static> Worker<M> {
             multishot_timer: probe.has_multishot_timeout(),
             terminate_seen: false,
             batch,
+            behind: false,
             file_table,
             file_table_open: file_table,
         })
@@ -284,21 +287,19 @@ impl<M: Copy + Send + 'static> Worker<M> {
         let want = u32::from(!self.ctx.mesh.has_backlog());
         let entered = match self.batch {
             // Sleep until the first completion, then gather up to `n` for
-            // at most `us` µs: one wake-up for several requests. Not after
-            // a turn that handled twice that many completions (the wait
-            // returns at `n`, so they piled up faster than it could return;
-            // receives and the sends they answered count alike): at that load the
-            // completions are there already, and a gathering wait that
-            // sleeps anyway (a moment with fewer than `n` ready) only lets
-            // the socket queue grow into turns of hundreds, which spill the
-            // send slots and the cached part of the buffer ring (0.93× →
-            // 0.96× of the `poll` loop at saturation, README).
+            // at most `us` µs: one wake-up for several requests. Not while
+            // the worker is behind (`behind`, below): then the completions
+            // are there already, and a gathering wait that sleeps anyway
+            // (a moment with fewer than `n` ready) only lets the socket
+            // queue grow into turns of hundreds, which spill the send
+            // slots and the cached part of the buffer ring (0.93× → 0.96×
+            // of the `poll` loop at saturation, README).
             Some((us, n)) if want == 1 && !draining => {
-                if self.cqes.len() < 2 * n as usize {
-                    self.enter.submit(&mut self.ring, n, us)
-                } else {
+                if self.behind {
                     self.ctx.stats.busy_turns += 1;
                     self.enter.submit(&mut self.ring, 1, 0)
+                } else {
+                    self.enter.submit(&mut self.ring, n, us)
                 }
             }
             _ => self.enter.submit(&mut self.ring, want, 0),
@@ -317,6 +318,18 @@ impl<M: Copy + Send + 'static> Worker<M> {
         self.cqes.clear();
         let cap = self.cqes.capacity();
         self.cqes.extend(self.ring.completion().take(cap));
+        if let Some((_, n)) = self.batch {
+            // Behind from a turn of 4× what a wait gathers (receives and
+            // the sends they answered count alike) until one of fewer than
+            // that: a burst at moderate load is one or two turns without
+            // the wait, a saturated worker (turns of ~130) stays behind.
+            let n = n as usize;
+            if self.cqes.len() >= 4 * n {
+                self.behind = true;
+            } else if self.cqes.len() < n {
+                self.behind = false;
+            }
+        }
         if !draining {
             self.look_ahead(h);
         }

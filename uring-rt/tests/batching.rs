@@ -120,7 +120,7 @@ fn look_ahead_shows_each_batch_before_it_is_handled() {
         return;
     }
     // Bursts of 20: with a 2 ms batching wait each burst is one batch or a
-    // few, never twice the 32 completions the wait gathers.
+    // few, never the 4 × 32 completions that make a worker behind.
     let r = bursts(2_000, 20);
     assert_eq!(r.echoed, TOTAL);
     assert!(r.batches > 0, "no look-ahead at all");
@@ -137,9 +137,10 @@ fn a_worker_that_is_behind_does_not_wait_to_gather() {
     if common::skip_udp() {
         return;
     }
-    // Bursts of 100: the 2 ms wait returns with most of a burst (well over
-    // twice the 32 it asks for), so the next turn must not wait again.
-    let r = bursts(2_000, 100);
+    // Bursts of 200: the 2 ms wait returns with most of a burst (over the
+    // 4 × 32 completions that make a worker behind), so the next turn must
+    // not wait again.
+    let r = bursts(2_000, 200);
     assert_eq!(r.echoed, TOTAL);
     assert!(r.busy_turns > 0, "no turn skipped the gathering wait");
 }
