@@ -28,15 +28,24 @@ const RECV_BATCH: usize = 64;
 const SEND_BATCH: usize = 256;
 /// Bytes per datagram buffer.
 const DATAGRAM: usize = 2048;
+/// Poll timeout while answers wait for room in a full send buffer.
+const RETRY_SEND: Duration = Duration::from_millis(1);
 
 struct Family {
     socket: UdpSocket,
+    /// The send-only twin answers leave through, when the group is steered
+    /// (not registered with epoll: nobody waits on it, so a sent datagram
+    /// wakes nobody; see `super::bind_senders`).
+    sender: Option<UdpSocket>,
     batch: SendBatch,
 }
 
 impl Family {
     fn flush(&mut self) {
-        match self.batch.flush(&self.socket) {
+        match self
+            .batch
+            .flush(self.sender.as_ref().unwrap_or(&self.socket))
+        {
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(e) => log::debug!("sendmmsg: {e}"),
@@ -121,9 +130,18 @@ impl MioWorker {
         let mut next_stats = Instant::now() + stats_every;
 
         loop {
-            let timeout = next_clean
+            let mut timeout = next_clean
                 .min(next_stats)
                 .saturating_duration_since(Instant::now());
+            let unsent = [self.v4.as_ref(), self.v6.as_ref()]
+                .into_iter()
+                .flatten()
+                .any(|f| !f.batch.is_empty());
+            if unsent {
+                // A full send buffer left answers queued; nobody polls the
+                // send-only socket, so look again soon.
+                timeout = timeout.min(RETRY_SEND);
+            }
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != std::io::ErrorKind::Interrupted {
                     log::error!("worker {}: poll failed: {e}", self.id);
@@ -279,7 +297,10 @@ pub fn run(
         .zip(meshes)
         .enumerate()
     {
-        let family = |s: Option<UdpSocket>, token: Token| -> anyhow::Result<Option<Family>> {
+        let family = |s: Option<UdpSocket>,
+                      sender: Option<UdpSocket>,
+                      token: Token|
+         -> anyhow::Result<Option<Family>> {
             let Some(socket) = s else { return Ok(None) };
             poll.registry()
                 .register(
@@ -290,11 +311,12 @@ pub fn run(
                 .context("register socket")?;
             Ok(Some(Family {
                 socket,
+                sender,
                 batch: SendBatch::new(SEND_BATCH, DATAGRAM),
             }))
         };
-        let v4 = family(socks.v4, V4)?;
-        let v6 = family(socks.v6, V6)?;
+        let v4 = family(socks.v4, socks.v4_sender, V4)?;
+        let v6 = family(socks.v6, socks.v6_sender, V6)?;
         let signals = if i == 0 { signals.take() } else { None };
         if let Some(reader) = &signals {
             poll.registry()

@@ -3,7 +3,7 @@
 //!
 //! Start-up order: probe → bind every socket (one per worker per family, in
 //! worker order, so reuseport index i is worker i) → attach the steering
-//! program → (io_uring) bind each socket's send-only twin behind them → load
+//! program → bind each socket's send-only twin behind them → load
 //! the access list → start metrics → drop privileges → run.
 
 pub mod mio;
@@ -55,8 +55,8 @@ pub struct WorkerSockets {
     pub v4: Option<UdpSocket>,
     /// IPv6 socket (IPV6_V6ONLY).
     pub v6: Option<UdpSocket>,
-    /// Send-only twin of `v4` the answers leave through (io_uring backend
-    /// on a steered group; see `uring_rt::Ctx::add_udp_with_sender`).
+    /// Send-only twin of `v4` the answers leave through, on a steered group
+    /// (see `uring_rt::Ctx::add_udp_with_sender`).
     pub v4_sender: Option<UdpSocket>,
     /// Send-only twin of `v6`.
     pub v6_sender: Option<UdpSocket>,
@@ -219,10 +219,10 @@ pub fn run(config: UdpConfig) -> anyhow::Result<()> {
         // send-only sockets.
         let steered = config.network.kernel_steering && steer(&group, workers);
         steering_refused |= config.network.kernel_steering && !steered;
-        if steered && backend == Backend::IoUring && !alone {
+        if steered && !alone {
             log::warn!("udp {addr} is also bound by another process (an instance still running?); answering from the receive sockets");
         }
-        let senders = if steered && backend == Backend::IoUring && alone {
+        let senders = if steered && alone {
             bind_senders(&group)
         } else {
             group.iter().map(|_| None).collect()
