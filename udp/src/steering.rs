@@ -13,18 +13,6 @@
 
 use uring_rt::socket::{bpf, SockFilter};
 
-const BPF_LD: u16 = 0x00;
-const BPF_W: u16 = 0x00;
-const BPF_ABS: u16 = 0x20;
-const BPF_LEN: u16 = 0x80;
-const BPF_JMP: u16 = 0x05;
-const BPF_JEQ: u16 = 0x10;
-const BPF_JGE: u16 = 0x30;
-const BPF_K: u16 = 0x00;
-const BPF_ALU: u16 = 0x04;
-const BPF_MOD: u16 = 0x90;
-const BPF_RET: u16 = 0x06;
-const BPF_A: u16 = 0x10;
 /// Ancillary load of a pseudo-random `u32` (`SKF_AD_OFF + SKF_AD_RANDOM`).
 const RANDOM: u32 = bpf::AD_OFF + bpf::AD_RANDOM;
 
@@ -44,19 +32,10 @@ const SCRAPE: usize = 7;
 const HASH: usize = 9;
 const FALLBACK: usize = 12;
 
-fn stmt(code: u16, k: u32) -> SockFilter {
-    SockFilter {
-        code,
-        jt: 0,
-        jf: 0,
-        k,
-    }
-}
-
 fn jump(at: usize, code: u16, k: u32, if_true: usize, if_false: usize) -> SockFilter {
     let offset = |to: usize| u8::try_from(to - at - 1).expect("forward jump within the program");
     SockFilter {
-        code: BPF_JMP | code | BPF_K,
+        code: bpf::JMP | code | bpf::K,
         jt: offset(if_true),
         jf: offset(if_false),
         k,
@@ -68,21 +47,21 @@ fn jump(at: usize, code: u16, k: u32, if_true: usize, if_false: usize) -> SockFi
 pub fn program(workers: usize) -> Vec<SockFilter> {
     let workers = u32::try_from(workers.max(1)).unwrap_or(u32::MAX);
     let prog = vec![
-        stmt(BPF_LD | BPF_W | BPF_LEN, 0), // 0: A = payload length
-        jump(1, BPF_JGE, 16, LOAD_ACTION, FALLBACK), // 1: too short for a header
-        stmt(BPF_LD | BPF_W | BPF_ABS, ACTION_OFFSET), // 2: A = action
-        jump(3, BPF_JEQ, 1, ANNOUNCE, 4),  // 3: announce?
-        jump(4, BPF_JEQ, 2, SCRAPE, FALLBACK), // 4: scrape?
-        stmt(BPF_LD | BPF_W | BPF_LEN, 0), // 5: announce: length
-        jump(6, BPF_JGE, ANNOUNCE_LEN, HASH, FALLBACK), // 6
-        stmt(BPF_LD | BPF_W | BPF_LEN, 0), // 7: scrape: length
-        jump(8, BPF_JEQ, ONE_HASH_SCRAPE_LEN, HASH, FALLBACK), // 8: one hash only
-        stmt(BPF_LD | BPF_W | BPF_ABS, HASH_OFFSET), // 9: A = hash[0..4] big-endian
-        stmt(BPF_ALU | BPF_MOD | BPF_K, workers), // 10: A %= workers
-        stmt(BPF_RET | BPF_A, 0),          // 11: the owner's socket
-        stmt(BPF_LD | BPF_W | BPF_ABS, RANDOM), // 12: A = random
-        stmt(BPF_ALU | BPF_MOD | BPF_K, workers), // 13: A %= workers
-        stmt(BPF_RET | BPF_A, 0),          // 14: any worker's socket
+        SockFilter::stmt(bpf::LD | bpf::W | bpf::LEN, 0), // 0: A = payload length
+        jump(1, bpf::JGE, 16, LOAD_ACTION, FALLBACK),     // 1: too short for a header
+        SockFilter::stmt(bpf::LD | bpf::W | bpf::ABS, ACTION_OFFSET), // 2: A = action
+        jump(3, bpf::JEQ, 1, ANNOUNCE, 4),                // 3: announce?
+        jump(4, bpf::JEQ, 2, SCRAPE, FALLBACK),           // 4: scrape?
+        SockFilter::stmt(bpf::LD | bpf::W | bpf::LEN, 0), // 5: announce: length
+        jump(6, bpf::JGE, ANNOUNCE_LEN, HASH, FALLBACK),  // 6
+        SockFilter::stmt(bpf::LD | bpf::W | bpf::LEN, 0), // 7: scrape: length
+        jump(8, bpf::JEQ, ONE_HASH_SCRAPE_LEN, HASH, FALLBACK), // 8: one hash only
+        SockFilter::stmt(bpf::LD | bpf::W | bpf::ABS, HASH_OFFSET), // 9: A = hash[0..4] big-endian
+        SockFilter::stmt(bpf::ALU | bpf::MOD | bpf::K, workers), // 10: A %= workers
+        SockFilter::stmt(bpf::RET | bpf::A, 0),           // 11: the owner's socket
+        SockFilter::stmt(bpf::LD | bpf::W | bpf::ABS, RANDOM), // 12: A = random
+        SockFilter::stmt(bpf::ALU | bpf::MOD | bpf::K, workers), // 13: A %= workers
+        SockFilter::stmt(bpf::RET | bpf::A, 0),           // 14: any worker's socket
     ];
     debug_assert_eq!(prog.len(), FALLBACK + 3);
     prog
@@ -97,15 +76,15 @@ mod tests {
         let p = program(4);
         assert_eq!(p.len(), 15);
         assert_eq!((p[10].k, p[13].k), (4, 4));
-        assert_eq!(p[12], stmt(BPF_LD | BPF_W | BPF_ABS, RANDOM));
+        assert_eq!(p[12], SockFilter::stmt(bpf::LD | bpf::W | bpf::ABS, RANDOM));
         // Every exit returns A % workers: never an index past the workers.
         let exits: Vec<usize> = (0..p.len())
-            .filter(|&i| p[i].code & 0x07 == BPF_RET)
+            .filter(|&i| p[i].code & 0x07 == bpf::RET)
             .collect();
         assert_eq!(exits, [11, 14]);
         assert!(exits
             .iter()
-            .all(|&i| p[i] == stmt(BPF_RET | BPF_A, 0) && p[i - 1].k == 4));
+            .all(|&i| p[i] == SockFilter::stmt(bpf::RET | bpf::A, 0) && p[i - 1].k == 4));
         assert_eq!((p[1].jt, p[1].jf), (0, 10));
         assert_eq!((p[8].jt, p[8].jf), (0, 3));
     }
