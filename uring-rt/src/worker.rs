@@ -321,8 +321,8 @@ impl<M: Copy + Send + 'static> Worker<M> {
         if let Some((_, n)) = self.batch {
             // Behind from a turn of 4× what a wait gathers (receives and
             // the sends they answered count alike) until one of fewer than
-            // that: a burst at moderate load is one or two turns without
-            // the wait, a saturated worker (turns of ~130) stays behind.
+            // 1×: a burst at moderate load is one or two turns without the
+            // wait, a saturated worker (turns of ~130) stays behind.
             let n = n as usize;
             if self.cqes.len() >= 4 * n {
                 self.behind = true;

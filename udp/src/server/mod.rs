@@ -71,12 +71,7 @@ fn port_is_ours(addr: SocketAddr) -> bool {
     if addr.port() == 0 {
         return true;
     }
-    let domain = if addr.is_ipv4() {
-        Domain::IPV4
-    } else {
-        Domain::IPV6
-    };
-    Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))
+    Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))
         .and_then(|s| {
             if addr.is_ipv6() {
                 s.set_only_v6(true)?;
@@ -96,13 +91,8 @@ fn bind_group(
     let mut group = Vec::with_capacity(workers);
     let mut addr = addr;
     for _ in 0..workers {
-        let domain = if addr.is_ipv4() {
-            Domain::IPV4
-        } else {
-            Domain::IPV6
-        };
-        let socket =
-            Socket::new(domain, Type::DGRAM, Some(Protocol::UDP)).context("create UDP socket")?;
+        let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))
+            .context("create UDP socket")?;
         if addr.is_ipv6() {
             socket.set_only_v6(true).context("set IPV6_V6ONLY")?;
         }
