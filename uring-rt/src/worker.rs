@@ -991,6 +991,24 @@ mod tests {
         }
     }
 
+    /// The kernel's probe, or `None` (after printing why) when the UDP
+    /// path, or with `tcp` also the TCP path, cannot run here.
+    fn probe_or_skip(tcp: bool) -> Option<Probe> {
+        let probe = Probe::detect();
+        let mut missing = probe.missing_for_udp();
+        if tcp {
+            missing.extend(probe.missing_for_tcp());
+        }
+        if missing.is_empty() {
+            return Some(probe);
+        }
+        eprintln!(
+            "SKIP: io_uring path unavailable on {}: missing {missing:?}",
+            probe.kernel()
+        );
+        None
+    }
+
     fn test_worker(probe: &Probe) -> Worker<()> {
         let cfg = RuntimeConfig {
             ring_entries: 64,
@@ -1010,11 +1028,9 @@ mod tests {
 
     #[test]
     fn an_enter_that_does_not_wait_still_posts_receives() {
-        let probe = Probe::detect();
-        if !probe.missing_for_udp().is_empty() {
-            eprintln!("SKIP: io_uring UDP path unavailable on {}", probe.kernel());
+        let Some(probe) = probe_or_skip(false) else {
             return;
-        }
+        };
         // With DEFER_TASKRUN a receive completion is posted by deferred work
         // that only an enter asking for events runs. The loop enters without
         // waiting while the mesh has a backlog; receives must still come in.
@@ -1050,11 +1066,9 @@ mod tests {
 
     #[test]
     fn ring_fd_registration_is_released_with_the_worker() {
-        let probe = Probe::detect();
-        if !probe.missing_for_udp().is_empty() {
-            eprintln!("SKIP: io_uring UDP path unavailable on {}", probe.kernel());
+        let Some(probe) = probe_or_skip(false) else {
             return;
-        }
+        };
         // A thread may register at most 16 ring fds at once: 40 workers in
         // a row on one thread are all registered only if each one's
         // registration goes with it. Each also answers a datagram.
@@ -1092,14 +1106,9 @@ mod tests {
 
     #[test]
     fn tcp_buffer_ring_is_lazy_and_drop_cancel_stops_receives() {
-        let probe = Probe::detect();
-        if !probe.missing_for_udp().is_empty() || !probe.missing_for_tcp().is_empty() {
-            eprintln!(
-                "SKIP: io_uring UDP/TCP path unavailable on {}",
-                probe.kernel()
-            );
+        let Some(probe) = probe_or_skip(true) else {
             return;
-        }
+        };
         let mut wk = test_worker(&probe);
         let mut handler = Echo;
         // UDP only: no TCP buffer ring, however many turns.
