@@ -13,7 +13,7 @@ use support::{Ann, Client, Options};
 
 fn group(addr: &str, n: usize) -> Vec<UdpSocket> {
     let mut sockets: Vec<UdpSocket> = Vec::new();
-    let mut addr: SocketAddr = addr.parse().unwrap();
+    let mut addr = uring_rt::socket::reuseport_addr(addr.parse().unwrap()).unwrap();
     for _ in 0..n {
         let domain = if addr.is_ipv4() {
             socket2::Domain::IPV4

@@ -107,7 +107,8 @@ fn reuseport(addr: SocketAddr) -> UdpSocket {
 
 /// Bind `n` SO_REUSEPORT sockets on one port.
 fn sockets(bind: &str, n: usize) -> Vec<UdpSocket> {
-    let first = reuseport(bind.parse().expect("--bind"));
+    let addr = uring_rt::socket::reuseport_addr(bind.parse().expect("--bind")).unwrap();
+    let first = reuseport(addr);
     let addr = first.local_addr().unwrap();
     let mut v = vec![first];
     v.extend((1..n).map(|_| reuseport(addr)));

@@ -8,6 +8,8 @@
 //! * [`attach_reuseport_cbpf`] / [`detach_reuseport_bpf`]: a classic BPF
 //!   program that picks the socket of a `SO_REUSEPORT` group for each
 //!   datagram (kernel steering of announces to their owner).
+//! * [`reuseport_addr`]: a port for a new `SO_REUSEPORT` group that no
+//!   other group holds (a port-0 reuseport bind may join another's).
 //! * [`bind_sender`]: the send-only twin of a receive socket, for
 //!   [`crate::Ctx::add_udp_with_sender`] (socket2 underneath).
 //! * [`RecvBatch`] / [`SendBatch`]: `recvmmsg` / `sendmmsg` batches with
@@ -233,6 +235,40 @@ pub fn bind_sender(of: &UdpSocket) -> io::Result<UdpSocket> {
     s.set_nonblocking(true)?;
     s.bind(&addr.into())?;
     Ok(s.into())
+}
+
+/// The address to bind a new `SO_REUSEPORT` group on: `addr` itself, or,
+/// for port 0, `addr` with a port that no socket holds.
+///
+/// A port-0 bind with `SO_REUSEPORT` set is not enough: the kernel's search
+/// for a free UDP port skips ports held only by reuseport sockets of the
+/// same user, so it may hand out the port of another process's group and
+/// the new socket joins that group (two trackers sharing one port's
+/// datagrams). A plain bind (dual-stack for IPv6, the stricter check) never
+/// picks a held port; it is closed at once and its port returned. Another
+/// process could take the port in between only by a port-0 bind that lands
+/// on it in that instant.
+pub fn reuseport_addr(addr: SocketAddr) -> io::Result<SocketAddr> {
+    if addr.port() != 0 {
+        return Ok(addr);
+    }
+    let probe = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
+    if addr.is_ipv6() {
+        probe.set_only_v6(false)?;
+    }
+    probe.bind(&addr.into())?;
+    let port = probe
+        .local_addr()?
+        .as_socket()
+        .ok_or_else(|| io::Error::other("a UDP socket without an IP address"))?
+        .port();
+    let mut addr = addr;
+    addr.set_port(port);
+    Ok(addr)
 }
 
 /// SO_ATTACH_REUSEPORT_CBPF on a socket of a reuseport group.

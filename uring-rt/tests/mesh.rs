@@ -88,6 +88,7 @@ fn reuseport_socket(addr: SocketAddr) -> UdpSocket {
     )
     .unwrap();
     s.set_reuse_port(true).unwrap();
+    let addr = uring_rt::socket::reuseport_addr(addr).unwrap();
     s.bind(&addr.into()).unwrap();
     s.into()
 }

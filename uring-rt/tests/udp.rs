@@ -90,6 +90,7 @@ fn server_sockets(bind: &str, answers: Answers) -> (UdpSocket, Option<UdpSocket>
                 s.set_only_v6(true).unwrap();
             }
             s.set_reuse_port(true).unwrap();
+            let addr = uring_rt::socket::reuseport_addr(addr).unwrap();
             s.bind(&addr.into()).unwrap();
             let sock: UdpSocket = s.into();
             let always_first = [

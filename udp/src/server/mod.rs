@@ -81,15 +81,16 @@ fn port_is_ours(addr: SocketAddr) -> bool {
         .is_ok()
 }
 
-/// Binds a reuseport group of `workers` sockets on `addr`; with port 0 the
-/// first socket picks the port and the others join it.
+/// Binds a reuseport group of `workers` sockets on `addr`; with port 0 on
+/// a port no other socket holds.
 fn bind_group(
     addr: SocketAddr,
     workers: usize,
     recv_buffer: usize,
 ) -> anyhow::Result<Vec<UdpSocket>> {
     let mut group = Vec::with_capacity(workers);
-    let mut addr = addr;
+    let mut addr = uring_rt::socket::reuseport_addr(addr)
+        .with_context(|| format!("find a free UDP port on {}", addr.ip()))?;
     for _ in 0..workers {
         let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))
             .context("create UDP socket")?;
