@@ -272,24 +272,68 @@ fn steering_mio_v6() {
     steering_on_off("mio", true);
 }
 
-/// UDP sockets bound to `addr`'s port, from /proc/net/udp or udp6.
+/// UDP sockets bound to `addr`'s port and family, from one `sock_diag`
+/// netlink dump.
+///
+/// Not /proc/net/udp: it is read a page at a time and each read restarts
+/// its walk by position, so while other tests open and close sockets a
+/// socket can be skipped or counted twice. The dump asks the kernel for
+/// this port only (`udp_dump` filters on `idiag_sport`, in network byte
+/// order), so the few answers come in one pass over the port's hash slot, under its
+/// lock; each answer's port is checked again here.
 fn sockets_on(addr: SocketAddr) -> usize {
-    let table = if addr.is_ipv4() {
-        "/proc/net/udp"
+    use socket2::{Domain, Protocol, Socket, Type};
+    use std::io::Read;
+    const NETLINK_SOCK_DIAG: i32 = 4;
+    const SOCK_DIAG_BY_FAMILY: u16 = 20;
+    const NLM_F_REQUEST_DUMP: u16 = 0x1 | 0x300;
+    const NLMSG_DONE: u16 = 3;
+    const NLMSG_ERROR: u16 = 2;
+    let mut nl = Socket::new(
+        Domain::from(nix::libc::AF_NETLINK),
+        Type::DGRAM,
+        Some(Protocol::from(NETLINK_SOCK_DIAG)),
+    )
+    .unwrap();
+    // nlmsghdr (16 bytes), then inet_diag_req_v2 (56 bytes).
+    let mut req = Vec::with_capacity(72);
+    req.extend(72u32.to_ne_bytes());
+    req.extend(SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    req.extend(NLM_F_REQUEST_DUMP.to_ne_bytes());
+    req.extend([0u8; 8]); // sequence, port id
+    let family = if addr.is_ipv4() {
+        nix::libc::AF_INET
     } else {
-        "/proc/net/udp6"
+        nix::libc::AF_INET6
     };
-    let port = format!(":{:04X}", addr.port());
-    std::fs::read_to_string(table)
-        .unwrap()
-        .lines()
-        .skip(1)
-        .filter(|l| {
-            l.split_whitespace()
-                .nth(1)
-                .is_some_and(|local| local.ends_with(&port))
-        })
-        .count()
+    req.extend([family as u8, nix::libc::IPPROTO_UDP as u8, 0, 0]);
+    req.extend(u32::MAX.to_ne_bytes()); // every state
+    req.extend(addr.port().to_be_bytes()); // sport
+    req.extend([0u8; 46]); // dport, addresses, interface, cookie
+    assert_eq!(req.len(), 72);
+    // Unconnected, a netlink send goes to the kernel.
+    nl.send(&req).unwrap();
+    let (mut count, mut buf) = (0, vec![0u8; 1 << 16]);
+    loop {
+        let n = nl.read(&mut buf).unwrap();
+        let mut msgs = &buf[..n];
+        while msgs.len() >= 16 {
+            let len = u32::from_ne_bytes(msgs[..4].try_into().unwrap()) as usize;
+            let kind = u16::from_ne_bytes(msgs[4..6].try_into().unwrap());
+            match kind {
+                NLMSG_DONE => return count,
+                NLMSG_ERROR => panic!("sock_diag dump refused: {:?}", &msgs[16..len.min(20)]),
+                // inet_diag_msg: family, state, timer, retrans, then the
+                // source port in network order.
+                SOCK_DIAG_BY_FAMILY => {
+                    count += usize::from(u16::from_be_bytes([msgs[20], msgs[21]]) == addr.port());
+                }
+                _ => {}
+            }
+            // Messages are aligned to 4 bytes.
+            msgs = &msgs[((len + 3) & !3).clamp(16, msgs.len())..];
+        }
+    }
 }
 
 /// On a steered group both backends answer through one send-only socket
