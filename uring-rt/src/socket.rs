@@ -247,7 +247,9 @@ pub fn bind_sender(of: &UdpSocket) -> io::Result<UdpSocket> {
 /// datagrams). A plain bind (dual-stack for IPv6, the stricter check) never
 /// picks a held port; it is closed at once and its port returned. Another
 /// process could take the port in between only by a port-0 bind that lands
-/// on it in that instant.
+/// on it in that instant. The kernel still lets a later port-0 reuseport
+/// bind of the same user land on the group: every group this project binds
+/// goes through here.
 pub fn reuseport_addr(addr: SocketAddr) -> io::Result<SocketAddr> {
     if addr.port() != 0 {
         return Ok(addr);
