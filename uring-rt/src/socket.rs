@@ -244,8 +244,8 @@ pub fn bind_sender(of: &UdpSocket) -> io::Result<UdpSocket> {
 /// for a free UDP port skips ports held only by reuseport sockets of the
 /// same user, so it may hand out the port of another process's group and
 /// the new socket joins that group (two trackers sharing one port's
-/// datagrams). A plain bind (dual-stack for IPv6, the stricter check) never
-/// picks a held port; it is closed at once and its port returned. Another
+/// datagrams). A plain bind (no `SO_REUSEPORT`) never picks a held port;
+/// it is closed at once and its port returned. Another
 /// process could take the port in between only by a port-0 bind that lands
 /// on it in that instant. The kernel still lets a later port-0 reuseport
 /// bind of the same user land on the group: every group this project binds
@@ -254,20 +254,7 @@ pub fn reuseport_addr(addr: SocketAddr) -> io::Result<SocketAddr> {
     if addr.port() != 0 {
         return Ok(addr);
     }
-    let probe = socket2::Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::DGRAM,
-        Some(socket2::Protocol::UDP),
-    )?;
-    if addr.is_ipv6() {
-        probe.set_only_v6(false)?;
-    }
-    probe.bind(&addr.into())?;
-    let port = probe
-        .local_addr()?
-        .as_socket()
-        .ok_or_else(|| io::Error::other("a UDP socket without an IP address"))?
-        .port();
+    let port = UdpSocket::bind(addr)?.local_addr()?.port();
     let mut addr = addr;
     addr.set_port(port);
     Ok(addr)
