@@ -108,11 +108,7 @@ fn reuseport(addr: SocketAddr) -> UdpSocket {
 /// Bind `n` SO_REUSEPORT sockets on one port.
 fn sockets(bind: &str, n: usize) -> Vec<UdpSocket> {
     let addr = uring_rt::socket::reuseport_addr(bind.parse().expect("--bind")).unwrap();
-    let first = reuseport(addr);
-    let addr = first.local_addr().unwrap();
-    let mut v = vec![first];
-    v.extend((1..n).map(|_| reuseport(addr)));
-    v
+    (0..n).map(|_| reuseport(addr)).collect()
 }
 
 /// What a server thread reports when it stops.
