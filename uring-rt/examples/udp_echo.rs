@@ -3,7 +3,8 @@
 //! ```text
 //! udp_echo bench  [--server S] [--workers N] [--rate PPS|0] [--secs S] [--clients K] [--size B]
 //! udp_echo server [--server S] [--workers N] --bind ADDR [--secs S] [--batch-wait-us US] [--recv-buffers N] [--sender on|off]
-//! udp_echo send   --target ADDR [--rate PPS|0] [--secs S] [--clients K] [--size B]
+//! udp_echo send   --target ADDR [--rate PPS|0] [--secs S] [--clients K] [--size B] [--peers N]
+//! udp_echo spin   [--secs S]
 //! ```
 //! Servers: `uring` (uring-rt), `plain` (`poll` when idle, then
 //! `recvmmsg`/`sendmmsg` until the socket is empty), `epoll` (the same
@@ -13,7 +14,13 @@
 //! as riptide-udp does; `--sender off` answers from the receive socket.
 //! `--rate 0` saturates (each client keeps a window of requests in flight,
 //! sent in UDP GSO bursts so that the sender core is not the bottleneck);
-//! a fixed rate measures server CPU per response at that load. `bench` runs
+//! a fixed rate measures server CPU per response at that load.
+//! `--peers N` (IPv4 loopback targets) sends every request from the next of
+//! N source addresses 127.0.0.1..=N, as a tracker sees a different peer in
+//! each request, with `sendmmsg` batches instead of GSO (which sends a
+//! burst from one address); these senders cost more per request, so
+//! `spin`, a busy loop on the servers' core, keeps the servers rather than
+//! the senders the bottleneck. `bench` runs
 //! server and sender in one process and prints responses/s and the server
 //! threads' CPU time (getrusage RUSAGE_THREAD) per response.
 
@@ -39,6 +46,7 @@ struct Args {
     batch_wait_us: u32,
     recv_buffers: u16,
     sender: bool,
+    peers: u8,
 }
 
 fn parse_args() -> Args {
@@ -55,6 +63,7 @@ fn parse_args() -> Args {
         batch_wait_us: 0,
         recv_buffers: RuntimeConfig::default().recv_buffers,
         sender: true,
+        peers: 0,
     };
     let mut it = std::env::args().skip(1);
     if let Some(m) = it.next() {
@@ -74,6 +83,7 @@ fn parse_args() -> Args {
             "--batch-wait-us" => a.batch_wait_us = v.parse().expect("--batch-wait-us"),
             "--recv-buffers" => a.recv_buffers = v.parse().expect("--recv-buffers"),
             "--sender" => a.sender = v == "on",
+            "--peers" => a.peers = v.parse().expect("--peers (0..=255)"),
             _ => panic!("unknown option {k}"),
         }
     }
@@ -316,13 +326,22 @@ const WINDOW: u64 = 16 * GSO_BURST as u64;
 /// server sees ordinary datagrams while the sender spends a fraction of a
 /// `sendto` per request, and the server core, not the sender's, is the one
 /// that saturates. Responses are read with `recvmmsg`. At a fixed rate each
-/// request is its own `sendto`, evenly spaced.
-fn client(target: SocketAddr, rate: u64, secs: u64, size: usize) -> (u64, u64) {
-    let s = UdpSocket::bind(SocketAddr::new(target.ip(), 0)).unwrap();
+/// request is its own `sendto`, evenly spaced. With `peers` > 0 the socket
+/// is not connected and requests go out in `sendmmsg` batches, each from
+/// the next of the `peers` loopback sources (see [`Peers`]).
+fn client(target: SocketAddr, rate: u64, secs: u64, size: usize, peers: u8) -> (u64, u64) {
+    let s = if peers > 0 {
+        UdpSocket::bind((std::net::Ipv4Addr::UNSPECIFIED, 0)).unwrap()
+    } else {
+        UdpSocket::bind(SocketAddr::new(target.ip(), 0)).unwrap()
+    };
     let _ = socket2::SockRef::from(&s).set_recv_buffer_size(8 << 20);
     s.set_nonblocking(true).unwrap();
-    s.connect(target).unwrap();
-    let gso = rate == 0 && set_gso(&s, size);
+    let mut peers = (peers > 0).then(|| Peers::new(peers, target, size));
+    if peers.is_none() {
+        s.connect(target).unwrap();
+    }
+    let gso = rate == 0 && peers.is_none() && set_gso(&s, size);
     let payload = vec![0x42u8; size * GSO_BURST];
     let mut rb = RecvBatch::new(64, 2048);
     let start = Instant::now();
@@ -332,7 +351,9 @@ fn client(target: SocketAddr, rate: u64, secs: u64, size: usize) -> (u64, u64) {
     while Instant::now() < end {
         if rate == 0 {
             while in_flight + GSO_BURST as u64 <= WINDOW {
-                let n = if gso {
+                let n = if let Some(p) = peers.as_mut() {
+                    p.send(&s, GSO_BURST)
+                } else if gso {
                     s.send(&payload).map(|_| GSO_BURST)
                 } else {
                     s.send(&payload[..size]).map(|_| 1)
@@ -344,7 +365,11 @@ fn client(target: SocketAddr, rate: u64, secs: u64, size: usize) -> (u64, u64) {
         } else {
             let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
             while sent < due {
-                let _ = s.send(&payload[..size]);
+                if let Some(p) = peers.as_mut() {
+                    let _ = p.send(&s, 1);
+                } else {
+                    let _ = s.send(&payload[..size]);
+                }
                 sent += 1;
             }
         }
@@ -364,6 +389,57 @@ fn client(target: SocketAddr, rate: u64, secs: u64, size: usize) -> (u64, u64) {
         }
     }
     (sent, got)
+}
+
+/// Requests from many peers: every datagram leaves from the next of
+/// `count` loopback addresses (IP_PKTINFO source; all of 127.0.0.0/8 is
+/// local), so consecutive requests, and the answers to them, name
+/// different addresses, as on a tracker. One socket on the wildcard
+/// address receives the answers to all of them.
+struct Peers {
+    batch: SendBatch,
+    target: SocketAddr,
+    count: u8,
+    next: u8,
+    size: usize,
+}
+
+impl Peers {
+    fn new(count: u8, target: SocketAddr, size: usize) -> Peers {
+        Peers {
+            batch: SendBatch::new(GSO_BURST, size),
+            target,
+            count,
+            next: 0,
+            size,
+        }
+    }
+
+    /// Queue `n` requests (at most a batch) and send what the socket
+    /// takes: how many went out, `WouldBlock` when none did.
+    fn send(&mut self, s: &UdpSocket, n: usize) -> std::io::Result<usize> {
+        let size = self.size;
+        for _ in 0..n {
+            self.next = self.next % self.count + 1;
+            let from = std::net::Ipv4Addr::new(127, 0, 0, self.next);
+            if !self.batch.push(self.target, Some(from.into()), |b| {
+                b[..size].fill(0x42);
+                size
+            }) {
+                break;
+            }
+        }
+        let queued = self.batch.len();
+        match self.batch.flush(s) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                match queued - self.batch.len() {
+                    0 => Err(e),
+                    sent => Ok(sent),
+                }
+            }
+            r => r,
+        }
+    }
 }
 
 /// Turn on UDP GSO with `size`-byte segments; `false` (with a note) if the
@@ -390,11 +466,18 @@ fn set_gso(s: &UdpSocket, size: usize) -> bool {
 }
 
 fn send(args: &Args, target: SocketAddr) -> (u64, u64) {
+    if args.peers > 0 && !matches!(target, SocketAddr::V4(a) if a.ip().is_loopback()) {
+        eprintln!(
+            "--peers needs an IPv4 loopback target (the sources are 127.0.0.1..={})",
+            args.peers
+        );
+        std::process::exit(2);
+    }
     let per_client = args.rate / args.clients as u64;
     let threads: Vec<_> = (0..args.clients)
         .map(|_| {
-            let (secs, size) = (args.secs, args.size);
-            std::thread::spawn(move || client(target, per_client, secs, size))
+            let (secs, size, peers) = (args.secs, args.size, args.peers);
+            std::thread::spawn(move || client(target, per_client, secs, size, peers))
         })
         .collect();
     threads
@@ -464,6 +547,13 @@ fn main() {
                 got as f64 / args.secs as f64
             );
         }
-        m => panic!("unknown mode {m} (bench | server | send)"),
+        "spin" => {
+            // A CPU-bound competitor for the servers' core (see `--peers`).
+            let end = Instant::now() + Duration::from_secs(args.secs);
+            while Instant::now() < end {
+                std::hint::spin_loop();
+            }
+        }
+        m => panic!("unknown mode {m} (bench | server | send | spin)"),
     }
 }
