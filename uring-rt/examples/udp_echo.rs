@@ -326,18 +326,18 @@ const WINDOW: u64 = 16 * GSO_BURST as u64;
 /// server sees ordinary datagrams while the sender spends a fraction of a
 /// `sendto` per request, and the server core, not the sender's, is the one
 /// that saturates. Responses are read with `recvmmsg`. At a fixed rate each
-/// request is its own `sendto`, evenly spaced. With `peers` > 0 the socket
-/// is not connected and requests go out in `sendmmsg` batches, each from
-/// the next of the `peers` loopback sources (see [`Peers`]).
-fn client(target: SocketAddr, rate: u64, secs: u64, size: usize, peers: u8) -> (u64, u64) {
-    let s = if peers > 0 {
+/// request is its own `sendto`, evenly spaced. With `peer_count` > 0 the
+/// socket is not connected and requests go out in `sendmmsg` batches, each
+/// from the next of that many loopback sources (see [`Peers`]).
+fn client(target: SocketAddr, rate: u64, secs: u64, size: usize, peer_count: u8) -> (u64, u64) {
+    let s = if peer_count > 0 {
         UdpSocket::bind((std::net::Ipv4Addr::UNSPECIFIED, 0)).unwrap()
     } else {
         UdpSocket::bind(SocketAddr::new(target.ip(), 0)).unwrap()
     };
     let _ = socket2::SockRef::from(&s).set_recv_buffer_size(8 << 20);
     s.set_nonblocking(true).unwrap();
-    let mut peers = (peers > 0).then(|| Peers::new(peers, target, size));
+    let mut peers = (peer_count > 0).then(|| Peers::new(peer_count, target, size));
     if peers.is_none() {
         s.connect(target).unwrap();
     }
