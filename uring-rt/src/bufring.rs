@@ -103,6 +103,18 @@ impl BufRing {
         unsafe { std::slice::from_raw_parts(self.bufs.ptr().add(off), len) }
     }
 
+    /// Like [`get`](Self::get), mutably: a stream handler decrypts or
+    /// unmasks in place.
+    pub(crate) fn get_mut(&mut self, bid: u16, len: usize) -> &mut [u8] {
+        if bid >= self.provided || len > self.buf_size as usize {
+            return &mut [];
+        }
+        let off = usize::from(bid) * self.buf_size as usize;
+        // SAFETY: as in `get`; `&mut self` makes this the only view of the
+        // buffer until it is recycled.
+        unsafe { std::slice::from_raw_parts_mut(self.bufs.ptr().add(off), len) }
+    }
+
     /// Give buffer `bid` back to the kernel.
     pub(crate) fn recycle(&mut self, bid: u16) {
         if bid >= self.provided {

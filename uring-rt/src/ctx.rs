@@ -4,16 +4,18 @@
 //! submit per turn.
 
 use crate::deadline::Deadlines;
-use crate::handler::{ConnId, SendError, SocketId};
+use crate::handler::{SendError, SocketId};
 use crate::mesh::{MeshEnd, MeshFull};
 use crate::send::{Queued, SendPool};
 use crate::stats::RtStats;
 use crate::tcp::Tcp;
 use io_uring::types::Timespec;
 use std::io;
-use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
+
+// The TCP part of `Ctx` lives with TCP: `tcp/api.rs`.
 
 pub(crate) struct UdpSock {
     pub(crate) sock: UdpSocket,
@@ -196,67 +198,6 @@ impl<M: Copy + Send + 'static> Ctx<M> {
                 Err(SendError::QueueFull)
             }
         }
-    }
-
-    /// Register a TCP listener: multishot ACCEPT; accepted connections get
-    /// multishot RECV and `on_accept`.
-    pub fn add_listener(&mut self, l: TcpListener) -> io::Result<()> {
-        l.set_nonblocking(true)?;
-        self.tcp.add_listener(l);
-        Ok(())
-    }
-
-    /// Queue bytes on a connection (copied into its out buffer; sent with
-    /// partial-send continuation). `QueueFull` when the buffer
-    /// (`tcp_send_buffer` bytes) has no room.
-    pub fn send(&mut self, conn: ConnId, bytes: &[u8]) -> Result<(), SendError> {
-        let r = self.tcp.send(conn, bytes);
-        if r == Err(SendError::QueueFull) {
-            self.stats.send_queue_overflow += 1;
-        }
-        r
-    }
-
-    /// Close a connection after its buffered bytes are sent: the receive is
-    /// cancelled now, `on_closed` follows once every op has completed.
-    pub fn close(&mut self, conn: ConnId) {
-        if self.tcp.get(conn).is_some() {
-            self.tcp.begin_close(conn.index, false);
-        }
-    }
-
-    /// Close a connection now, dropping buffered bytes (cancels its send too).
-    pub fn abort(&mut self, conn: ConnId) {
-        if self.tcp.get(conn).is_some() {
-            self.tcp.begin_close(conn.index, true);
-        }
-    }
-
-    /// Give a connection a deadline `after` from now (`None`: no deadline),
-    /// replacing its earlier one; returns `false` for an unknown or closed
-    /// connection. When the deadline passes, `Handler::on_deadline` runs
-    /// (by default it aborts the connection); a connection that is closing
-    /// but still sending is aborted instead, whether its deadline was set
-    /// before or after `close` (also while the runtime drains at stop, when
-    /// `on_deadline` is no longer called). So an idle timeout is a
-    /// deadline set at accept and pushed back on every request, and a
-    /// deadline set after `close` bounds how long the close may linger on a
-    /// peer that does not read. It fires less than 200 ms late, never early.
-    /// O(1), no allocation or syscall.
-    pub fn set_deadline(&mut self, conn: ConnId, after: Option<Duration>) -> bool {
-        if self.tcp.get(conn).is_none() {
-            return false;
-        }
-        match after {
-            Some(d) => self.deadlines.set(conn.index, self.now, d),
-            None => self.deadlines.clear(conn.index),
-        }
-        true
-    }
-
-    /// Number of open connections on this worker.
-    pub fn connections(&self) -> usize {
-        self.tcp.open()
     }
 
     /// Call `on_timer(token)` every `every` (at least 1 ms) until the loop stops.

@@ -2,6 +2,7 @@
 //! per worker, called from that worker's loop with a `Ctx` to act through.
 
 use crate::ctx::Ctx;
+use crate::tcp::accept::ListenerId;
 use std::net::{IpAddr, SocketAddr};
 
 /// Everything a worker's protocol code reacts to. Completion-driven: no
@@ -48,14 +49,50 @@ pub trait Handler: Send + 'static {
         let _ = (ctx, signal);
     }
 
-    /// A TCP connection was accepted on one of this worker's listeners.
-    fn on_accept(&mut self, ctx: &mut Ctx<Self::Msg>, conn: ConnId, peer: SocketAddr) {
-        let _ = (ctx, conn, peer);
+    /// A TCP connection was accepted on `listener`, one of this worker's.
+    fn on_accept(
+        &mut self,
+        ctx: &mut Ctx<Self::Msg>,
+        listener: ListenerId,
+        conn: ConnId,
+        peer: SocketAddr,
+    ) {
+        let _ = (ctx, listener, conn, peer);
     }
 
-    /// Bytes arrived on a connection; `data` is valid for this call only.
-    fn on_recv(&mut self, ctx: &mut Ctx<Self::Msg>, conn: ConnId, data: &[u8]) {
-        let _ = (ctx, conn, data);
+    /// Bytes arrived on a connection. `data` is what the handler has not
+    /// consumed yet followed by the new bytes, mutable (TLS decrypts in
+    /// place, WebSocket unmasks in place) and valid for this call only.
+    /// Return how many bytes from the front were consumed: the rest is kept
+    /// (in a carry buffer bounded by `max_inbound_bytes`) and handed over
+    /// again, in front of the next bytes, when more arrive or receiving
+    /// resumes. Consume every whole message there is: the rest is offered
+    /// again only with more bytes. In the common case (a whole request in
+    /// one receive, consumed) nothing is copied.
+    fn on_recv(&mut self, ctx: &mut Ctx<Self::Msg>, conn: ConnId, data: &mut [u8]) -> usize {
+        let _ = (ctx, conn);
+        data.len()
+    }
+
+    /// The bytes kept for `conn` would exceed `max_inbound_bytes`. The
+    /// handler decides what to say (a protocol error and `close`, or
+    /// `abort`); if it leaves the connection open, the runtime aborts it.
+    fn on_inbound_full(&mut self, ctx: &mut Ctx<Self::Msg>, conn: ConnId) {
+        ctx.abort(conn);
+    }
+
+    /// The peer closed its side (EOF). Sending stays allowed until the
+    /// handler closes, so an answer still on its way (through the mesh)
+    /// reaches a client that half-closed. The default closes gracefully
+    /// once queued bytes are out.
+    fn on_peer_closed(&mut self, ctx: &mut Ctx<Self::Msg>, conn: ConnId) {
+        ctx.close(conn);
+    }
+
+    /// A send on `conn` was refused with `QueueFull` and its queue has since
+    /// drained to half of `max_outbound_bytes`.
+    fn on_writable(&mut self, ctx: &mut Ctx<Self::Msg>, conn: ConnId) {
+        let _ = (ctx, conn);
     }
 
     /// A connection is gone (closed by us, by the peer, or by an error); its
@@ -98,6 +135,21 @@ pub struct ConnId {
     pub(crate) generation: u32,
 }
 
+impl ConnId {
+    /// The connection's slot on this worker: below `max_connections`, and
+    /// reused after `on_closed`, so a handler keeps per-connection state in
+    /// a `Vec` indexed by it (checking the whole id where it matters).
+    pub fn index(self) -> usize {
+        self.index as usize
+    }
+
+    /// The slot's generation (modulo 2^24): it changes each time the slot
+    /// is reused.
+    pub fn generation(self) -> u32 {
+        self.generation
+    }
+}
+
 /// One received datagram, borrowed straight from the provided buffer; the
 /// buffer returns to the kernel right after `on_datagram` returns.
 #[derive(Debug)]
@@ -116,14 +168,17 @@ pub struct Datagram<'a> {
 /// Why a send was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
-    /// No free send slot and the bounded queue (or the connection's out
-    /// buffer) is full; counted in `send_queue_overflow`.
+    /// No free send slot and the bounded queue is full, or the
+    /// connection's queued bytes are at `max_outbound_bytes` (then
+    /// `Handler::on_writable` follows once it drains); counted in
+    /// `send_queue_overflow`.
     #[error("send queue full")]
     QueueFull,
     /// The socket or connection id is unknown, closed or closing.
     #[error("unknown or closed socket/connection")]
     Closed,
-    /// The bytes can never fit (longer than a send slot / the connection buffer).
+    /// The bytes can never fit (longer than a send slot, or than a send
+    /// chunk / `max_outbound_bytes` for `send_with`'s minimum).
     #[error("message larger than a send buffer")]
     TooLarge,
 }

@@ -12,6 +12,7 @@ use std::os::fd::RawFd;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 /// Sizes and placement of the runtime; every limit is allocated at start.
 #[derive(Clone, Debug)]
@@ -38,10 +39,27 @@ pub struct RuntimeConfig {
     pub send_queue: usize,
     /// Capacity of each SPSC mesh ring.
     pub mesh_capacity: usize,
-    /// Most TCP connections per worker; more are accepted and closed at once.
+    /// Most TCP connections per worker: at the limit, accepting pauses
+    /// (the kernel's backlog holds new ones) until a connection closes.
     pub max_connections: usize,
-    /// Out buffer per TCP connection, bytes.
-    pub tcp_send_buffer: usize,
+    /// Provided receive buffers for TCP per worker, at most (power of two
+    /// <= 32768); grows like `recv_buffers`.
+    pub tcp_recv_buffers: u16,
+    /// Bytes per TCP receive buffer: the most one receive hands over
+    /// without a copy.
+    pub tcp_recv_buffer_size: u32,
+    /// Bytes per outbound chunk: the most one `Ctx::send_with` can write
+    /// at once. Chunks are pooled per worker and held only while queued.
+    pub tcp_send_chunk: u32,
+    /// Most received bytes kept for one connection while its handler has
+    /// not consumed them (`Handler::on_inbound_full` beyond).
+    pub max_inbound_bytes: usize,
+    /// Most bytes queued for sending on one connection (`QueueFull` and
+    /// `Handler::on_writable` beyond).
+    pub max_outbound_bytes: usize,
+    /// How long a graceful close reads and discards, waiting for the
+    /// peer's EOF, before it gives up and closes anyway.
+    pub tcp_linger: Duration,
     /// Block SIGUSR1/SIGTERM/SIGINT and read them through a signalfd on
     /// worker 0 (the mask is not restored when `run` returns).
     pub handle_signals: bool,
@@ -69,7 +87,12 @@ impl Default for RuntimeConfig {
             send_queue: 1024,
             mesh_capacity: 4096,
             max_connections: 65536,
-            tcp_send_buffer: 64 * 1024,
+            tcp_recv_buffers: 1024,
+            tcp_recv_buffer_size: 4096,
+            tcp_send_chunk: 16 * 1024,
+            max_inbound_bytes: 64 * 1024,
+            max_outbound_bytes: 256 * 1024,
+            tcp_linger: Duration::from_secs(2),
             handle_signals: true,
             batch_wait_us: 0,
             batch_completions: 32,
@@ -250,6 +273,29 @@ impl Shared {
     }
 }
 
+/// Every worker may hold `max_connections` sockets: make sure the process
+/// may open that many (raising the soft limit), and say what was found.
+fn check_fd_limit(cfg: &RuntimeConfig) {
+    // Sockets, rings, eventfds, files of the tracker itself.
+    let needed = (cfg.workers as u64)
+        .saturating_mul(cfg.max_connections as u64)
+        .saturating_add(256);
+    match crate::listen::ensure_fd_limit(needed) {
+        Ok(l) if l.soft < needed => log::warn!(
+            "open files: hard limit {} is below workers x max_connections + 256 = {needed}; \
+             accepting will back off when descriptors run out",
+            l.hard
+        ),
+        Ok(l) if l.soft != l.soft_before => log::info!(
+            "open files: soft limit raised from {} to {} (workers x max_connections + 256 = {needed})",
+            l.soft_before,
+            l.soft
+        ),
+        Ok(l) => log::debug!("open files: soft limit {} covers {needed}", l.soft),
+        Err(e) => log::warn!("open files: cannot read or raise RLIMIT_NOFILE: {e}"),
+    }
+}
+
 fn pin(worker: usize, cores: Option<&Vec<usize>>) {
     let Some(cores) = cores.filter(|c| !c.is_empty()) else {
         return;
@@ -289,6 +335,16 @@ pub fn run<H: Handler>(cfg: &RuntimeConfig, handlers: Vec<H>) -> Result<Vec<H>, 
             "recv_buffers must be a power of two <= 32768",
         ));
     }
+    if !cfg.tcp_recv_buffers.is_power_of_two() || cfg.tcp_recv_buffers > 32768 {
+        return Err(RuntimeError::InvalidConfig(
+            "tcp_recv_buffers must be a power of two <= 32768",
+        ));
+    }
+    if cfg.tcp_recv_buffer_size == 0 || cfg.tcp_send_chunk == 0 || cfg.max_outbound_bytes == 0 {
+        return Err(RuntimeError::InvalidConfig(
+            "tcp_recv_buffer_size, tcp_send_chunk, max_outbound_bytes must be > 0",
+        ));
+    }
     if cfg.ring_entries == 0
         || cfg.send_slots == 0
         || cfg.send_slot_size == 0
@@ -298,6 +354,7 @@ pub fn run<H: Handler>(cfg: &RuntimeConfig, handlers: Vec<H>) -> Result<Vec<H>, 
             "ring_entries, send_slots, send_slot_size, mesh_capacity must be > 0",
         ));
     }
+    check_fd_limit(cfg);
     let probe = Probe::detect();
     if !probe.has_io_uring() {
         return Err(RuntimeError::Unavailable(probe.to_string()));

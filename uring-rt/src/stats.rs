@@ -55,6 +55,22 @@ pub struct RtStats {
     pub conns_refused: u64,
     /// Connections closed (`on_closed` calls).
     pub conns_closed: u64,
+    /// Connections ended with an RST by `Ctx::abort`.
+    pub conns_aborted: u64,
+    /// Times accepting paused because the worker was at `max_connections`.
+    pub accept_paused: u64,
+    /// ACCEPT back-offs after EMFILE/ENFILE/ENOMEM/ENOBUFS.
+    pub accept_backoffs: u64,
+    /// Receives whose unconsumed rest had to be kept (copied into a carry).
+    pub carries: u64,
+    /// Connections whose kept bytes would have passed `max_inbound_bytes`.
+    pub inbound_full: u64,
+    /// Bytes received on closing connections and discarded.
+    pub bytes_discarded: u64,
+    /// Graceful closes that reached the linger deadline before the peer's EOF.
+    pub linger_timeouts: u64,
+    /// Send chunks allocated (a warm worker stops allocating them).
+    pub send_chunks_allocated: u64,
     /// Timer expirations delivered to `on_timer`.
     pub timer_fires: u64,
     /// Connection deadlines that passed (`on_deadline` calls, plus closes

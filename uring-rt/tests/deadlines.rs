@@ -9,7 +9,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use uring_rt::{ConnId, Ctx, Datagram, Handler};
+use uring_rt::{ConnId, Ctx, Datagram, Handler, ListenerId};
 
 const IDLE: Duration = Duration::from_millis(600);
 
@@ -64,12 +64,13 @@ impl Handler for IdleEcho {
         self.server.start(ctx);
     }
     fn on_datagram(&mut self, _: &mut Ctx<()>, _: Datagram<'_>) {}
-    fn on_accept(&mut self, ctx: &mut Ctx<()>, conn: ConnId, _: SocketAddr) {
+    fn on_accept(&mut self, ctx: &mut Ctx<()>, _: ListenerId, conn: ConnId, _: SocketAddr) {
         assert!(ctx.set_deadline(conn, Some(IDLE)));
     }
-    fn on_recv(&mut self, ctx: &mut Ctx<()>, conn: ConnId, data: &[u8]) {
+    fn on_recv(&mut self, ctx: &mut Ctx<()>, conn: ConnId, data: &mut [u8]) -> usize {
         assert!(ctx.set_deadline(conn, Some(IDLE)));
         ctx.send(conn, data).unwrap();
+        data.len()
     }
     fn on_deadline(&mut self, ctx: &mut Ctx<()>, conn: ConnId) {
         self.deadlines += 1;
@@ -171,7 +172,7 @@ impl Handler for Linger {
         self.server.start(ctx);
     }
     fn on_datagram(&mut self, _: &mut Ctx<()>, _: Datagram<'_>) {}
-    fn on_accept(&mut self, ctx: &mut Ctx<()>, conn: ConnId, _: SocketAddr) {
+    fn on_accept(&mut self, ctx: &mut Ctx<()>, _: ListenerId, conn: ConnId, _: SocketAddr) {
         let chunk = vec![0x5a; 4096];
         while ctx.send(conn, &chunk).is_ok() {}
         ctx.close(conn);
@@ -214,7 +215,7 @@ fn a_close_the_peer_does_not_read_is_aborted_at_its_deadline() {
         expired: 0,
     };
     let mut cfg = common::small(1);
-    cfg.tcp_send_buffer = 1 << 20;
+    cfg.max_outbound_bytes = 1 << 20;
     let t = std::thread::spawn(move || uring_rt::run(&cfg, vec![h]));
     let addr = rx.recv().unwrap();
     let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();

@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::time::Duration;
-use uring_rt::{ConnId, Ctx, Datagram, Handler};
+use uring_rt::{ConnId, Ctx, Datagram, Handler, ListenerId};
 
 const CONNS: usize = 1000;
 
@@ -31,17 +31,18 @@ impl Handler for EchoTcp {
         self.ready.take().unwrap().send(a).unwrap();
     }
     fn on_datagram(&mut self, _: &mut Ctx<()>, _: Datagram<'_>) {}
-    fn on_accept(&mut self, _: &mut Ctx<()>, conn: ConnId, peer: SocketAddr) {
+    fn on_accept(&mut self, _: &mut Ctx<()>, _: ListenerId, conn: ConnId, peer: SocketAddr) {
         assert!(peer.ip().is_loopback());
         assert!(self.open.insert(conn), "ConnId reused while open");
         self.accepted += 1;
     }
-    fn on_recv(&mut self, ctx: &mut Ctx<()>, conn: ConnId, data: &[u8]) {
+    fn on_recv(&mut self, ctx: &mut Ctx<()>, conn: ConnId, data: &mut [u8]) -> usize {
         assert!(self.open.contains(&conn));
         self.bytes += data.len();
         if ctx.send(conn, data).is_err() {
             self.send_refused += 1;
         }
+        data.len()
     }
     fn on_closed(&mut self, ctx: &mut Ctx<()>, conn: ConnId) {
         assert!(self.open.remove(&conn), "on_closed for unknown conn");
@@ -124,7 +125,7 @@ impl Handler for Blob {
         self.ready.take().unwrap().send(a).unwrap();
     }
     fn on_datagram(&mut self, _: &mut Ctx<()>, _: Datagram<'_>) {}
-    fn on_accept(&mut self, ctx: &mut Ctx<()>, conn: ConnId, _: SocketAddr) {
+    fn on_accept(&mut self, ctx: &mut Ctx<()>, _: ListenerId, conn: ConnId, _: SocketAddr) {
         ctx.send(conn, &pattern(1, BLOB)).unwrap();
         ctx.close(conn);
     }

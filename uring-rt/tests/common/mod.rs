@@ -43,7 +43,7 @@ pub fn small(workers: usize) -> RuntimeConfig {
         send_queue: 256,
         mesh_capacity: 1024,
         max_connections: 2048,
-        tcp_send_buffer: 16 * 1024,
+        max_outbound_bytes: 16 * 1024,
         handle_signals: false,
         ..RuntimeConfig::default()
     }

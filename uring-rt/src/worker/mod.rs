@@ -11,18 +11,17 @@
 use crate::bufring::BufRing;
 use crate::ctx::Ctx;
 use crate::deadline;
-use crate::handler::{Datagram, Handler, Signal, SocketId};
+use crate::handler::{Handler, Signal};
 use crate::mesh::MeshEnd;
 use crate::probe::Probe;
 use crate::ring;
 use crate::runtime::{RuntimeConfig, Shared};
 use crate::send::SendPool;
-use crate::signals::{SignalFd, SIGINFO_LEN};
-use crate::socket;
+use crate::signals::SignalFd;
 use crate::stats::RtStats;
-use crate::tcp::{self, Tcp};
+use crate::tcp::{Limits, Tcp};
 use crate::user_data::{Kind, UserData};
-use io_uring::types::{CancelBuilder, Fd, Fixed, RecvMsgOut, TimeoutFlags, Timespec};
+use io_uring::types::{CancelBuilder, Timespec};
 use io_uring::{cqueue, opcode, squeue, IoUring};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -66,6 +65,11 @@ macro_rules! on_file {
         }
     };
 }
+
+// After `on_file!`: the macro is visible in these by textual order.
+mod tcp;
+mod timers;
+mod udp;
 
 /// The eventfd a worker is woken through when MSG_RING is missing.
 struct WakeFd {
@@ -142,7 +146,17 @@ impl<M: Copy + Send + 'static> Worker<M> {
             }
         };
         let sends = SendPool::new(cfg.send_slots, cfg.send_slot_size, cfg.send_queue)?;
-        let tcp = Tcp::new(cfg.max_connections, cfg.tcp_send_buffer);
+        let limits = Limits {
+            max_conns: cfg.max_connections.max(1),
+            max_inbound: cfg.max_inbound_bytes,
+            max_outbound: cfg.max_outbound_bytes,
+            linger: cfg.tcp_linger,
+        };
+        let tcp = Tcp::new(
+            limits,
+            cfg.tcp_send_chunk,
+            cfg.tcp_recv_buffer_size as usize,
+        );
         let workers = shared.workers();
         let ctx = Ctx::new(index, workers, mesh, sends, tcp);
         // SAFETY: msghdr is plain data; all-zero is a valid empty header.
@@ -200,7 +214,7 @@ impl<M: Copy + Send + 'static> Worker<M> {
             enter,
             udp_bufs,
             tcp_bufs: None,
-            tcp_bufs_size: (cfg.recv_buffers, cfg.recv_buffer_size),
+            tcp_bufs_size: (cfg.tcp_recv_buffers, cfg.tcp_recv_buffer_size),
             ctx,
             recv_hdr: Box::new(hdr),
             signal,
@@ -347,6 +361,7 @@ impl<M: Copy + Send + 'static> Worker<M> {
                 h.on_mesh(&mut self.ctx, from, m);
             }
         }
+        self.tcp_callbacks(h, draining);
         self.expire_deadlines(h, draining);
         self.closed_callbacks(h);
         self.grow_dry_rings();
@@ -371,78 +386,6 @@ impl<M: Copy + Send + 'static> Worker<M> {
         }
     }
 
-    /// Hand the turn's received datagrams to `Handler::look_ahead` when
-    /// there are two or more.
-    fn look_ahead<H: Handler<Msg = M>>(&self, h: &mut H) {
-        let received = |c: &&cqueue::Entry| {
-            UserData(c.user_data()).kind() == Some(Kind::UdpRecv)
-                && c.result() > 0
-                && cqueue::buffer_select(c.flags()).is_some()
-        };
-        if self.cqes.iter().filter(received).take(2).count() < 2 {
-            return;
-        }
-        let (bufs, hdr) = (&self.udp_bufs, &*self.recv_hdr);
-        h.look_ahead(self.cqes.iter().filter(received).filter_map(|c| {
-            let bid = cqueue::buffer_select(c.flags())?;
-            let buf = bufs.get(bid, c.result() as usize);
-            let out = RecvMsgOut::parse(buf, hdr).ok()?;
-            if out.is_payload_truncated() {
-                return None;
-            }
-            // The payload ends the completion's bytes (`RecvMsgOut` lends
-            // it only for its own lifetime).
-            let payload = &buf[buf.len() - out.payload_data().len()..];
-            Some(Datagram {
-                socket: SocketId(UserData(c.user_data()).index() as u32),
-                src: socket::sockaddr_bytes_to_std(out.name_data())?,
-                dst: None,
-                payload,
-            })
-        }));
-    }
-
-    /// Connections whose deadline passed: `on_deadline` for open ones
-    /// (not while draining at stop); a close still waiting for its bytes to
-    /// go out is aborted.
-    fn expire_deadlines<H: Handler<Msg = M>>(&mut self, h: &mut H, draining: bool) {
-        if self.ctx.deadlines.is_empty() {
-            return;
-        }
-        let mut due = std::mem::take(&mut self.expired);
-        self.ctx.deadlines.expire(self.ctx.now, &mut due);
-        for &i in &due {
-            // An earlier on_deadline of this turn may have moved or cleared it.
-            if !self.ctx.deadlines.take_fired(i) {
-                continue;
-            }
-            let Some(id) = self.ctx.tcp.id_of(i as usize) else {
-                continue;
-            };
-            let closing = self.ctx.tcp.conns[i as usize].closing;
-            if draining && !closing {
-                continue;
-            }
-            self.ctx.stats.deadlines_expired += 1;
-            if closing {
-                self.ctx.tcp.begin_close(i, true);
-            } else {
-                h.on_deadline(&mut self.ctx, id);
-            }
-        }
-        due.clear();
-        self.expired = due;
-    }
-
-    fn closed_callbacks<H: Handler<Msg = M>>(&mut self, h: &mut H) {
-        while let Some(i) = self.ctx.tcp.finished.pop() {
-            self.ctx.deadlines.clear(i);
-            let id = self.ctx.tcp.release(i);
-            self.ctx.stats.conns_closed += 1;
-            h.on_closed(&mut self.ctx, id);
-        }
-    }
-
     fn dispatch<H: Handler<Msg = M>>(
         &mut self,
         h: &mut H,
@@ -457,60 +400,15 @@ impl<M: Copy + Send + 'static> Worker<M> {
         let more = cqueue::more(flags);
         match ud.kind() {
             Some(Kind::UdpRecv) => self.udp_recv(h, index, res, flags, draining),
-            Some(Kind::UdpSend) => {
-                if res >= 0 {
-                    self.ctx.stats.sends += 1;
-                } else {
-                    self.ctx.stats.send_errors += 1;
-                    log::debug!(
-                        "worker {}: sendmsg: {}",
-                        self.ctx.worker,
-                        io::Error::from_raw_os_error(-res)
-                    );
-                }
-                self.ctx.sends.complete(index);
-            }
+            Some(Kind::UdpSend) => self.udp_send_done(index, res),
             Some(Kind::Accept) => self.accept(h, index, res, more, draining),
-            Some(Kind::TcpRecv) => self.tcp_recv(h, index, res, flags, draining),
-            Some(Kind::TcpSend) => {
-                let (ok, partial) = self.ctx.tcp.send_done(index, res);
-                if ok {
-                    self.ctx.stats.sends += 1;
-                } else {
-                    self.ctx.stats.send_errors += 1;
-                }
-                if partial {
-                    self.ctx.stats.send_partial += 1;
-                }
-            }
-            Some(Kind::Timer) => {
-                if res == -libc::ETIME && !draining {
-                    if let Some(t) = self.ctx.timers.get(index) {
-                        let token = t.token;
-                        self.ctx.stats.timer_fires += 1;
-                        h.on_timer(&mut self.ctx, token);
-                    }
-                }
-                if !more && !draining && res != -libc::ECANCELED && index < self.ctx.timers.len() {
-                    if self.multishot_timer {
-                        self.ctx.stats.rearms += 1;
-                    }
-                    self.ctx.arm_timers.push(index as u32);
-                }
-            }
-            Some(Kind::Signal) => {
-                self.signal_armed = false;
-                let sig = self.signal.as_ref().and_then(|s| s.signal(res));
-                match sig {
-                    Some(Signal::Reload) if !draining => h.on_signal(&mut self.ctx, Signal::Reload),
-                    Some(Signal::Terminate) if !self.terminate_seen => {
-                        self.terminate_seen = true;
-                        h.on_signal(&mut self.ctx, Signal::Terminate);
-                        self.terminate_all();
-                    }
-                    _ => {}
-                }
-            }
+            Some(Kind::AcceptRetry) => self.accept_retry(index),
+            Some(Kind::TcpRecv) => self.tcp_recv(h, ud, res, flags, draining),
+            Some(Kind::TcpSend) => self.tcp_send_done(ud, res),
+            Some(Kind::TcpShutdown) => self.tcp_shutdown_done(ud, res),
+            Some(Kind::TcpClose) => self.tcp_close_done(ud, res),
+            Some(Kind::Timer) => self.timer_fired(h, index, res, more, draining),
+            Some(Kind::Signal) => self.signal_read(h, res, draining),
             Some(Kind::Wake) => {
                 if let Some(w) = self.wake_fd.as_mut() {
                     w.armed = false;
@@ -535,367 +433,11 @@ impl<M: Copy + Send + 'static> Worker<M> {
         }
     }
 
-    fn udp_recv<H: Handler<Msg = M>>(
-        &mut self,
-        h: &mut H,
-        index: usize,
-        res: i32,
-        flags: u32,
-        draining: bool,
-    ) {
-        if let Some(bid) = cqueue::buffer_select(flags) {
-            if res > 0 && !draining {
-                let buf = self.udp_bufs.get(bid, res as usize);
-                match RecvMsgOut::parse(buf, &self.recv_hdr) {
-                    Ok(out) if out.is_payload_truncated() => {
-                        self.ctx.stats.datagrams_truncated += 1;
-                    }
-                    // Name and control sit unaligned in the provided buffer:
-                    // parse them as bytes.
-                    Ok(out) => match socket::sockaddr_bytes_to_std(out.name_data()) {
-                        Some(src) => {
-                            self.ctx.stats.datagrams += 1;
-                            let dgram = Datagram {
-                                socket: SocketId(index as u32),
-                                src,
-                                dst: socket::pktinfo_dst(out.control_data()),
-                                payload: out.payload_data(),
-                            };
-                            h.on_datagram(&mut self.ctx, dgram);
-                        }
-                        None => self.ctx.stats.recv_malformed += 1,
-                    },
-                    Err(()) => self.ctx.stats.recv_malformed += 1,
-                }
-            }
-            self.udp_bufs.recycle(bid);
-        } else if res == -libc::ENOBUFS {
-            self.ctx.stats.recv_buffers_exhausted += 1;
-            self.udp_bufs.ran_dry();
-        } else if res < 0 && res != -libc::ECANCELED {
-            self.ctx.stats.recv_errors += 1;
-            log::debug!(
-                "worker {}: recvmsg: {}",
-                self.ctx.worker,
-                io::Error::from_raw_os_error(-res)
-            );
-        }
-        if !cqueue::more(flags) && !draining && index < self.ctx.udp.len() {
-            self.ctx.stats.rearms += 1;
-            self.ctx.arm_udp.push(index as u32);
-        }
-    }
-
-    fn accept<H: Handler<Msg = M>>(
-        &mut self,
-        h: &mut H,
-        index: usize,
-        res: i32,
-        more: bool,
-        draining: bool,
-    ) {
-        if res >= 0 {
-            // SAFETY: a successful ACCEPT returns a new fd that nothing else owns.
-            let fd = unsafe { OwnedFd::from_raw_fd(res) };
-            if !draining {
-                let _ = tcp::set_nodelay(&fd);
-                let peer = tcp::peer_of(&fd);
-                if let Some(id) = self.ctx.tcp.insert(fd) {
-                    self.ctx.stats.accepts += 1;
-                    h.on_accept(&mut self.ctx, id, peer);
-                } else {
-                    self.ctx.stats.conns_refused += 1;
-                }
-            }
-        } else if res != -libc::ECANCELED {
-            self.ctx.stats.accept_errors += 1;
-            log::debug!(
-                "worker {}: accept: {}",
-                self.ctx.worker,
-                io::Error::from_raw_os_error(-res)
-            );
-        }
-        if !more && !draining && index < self.ctx.tcp.listeners.len() {
-            self.ctx.stats.rearms += 1;
-            self.ctx.tcp.arm_accept.push(index as u32);
-        }
-    }
-
-    fn tcp_recv<H: Handler<Msg = M>>(
-        &mut self,
-        h: &mut H,
-        index: usize,
-        res: i32,
-        flags: u32,
-        draining: bool,
-    ) {
-        if let Some(bid) = cqueue::buffer_select(flags) {
-            if res > 0 && !draining {
-                if let (Some(id), Some(bufs)) = (self.ctx.tcp.id_of(index), &self.tcp_bufs) {
-                    if !self.ctx.tcp.conns[index].closing {
-                        let data = bufs.get(bid, res as usize);
-                        h.on_recv(&mut self.ctx, id, data);
-                    }
-                }
-            }
-            // A TCP_BGID buffer implies the ring exists (created before the
-            // first ACCEPT, so before any RECV on the group).
-            if let Some(bufs) = self.tcp_bufs.as_mut() {
-                bufs.recycle(bid);
-            }
-        }
-        let ended = !cqueue::more(flags);
-        let close = if res == 0 {
-            Some(false)
-        } else if res == -libc::ENOBUFS {
-            self.ctx.stats.recv_buffers_exhausted += 1;
-            if let Some(bufs) = self.tcp_bufs.as_mut() {
-                bufs.ran_dry();
-            }
-            None
-        } else if res < 0 && res != -libc::ECANCELED {
-            self.ctx.stats.recv_errors += 1;
-            Some(true)
-        } else {
-            None
-        };
-        if self.ctx.tcp.recv_cqe(index, ended, close) {
-            self.ctx.stats.rearms += 1;
-        }
-    }
-
     /// Turn everything the handlers queued into SQEs. Stops early (leaving
     /// the rest queued for the next turn) only when the kernel refuses more
     /// submissions right now (CQ overflow back-pressure).
     fn flush(&mut self) -> io::Result<()> {
-        let ring = &mut self.ring;
-        let ctx = &mut self.ctx;
-        let stats = &mut ctx.stats;
-        while let Some(&i) = ctx.arm_udp.last() {
-            let s = &mut ctx.udp[i as usize];
-            if self.file_table_open && s.fixed.is_none() && i < UDP_FILE_SLOTS {
-                let sender = s.sender.as_ref().map(AsRawFd::as_raw_fd);
-                let mut register =
-                    |slot: u32, fd| match ring.submitter().register_files_update(slot, &[fd]) {
-                        Ok(_) => Some(slot),
-                        Err(e) => {
-                            // Not expected; stop trying (one syscall per re-arm).
-                            log::debug!("worker {}: file table update: {e}", ctx.worker);
-                            self.file_table_open = false;
-                            None
-                        }
-                    };
-                s.fixed = register(i, s.sock.as_raw_fd());
-                if let (Some(_), Some(fd)) = (s.fixed, sender) {
-                    s.sender_fixed = register(UDP_FILE_SLOTS + i, fd);
-                }
-            }
-            let hdr = &raw const *self.recv_hdr;
-            let e = on_file!(s.recv_file(), |t| opcode::RecvMsgMulti::new(
-                t, hdr, UDP_BGID
-            ))
-            .build()
-            .user_data(UserData::new(Kind::UdpRecv, i as usize).0);
-            // SAFETY: recv_hdr is boxed in the Worker (outlives the ring);
-            // buffers come from group UDP_BGID, registered in `new`; the
-            // socket stays open as long as the Ctx.
-            if !unsafe { push(ring, stats, &e)? } {
-                return Ok(());
-            }
-            ctx.arm_udp.pop();
-        }
-        while let Some((i, socket, hdr)) = ctx.sends.take_ready() {
-            // `Ctx::send_to` checked the index; sockets are never removed.
-            let s = &ctx.udp[socket as usize];
-            // SAFETY: `hdr` points at slot i's msghdr, fully written by
-            // `SendPool::prepare` and not in flight yet; reading it by value.
-            let h = unsafe { hdr.read() };
-            // Without a source address (no cmsg) a SEND with a destination
-            // does the same and spares the kernel the msghdr copy.
-            let e = if h.msg_controllen == 0 {
-                // SAFETY: msg_iov points at slot i's iovec (see above).
-                let iov = unsafe { h.msg_iov.read() };
-                let (buf, len) = (iov.iov_base.cast::<u8>(), iov.iov_len as u32);
-                on_file!(s.send_file(), |t| opcode::Send::new(t, buf, len))
-                    .dest_addr(h.msg_name.cast::<libc::sockaddr>())
-                    .dest_addr_len(h.msg_namelen)
-                    .build()
-            } else {
-                on_file!(s.send_file(), |t| opcode::SendMsg::new(t, hdr)).build()
-            }
-            .user_data(UserData::new(Kind::UdpSend, i as usize).0);
-            // SAFETY: slot i (msghdr, iovec, name, cmsg, bytes) stays
-            // allocated and untouched until its own completion calls
-            // `SendPool::complete(i)`; the pool outlives the ring.
-            if !unsafe { push(ring, stats, &e)? } {
-                ctx.sends.unready(i);
-                return Ok(());
-            }
-        }
-        if !ctx.tcp.arm_accept.is_empty() && self.tcp_bufs.is_none() {
-            // The first listener: map and register the TCP buffer group
-            // before any ACCEPT (and so any RECV on TCP_BGID) is submitted.
-            let (entries, size) = self.tcp_bufs_size;
-            let bufs = BufRing::new(&ring.submitter(), TCP_BGID, entries, size)
-                .map_err(|e| io::Error::new(e.kind(), format!("TCP buffer ring: {e}")))?;
-            self.tcp_bufs = Some(bufs);
-        }
-        while let Some(&i) = ctx.tcp.arm_accept.last() {
-            let fd = ctx.tcp.listeners[i as usize].sock.as_raw_fd();
-            let e = opcode::AcceptMulti::new(Fd(fd))
-                .flags(libc::SOCK_CLOEXEC)
-                .build()
-                .user_data(UserData::new(Kind::Accept, i as usize).0);
-            // SAFETY: ACCEPT references no user memory; the listener lives in the Ctx.
-            if !unsafe { push(ring, stats, &e)? } {
-                return Ok(());
-            }
-            ctx.tcp.arm_accept.pop();
-        }
-        while let Some(i) = ctx.tcp.arm_recv.pop() {
-            if !ctx.tcp.mark_recv_in_flight(i) {
-                continue;
-            }
-            let Some(fd) = ctx.tcp.raw_fd(i as usize) else {
-                continue;
-            };
-            let e = opcode::RecvMulti::new(Fd(fd), TCP_BGID)
-                .build()
-                .user_data(UserData::new(Kind::TcpRecv, i as usize).0);
-            // SAFETY: buffers come from group TCP_BGID (registered above
-            // before the first ACCEPT; a RECV exists only for an accepted fd);
-            // the fd is closed only after this op's final completion
-            // (`Tcp::maybe_finish`).
-            if !unsafe { push(ring, stats, &e)? } {
-                ctx.tcp.unmark_recv(i);
-                return Ok(());
-            }
-        }
-        while let Some(i) = ctx.tcp.send_now.pop() {
-            let Some((fd, ptr, len)) = ctx.tcp.next_send(i) else {
-                continue;
-            };
-            let e = opcode::Send::new(Fd(fd), ptr, len)
-                .flags(libc::MSG_NOSIGNAL)
-                .build()
-                .user_data(UserData::new(Kind::TcpSend, i as usize).0);
-            // SAFETY: ptr..ptr+len lies in slot i's out buffer, which is not
-            // moved, compacted or freed while `send_in_flight` is set (until
-            // this op's completion, `Tcp::send_done`).
-            if !unsafe { push(ring, stats, &e)? } {
-                ctx.tcp.unsend(i);
-                return Ok(());
-            }
-        }
-        // A slot leaves the cancel list only once all its cancels are pushed:
-        // a lost cancel would leave a closing connection's multishot RECV
-        // (and its fd and slot) alive for good. If only the first of two got
-        // in, it is pushed again next turn; cancelling an op that is already
-        // gone just completes with -ENOENT/-EALREADY (Kind::Cancel, ignored).
-        while let Some(&i) = ctx.tcp.cancel.last() {
-            let (recv, send) = ctx.tcp.cancel_targets(i);
-            for (yes, kind) in [(recv, Kind::TcpRecv), (send, Kind::TcpSend)] {
-                if yes {
-                    let e = opcode::AsyncCancel::new(UserData::new(kind, i as usize).0)
-                        .build()
-                        .user_data(UserData::new(Kind::Cancel, i as usize).0);
-                    // SAFETY: ASYNC_CANCEL references no user memory.
-                    if !unsafe { push(ring, stats, &e)? } {
-                        return Ok(());
-                    }
-                }
-            }
-            ctx.tcp.cancel.pop();
-            ctx.tcp.cancel_pushed(i);
-        }
-        while let Some(&i) = ctx.arm_timers.last() {
-            let ts: *const Timespec = &raw const *ctx.timers[i as usize].ts;
-            let flags = if self.multishot_timer {
-                TimeoutFlags::MULTISHOT
-            } else {
-                TimeoutFlags::empty()
-            };
-            let e = opcode::Timeout::new(ts)
-                .flags(flags)
-                .build()
-                .user_data(UserData::new(Kind::Timer, i as usize).0);
-            // SAFETY: the Timespec is boxed in the timer table, which only
-            // grows and outlives the ring.
-            if !unsafe { push(ring, stats, &e)? } {
-                return Ok(());
-            }
-            ctx.arm_timers.pop();
-        }
-        if !self.deadline_armed && !ctx.deadlines.is_empty() && !ctx.stop_requested {
-            let e = opcode::Timeout::new(&raw const *self.deadline_tick)
-                .build()
-                .user_data(UserData::new(Kind::Deadline, 0).0);
-            // SAFETY: the Timespec is boxed in the Worker, which outlives the ring.
-            if !unsafe { push(ring, stats, &e)? } {
-                return Ok(());
-            }
-            self.deadline_armed = true;
-        }
-        while let Some(&to) = ctx.wake_list.last() {
-            if self.shared.msg_ring {
-                let fd = self.shared.ring_fd(to);
-                if fd >= 0 {
-                    let e = opcode::MsgRingData::new(
-                        Fd(fd),
-                        0,
-                        UserData::new(Kind::Wake, ctx.worker).0,
-                        None,
-                    )
-                    .build()
-                    // No sender CQE on success: MSG_RING completes inline,
-                    // so that CQE would end this turn's wait at once and
-                    // cost one more loop turn per wake-up. Failures still
-                    // post one (Kind::MsgRingSent, logged). CQE_SKIP_SUCCESS
-                    // (5.17) predates MSG_RING (5.18).
-                    .flags(squeue::Flags::SKIP_SUCCESS)
-                    .user_data(UserData::new(Kind::MsgRingSent, to).0);
-                    // SAFETY: MSG_RING references no user memory; the target
-                    // ring stays open until every worker passed the stop latch.
-                    if !unsafe { push(ring, stats, &e)? } {
-                        return Ok(());
-                    }
-                }
-            } else {
-                self.shared.write_eventfd(to);
-            }
-            stats.mesh_wakeups += 1;
-            ctx.wake_list.pop();
-            if let Some(m) = ctx.wake_marked.get_mut(to) {
-                *m = false;
-            }
-        }
-        if let Some(s) = self.signal.as_mut() {
-            if !self.signal_armed && !ctx.stop_requested {
-                let e =
-                    opcode::Read::new(Fd(s.fd.as_raw_fd()), s.buf.as_mut_ptr(), SIGINFO_LEN as u32)
-                        .build()
-                        .user_data(UserData::new(Kind::Signal, 0).0);
-                // SAFETY: the siginfo buffer is boxed in the Worker and
-                // outlives the ring; the signalfd is owned by the Worker.
-                if !unsafe { push(ring, stats, &e)? } {
-                    return Ok(());
-                }
-                self.signal_armed = true;
-            }
-        }
-        if let Some(w) = self.wake_fd.as_mut() {
-            if !w.armed {
-                let e = opcode::Read::new(Fd(w.fd.as_raw_fd()), (&raw mut *w.buf).cast::<u8>(), 8)
-                    .build()
-                    .user_data(UserData::new(Kind::Wake, 0).0);
-                // SAFETY: the 8-byte buffer is boxed in the Worker and
-                // outlives the ring; the eventfd is owned by the Worker.
-                if !unsafe { push(ring, stats, &e)? } {
-                    return Ok(());
-                }
-                w.armed = true;
-            }
-        }
+        let _ = self.flush_udp()? && self.flush_tcp()? && self.flush_timers()?;
         Ok(())
     }
 }
@@ -972,6 +514,7 @@ unsafe fn push(ring: &mut IoUring, stats: &mut RtStats, e: &squeue::Entry) -> io
 mod tests {
     use super::*;
     use crate::mesh::Mesh;
+    use crate::{Datagram, SocketId};
     use std::io::{Read, Write};
     use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 
@@ -986,8 +529,9 @@ mod tests {
                 p.len()
             });
         }
-        fn on_recv(&mut self, ctx: &mut Ctx<()>, conn: crate::ConnId, data: &[u8]) {
+        fn on_recv(&mut self, ctx: &mut Ctx<()>, conn: crate::ConnId, data: &mut [u8]) -> usize {
             let _ = ctx.send(conn, data);
+            data.len()
         }
     }
 
@@ -1017,7 +561,7 @@ mod tests {
             send_queue: 16,
             mesh_capacity: 16,
             max_connections: 16,
-            tcp_send_buffer: 4096,
+            max_outbound_bytes: 4096,
             handle_signals: false,
             ..RuntimeConfig::default()
         };

@@ -1,0 +1,269 @@
+//! One connection slot: its life as an explicit [`Phase`], what its read
+//! side is doing ([`ReadSide`]), which operations the kernel holds
+//! ([`InFlight`]) and the one decision every loop turn asks of it:
+//! [`Conn::next_op`], the next SQE it needs. The flush pushes that op and
+//! reports back with [`Conn::started`]; completions update the same fields.
+//! Nothing here touches the kernel.
+
+use crate::tcp::carry::Carry;
+use crate::tcp::outbound::Outbound;
+use std::os::fd::OwnedFd;
+
+/// Where a connection is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// The slot holds no connection.
+    Free,
+    /// The handler receives and sends.
+    Open,
+    /// `close` was called: queued bytes still go out, then SHUTDOWN(SHUT_WR).
+    Draining,
+    /// The write side is shut (or its SHUTDOWN is in flight): what the peer
+    /// still sends is read and discarded until EOF or the linger deadline,
+    /// so unread bytes never turn our last response into an RST.
+    Lingering,
+    /// Ending now: cancel what is in flight, drop what is queued, then close.
+    Aborting,
+    /// The CLOSE is in flight; `on_closed` follows its completion.
+    Closing,
+}
+
+/// The read side of an open connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ReadSide {
+    /// Bytes are delivered as they arrive.
+    Open,
+    /// The handler paused receiving: the receive is cancelled (bytes it
+    /// already had go to the carry) until `resume_recv`.
+    Paused,
+    /// The peer sent EOF (half-close).
+    Eof,
+}
+
+/// The operations of a slot the kernel holds, and cancels already asked for.
+/// (Facts about the ring, one per kind of op; the connection's life is
+/// [`Phase`].)
+#[allow(clippy::struct_excessive_bools)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct InFlight {
+    pub(crate) recv: bool,
+    pub(crate) send: bool,
+    pub(crate) shutdown: bool,
+    pub(crate) cancel_recv: bool,
+    pub(crate) cancel_send: bool,
+}
+
+impl InFlight {
+    /// No operation on the socket is in flight (cancels only name ops).
+    pub(crate) fn none(self) -> bool {
+        !self.recv && !self.send && !self.shutdown
+    }
+}
+
+/// The next SQE a slot needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Op {
+    ArmRecv,
+    Send,
+    CancelRecv,
+    CancelSend,
+    Shutdown,
+    Close,
+}
+
+/// One connection slot. Small on purpose: an idle connection holds this,
+/// its deadline link and (once it has sent) an empty chunk queue.
+pub(crate) struct Conn {
+    pub(crate) fd: Option<OwnedFd>,
+    pub(crate) generation: u32,
+    pub(crate) phase: Phase,
+    pub(crate) read: ReadSide,
+    pub(crate) ops: InFlight,
+    /// The slot is on the dirty list (it may need an SQE).
+    pub(crate) dirty: bool,
+    /// The slot is on the redeliver list (resumed with carried bytes).
+    pub(crate) redeliver: bool,
+    /// A send was refused for want of space: call `on_writable` once the
+    /// queue drains below half the bound.
+    pub(crate) want_writable: bool,
+    /// Bytes received but not yet consumed by the handler.
+    pub(crate) carry: Carry,
+    pub(crate) out: Outbound,
+}
+
+impl Conn {
+    pub(crate) fn new() -> Conn {
+        Conn {
+            fd: None,
+            generation: 0,
+            phase: Phase::Free,
+            read: ReadSide::Open,
+            ops: InFlight::default(),
+            dirty: false,
+            redeliver: false,
+            want_writable: false,
+            carry: Carry::default(),
+            out: Outbound::default(),
+        }
+    }
+
+    /// Sending is allowed (open, including after the peer's half-close).
+    pub(crate) fn can_send(&self) -> bool {
+        self.phase == Phase::Open
+    }
+
+    /// The next operation this slot needs, given what is in flight; `None`
+    /// when it waits for a completion (or needs nothing).
+    pub(crate) fn next_op(&self) -> Option<Op> {
+        let ops = self.ops;
+        let reading = self.read != ReadSide::Eof && !ops.recv;
+        let sendable = self.out.has_unsent() && !ops.send;
+        match self.phase {
+            Phase::Free | Phase::Closing => None,
+            Phase::Open => {
+                if self.read == ReadSide::Open && !ops.recv {
+                    Some(Op::ArmRecv)
+                } else if self.read == ReadSide::Paused && ops.recv && !ops.cancel_recv {
+                    Some(Op::CancelRecv)
+                } else if sendable {
+                    Some(Op::Send)
+                } else {
+                    None
+                }
+            }
+            Phase::Draining => {
+                if reading {
+                    Some(Op::ArmRecv)
+                } else if sendable {
+                    Some(Op::Send)
+                } else if !self.out.has_unsent() && !ops.send && !ops.shutdown {
+                    Some(Op::Shutdown)
+                } else {
+                    None
+                }
+            }
+            Phase::Lingering => {
+                if reading {
+                    Some(Op::ArmRecv)
+                } else if self.read == ReadSide::Eof && ops.none() {
+                    Some(Op::Close)
+                } else {
+                    None
+                }
+            }
+            Phase::Aborting => {
+                if ops.recv && !ops.cancel_recv {
+                    Some(Op::CancelRecv)
+                } else if ops.send && !ops.cancel_send {
+                    Some(Op::CancelSend)
+                } else if ops.none() {
+                    Some(Op::Close)
+                } else {
+                    None
+                }
+            }
+        }
+    }
+
+    /// `op` was pushed to the ring.
+    pub(crate) fn started(&mut self, op: Op) {
+        match op {
+            Op::ArmRecv => self.ops.recv = true,
+            Op::Send => self.ops.send = true,
+            Op::CancelRecv => self.ops.cancel_recv = true,
+            Op::CancelSend => self.ops.cancel_send = true,
+            Op::Shutdown => {
+                self.ops.shutdown = true;
+                self.phase = Phase::Lingering;
+            }
+            Op::Close => self.phase = Phase::Closing,
+        }
+    }
+
+    /// The multishot receive ended (its last completion came).
+    pub(crate) fn recv_ended(&mut self) {
+        self.ops.recv = false;
+        self.ops.cancel_recv = false;
+    }
+
+    /// The send in flight completed.
+    pub(crate) fn send_ended(&mut self) {
+        self.ops.send = false;
+        self.ops.cancel_send = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn(phase: Phase, read: ReadSide, ops: InFlight) -> Conn {
+        let mut c = Conn::new();
+        c.phase = phase;
+        c.read = read;
+        c.ops = ops;
+        c
+    }
+
+    #[test]
+    fn an_open_connection_receives_and_a_paused_one_cancels_its_receive() {
+        let idle = InFlight::default();
+        let recv = InFlight { recv: true, ..idle };
+        assert_eq!(
+            conn(Phase::Open, ReadSide::Open, idle).next_op(),
+            Some(Op::ArmRecv)
+        );
+        assert_eq!(conn(Phase::Open, ReadSide::Open, recv).next_op(), None);
+        assert_eq!(
+            conn(Phase::Open, ReadSide::Paused, recv).next_op(),
+            Some(Op::CancelRecv)
+        );
+        let cancelling = InFlight {
+            cancel_recv: true,
+            ..recv
+        };
+        assert_eq!(
+            conn(Phase::Open, ReadSide::Paused, cancelling).next_op(),
+            None
+        );
+        assert_eq!(conn(Phase::Open, ReadSide::Eof, idle).next_op(), None);
+    }
+
+    #[test]
+    fn a_graceful_close_shuts_down_lingers_until_eof_then_closes() {
+        let idle = InFlight::default();
+        let mut c = conn(Phase::Draining, ReadSide::Paused, idle);
+        // A paused connection reads again to discard until EOF.
+        assert_eq!(c.next_op(), Some(Op::ArmRecv));
+        c.started(Op::ArmRecv);
+        assert_eq!(c.next_op(), Some(Op::Shutdown));
+        c.started(Op::Shutdown);
+        assert_eq!(c.phase, Phase::Lingering);
+        assert_eq!(c.next_op(), None);
+        c.ops.shutdown = false;
+        assert_eq!(c.next_op(), None, "still reading");
+        c.recv_ended();
+        c.read = ReadSide::Eof;
+        assert_eq!(c.next_op(), Some(Op::Close));
+        c.started(Op::Close);
+        assert_eq!(c.next_op(), None);
+    }
+
+    #[test]
+    fn an_abort_cancels_both_ops_then_closes() {
+        let both = InFlight {
+            recv: true,
+            send: true,
+            ..InFlight::default()
+        };
+        let mut c = conn(Phase::Aborting, ReadSide::Open, both);
+        assert_eq!(c.next_op(), Some(Op::CancelRecv));
+        c.started(Op::CancelRecv);
+        assert_eq!(c.next_op(), Some(Op::CancelSend));
+        c.started(Op::CancelSend);
+        assert_eq!(c.next_op(), None);
+        c.recv_ended();
+        c.send_ended();
+        assert_eq!(c.next_op(), Some(Op::Close));
+    }
+}

@@ -1,0 +1,458 @@
+//! The TCP part of a worker: turning each dirty listener and connection
+//! slot into the SQEs it needs (`tcp::conn::Conn::next_op`), and handling
+//! their completions: accepts, receives (with the carry), sends, the
+//! SHUTDOWN and CLOSE of a graceful close, deadlines, `on_closed`.
+
+use super::{push, Worker, TCP_BGID};
+use crate::bufring::BufRing;
+use crate::ctx::Ctx;
+use crate::handler::{ConnId, Handler};
+use crate::tcp::accept::{is_resource_error, ListenOp, ListenState, ListenerId};
+use crate::tcp::conn::{Op, Phase, ReadSide};
+use crate::tcp::outbound::NextSend;
+use crate::tcp::{self};
+use crate::user_data::{Kind, UserData};
+use io_uring::types::Fd;
+use io_uring::{cqueue, opcode};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+
+impl<M: Copy + Send + 'static> Worker<M> {
+    /// An ACCEPT completion of listener `index`.
+    pub(super) fn accept<H: Handler<Msg = M>>(
+        &mut self,
+        h: &mut H,
+        index: usize,
+        res: i32,
+        more: bool,
+        draining: bool,
+    ) {
+        if res >= 0 {
+            // SAFETY: a successful ACCEPT returns a new fd that nothing else owns.
+            let fd = unsafe { OwnedFd::from_raw_fd(res) };
+            if !draining {
+                let _ = tcp::set_nodelay(&fd);
+                let peer = tcp::peer_of(&fd);
+                let was_paused = self.ctx.tcp.accept_paused;
+                let id = self.ctx.tcp.insert(fd);
+                if self.ctx.tcp.accept_paused && !was_paused {
+                    self.ctx.stats.accept_paused += 1;
+                }
+                if let Some(id) = id {
+                    self.ctx.stats.accepts += 1;
+                    h.on_accept(&mut self.ctx, ListenerId(index as u32), id, peer);
+                } else {
+                    // Accepted before the pause took effect; closed here.
+                    self.ctx.stats.conns_refused += 1;
+                }
+            }
+        } else if res != -libc::ECANCELED {
+            self.ctx.stats.accept_errors += 1;
+            log::debug!(
+                "worker {}: accept: {}",
+                self.ctx.worker,
+                io::Error::from_raw_os_error(-res)
+            );
+            if let Some(l) = self.ctx.tcp.listeners.get_mut(index) {
+                if is_resource_error(-res) {
+                    l.backoff_due = true;
+                    self.ctx.stats.accept_backoffs += 1;
+                }
+            }
+        }
+        if !more {
+            if let Some(l) = self.ctx.tcp.listeners.get_mut(index) {
+                if l.state == ListenState::Armed && !draining {
+                    self.ctx.stats.rearms += 1;
+                }
+                l.state = ListenState::Idle;
+                self.ctx.tcp.listeners_dirty = !draining;
+            }
+        }
+    }
+
+    /// Listener `index`'s back-off ended: accept again.
+    pub(super) fn accept_retry(&mut self, index: usize) {
+        if let Some(l) = self.ctx.tcp.listeners.get_mut(index) {
+            l.state = ListenState::Idle;
+            self.ctx.tcp.listeners_dirty = true;
+        }
+    }
+
+    /// A RECV completion of a connection slot.
+    pub(super) fn tcp_recv<H: Handler<Msg = M>>(
+        &mut self,
+        h: &mut H,
+        ud: UserData,
+        res: i32,
+        flags: u32,
+        draining: bool,
+    ) {
+        let index = ud.index();
+        let bid = cqueue::buffer_select(flags);
+        let Some(id) = self.ctx.tcp.id_for_completion(index, ud.generation()) else {
+            // Never expected: a slot is reused only after its ops ended.
+            if let (Some(bid), Some(bufs)) = (bid, self.tcp_bufs.as_mut()) {
+                bufs.recycle(bid);
+            }
+            return;
+        };
+        if !cqueue::more(flags) {
+            let c = &mut self.ctx.tcp.conns[index];
+            c.recv_ended();
+            if c.phase == Phase::Open && c.read == ReadSide::Open && !draining {
+                self.ctx.stats.rearms += 1;
+            }
+            self.ctx.tcp.mark(index as u32);
+        }
+        if let Some(bid) = bid {
+            // A TCP_BGID buffer implies the ring exists (created before the
+            // first ACCEPT, so before any RECV on the group).
+            if let Some(bufs) = self.tcp_bufs.as_mut() {
+                if res > 0 {
+                    let data = bufs.get_mut(bid, res as usize);
+                    received(&mut self.ctx, h, id, data, draining);
+                }
+                bufs.recycle(bid);
+            }
+        } else if res == 0 {
+            let c = &mut self.ctx.tcp.conns[index];
+            c.read = ReadSide::Eof;
+            let open = c.phase == Phase::Open;
+            self.ctx.tcp.mark(index as u32);
+            if open && !draining {
+                h.on_peer_closed(&mut self.ctx, id);
+            } else if open {
+                self.ctx.tcp.close(index as u32);
+            }
+        } else if res == -libc::ENOBUFS {
+            self.ctx.stats.recv_buffers_exhausted += 1;
+            if let Some(bufs) = self.tcp_bufs.as_mut() {
+                bufs.ran_dry();
+            }
+        } else if res < 0 && res != -libc::ECANCELED {
+            // Reset by the peer, or another error: the connection is gone.
+            self.ctx.stats.recv_errors += 1;
+            self.ctx.tcp.abort(index as u32, false);
+        }
+    }
+
+    /// A SEND/SENDMSG completion of a connection slot.
+    pub(super) fn tcp_send_done(&mut self, ud: UserData, res: i32) {
+        if self
+            .ctx
+            .tcp
+            .id_for_completion(ud.index(), ud.generation())
+            .is_none()
+        {
+            return;
+        }
+        let (ok, partial) = self.ctx.tcp.send_done(ud.index(), res);
+        if ok {
+            self.ctx.stats.sends += 1;
+        } else if res != -libc::ECANCELED {
+            self.ctx.stats.send_errors += 1;
+        }
+        if partial {
+            self.ctx.stats.send_partial += 1;
+        }
+    }
+
+    /// The SHUTDOWN of a graceful close completed: linger until EOF.
+    pub(super) fn tcp_shutdown_done(&mut self, ud: UserData, res: i32) {
+        let index = ud.index();
+        if self
+            .ctx
+            .tcp
+            .id_for_completion(index, ud.generation())
+            .is_none()
+        {
+            return;
+        }
+        if self.ctx.tcp.shutdown_done(index, res) {
+            let linger = self.ctx.tcp.limits.linger;
+            self.ctx.deadlines.set(index as u32, self.ctx.now, linger);
+        }
+    }
+
+    /// The CLOSE of a slot completed: `on_closed` at the end of the turn.
+    pub(super) fn tcp_close_done(&mut self, ud: UserData, res: i32) {
+        if res < 0 {
+            log::debug!(
+                "worker {}: close: {}",
+                self.ctx.worker,
+                io::Error::from_raw_os_error(-res)
+            );
+        }
+        if self
+            .ctx
+            .tcp
+            .id_for_completion(ud.index(), ud.generation())
+            .is_some()
+        {
+            self.ctx.tcp.close_done(ud.index());
+        }
+    }
+
+    /// After the turn's completions: carried bytes of resumed connections,
+    /// then `on_writable` of connections whose queue drained.
+    pub(super) fn tcp_callbacks<H: Handler<Msg = M>>(&mut self, h: &mut H, draining: bool) {
+        let ctx = &mut self.ctx;
+        for _ in 0..ctx.tcp.redeliver.len() {
+            let Some(i) = ctx.tcp.redeliver.pop() else {
+                break;
+            };
+            let c = &mut ctx.tcp.conns[i as usize];
+            c.redeliver = false;
+            let id = ConnId {
+                index: i,
+                generation: c.generation,
+            };
+            if c.phase == Phase::Open && c.read != ReadSide::Paused && !draining {
+                deliver_carry(ctx, h, id);
+            }
+        }
+        while let Some(id) = ctx.tcp.writable.pop() {
+            if ctx.tcp.open_conn(id).is_some() && !draining {
+                h.on_writable(ctx, id);
+            }
+        }
+    }
+
+    /// Connections whose deadline passed: `on_deadline` for open ones (not
+    /// while draining at stop); a close still sending or lingering is
+    /// aborted.
+    pub(super) fn expire_deadlines<H: Handler<Msg = M>>(&mut self, h: &mut H, draining: bool) {
+        if self.ctx.deadlines.is_empty() {
+            return;
+        }
+        let mut due = std::mem::take(&mut self.expired);
+        self.ctx.deadlines.expire(self.ctx.now, &mut due);
+        for &i in &due {
+            // An earlier on_deadline of this turn may have moved or cleared it.
+            if !self.ctx.deadlines.take_fired(i) {
+                continue;
+            }
+            let c = &self.ctx.tcp.conns[i as usize];
+            let id = ConnId {
+                index: i,
+                generation: c.generation,
+            };
+            match c.phase {
+                Phase::Open if !draining => {
+                    self.ctx.stats.deadlines_expired += 1;
+                    h.on_deadline(&mut self.ctx, id);
+                }
+                Phase::Draining | Phase::Lingering => {
+                    self.ctx.stats.deadlines_expired += 1;
+                    if c.phase == Phase::Lingering {
+                        self.ctx.stats.linger_timeouts += 1;
+                    }
+                    self.ctx.tcp.abort(i, false);
+                }
+                _ => {}
+            }
+        }
+        due.clear();
+        self.expired = due;
+    }
+
+    /// `on_closed` for every slot whose CLOSE completed; the slot is free after.
+    pub(super) fn closed_callbacks<H: Handler<Msg = M>>(&mut self, h: &mut H) {
+        while let Some(i) = self.ctx.tcp.finished.pop() {
+            self.ctx.deadlines.clear(i);
+            let id = self.ctx.tcp.release(i);
+            self.ctx.stats.conns_closed += 1;
+            h.on_closed(&mut self.ctx, id);
+        }
+    }
+
+    /// Push the SQEs every dirty listener and connection slot needs.
+    /// `Ok(false)`: the kernel took no more; the rest waits for the next turn.
+    pub(super) fn flush_tcp(&mut self) -> io::Result<bool> {
+        let ring = &mut self.ring;
+        let ctx = &mut self.ctx;
+        let stats = &mut ctx.stats;
+        let tcp = &mut ctx.tcp;
+        if tcp.listeners_dirty && !tcp.listeners.is_empty() && self.tcp_bufs.is_none() {
+            // The first listener: map and register the TCP buffer group
+            // before any ACCEPT (and so any RECV on TCP_BGID) is submitted.
+            let (entries, size) = self.tcp_bufs_size;
+            let bufs = BufRing::new(&ring.submitter(), TCP_BGID, entries, size)
+                .map_err(|e| io::Error::new(e.kind(), format!("TCP buffer ring: {e}")))?;
+            self.tcp_bufs = Some(bufs);
+        }
+        if tcp.listeners_dirty {
+            let paused = tcp.accept_paused || ctx.stop_requested;
+            for (i, l) in tcp.listeners.iter_mut().enumerate() {
+                while let Some(op) = l.next_op(paused) {
+                    let e = match op {
+                        ListenOp::Accept => opcode::AcceptMulti::new(Fd(l.sock.as_raw_fd()))
+                            .flags(libc::SOCK_CLOEXEC)
+                            .build()
+                            .user_data(UserData::new(Kind::Accept, i).0),
+                        ListenOp::Cancel => {
+                            opcode::AsyncCancel::new(UserData::new(Kind::Accept, i).0)
+                                .build()
+                                .user_data(UserData::new(Kind::Cancel, i).0)
+                        }
+                        ListenOp::Backoff => opcode::Timeout::new(&raw const *l.backoff)
+                            .build()
+                            .user_data(UserData::new(Kind::AcceptRetry, i).0),
+                    };
+                    // SAFETY: ACCEPT and ASYNC_CANCEL reference no user
+                    // memory; the back-off Timespec is boxed in the listener,
+                    // which lives (in the Ctx) as long as the ring.
+                    if !unsafe { push(ring, stats, &e)? } {
+                        return Ok(false);
+                    }
+                    l.started(op);
+                }
+            }
+            tcp.listeners_dirty = false;
+        }
+        while let Some(&i) = tcp.dirty.last() {
+            let c = &mut tcp.conns[i as usize];
+            let index = i as usize;
+            let generation = c.generation;
+            let ud = |kind| UserData::conn(kind, index, generation).0;
+            while let Some(op) = c.next_op() {
+                let Some(fd) = c.fd.as_ref().map(AsRawFd::as_raw_fd) else {
+                    break;
+                };
+                let e = match op {
+                    Op::ArmRecv => opcode::RecvMulti::new(Fd(fd), TCP_BGID)
+                        .build()
+                        .user_data(ud(Kind::TcpRecv)),
+                    Op::Send => match c.out.next_send(&mut tcp.hdrs) {
+                        Some(NextSend::One(ptr, len)) => opcode::Send::new(Fd(fd), ptr, len)
+                            .flags(libc::MSG_NOSIGNAL)
+                            .build()
+                            .user_data(ud(Kind::TcpSend)),
+                        Some(NextSend::Many(msg)) => opcode::SendMsg::new(Fd(fd), msg)
+                            .flags(libc::MSG_NOSIGNAL as u32)
+                            .build()
+                            .user_data(ud(Kind::TcpSend)),
+                        None => break,
+                    },
+                    Op::CancelRecv => opcode::AsyncCancel::new(ud(Kind::TcpRecv))
+                        .build()
+                        .user_data(UserData::new(Kind::Cancel, index).0),
+                    Op::CancelSend => opcode::AsyncCancel::new(ud(Kind::TcpSend))
+                        .build()
+                        .user_data(UserData::new(Kind::Cancel, index).0),
+                    Op::Shutdown => opcode::Shutdown::new(Fd(fd), libc::SHUT_WR)
+                        .build()
+                        .user_data(ud(Kind::TcpShutdown)),
+                    Op::Close => opcode::Close::new(Fd(fd))
+                        .build()
+                        .user_data(ud(Kind::TcpClose)),
+                };
+                // SAFETY: RECV takes buffers from group TCP_BGID (registered
+                // above before the first ACCEPT; a RECV exists only for an
+                // accepted fd). A SEND/SENDMSG names bytes of the slot's
+                // queued chunks (and a boxed header) that are neither moved,
+                // written nor freed until its completion (`Outbound`). The
+                // fd is closed only by the CLOSE, which `next_op` issues once
+                // no other op on it is in flight.
+                if !unsafe { push(ring, stats, &e)? } {
+                    if op == Op::Send {
+                        c.out.unsend(&mut tcp.hdrs);
+                    }
+                    return Ok(false);
+                }
+                if op == Op::Close {
+                    // The CLOSE owns the descriptor now.
+                    let _ = c.fd.take().map(IntoRawFd::into_raw_fd);
+                }
+                c.started(op);
+            }
+            c.dirty = false;
+            tcp.dirty.pop();
+        }
+        Ok(true)
+    }
+}
+
+/// Received bytes `data` of connection `id` (the provided buffer, mutable).
+fn received<M: Copy + Send + 'static, H: Handler<Msg = M>>(
+    ctx: &mut Ctx<M>,
+    h: &mut H,
+    id: ConnId,
+    data: &mut [u8],
+    draining: bool,
+) {
+    let c = &ctx.tcp.conns[id.index()];
+    let carried = !c.carry.is_empty();
+    match (c.phase, c.read) {
+        (Phase::Open, ReadSide::Open) if !draining => {}
+        (Phase::Open, ReadSide::Paused) => {
+            // Already on its way when the pause came: keep it.
+            keep(ctx, h, id, data);
+            return;
+        }
+        _ => {
+            ctx.stats.bytes_discarded += data.len() as u64;
+            return;
+        }
+    }
+    if !carried {
+        // The common case: straight from the provided buffer, no copy.
+        let n = h.on_recv(ctx, id, data).min(data.len());
+        if n < data.len() {
+            keep(ctx, h, id, &data[n..]);
+        }
+    } else if keep(ctx, h, id, data) {
+        deliver_carry(ctx, h, id);
+    }
+}
+
+/// Append `bytes` to `id`'s carry. Beyond `max_inbound_bytes` the handler
+/// is told and the connection ends; returns whether the bytes were kept.
+fn keep<M: Copy + Send + 'static, H: Handler<Msg = M>>(
+    ctx: &mut Ctx<M>,
+    h: &mut H,
+    id: ConnId,
+    bytes: &[u8],
+) -> bool {
+    if ctx.tcp.open_conn(id).is_none() {
+        // The handler closed it meanwhile.
+        return false;
+    }
+    let c = &mut ctx.tcp.conns[id.index()];
+    if c.carry.len() + bytes.len() > ctx.tcp.limits.max_inbound {
+        ctx.stats.inbound_full += 1;
+        h.on_inbound_full(ctx, id);
+        if ctx.tcp.open_conn(id).is_some() {
+            ctx.tcp.abort(id.index, true);
+        }
+        return false;
+    }
+    if c.carry.is_empty() {
+        ctx.stats.carries += 1;
+        c.carry = ctx.tcp.carries.carry(bytes);
+    } else {
+        c.carry.extend(bytes);
+    }
+    true
+}
+
+/// Hand `id`'s carried bytes to `on_recv`; what it leaves stays carried.
+fn deliver_carry<M: Copy + Send + 'static, H: Handler<Msg = M>>(
+    ctx: &mut Ctx<M>,
+    h: &mut H,
+    id: ConnId,
+) {
+    let mut carry = std::mem::take(&mut ctx.tcp.conns[id.index()].carry);
+    if carry.is_empty() {
+        return;
+    }
+    let n = h.on_recv(ctx, id, carry.bytes_mut());
+    carry.consume(n);
+    // The handler may have closed or aborted it meanwhile.
+    if !carry.is_empty() && ctx.tcp.open_conn(id).is_some() {
+        ctx.tcp.conns[id.index()].carry = carry;
+    } else {
+        ctx.tcp.carries.give(carry);
+    }
+}
