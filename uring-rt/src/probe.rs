@@ -63,6 +63,16 @@ const SEND: Need = Need {
     opcode: Some(opcode::Send::CODE),
     since: (5, 6),
 };
+const SHUTDOWN: Need = Need {
+    name: "SHUTDOWN (Linux 5.11)",
+    opcode: Some(opcode::Shutdown::CODE),
+    since: (5, 11),
+};
+const CLOSE: Need = Need {
+    name: "CLOSE",
+    opcode: Some(opcode::Close::CODE),
+    since: (5, 6),
+};
 const ASYNC_CANCEL: Need = Need {
     name: "ASYNC_CANCEL",
     opcode: Some(opcode::AsyncCancel::CODE),
@@ -203,6 +213,9 @@ impl Probe {
             &MULTISHOT_ACCEPT,
             &MULTISHOT_RECV,
             &SEND,
+            &SENDMSG,
+            &SHUTDOWN,
+            &CLOSE,
             &ASYNC_CANCEL,
             &TIMEOUT,
             &READ,

@@ -60,7 +60,14 @@ pub(crate) struct Tcp {
     pub(crate) writable: Vec<ConnId>,
     /// Slots whose CLOSE completed and which wait for `on_closed`.
     pub(crate) finished: Vec<u32>,
+    /// Connections the multishot ACCEPT took after the worker reached
+    /// `max_conns` (before its cancel landed): they wait here for a slot
+    /// instead of being closed.
+    pub(crate) waiting: std::collections::VecDeque<(OwnedFd, ListenerId, SocketAddr)>,
 }
+
+/// Most accepted connections that wait for a slot; beyond, they are closed.
+pub(crate) const WAITING_MAX: usize = 64;
 
 impl Tcp {
     pub(crate) fn new(limits: Limits, chunk_size: u32, recv_buffer_size: usize) -> Tcp {
@@ -82,6 +89,7 @@ impl Tcp {
             redeliver: Vec::new(),
             writable: Vec::new(),
             finished: Vec::new(),
+            waiting: std::collections::VecDeque::new(),
         }
     }
 
@@ -106,12 +114,12 @@ impl Tcp {
         }
     }
 
-    /// Take a freshly accepted socket into a slot; `None` at `max_conns`
-    /// (then accepting pauses until a slot frees).
-    pub(crate) fn insert(&mut self, fd: OwnedFd) -> Option<ConnId> {
+    /// Take a freshly accepted socket into a slot; at `max_conns` it is
+    /// handed back (and accepting pauses until a slot frees).
+    pub(crate) fn insert(&mut self, fd: OwnedFd) -> Result<ConnId, OwnedFd> {
         if self.open >= self.limits.max_conns {
             self.pause_accepting();
-            return None;
+            return Err(fd);
         }
         let index = if let Some(i) = self.free.pop() {
             i
@@ -133,7 +141,7 @@ impl Tcp {
             self.pause_accepting();
         }
         self.mark(index);
-        Some(id)
+        Ok(id)
     }
 
     fn pause_accepting(&mut self) {
@@ -141,6 +149,11 @@ impl Tcp {
             self.accept_paused = true;
             self.listeners_dirty = true;
         }
+    }
+
+    /// Slots are free for a waiting connection.
+    pub(crate) fn has_room(&self) -> bool {
+        self.open < self.limits.max_conns
     }
 
     /// The live slot for `id`, if any.
@@ -353,11 +366,15 @@ impl Tcp {
         self.carries.give(carry);
         self.free.push(index);
         self.open -= 1;
-        if self.accept_paused && self.open < self.limits.max_conns {
+        id
+    }
+
+    /// Accept again once slots are free and no accepted connection waits.
+    pub(crate) fn maybe_resume_accepting(&mut self) {
+        if self.accept_paused && self.has_room() && self.waiting.is_empty() {
             self.accept_paused = false;
             self.listeners_dirty = true;
         }
-        id
     }
 }
 

@@ -10,7 +10,7 @@ use crate::handler::{ConnId, Handler};
 use crate::tcp::accept::{is_resource_error, ListenOp, ListenState, ListenerId};
 use crate::tcp::conn::{Op, Phase, ReadSide};
 use crate::tcp::outbound::NextSend;
-use crate::tcp::{self};
+use crate::tcp::{self, WAITING_MAX};
 use crate::user_data::{Kind, UserData};
 use io_uring::types::Fd;
 use io_uring::{cqueue, opcode};
@@ -38,12 +38,18 @@ impl<M: Copy + Send + 'static> Worker<M> {
                 if self.ctx.tcp.accept_paused && !was_paused {
                     self.ctx.stats.accept_paused += 1;
                 }
-                if let Some(id) = id {
-                    self.ctx.stats.accepts += 1;
-                    h.on_accept(&mut self.ctx, ListenerId(index as u32), id, peer);
-                } else {
-                    // Accepted before the pause took effect; closed here.
-                    self.ctx.stats.conns_refused += 1;
+                let listener = ListenerId(index as u32);
+                match id {
+                    Ok(id) => {
+                        self.ctx.stats.accepts += 1;
+                        h.on_accept(&mut self.ctx, listener, id, peer);
+                    }
+                    // Accepted before the pause took effect: it waits for a
+                    // slot, or (beyond WAITING_MAX) is closed here.
+                    Err(fd) if self.ctx.tcp.waiting.len() < WAITING_MAX => {
+                        self.ctx.tcp.waiting.push_back((fd, listener, peer));
+                    }
+                    Err(_) => self.ctx.stats.conns_refused += 1,
                 }
             }
         } else if res != -libc::ECANCELED {
@@ -265,6 +271,16 @@ impl<M: Copy + Send + 'static> Worker<M> {
             self.ctx.stats.conns_closed += 1;
             h.on_closed(&mut self.ctx, id);
         }
+        while self.ctx.tcp.has_room() {
+            let Some((fd, listener, peer)) = self.ctx.tcp.waiting.pop_front() else {
+                break;
+            };
+            if let Ok(id) = self.ctx.tcp.insert(fd) {
+                self.ctx.stats.accepts += 1;
+                h.on_accept(&mut self.ctx, listener, id, peer);
+            }
+        }
+        self.ctx.tcp.maybe_resume_accepting();
     }
 
     /// Push the SQEs every dirty listener and connection slot needs.
