@@ -6,8 +6,10 @@
 //! * [`enable_pktinfo`]: received datagrams carry their destination address,
 //!   so a wildcard-bound server answers from the address it was asked on.
 //! * [`attach_reuseport_cbpf`] / [`detach_reuseport_bpf`]: a classic BPF
-//!   program that picks the socket of a `SO_REUSEPORT` group for each
-//!   datagram (kernel steering of announces to their owner).
+//!   program (libc's `sock_filter`, built with [`bpf_stmt`] / [`bpf_jump`]
+//!   and libc's `BPF_*` / `SKF_AD_*` constants) that picks the socket of a
+//!   `SO_REUSEPORT` group for each datagram (kernel steering of announces
+//!   to their owner).
 //! * [`reuseport_addr`]: a port for a new `SO_REUSEPORT` group that no
 //!   other group holds (a port-0 reuseport bind may join another's).
 //! * [`bind_sender`]: the send-only twin of a receive socket, for
@@ -38,7 +40,7 @@ pub use addr::{sockaddr_bytes_to_std, sockaddr_to_std, std_to_sockaddr};
 pub use cmsg::{enable_pktinfo, pktinfo_dst, write_pktinfo, PKTINFO_SPACE};
 pub use mmsg::{Received, RecvBatch, SendBatch};
 pub use reuseport::{
-    attach_reuseport_cbpf, bind_sender, bpf, detach_reuseport_bpf, reuseport_addr, SockFilter,
+    attach_reuseport_cbpf, bind_sender, bpf_jump, bpf_stmt, detach_reuseport_bpf, reuseport_addr,
 };
 
 /// `N` bytes of `bytes` at `at`, if they are there.
