@@ -207,6 +207,35 @@ fn scrapes_across_shards(backend: &'static str, v6: bool) {
     assert_eq!(&reply[..8], &[0, 0, 0, 3, 0, 0, 0, 77]);
 }
 
+/// BEP 15: a scrape is `16 + 20·n` bytes. A hash block with stray bytes
+/// (here one hash and 10 more: 46 bytes, which kernel steering sends to a
+/// random worker) gets an error with the transaction id, not stats; the
+/// exact 36-byte scrape of the same hash still gets its stats.
+fn scrape_with_a_partial_hash_gets_an_error(backend: &'static str, v6: bool) {
+    let t = Options::new(backend).workers(4).start();
+    let server = addr(&t, v6);
+    let h = hash(11);
+    let mut a = Client::new(server);
+    assert_eq!(counts(&a.announce(&Ann::new(h, 4101))), (0, 1));
+    let mut bytes = Vec::with_capacity(46);
+    bytes.extend_from_slice(&a.cid.0.to_be_bytes());
+    bytes.extend_from_slice(&2u32.to_be_bytes());
+    bytes.extend_from_slice(&78i32.to_be_bytes());
+    bytes.extend_from_slice(&h.0);
+    bytes.extend_from_slice(&[0xee; 10]);
+    assert_eq!(bytes.len(), 46);
+    let before = t.metric("riptide_errors_total", "malformed");
+    let reply = a.raw(&bytes, Duration::from_secs(3)).expect("error reply");
+    assert_eq!(&reply[..8], &[0, 0, 0, 3, 0, 0, 0, 78], "error, same tid");
+    assert_eq!(
+        &reply[8..],
+        b"scrape info hashes are not a multiple of 20 bytes"
+    );
+    assert_eq!(t.metric("riptide_errors_total", "malformed"), before + 1);
+    // The exact one-hash scrape (36 bytes) is answered as before.
+    assert_eq!(a.scrape(&[h]), vec![(0, 0, 1)]);
+}
+
 fn junk_does_not_stop_service(backend: &'static str, v6: bool) {
     let t = Options::new(backend).start();
     let server = addr(&t, v6);
@@ -332,6 +361,7 @@ for_each_backend_and_family!(
     bep41_options_and_trailing_bytes,
     numwant_is_clamped,
     scrapes_across_shards,
+    scrape_with_a_partial_hash_gets_an_error,
     junk_does_not_stop_service,
     access_list_reloads_on_sigusr1,
     cleaning_drops_silent_peers,

@@ -29,7 +29,7 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use uring_rt::socket::{attach_reuseport_cbpf, bind_sender, bpf, RecvBatch, SendBatch, SockFilter};
+use uring_rt::socket::{attach_reuseport_cbpf, bind_sender, bpf_stmt, RecvBatch, SendBatch};
 use uring_rt::{Ctx, Datagram, Handler, RuntimeConfig};
 
 #[derive(Clone)]
@@ -195,9 +195,12 @@ fn serve_uring(socks: Vec<UdpSocket>, stop: &Arc<AtomicBool>, args: &Args) -> Ve
         // random) before the senders join the group behind them.
         let n = u32::try_from(socks.len()).expect("workers");
         let to_receivers = [
-            SockFilter::stmt(bpf::LD | bpf::W | bpf::ABS, bpf::AD_OFF + bpf::AD_RANDOM),
-            SockFilter::stmt(bpf::ALU | bpf::MOD | bpf::K, n),
-            SockFilter::stmt(bpf::RET | bpf::A, 0),
+            bpf_stmt(
+                libc::BPF_LD | libc::BPF_W | libc::BPF_ABS,
+                (libc::SKF_AD_OFF + libc::SKF_AD_RANDOM) as u32,
+            ),
+            bpf_stmt(libc::BPF_ALU | libc::BPF_MOD | libc::BPF_K, n),
+            bpf_stmt(libc::BPF_RET | libc::BPF_A, 0),
         ];
         attach_reuseport_cbpf(&socks[0], &to_receivers).expect("steering program");
         socks

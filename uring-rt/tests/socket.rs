@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 use uring_rt::socket::{
-    attach_reuseport_cbpf, bpf, detach_reuseport_bpf, enable_pktinfo, pktinfo_dst, reuseport_addr,
-    sockaddr_bytes_to_std, sockaddr_to_std, std_to_sockaddr, write_pktinfo, RecvBatch, SendBatch,
-    SockFilter, PKTINFO_SPACE,
+    attach_reuseport_cbpf, bpf_stmt, detach_reuseport_bpf, enable_pktinfo, pktinfo_dst,
+    reuseport_addr, sockaddr_bytes_to_std, sockaddr_to_std, std_to_sockaddr, write_pktinfo,
+    RecvBatch, SendBatch, PKTINFO_SPACE,
 };
 
 const V4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -397,10 +397,10 @@ fn reuseport_group(ip: IpAddr, n: usize) -> Vec<UdpSocket> {
 }
 
 /// `return payload[0] % 4`.
-const MOD4: [SockFilter; 3] = [
-    SockFilter::stmt(bpf::LD | bpf::B | bpf::ABS, 0),
-    SockFilter::stmt(bpf::ALU | bpf::MOD | bpf::K, 4),
-    SockFilter::stmt(bpf::RET | bpf::A, 0),
+const MOD4: [libc::sock_filter; 3] = [
+    bpf_stmt(libc::BPF_LD | libc::BPF_B | libc::BPF_ABS, 0),
+    bpf_stmt(libc::BPF_ALU | libc::BPF_MOD | libc::BPF_K, 4),
+    bpf_stmt(libc::BPF_RET | libc::BPF_A, 0),
 ];
 
 fn steering(ip: IpAddr, client_addr: &str) {
@@ -460,13 +460,13 @@ fn reuseport_cbpf_rejects_bad_programs() {
         attach_reuseport_cbpf(&group[0], &[]).unwrap_err().kind(),
         ErrorKind::InvalidInput
     );
-    let long = vec![SockFilter::stmt(bpf::RET | bpf::K, 0); 4097];
+    let long = vec![bpf_stmt(libc::BPF_RET | libc::BPF_K, 0); 4097];
     assert_eq!(
         attach_reuseport_cbpf(&group[0], &long).unwrap_err().kind(),
         ErrorKind::InvalidInput
     );
     // No return at the end: the kernel's checker refuses it.
-    let bad = [SockFilter::stmt(bpf::LD | bpf::B | bpf::ABS, 0)];
+    let bad = [bpf_stmt(libc::BPF_LD | libc::BPF_B | libc::BPF_ABS, 0)];
     assert_eq!(
         attach_reuseport_cbpf(&group[0], &bad)
             .unwrap_err()

@@ -8,7 +8,7 @@ mod common;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::mpsc;
 use std::time::Duration;
-use uring_rt::socket::{attach_reuseport_cbpf, bind_sender, bpf, SockFilter};
+use uring_rt::socket::{attach_reuseport_cbpf, bind_sender, bpf_stmt};
 use uring_rt::{Ctx, Datagram, Handler, SocketId};
 
 const STOP: &[u8] = b"STOP";
@@ -94,9 +94,12 @@ fn server_sockets(bind: &str, answers: Answers) -> (UdpSocket, Option<UdpSocket>
             s.bind(&addr.into()).unwrap();
             let sock: UdpSocket = s.into();
             let always_first = [
-                SockFilter::stmt(bpf::LD | bpf::W | bpf::ABS, bpf::AD_OFF + bpf::AD_RANDOM),
-                SockFilter::stmt(bpf::ALU | bpf::MOD | bpf::K, 1),
-                SockFilter::stmt(bpf::RET | bpf::A, 0),
+                bpf_stmt(
+                    libc::BPF_LD | libc::BPF_W | libc::BPF_ABS,
+                    (libc::SKF_AD_OFF + libc::SKF_AD_RANDOM) as u32,
+                ),
+                bpf_stmt(libc::BPF_ALU | libc::BPF_MOD | libc::BPF_K, 1),
+                bpf_stmt(libc::BPF_RET | libc::BPF_A, 0),
             ];
             attach_reuseport_cbpf(&sock, &always_first).unwrap();
             let sender = bind_sender(&sock).unwrap();

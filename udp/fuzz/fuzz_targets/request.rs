@@ -22,6 +22,8 @@ fuzz_target!(|data: &[u8]| {
             Request::Scrape(s) => {
                 assert!((1..=74).contains(&s.len()));
                 assert_eq!(s.info_hashes().count(), s.len());
+                // BEP 15: exactly 16 + 20·n bytes, no stray bytes.
+                assert_eq!(data.len(), 16 + 20 * s.len());
             }
             Request::Connect(_) => {}
         }

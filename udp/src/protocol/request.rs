@@ -7,11 +7,13 @@
 //! - connect: at least 16 bytes with the protocol id; trailing bytes ignored.
 //! - announce: the 98-byte body is parsed, everything after it is kept raw
 //!   as BEP 41 options (never an exact-length check).
-//! - scrape: `16 + 20·n` bytes. `n = 0` is a full scrape: an error. A
-//!   trailing partial hash (fewer than 20 bytes) is ignored, like trailing
-//!   bytes elsewhere. More than [`MAX_SCRAPE_HASHES`] hashes is an error (the
-//!   client asked for more than a response can carry; silently answering a
-//!   prefix would look like zeros for the rest).
+//! - scrape: exactly `16 + 20·n` bytes (BEP 15). `n = 0` is a full scrape:
+//!   an error. A hash block that is not a whole number of 20-byte hashes is
+//!   an error too, unlike trailing bytes elsewhere: a scrape has no options,
+//!   and the stray bytes are more likely a broken client or a cut hash than
+//!   something to skip. More than [`MAX_SCRAPE_HASHES`] hashes is an error
+//!   (the client asked for more than a response can carry; silently
+//!   answering a prefix would look like zeros for the rest).
 //! - unknown action: an error response when the transaction id is readable.
 
 use riptide_common::{InfoHash, PeerId};
@@ -305,8 +307,11 @@ pub fn parse_request(bytes: &[u8]) -> Result<Request<'_>, ParseError> {
         ACTION_SCRAPE => {
             let body = bytes.get(HEADER_LEN..).unwrap_or_default();
             let n = body.len() / 20;
-            if n == 0 {
+            if body.is_empty() {
                 return error("full scrape is not supported");
+            }
+            if body.len() != 20 * n {
+                return error("scrape info hashes are not a multiple of 20 bytes");
             }
             if n > MAX_SCRAPE_HASHES {
                 return error("too many info hashes in scrape (at most 74)");
@@ -314,7 +319,7 @@ pub fn parse_request(bytes: &[u8]) -> Result<Request<'_>, ParseError> {
             Ok(Request::Scrape(ScrapeRequest {
                 connection_id: ConnectionId(be_i64(bytes, 0)),
                 transaction_id,
-                hashes: body.get(..20 * n).unwrap_or_default(),
+                hashes: body,
             }))
         }
         _ => error("unknown action"),

@@ -223,17 +223,6 @@ fn scrape_request_vectors() {
         parse_request(&scrape_bytes(75)),
         sendable("too many info hashes in scrape (at most 74)")
     );
-    // A trailing partial hash is ignored.
-    let mut b = scrape_bytes(2);
-    b.extend_from_slice(&[9; 19]);
-    let Ok(Request::Scrape(s)) = parse_request(&b) else {
-        panic!("not a scrape")
-    };
-    assert_eq!(s.len(), 2);
-    assert_eq!(
-        parse_request(&b[..16 + 19]),
-        sendable("full scrape is not supported")
-    );
     // Client-side writer.
     let hashes = [InfoHash([0; 20]), InfoHash([1; 20])];
     assert_eq!(
@@ -253,6 +242,38 @@ fn scrape_request_vectors() {
     assert!(ScrapeRequest::from_hash_bytes(ConnectionId(0), TransactionId(0), &[0; 40]).is_some());
     assert!(ScrapeRequest::from_hash_bytes(ConnectionId(0), TransactionId(0), &[0; 39]).is_none());
     assert!(ScrapeRequest::from_hash_bytes(ConnectionId(0), TransactionId(0), &[]).is_none());
+}
+
+/// BEP 15: a scrape is exactly `16 + 20·n` bytes. Stray bytes after the
+/// hashes (a partial hash) are refused, answerable with the transaction id;
+/// only announces tolerate trailing bytes (BEP 41 options).
+#[test]
+fn scrape_with_stray_bytes_is_refused() {
+    let partial = Err(ParseError::Sendable {
+        transaction_id: TransactionId(7),
+        reason: "scrape info hashes are not a multiple of 20 bytes",
+    });
+    // 16-byte header + one hash + 10 stray bytes.
+    let mut b = scrape_bytes(1);
+    b.extend_from_slice(&[9; 10]);
+    assert_eq!(b.len(), 46);
+    assert_eq!(parse_request(&b), partial);
+    assert!(matches!(parse_request(&b[..36]), Ok(Request::Scrape(s)) if s.len() == 1));
+    for n in [1, 2, MAX_SCRAPE_HASHES] {
+        for stray in 1..20 {
+            let mut b = scrape_bytes(n);
+            b.extend_from_slice(&vec![9; stray]);
+            assert_eq!(parse_request(&b), partial, "{n} hashes + {stray} bytes");
+        }
+    }
+    // A lone partial hash is malformed too, not a full scrape.
+    assert_eq!(parse_request(&scrape_bytes(1)[..16 + 19]), partial);
+    // Every length from the header to 75 hashes: only 16 + 20·n parses.
+    let all = scrape_bytes(75);
+    for len in 16..=all.len() {
+        let whole = (len - 16) % 20 == 0 && (1..=MAX_SCRAPE_HASHES).contains(&((len - 16) / 20));
+        assert_eq!(parse_request(&all[..len]).is_ok(), whole, "length {len}");
+    }
 }
 
 #[test]
@@ -546,6 +567,11 @@ fn exercise(bytes: &[u8]) {
         Ok(Request::Scrape(s)) => {
             assert!((1..=74).contains(&s.info_hashes().len()));
             assert_eq!(s.info_hashes().count(), s.len());
+            assert_eq!(
+                bytes.len(),
+                16 + 20 * s.len(),
+                "a scrape is 16 + 20·n bytes"
+            );
         }
         Ok(Request::Connect(_)) | Err(ParseError::Sendable { .. }) => assert!(bytes.len() >= 16),
         Err(ParseError::Unsendable) => {}
