@@ -17,7 +17,6 @@ mod bufring;
 pub mod ctx;
 mod deadline;
 pub mod handler;
-pub mod listen;
 pub mod probe;
 mod region;
 mod ring;

@@ -280,7 +280,7 @@ fn check_fd_limit(cfg: &RuntimeConfig) {
     let needed = (cfg.workers as u64)
         .saturating_mul(cfg.max_connections as u64)
         .saturating_add(256);
-    match crate::listen::ensure_fd_limit(needed) {
+    match crate::socket::ensure_fd_limit(needed) {
         Ok(l) if l.soft < needed => log::warn!(
             "open files: hard limit {} is below workers x max_connections + 256 = {needed}; \
              accepting will back off when descriptors run out",

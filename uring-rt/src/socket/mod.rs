@@ -17,6 +17,9 @@
 //! * [`RecvBatch`] / [`SendBatch`]: `recvmmsg` / `sendmmsg` batches with
 //!   source and destination addresses, allocated once (the mio backend and
 //!   the load generators).
+//! * [`reuseport_listeners`]: one `SO_REUSEPORT` TCP listener per worker
+//!   (backlog, IPv6-only, `TCP_DEFER_ACCEPT`), and [`ensure_fd_limit`],
+//!   the `RLIMIT_NOFILE` check the runtime makes at start.
 //! * Conversions between [`SocketAddr`](std::net::SocketAddr) and
 //!   `sockaddr_storage` / raw sockaddr bytes, and the pktinfo
 //!   control-message parser and writer ([`pktinfo_dst`], [`write_pktinfo`]),
@@ -27,17 +30,19 @@
 //!
 //! One module per topic: `addr` (sockaddr conversions), `cmsg` (pktinfo
 //! control messages), `reuseport` (reuseport groups and their steering
-//! program), `mmsg` (the batches), `sockopt` (the `setsockopt` they share).
+//! program), `listen` (TCP listeners, the descriptor limit), `mmsg` (the batches), `sockopt` (the `setsockopt` they share).
 //! Everything public is re-exported here, as `uring_rt::socket::X`.
 
 mod addr;
 mod cmsg;
+mod listen;
 mod mmsg;
 mod reuseport;
 mod sockopt;
 
 pub use addr::{sockaddr_bytes_to_std, sockaddr_to_std, std_to_sockaddr};
 pub use cmsg::{enable_pktinfo, pktinfo_dst, write_pktinfo, PKTINFO_SPACE};
+pub use listen::{ensure_fd_limit, reuseport_listeners, FdLimit, ListenOptions};
 pub use mmsg::{Received, RecvBatch, SendBatch};
 pub use reuseport::{
     attach_reuseport_cbpf, bind_sender, bpf_jump, bpf_stmt, detach_reuseport_bpf, reuseport_addr,

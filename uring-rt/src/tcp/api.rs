@@ -9,7 +9,7 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 impl<M: Copy + Send + 'static> Ctx<M> {
-    /// Register a TCP listener (see [`crate::listen`] for building
+    /// Register a TCP listener (see [`crate::socket::reuseport_listeners`] for building
     /// per-worker `SO_REUSEPORT` listeners): multishot ACCEPT; accepted
     /// connections get a multishot RECV and `on_accept` with this id.
     pub fn add_listener(&mut self, l: TcpListener) -> io::Result<ListenerId> {

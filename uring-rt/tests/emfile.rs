@@ -1,0 +1,125 @@
+//! Out of descriptors: an ACCEPT that fails with EMFILE backs off instead
+//! of re-arming in a hot loop, and accepting resumes once descriptors are
+//! free. Its own test binary: it lowers this process's RLIMIT_NOFILE for
+//! good (soft and hard, so the runtime cannot raise it back; io_uring reads
+//! the limit when an ACCEPT is armed), then fills the descriptor table.
+
+mod common;
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use uring_rt::{ConnId, Ctx, Datagram, Handler, ListenerId};
+
+struct Greeter {
+    listener: Option<TcpListener>,
+    ready: Option<mpsc::Sender<SocketAddr>>,
+    accepted: usize,
+    backoffs: u64,
+}
+
+impl Handler for Greeter {
+    type Msg = ();
+    fn on_start(&mut self, ctx: &mut Ctx<()>) {
+        let l = self.listener.take().unwrap();
+        let a = l.local_addr().unwrap();
+        ctx.add_listener(l).unwrap();
+        ctx.add_timer(Duration::from_millis(20), 0);
+        self.ready.take().unwrap().send(a).unwrap();
+    }
+    fn on_datagram(&mut self, _: &mut Ctx<()>, _: Datagram<'_>) {}
+    fn on_accept(&mut self, ctx: &mut Ctx<()>, _: ListenerId, conn: ConnId, _: SocketAddr) {
+        self.accepted += 1;
+        ctx.send(conn, b"hi").unwrap();
+        ctx.close(conn);
+    }
+    fn on_timer(&mut self, ctx: &mut Ctx<()>, _: u64) {
+        self.backoffs = ctx.stats().accept_backoffs;
+        if self.accepted == 4 {
+            ctx.stop();
+        }
+    }
+}
+
+fn nofile() -> libc::rlimit {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the live rlimit.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut r) }, 0);
+    r
+}
+
+fn set_limit(n: u64) {
+    let r = libc::rlimit {
+        rlim_cur: n,
+        rlim_max: n,
+    };
+    // SAFETY: setrlimit reads the live rlimit.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raw const r) }, 0);
+}
+
+fn open_fds() -> u64 {
+    std::fs::read_dir("/proc/self/fd").unwrap().count() as u64
+}
+
+fn cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the live timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &raw mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+#[test]
+fn emfile_backs_off_instead_of_spinning_and_accepting_resumes() {
+    if common::skip_tcp() {
+        return;
+    }
+    set_limit(open_fds() + 64);
+    let (tx, rx) = mpsc::channel();
+    let h = Greeter {
+        listener: Some(TcpListener::bind("127.0.0.1:0").unwrap()),
+        ready: Some(tx),
+        accepted: 0,
+        backoffs: 0,
+    };
+    let mut cfg = common::small(1);
+    cfg.max_connections = 16;
+    let t = std::thread::spawn(move || uring_rt::run(&cfg, vec![h]).unwrap().pop().unwrap());
+    let addr = rx.recv().unwrap();
+    // Client sockets exist before the limit drops; connecting needs no new fd.
+    let socks: Vec<socket2::Socket> = (0..4)
+        .map(|_| socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap())
+        .collect();
+    // Fill the table.
+    let mut filler = Vec::new();
+    let null = std::fs::File::open("/dev/null").unwrap();
+    while let Ok(fd) = null.try_clone() {
+        filler.push(fd);
+    }
+    assert!(nofile().rlim_cur > 0);
+    for s in &socks {
+        s.connect(&addr.into()).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let (t0, c0) = (Instant::now(), cpu());
+    std::thread::sleep(Duration::from_millis(1000));
+    let busy = (cpu() - c0).as_secs_f64() / t0.elapsed().as_secs_f64();
+    drop(filler);
+    let mut streams: Vec<TcpStream> = socks.into_iter().map(Into::into).collect();
+    for s in &mut streams {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"hi", "not served once descriptors were free");
+    }
+    let h = t.join().unwrap();
+    eprintln!("CPU while out of descriptors: {:.1}% of a core", busy * 100.0);
+    assert!(busy < 0.2, "the worker spun at {:.0}% of a core", busy * 100.0);
+    assert!(h.backoffs > 0, "no back-off counted");
+}
