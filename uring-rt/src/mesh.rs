@@ -64,6 +64,8 @@ use std::sync::atomic::{fence, Ordering};
 
 use rtrb::{Consumer, Producer, RingBuffer};
 
+pub mod bytes;
+
 /// Builder of the N×N mesh; see [`Mesh::new`].
 pub struct Mesh<M>(PhantomData<fn() -> M>);
 
