@@ -102,7 +102,7 @@
 //! connection (the *origin*) sends a request on [`Lane::Request`] to the
 //! shard's owner, which answers on [`Lane::Reply`]. A request starts with a
 //! [`ReturnAddr`]: the origin worker, the connection ([`ConnId`]: slot index
-//! + generation) and the sequence number of the request on that connection.
+//! and generation) and the sequence number of the request on that connection.
 //! The reply echoes it unchanged. The origin delivers a reply only if the
 //! connection is still the same (the generation matches the slot's current
 //! one) *and* the sequence number is the one the connection is waiting for;
@@ -204,9 +204,9 @@ impl ByteMesh {
     /// Builds the mesh and returns one [`ByteMeshEnd`] per worker: element
     /// `i` belongs to worker `i`.
     ///
-    /// Memory: [`ByteMeshConfig::total_bytes`], i.e. `workers * (workers - 1)
-    /// * (request ring + reply ring)` bytes, all allocated here (zeroed; the
-    /// kernel backs the pages on first touch).
+    /// Memory: [`ByteMeshConfig::total_bytes`], i.e. `workers * (workers -
+    /// 1)` times the request ring plus the reply ring, all allocated here
+    /// (zeroed; the kernel backs the pages on first touch).
     ///
     /// # Panics
     ///
@@ -448,7 +448,11 @@ impl Consumer {
             }
             let len = len as usize;
             let (from, lane) = (self.from, self.lane);
-            f(from, lane, &mut self.bytes_mut(offset, HEADER + len)[HEADER..]);
+            f(
+                from,
+                lane,
+                &mut self.bytes_mut(offset, HEADER + len)[HEADER..],
+            );
             self.head += stride(len) as u64;
             bytes += stride(len);
             records += 1;

@@ -111,29 +111,17 @@ fn every_length_round_trips_across_many_laps() {
         }
         assert!(expect.is_empty());
     }
-    assert!(pushed_bytes > 500 * 512, "only {pushed_bytes} bytes: few laps");
+    assert!(
+        pushed_bytes > 500 * 512,
+        "only {pushed_bytes} bytes: few laps"
+    );
 }
 
 #[test]
 fn records_of_1_byte_to_64_kib_round_trip_in_order() {
     let (mut a, mut b) = pair(0, 64 << 10);
     let sizes = [
-        1,
-        2,
-        3,
-        4,
-        5,
-        63,
-        64,
-        65,
-        1000,
-        1024,
-        4095,
-        4096,
-        4097,
-        30_000,
-        65_535,
-        65_536,
+        1, 2, 3, 4, 5, 63, 64, 65, 1000, 1024, 4095, 4096, 4097, 30_000, 65_535, 65_536,
     ];
     let mut seq = 0_u64;
     // Several laps of the 256 KiB ring: each pass pushes ~210 KiB.
@@ -149,7 +137,7 @@ fn records_of_1_byte_to_64_kib_round_trip_in_order() {
             if i % 4 == 3 {
                 // Drain part way, as a consumer running concurrently would.
                 let got: Vec<Vec<u8>> = drain_all(&mut b).into_iter().map(|r| r.2).collect();
-                let done: Vec<Vec<u8>> = expect.drain(..).collect();
+                let done: Vec<Vec<u8>> = std::mem::take(&mut expect);
                 assert_eq!(got, done);
             }
         }
@@ -436,7 +424,8 @@ fn stress(count: u64, ring: usize, max_record: usize, seed: u64) {
     let producer_flag = Arc::new(WakeFlag::default());
 
     let producer = {
-        let (consumer_flag, producer_flag) = (Arc::clone(&consumer_flag), Arc::clone(&producer_flag));
+        let (consumer_flag, producer_flag) =
+            (Arc::clone(&consumer_flag), Arc::clone(&producer_flag));
         thread::spawn(move || {
             let mut rng = seed;
             let mut seq = [0_u64; 2];
