@@ -123,7 +123,7 @@ const HEADER: usize = 4;
 /// Header of a skip record: the rest of the buffer is padding.
 const SKIP: u32 = u32::MAX;
 /// Largest allowed [`ByteMeshConfig::max_record_bytes`] (1 GiB): keeps
-/// lengths far from [`SKIP`] and rings addressable.
+/// lengths far from the skip marker (`u32::MAX`) and rings addressable.
 pub const MAX_RECORD_LIMIT: usize = 1 << 30;
 
 /// Bytes a record of `len` payload bytes takes in the ring.
