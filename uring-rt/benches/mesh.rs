@@ -7,8 +7,20 @@
 //! * `mesh/ping_pong`: round trip of one message there and back, both sides
 //!   spinning on `drain` (the ring's own latency, no sleeping).
 //!
-//! Messages are 32 bytes, about a forwarded request. Run with
-//! `cargo bench -p uring-rt --bench mesh` on a quiet machine.
+//! Messages are 32 bytes, about a forwarded request.
+//!
+//! The byte mesh (`uring_rt::mesh::bytes`), records of 64 B, 1 KiB and 4 KiB
+//! on the request lane, default rings (256 KiB per lane and pair):
+//!
+//! * `byte_mesh/throughput/batched/N`: as above, 64 records per wake; the
+//!   producer writes every byte in place (`push_with` + `fill`), the consumer
+//!   reads the first and last byte of each record.
+//! * `byte_mesh/ping_pong/N`: a record there and an echo of it back
+//!   (`push` copies it), both sides spinning.
+//!
+//! Criterion's time per iteration is the time per message; its throughput
+//! line is messages/s. Run with `cargo bench -p uring-rt --bench mesh` (add
+//! `-- byte_mesh` for the byte mesh only) on a quiet machine.
 
 // criterion_group! generates an undocumented `pub fn benches`.
 #![allow(missing_docs)]
@@ -18,6 +30,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use uring_rt::mesh::bytes::{ByteMesh, ByteMeshConfig, Lane, PushError};
 use uring_rt::mesh::Mesh;
 
 type Msg = [u64; 4];
@@ -122,5 +135,135 @@ fn mesh(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, mesh);
+/// Worker 0 and 1 of a two-worker byte mesh with default sizes.
+fn byte_pair() -> (
+    uring_rt::mesh::bytes::ByteMeshEnd,
+    uring_rt::mesh::bytes::ByteMeshEnd,
+) {
+    let cfg = ByteMeshConfig {
+        workers: 2,
+        ..ByteMeshConfig::default()
+    };
+    let mut ends = ByteMesh::new(&cfg).into_iter();
+    (ends.next().unwrap(), ends.next().unwrap())
+}
+
+/// Send `iters` records of `len` bytes from worker 0 to worker 1 in bursts
+/// of `batch`; returns the time until the consumer has seen them all. The
+/// producer waits for room by spinning (a worker would keep the record back
+/// and wait for a space-freed wake).
+fn byte_throughput(iters: u64, batch: u64, len: usize) -> Duration {
+    let (mut tx, mut rx) = byte_pair();
+    let consumer = thread::spawn(move || {
+        let mut got = 0_u64;
+        while got < iters {
+            got += rx.drain(|_, _, r| {
+                black_box((r[0], r[r.len() - 1]));
+            }) as u64;
+            if got < iters && !rx.has_backlog() {
+                thread::park();
+            }
+        }
+    });
+    let waker = consumer.thread().clone();
+    let start = Instant::now();
+    let mut sent = 0_u64;
+    while sent < iters {
+        let end = (sent + batch).min(iters);
+        let mut wake = false;
+        while sent < end {
+            let result = tx.push_with(1, Lane::Request, len, |buf| {
+                buf.fill(sent as u8);
+                len
+            });
+            match result {
+                Ok(empty) => {
+                    wake |= empty;
+                    sent += 1;
+                }
+                Err(PushError::Full) => {
+                    if wake {
+                        waker.unpark();
+                        wake = false;
+                    }
+                    std::hint::spin_loop();
+                }
+                Err(PushError::TooLarge) => unreachable!(),
+            }
+        }
+        if wake {
+            waker.unpark();
+        }
+    }
+    consumer.join().unwrap();
+    start.elapsed()
+}
+
+/// `iters` round trips of a `len`-byte record 0 → 1 → 0, both sides spinning.
+fn byte_ping_pong(iters: u64, len: usize) -> Duration {
+    let (mut a, mut b) = byte_pair();
+    let echo = thread::spawn(move || {
+        let mut record = vec![0_u8; len];
+        loop {
+            let mut got = false;
+            b.drain(|_, _, r| {
+                record.copy_from_slice(r);
+                got = true;
+            });
+            if got {
+                if record[0] == u8::MAX {
+                    return;
+                }
+                while b.push(0, Lane::Reply, &record).is_err() {
+                    std::hint::spin_loop();
+                }
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    });
+    let mut record = vec![0_u8; len];
+    let start = Instant::now();
+    for i in 0..iters {
+        record[0] = (i % 255) as u8;
+        a.push(1, Lane::Request, &record).unwrap();
+        let mut back = false;
+        while !back {
+            a.drain(|_, _, r| {
+                black_box(r);
+                back = true;
+            });
+        }
+    }
+    let elapsed = start.elapsed();
+    record[0] = u8::MAX;
+    a.push(1, Lane::Request, &record).unwrap();
+    echo.join().unwrap();
+    elapsed
+}
+
+fn byte_mesh(c: &mut Criterion) {
+    let mut group = c.benchmark_group("byte_mesh/throughput/batched");
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(20);
+    group.measurement_time(Duration::from_secs(3));
+    for len in [64, 1024, 4096] {
+        group.bench_function(len.to_string(), |bench| {
+            bench.iter_custom(|iters| byte_throughput(iters, 64, len));
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("byte_mesh/ping_pong");
+    group.sample_size(20);
+    group.measurement_time(Duration::from_secs(3));
+    for len in [64, 1024, 4096] {
+        group.bench_function(len.to_string(), |bench| {
+            bench.iter_custom(|iters| byte_ping_pong(iters, len));
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, mesh, byte_mesh);
 criterion_main!(benches);

@@ -15,6 +15,9 @@
 //! Every ring is bounded: a full ring is back-pressure ([`MeshFull`]), never a
 //! block and never an unbounded queue.
 //!
+//! Messages of variable length (forwarded HTTP requests, replies) travel on
+//! the byte mesh in [`bytes`], which uses the same wake-up protocol.
+//!
 //! # The wake-up protocol
 //!
 //! A missed wake-up would leave a message stranded until something else
@@ -63,6 +66,8 @@ use std::marker::PhantomData;
 use std::sync::atomic::{fence, Ordering};
 
 use rtrb::{Consumer, Producer, RingBuffer};
+
+pub mod bytes;
 
 /// Builder of the N×N mesh; see [`Mesh::new`].
 pub struct Mesh<M>(PhantomData<fn() -> M>);
