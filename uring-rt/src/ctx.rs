@@ -5,6 +5,7 @@
 
 use crate::deadline::Deadlines;
 use crate::handler::{SendError, SocketId};
+use crate::mesh::bytes::{ByteSender, Lane, PushError};
 use crate::mesh::{MeshEnd, MeshFull};
 use crate::send::{Queued, SendPool};
 use crate::stats::RtStats;
@@ -62,6 +63,11 @@ pub struct Ctx<M> {
     pub(crate) stop_requested: bool,
     pub(crate) stop_all_requested: bool,
     pub(crate) mesh: MeshEnd<M>,
+    /// The sending half of the byte mesh, when configured.
+    pub(crate) bytes: Option<ByteSender>,
+    /// `mesh_refused[w]`: a byte-mesh push to `w` was refused since the
+    /// last `on_mesh_space(w)`.
+    pub(crate) mesh_refused: Vec<bool>,
     /// Workers to wake at the end of this turn (each at most once).
     pub(crate) wake_list: Vec<usize>,
     pub(crate) wake_marked: Vec<bool>,
@@ -79,6 +85,7 @@ impl<M: Copy + Send + 'static> Ctx<M> {
         worker: usize,
         workers: usize,
         mesh: MeshEnd<M>,
+        bytes: Option<ByteSender>,
         sends: SendPool,
         tcp: Tcp,
     ) -> Ctx<M> {
@@ -91,6 +98,8 @@ impl<M: Copy + Send + 'static> Ctx<M> {
             stop_requested: false,
             stop_all_requested: false,
             mesh,
+            bytes,
+            mesh_refused: vec![false; workers],
             wake_list: Vec::with_capacity(workers),
             wake_marked: vec![false; workers],
             udp: Vec::new(),
@@ -232,6 +241,64 @@ impl<M: Copy + Send + 'static> Ctx<M> {
                 self.stats.mesh_full += 1;
                 Err(e)
             }
+        }
+    }
+
+    /// Send a record of up to `len` bytes to worker `to` through the byte
+    /// mesh, written in place: `fill` gets `len` bytes of ring space and
+    /// returns how many it wrote (the record's length). Replies go on
+    /// [`Lane::Reply`], which requests can never fill. `Full`: no room now
+    /// (counted in `mesh_full`; `Handler::on_mesh_space(to)` follows once
+    /// `to` freed some). `TooLarge`: longer than `byte_mesh_max_record`, or
+    /// no byte mesh configured. `to == self.worker()` is refused with
+    /// `Full` (a worker handles its own work directly). The target is woken
+    /// at the end of the turn when its ring was empty. Record layout and
+    /// the return-address convention: [`crate::mesh::bytes`].
+    pub fn mesh_push_with(
+        &mut self,
+        to: usize,
+        lane: Lane,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<(), PushError> {
+        let Some(tx) = self.bytes.as_mut() else {
+            return Err(PushError::TooLarge);
+        };
+        if to == self.worker || to >= self.workers {
+            self.stats.mesh_full += 1;
+            return Err(PushError::Full);
+        }
+        match tx.push_with(to, lane, len, fill) {
+            Ok(wake) => {
+                if wake {
+                    self.wake(to);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                if e == PushError::Full {
+                    self.stats.mesh_full += 1;
+                    self.mesh_refused[to] = true;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// [`mesh_push_with`](Self::mesh_push_with) of a copy of `record`.
+    pub fn mesh_push(&mut self, to: usize, lane: Lane, record: &[u8]) -> Result<(), PushError> {
+        self.mesh_push_with(to, lane, record.len(), |buf| {
+            buf.copy_from_slice(record);
+            record.len()
+        })
+    }
+
+    /// The longest record the byte-mesh ring to `to` on `lane` takes now
+    /// (0 without a byte mesh or for this worker).
+    pub fn mesh_space(&self, to: usize, lane: Lane) -> usize {
+        match &self.bytes {
+            Some(tx) if to != self.worker && to < self.workers => tx.space(to, lane),
+            _ => 0,
         }
     }
 

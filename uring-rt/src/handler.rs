@@ -2,6 +2,7 @@
 //! per worker, called from that worker's loop with a `Ctx` to act through.
 
 use crate::ctx::Ctx;
+use crate::mesh::bytes::Lane;
 use crate::tcp::accept::ListenerId;
 use std::net::{IpAddr, SocketAddr};
 
@@ -35,6 +36,24 @@ pub trait Handler: Send + 'static {
     /// A message from worker `from` arrived through the mesh.
     fn on_mesh(&mut self, ctx: &mut Ctx<Self::Msg>, from: usize, msg: Self::Msg) {
         let _ = (ctx, from, msg);
+    }
+
+    /// A byte-mesh record from worker `from` arrived (`Ctx::mesh_push`), in
+    /// place in the ring and valid for this call only.
+    fn on_mesh_record(
+        &mut self,
+        ctx: &mut Ctx<Self::Msg>,
+        from: usize,
+        lane: Lane,
+        record: &mut [u8],
+    ) {
+        let _ = (ctx, from, lane, record);
+    }
+
+    /// A byte-mesh push to worker `to` was refused (`Full`) and `to` has
+    /// since freed room: retry what was kept back.
+    fn on_mesh_space(&mut self, ctx: &mut Ctx<Self::Msg>, to: usize) {
+        let _ = (ctx, to);
     }
 
     /// A timer registered with `Ctx::add_timer` fired.

@@ -2,6 +2,7 @@
 //! wake-up table, run until every worker stopped, join, return the handlers.
 
 use crate::handler::Handler;
+use crate::mesh::bytes::{ByteMesh, ByteMeshConfig, ByteMeshEnd, MAX_RECORD_LIMIT};
 use crate::mesh::Mesh;
 use crate::probe::Probe;
 use crate::signals;
@@ -39,6 +40,12 @@ pub struct RuntimeConfig {
     pub send_queue: usize,
     /// Capacity of each SPSC mesh ring.
     pub mesh_capacity: usize,
+    /// Bytes of each byte-mesh ring (one per lane and ordered pair of
+    /// workers; `Ctx::mesh_push`); 0 = no byte mesh. Rounded up to a power
+    /// of two of at least twice `byte_mesh_max_record`.
+    pub byte_mesh_ring_bytes: usize,
+    /// Longest byte-mesh record.
+    pub byte_mesh_max_record: usize,
     /// Most TCP connections per worker: at the limit, accepting pauses
     /// (the kernel's backlog holds new ones) until a connection closes.
     pub max_connections: usize,
@@ -86,6 +93,8 @@ impl Default for RuntimeConfig {
             send_slot_size: 2048,
             send_queue: 1024,
             mesh_capacity: 4096,
+            byte_mesh_ring_bytes: 0,
+            byte_mesh_max_record: 16 * 1024,
             max_connections: 65536,
             tcp_recv_buffers: 1024,
             tcp_recv_buffer_size: 4096,
@@ -366,8 +375,22 @@ pub fn run<H: Handler>(cfg: &RuntimeConfig, handlers: Vec<H>) -> Result<Vec<H>, 
     }
     let shared = Arc::new(Shared::new(n, probe.has_msg_ring()));
     let meshes = Mesh::<H::Msg>::new(n, cfg.mesh_capacity);
+    let mut byte_meshes: Vec<Option<ByteMeshEnd>> = if cfg.byte_mesh_ring_bytes > 0 {
+        ByteMesh::new(&ByteMeshConfig {
+            workers: n,
+            request_ring_bytes: cfg.byte_mesh_ring_bytes,
+            reply_ring_bytes: cfg.byte_mesh_ring_bytes,
+            max_record_bytes: cfg.byte_mesh_max_record.min(MAX_RECORD_LIMIT),
+        })
+        .into_iter()
+        .map(Some)
+        .collect()
+    } else {
+        (0..n).map(|_| None).collect()
+    };
     let mut threads = Vec::with_capacity(n);
     for (i, (mut handler, mesh)) in handlers.into_iter().zip(meshes).enumerate() {
+        let bytes = byte_meshes[i].take();
         let cfg = cfg.clone();
         let probe = probe.clone();
         let shared_w = Arc::clone(&shared);
@@ -379,7 +402,7 @@ pub fn run<H: Handler>(cfg: &RuntimeConfig, handlers: Vec<H>) -> Result<Vec<H>, 
                 // A panic here must still reach the start gate, or the other
                 // workers (and `run`) would wait there for ever.
                 let worker = panic::catch_unwind(AssertUnwindSafe(|| {
-                    Worker::new(i, &cfg, &probe, Arc::clone(&shared), mesh)
+                    Worker::new(i, &cfg, &probe, Arc::clone(&shared), mesh, bytes)
                 }))
                 .unwrap_or_else(|_| Err(io::Error::other("worker set-up panicked")));
                 let ok = worker.is_ok();

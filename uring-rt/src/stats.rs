@@ -33,6 +33,8 @@ pub struct RtStats {
     pub mesh_full: u64,
     /// Mesh messages handed to `on_mesh`.
     pub mesh_received: u64,
+    /// Byte-mesh records handed to `on_mesh_record`.
+    pub mesh_records_received: u64,
     /// Wake-ups (MSG_RING or eventfd writes) sent to other workers.
     pub mesh_wakeups: u64,
     /// `io_uring_enter` calls of the loop (one per turn, timeouts included).

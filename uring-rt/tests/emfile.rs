@@ -42,23 +42,14 @@ impl Handler for Greeter {
     }
 }
 
-fn nofile() -> libc::rlimit {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the live rlimit.
-    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut r) }, 0);
-    r
-}
-
 fn set_limit(n: u64) {
     let r = libc::rlimit {
         rlim_cur: n,
         rlim_max: n,
     };
     // SAFETY: setrlimit reads the live rlimit.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raw const r) }, 0);
+    let rc = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raw const r) };
+    assert_eq!(rc, 0, "setrlimit");
 }
 
 fn open_fds() -> u64 {
@@ -102,14 +93,13 @@ fn emfile_backs_off_instead_of_spinning_and_accepting_resumes() {
     while let Ok(fd) = null.try_clone() {
         filler.push(fd);
     }
-    assert!(nofile().rlim_cur > 0);
     for s in &socks {
         s.connect(&addr.into()).unwrap();
     }
     std::thread::sleep(Duration::from_millis(100));
     let (t0, c0) = (Instant::now(), cpu());
-    std::thread::sleep(Duration::from_millis(1000));
-    let busy = (cpu() - c0).as_secs_f64() / t0.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_secs(1));
+    let busy = cpu().saturating_sub(c0).as_secs_f64() / t0.elapsed().as_secs_f64();
     drop(filler);
     let mut streams: Vec<TcpStream> = socks.into_iter().map(Into::into).collect();
     for s in &mut streams {
@@ -119,7 +109,14 @@ fn emfile_backs_off_instead_of_spinning_and_accepting_resumes() {
         assert_eq!(got, b"hi", "not served once descriptors were free");
     }
     let h = t.join().unwrap();
-    eprintln!("CPU while out of descriptors: {:.1}% of a core", busy * 100.0);
-    assert!(busy < 0.2, "the worker spun at {:.0}% of a core", busy * 100.0);
+    eprintln!(
+        "CPU while out of descriptors: {:.1}% of a core",
+        busy * 100.0
+    );
+    assert!(
+        busy < 0.2,
+        "the worker spun at {:.0}% of a core",
+        busy * 100.0
+    );
     assert!(h.backoffs > 0, "no back-off counted");
 }

@@ -265,7 +265,7 @@ fn a_16_kib_record_over_small_receive_buffers_arrives_whole() {
     assert_eq!(read_n(&mut s, want.len()), want);
     drop(s);
     let h = t.join().unwrap();
-    assert!(h.max_seen >= 16 * 1024 + 1, "the record was not seen whole");
+    assert!(h.max_seen > 16 * 1024, "the record was not seen whole");
 }
 
 #[test]
@@ -311,7 +311,8 @@ fn a_graceful_close_with_unread_pipelined_bytes_still_delivers_the_response() {
     std::thread::sleep(Duration::from_millis(100));
     // Everything up to EOF, and no RST: the server drained our junk.
     let mut got = Vec::new();
-    s.read_to_end(&mut got).expect("the response was turned into an RST");
+    s.read_to_end(&mut got)
+        .expect("the response was turned into an RST");
     assert_eq!(got, b"5:99\n");
     drop(s);
     let h = t.join().unwrap();
@@ -365,23 +366,27 @@ fn two_listeners_are_told_apart_and_a_stale_id_reaches_nothing() {
     if common::skip_tcp() {
         return;
     }
-    let (addrs, t) = serve(2, small(), |b| Lines::new(b, 3));
-    let mut a = client(addrs[0]);
-    assert_eq!(read_n(&mut a, 11), b"listener 0\n");
-    a.write_all(b"close\n").unwrap();
+    let (addrs, server) = serve(2, small(), |base| Lines::new(base, 3));
+    let mut first = client(addrs[0]);
+    assert_eq!(read_n(&mut first, 11), b"listener 0\n");
+    first.write_all(b"close\n").unwrap();
     let mut rest = Vec::new();
-    a.read_to_end(&mut rest).unwrap();
-    drop(a);
+    first.read_to_end(&mut rest).unwrap();
+    drop(first);
     // The same slot, a new generation.
     std::thread::sleep(Duration::from_millis(50));
-    let mut b = client(addrs[1]);
-    assert_eq!(read_n(&mut b, 11), b"listener 1\n");
-    let mut c = client(addrs[0]);
-    assert_eq!(read_n(&mut c, 11), b"listener 0\n");
-    b.write_all(b"still-open\n").unwrap();
-    assert_eq!(read_n(&mut b, 7), b"10:115\n", "the stale close reached it");
-    drop((b, c));
-    let h = t.join().unwrap();
+    let mut second = client(addrs[1]);
+    assert_eq!(read_n(&mut second, 11), b"listener 1\n");
+    let mut third = client(addrs[0]);
+    assert_eq!(read_n(&mut third, 11), b"listener 0\n");
+    second.write_all(b"still-open\n").unwrap();
+    assert_eq!(
+        read_n(&mut second, 7),
+        b"10:115\n",
+        "the stale close reached it"
+    );
+    drop((second, third));
+    let h = server.join().unwrap();
     assert_eq!(h.listeners_seen, vec![0, 1, 0]);
     assert!(h.stale_refused, "a stale ConnId was accepted");
 }
@@ -461,7 +466,11 @@ fn a_slow_reader_hits_the_outbound_bound_and_the_handler_is_told_when_it_drains(
     assert!(got.iter().all(|&b| b == b'f'));
     let h = t.join().unwrap();
     assert!(!h.base.watchdog_fired);
-    assert_eq!(h.refused_at, Some(64 * 1024), "the bound is max_outbound_bytes");
+    assert_eq!(
+        h.refused_at,
+        Some(64 * 1024),
+        "the bound is max_outbound_bytes"
+    );
     assert!(h.writable_calls > 0, "on_writable never came");
 }
 
@@ -480,10 +489,14 @@ fn at_max_connections_accepting_pauses_and_resumes_as_slots_free() {
     // The other two wait (in the kernel's backlog, or accepted and parked),
     // neither greeted nor closed.
     for c in &mut clients[4..] {
-        c.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        c.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
         let mut b = [0u8; 1];
         let e = c.read(&mut b).expect_err("served beyond max_connections");
-        assert!(matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut));
+        assert!(matches!(
+            e.kind(),
+            ErrorKind::WouldBlock | ErrorKind::TimedOut
+        ));
         c.set_read_timeout(Some(WATCHDOG)).unwrap();
     }
     // Each close lets one more in.

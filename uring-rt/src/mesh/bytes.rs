@@ -259,14 +259,18 @@ impl ByteMesh {
                 inbound.sort_by_key(|c| c.lane != Lane::Reply);
                 let drain_budget = 2 * inbound.iter().map(|c| c.ring.size).sum::<usize>();
                 ByteMeshEnd {
-                    worker,
-                    max_record: cfg.max_record_bytes,
-                    drain_budget,
-                    backlog: false,
-                    outbound,
-                    inbound,
-                    freed: Vec::with_capacity(workers),
-                    freed_mark: vec![false; workers],
+                    tx: ByteSender {
+                        worker,
+                        max_record: cfg.max_record_bytes,
+                        outbound,
+                    },
+                    rx: ByteReceiver {
+                        drain_budget,
+                        backlog: false,
+                        inbound,
+                        freed: Vec::with_capacity(workers),
+                        freed_mark: vec![false; workers],
+                    },
                 }
             })
             .collect()
@@ -485,17 +489,29 @@ impl Consumer {
 
 /// Worker `i`'s end of the byte mesh: producers towards every other worker
 /// and consumers of every ring towards `i`, two of each per peer (one per
-/// [`Lane`]). `Send`, so it moves into the worker thread; not `Sync`.
+/// [`Lane`]). `Send`, so it moves into the worker thread; not `Sync`. The
+/// runtime [`split`](ByteMeshEnd::split)s it, so a handler can push from
+/// inside the drain callback; tests and benches use it whole.
 pub struct ByteMeshEnd {
+    tx: ByteSender,
+    rx: ByteReceiver,
+}
+
+/// The sending half of a [`ByteMeshEnd`]: the producers.
+pub struct ByteSender {
     worker: usize,
     max_record: usize,
-    /// Most ring bytes one [`ByteMeshEnd::drain`] consumes (twice what all
+    /// `[to][lane]`; `None` at `to == worker`.
+    outbound: Vec<[Option<Producer>; 2]>,
+}
+
+/// The receiving half of a [`ByteMeshEnd`]: the consumers.
+pub struct ByteReceiver {
+    /// Most ring bytes one [`ByteReceiver::drain`] consumes (twice what all
     /// inbound rings hold), so a flood cannot keep a worker in `drain`.
     drain_budget: usize,
     /// The last drain stopped at its budget with records still queued.
     backlog: bool,
-    /// `[to][lane]`; `None` at `to == worker`.
-    outbound: Vec<[Option<Producer>; 2]>,
     /// All reply rings, then all request rings.
     inbound: Vec<Consumer>,
     /// Producers the last drain freed space for (after a refused push).
@@ -505,6 +521,66 @@ pub struct ByteMeshEnd {
 }
 
 impl ByteMeshEnd {
+    /// The two halves, for a loop that drains into a handler that pushes.
+    pub fn split(self) -> (ByteSender, ByteReceiver) {
+        (self.tx, self.rx)
+    }
+
+    /// [`ByteSender::push_with`].
+    #[inline]
+    pub fn push_with(
+        &mut self,
+        to: usize,
+        lane: Lane,
+        len: usize,
+        write: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<bool, PushError> {
+        self.tx.push_with(to, lane, len, write)
+    }
+
+    /// [`ByteSender::push`].
+    #[inline]
+    pub fn push(&mut self, to: usize, lane: Lane, record: &[u8]) -> Result<bool, PushError> {
+        self.tx.push(to, lane, record)
+    }
+
+    /// [`ByteSender::space`].
+    pub fn space(&self, to: usize, lane: Lane) -> usize {
+        self.tx.space(to, lane)
+    }
+
+    /// [`ByteReceiver::drain`].
+    pub fn drain(&mut self, f: impl FnMut(usize, Lane, &mut [u8])) -> usize {
+        self.rx.drain(f)
+    }
+
+    /// [`ByteReceiver::space_freed`].
+    pub fn space_freed(&self) -> &[usize] {
+        self.rx.space_freed()
+    }
+
+    /// [`ByteReceiver::has_backlog`].
+    pub fn has_backlog(&self) -> bool {
+        self.rx.has_backlog()
+    }
+
+    /// This end's worker index.
+    pub fn worker(&self) -> usize {
+        self.tx.worker
+    }
+
+    /// Number of workers in the mesh.
+    pub fn workers(&self) -> usize {
+        self.tx.workers()
+    }
+
+    /// Largest record payload, bytes.
+    pub fn max_record(&self) -> usize {
+        self.tx.max_record
+    }
+}
+
+impl ByteSender {
     /// Queues a record of up to `len` payload bytes for worker `to`, written
     /// in place: `write` gets exactly `len` bytes of ring space (holding
     /// stale data) and returns how many of them it filled, from the start;
@@ -567,6 +643,13 @@ impl ByteMeshEnd {
             .map_or(0, |p| p.space().min(self.max_record))
     }
 
+    /// Number of workers in the mesh.
+    pub fn workers(&self) -> usize {
+        self.outbound.len()
+    }
+}
+
+impl ByteReceiver {
     /// Hands every queued record of every inbound ring to `f(from, lane,
     /// record)`, in push order per ring, reply rings before request rings in
     /// each round. Returns how many records. `record` is the payload, in
@@ -634,30 +717,15 @@ impl ByteMeshEnd {
     pub fn has_backlog(&self) -> bool {
         self.backlog
     }
-
-    /// This end's worker index.
-    pub fn worker(&self) -> usize {
-        self.worker
-    }
-
-    /// Number of workers in the mesh.
-    pub fn workers(&self) -> usize {
-        self.outbound.len()
-    }
-
-    /// Largest record payload, bytes.
-    pub fn max_record(&self) -> usize {
-        self.max_record
-    }
 }
 
 impl fmt::Debug for ByteMeshEnd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ByteMeshEnd")
-            .field("worker", &self.worker)
-            .field("workers", &self.outbound.len())
-            .field("max_record", &self.max_record)
-            .field("backlog", &self.backlog)
+            .field("worker", &self.tx.worker)
+            .field("workers", &self.tx.outbound.len())
+            .field("max_record", &self.tx.max_record)
+            .field("backlog", &self.rx.backlog)
             .finish_non_exhaustive()
     }
 }

@@ -224,12 +224,7 @@ impl Outbound {
 
     /// The send in flight wrote `n` bytes (`n <= flight`): sent chunks go
     /// back to the pool. Returns whether the send was partial.
-    pub(crate) fn sent(
-        &mut self,
-        n: usize,
-        pool: &mut ChunkPool,
-        hdrs: &mut HdrPool,
-    ) -> bool {
+    pub(crate) fn sent(&mut self, n: usize, pool: &mut ChunkPool, hdrs: &mut HdrPool) -> bool {
         let partial = n < self.flight;
         let mut left = n.min(self.flight);
         self.flight = 0;

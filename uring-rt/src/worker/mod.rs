@@ -12,6 +12,7 @@ use crate::bufring::BufRing;
 use crate::ctx::Ctx;
 use crate::deadline;
 use crate::handler::{Handler, Signal};
+use crate::mesh::bytes::{ByteMeshEnd, ByteReceiver, Lane};
 use crate::mesh::MeshEnd;
 use crate::probe::Probe;
 use crate::ring;
@@ -105,6 +106,8 @@ pub(crate) struct Worker<M> {
     expired: Vec<u32>,
     cqes: Vec<cqueue::Entry>,
     inbox: Vec<(usize, M)>,
+    /// The receiving half of the byte mesh (the sending half is the Ctx's).
+    bytes_rx: Option<ByteReceiver>,
     shared: Arc<Shared>,
     multishot_timer: bool,
     terminate_seen: bool,
@@ -130,6 +133,7 @@ impl<M: Copy + Send + 'static> Worker<M> {
         probe: &Probe,
         shared: Arc<Shared>,
         mesh: MeshEnd<M>,
+        bytes: Option<ByteMeshEnd>,
     ) -> io::Result<Worker<M>> {
         let (ring, _flags) = ring::build(cfg.ring_entries, probe.setup_flags())?;
         let udp_bufs = BufRing::new(
@@ -158,7 +162,8 @@ impl<M: Copy + Send + 'static> Worker<M> {
             cfg.tcp_recv_buffer_size as usize,
         );
         let workers = shared.workers();
-        let ctx = Ctx::new(index, workers, mesh, sends, tcp);
+        let (bytes_tx, bytes_rx) = bytes.map(ByteMeshEnd::split).unzip();
+        let ctx = Ctx::new(index, workers, mesh, bytes_tx, sends, tcp);
         // SAFETY: msghdr is plain data; all-zero is a valid empty header.
         let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
         hdr.msg_namelen = RECV_NAME_LEN;
@@ -227,6 +232,7 @@ impl<M: Copy + Send + 'static> Worker<M> {
             expired: Vec::new(),
             cqes: Vec::with_capacity(cq),
             inbox: Vec::with_capacity(cfg.mesh_capacity.saturating_mul(2 * workers)),
+            bytes_rx,
             shared,
             multishot_timer: probe.has_multishot_timeout(),
             terminate_seen: false,
@@ -298,7 +304,12 @@ impl<M: Copy + Send + 'static> Worker<M> {
     fn turn<H: Handler<Msg = M>>(&mut self, h: &mut H, draining: bool) -> io::Result<()> {
         self.flush()?;
         // A mesh drain that hit its budget left messages queued: do not block.
-        let want = u32::from(!self.ctx.mesh.has_backlog());
+        let backlog = self.ctx.mesh.has_backlog()
+            || self
+                .bytes_rx
+                .as_ref()
+                .is_some_and(ByteReceiver::has_backlog);
+        let want = u32::from(!backlog);
         let entered = match self.batch {
             // Sleep until the first completion, then gather up to `n` for
             // at most `us` µs: one wake-up for several requests. Not while
@@ -360,12 +371,41 @@ impl<M: Copy + Send + 'static> Worker<M> {
                 self.ctx.stats.mesh_received += 1;
                 h.on_mesh(&mut self.ctx, from, m);
             }
+            self.drain_byte_mesh(h);
         }
         self.tcp_callbacks(h, draining);
         self.expire_deadlines(h, draining);
         self.closed_callbacks(h);
         self.grow_dry_rings();
         Ok(())
+    }
+
+    /// Hand the byte mesh's records to the handler, wake the workers it
+    /// freed ring space for, and tell the handler which of its own refused
+    /// pushes may now be retried.
+    fn drain_byte_mesh<H: Handler<Msg = M>>(&mut self, h: &mut H) {
+        if let Some(rx) = self.bytes_rx.as_mut() {
+            let ctx = &mut self.ctx;
+            rx.drain(|from, lane, record| {
+                ctx.stats.mesh_records_received += 1;
+                h.on_mesh_record(ctx, from, lane, record);
+            });
+            for &w in rx.space_freed() {
+                ctx.wake(w);
+            }
+        }
+        if self.ctx.bytes.is_none() {
+            return;
+        }
+        for to in 0..self.ctx.workers {
+            if self.ctx.mesh_refused[to]
+                && (self.ctx.mesh_space(to, Lane::Request) > 0
+                    || self.ctx.mesh_space(to, Lane::Reply) > 0)
+            {
+                self.ctx.mesh_refused[to] = false;
+                h.on_mesh_space(&mut self.ctx, to);
+            }
+        }
     }
 
     /// Give a buffer ring that ran dry this turn more buffers.
@@ -567,7 +607,7 @@ mod tests {
         };
         let shared = Arc::new(Shared::new(1, probe.has_msg_ring()));
         let mesh = Mesh::<()>::new(1, cfg.mesh_capacity).pop().unwrap();
-        Worker::new(0, &cfg, probe, shared, mesh).unwrap()
+        Worker::new(0, &cfg, probe, shared, mesh, None).unwrap()
     }
 
     #[test]
