@@ -12,7 +12,7 @@ use std::time::Duration;
 
 /// Whether a metric only grows or goes up and down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum MetricKind {
     /// Monotonic.
     Counter,
     /// Current value.
@@ -29,7 +29,7 @@ pub struct Desc {
     /// One-line help text.
     pub help: &'static str,
     /// Counter or gauge.
-    pub kind: Kind,
+    pub kind: MetricKind,
 }
 
 /// One worker's values, indexed like the tracker's [`Desc`] table.
@@ -75,8 +75,8 @@ pub fn render(descs: &[Desc], workers: &[Arc<WorkerMetrics>]) -> String {
     for (i, d) in descs.iter().enumerate() {
         if d.name != last {
             let kind = match d.kind {
-                Kind::Counter => "counter",
-                Kind::Gauge => "gauge",
+                MetricKind::Counter => "counter",
+                MetricKind::Gauge => "gauge",
             };
             let _ = writeln!(
                 out,
@@ -164,19 +164,19 @@ mod tests {
             name: "requests_total",
             labels: "kind=\"connect\"",
             help: "Requests.",
-            kind: Kind::Counter,
+            kind: MetricKind::Counter,
         },
         Desc {
             name: "requests_total",
             labels: "kind=\"announce\"",
             help: "Requests.",
-            kind: Kind::Counter,
+            kind: MetricKind::Counter,
         },
         Desc {
             name: "torrents",
             labels: "",
             help: "Torrents.",
-            kind: Kind::Gauge,
+            kind: MetricKind::Gauge,
         },
     ];
 

@@ -12,3 +12,4 @@ pub mod metrics;
 pub mod protocol;
 pub mod server;
 pub mod steering;
+pub mod tracker;

@@ -1,7 +1,7 @@
 //! The metrics riptide-udp exports, as a table of [`Desc`] indexed by
 //! [`Metric`]. Names are shared with the other riptide trackers.
 
-use riptide_common::metrics::{Desc, Kind};
+use riptide_common::metrics::{Desc, MetricKind};
 
 /// Index of each series in [`DESCS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +59,7 @@ const fn c(name: &'static str, labels: &'static str, help: &'static str) -> Desc
         name,
         labels,
         help,
-        kind: Kind::Counter,
+        kind: MetricKind::Counter,
     }
 }
 const fn g(name: &'static str, labels: &'static str, help: &'static str) -> Desc {
@@ -67,7 +67,7 @@ const fn g(name: &'static str, labels: &'static str, help: &'static str) -> Desc
         name,
         labels,
         help,
-        kind: Kind::Gauge,
+        kind: MetricKind::Gauge,
     }
 }
 

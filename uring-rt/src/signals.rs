@@ -6,7 +6,7 @@
 //! about to exit; a caller that cares restores it itself).
 
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use crate::handler::Signal;
 
@@ -66,14 +66,54 @@ impl SignalFd {
 
     /// The signal in the buffer after a READ of `len` bytes.
     pub(crate) fn signal(&self, len: i32) -> Option<Signal> {
-        if len < 4 {
-            return None;
+        signal_of(&self.buf[..len.clamp(0, SIGINFO_LEN as i32) as usize])
+    }
+}
+
+/// The signal a `signalfd_siginfo` names (its first field, `ssi_signo`).
+fn signal_of(info: &[u8]) -> Option<Signal> {
+    let signo = u32::from_ne_bytes(info.get(..4)?.try_into().ok()?) as i32;
+    match signo {
+        libc::SIGUSR1 => Some(Signal::Reload),
+        libc::SIGTERM | libc::SIGINT => Some(Signal::Terminate),
+        _ => None,
+    }
+}
+
+/// The same signals read without a ring: a non-blocking signalfd a poll
+/// loop (riptide-udp's mio backend) registers and reads when readable.
+pub struct SignalReader {
+    fd: OwnedFd,
+}
+
+impl SignalReader {
+    /// Opens the signalfd; block the signals first
+    /// ([`block_runtime_signals`]).
+    pub fn new() -> io::Result<SignalReader> {
+        Ok(SignalReader {
+            fd: SignalFd::new()?.fd,
+        })
+    }
+
+    /// The next pending signal, if any (others in the set are skipped).
+    pub fn read(&mut self) -> Option<Signal> {
+        let mut info = [0u8; SIGINFO_LEN];
+        loop {
+            // SAFETY: reads at most SIGINFO_LEN bytes into the live buffer.
+            let n =
+                unsafe { libc::read(self.fd.as_raw_fd(), info.as_mut_ptr().cast(), SIGINFO_LEN) };
+            if n < SIGINFO_LEN as isize {
+                return None;
+            }
+            if let Some(s) = signal_of(&info) {
+                return Some(s);
+            }
         }
-        let signo = u32::from_ne_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]) as i32;
-        match signo {
-            libc::SIGUSR1 => Some(Signal::Reload),
-            libc::SIGTERM | libc::SIGINT => Some(Signal::Terminate),
-            _ => None,
-        }
+    }
+}
+
+impl AsFd for SignalReader {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 }

@@ -2,20 +2,21 @@
 //! the same workers, sharding and steering, with recvmmsg/sendmmsg batches,
 //! epoll through mio, and a mio `Waker` to signal mesh messages.
 
-use super::worker::{Io, MeshMsg, Worker};
-use super::{Shared, WorkerSockets};
+use super::{ServerState, WorkerSockets};
 use crate::metrics::Metric;
+use crate::tracker::{Io, MeshMsg, Tracker};
 use anyhow::Context;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
-use riptide_common::signals::{OperatorSignal, SignalReader};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uring_rt::mesh::{Mesh, MeshEnd};
+use uring_rt::signals::SignalReader;
 use uring_rt::socket::{RecvBatch, SendBatch};
+use uring_rt::Signal;
 
 const V4: Token = Token(0);
 const V6: Token = Token(1);
@@ -31,7 +32,7 @@ const DATAGRAM: usize = 2048;
 /// Poll timeout while answers wait for room in a full send buffer.
 const RETRY_SEND: Duration = Duration::from_millis(1);
 
-struct Family {
+struct FamilySocket {
     socket: UdpSocket,
     /// The send-only twin answers leave through, when the group is steered
     /// (not registered with epoll: nobody waits on it, so a sent datagram
@@ -40,7 +41,7 @@ struct Family {
     batch: SendBatch,
 }
 
-impl Family {
+impl FamilySocket {
     fn flush(&mut self) {
         match self
             .batch
@@ -54,8 +55,8 @@ impl Family {
 }
 
 struct MioIo<'a> {
-    v4: Option<&'a mut Family>,
-    v6: Option<&'a mut Family>,
+    v4: Option<&'a mut FamilySocket>,
+    v6: Option<&'a mut FamilySocket>,
     mesh: &'a mut MeshEnd<MeshMsg>,
     wake: &'a mut [bool],
 }
@@ -97,13 +98,13 @@ impl Io for MioIo<'_> {
     }
 }
 
-struct MioWorker {
+struct MioDriver {
     id: usize,
-    worker: Worker,
-    shared: Shared,
+    tracker: Tracker,
+    shared: ServerState,
     poll: Poll,
-    v4: Option<Family>,
-    v6: Option<Family>,
+    v4: Option<FamilySocket>,
+    v6: Option<FamilySocket>,
     mesh: MeshEnd<MeshMsg>,
     wakers: Arc<Vec<Waker>>,
     stop: Arc<AtomicBool>,
@@ -111,7 +112,7 @@ struct MioWorker {
     core: Option<usize>,
 }
 
-impl MioWorker {
+impl MioDriver {
     fn run(mut self) {
         if let Some(core) = self.core {
             if let Err(e) = riptide_common::pinning::pin_current_thread(core) {
@@ -170,7 +171,7 @@ impl MioWorker {
                     wake: &mut wake,
                 };
                 for &(from, msg) in &inbox {
-                    self.worker.on_mesh(&mut io, from, msg, now);
+                    self.tracker.on_mesh(&mut io, from, msg, now);
                 }
             }
             for family in [self.v4.as_mut(), self.v6.as_mut()].into_iter().flatten() {
@@ -179,15 +180,15 @@ impl MioWorker {
             for (to, flag) in wake.iter_mut().enumerate() {
                 if std::mem::take(flag) {
                     let _ = self.wakers[to].wake();
-                    self.worker.metrics().add(Metric::MeshWakeups.index(), 1);
+                    self.tracker.metrics().add(Metric::MeshWakeups.index(), 1);
                 }
             }
             if now_instant >= next_clean {
-                self.worker.on_clean_tick(now);
+                self.tracker.on_clean_tick(now);
                 next_clean = now_instant + clean_every;
             }
             if now_instant >= next_stats {
-                self.worker.update_gauges();
+                self.tracker.update_gauges();
                 next_stats = now_instant + stats_every;
             }
             if self.stop.load(Ordering::Relaxed) {
@@ -220,7 +221,7 @@ impl MioWorker {
                 }
             };
             if n > 1 {
-                self.worker.look_ahead(
+                self.tracker.look_ahead(
                     (0..n)
                         .filter_map(|i| recv.get(i))
                         .filter(|d| !d.truncated)
@@ -236,7 +237,7 @@ impl MioWorker {
             for i in 0..n {
                 if let Some(d) = recv.get(i) {
                     if !d.truncated {
-                        self.worker
+                        self.tracker
                             .on_datagram(&mut io, d.src, d.dst, d.payload, now);
                     }
                 }
@@ -253,8 +254,8 @@ impl MioWorker {
         };
         while let Some(signal) = reader.read() {
             match signal {
-                OperatorSignal::Reload => self.shared.access_list.reload_and_log(),
-                OperatorSignal::Terminate => {
+                Signal::Reload => self.shared.access_list.reload_and_log(),
+                Signal::Terminate => {
                     log::info!("stopping on signal");
                     self.stop.store(true, Ordering::Relaxed);
                     for w in self.wakers.iter() {
@@ -268,11 +269,11 @@ impl MioWorker {
 
 /// Runs the workers on mio until SIGTERM/SIGINT.
 pub fn run(
-    shared: &Shared,
-    workers: Vec<Worker>,
+    shared: &ServerState,
+    trackers: Vec<Tracker>,
     sockets: Vec<WorkerSockets>,
 ) -> anyhow::Result<()> {
-    let n = workers.len();
+    let n = trackers.len();
     let polls: Vec<Poll> = (0..n)
         .map(|_| Poll::new())
         .collect::<Result<_, _>>()
@@ -290,7 +291,7 @@ pub fn run(
     let meshes = Mesh::<MeshMsg>::new(n, shared.config.udp.mesh_capacity);
 
     let mut threads = Vec::with_capacity(n);
-    for (i, (((worker, poll), socks), mesh)) in workers
+    for (i, (((tracker, poll), socks), mesh)) in trackers
         .into_iter()
         .zip(polls)
         .zip(sockets)
@@ -300,7 +301,7 @@ pub fn run(
         let family = |s: Option<UdpSocket>,
                       sender: Option<UdpSocket>,
                       token: Token|
-         -> anyhow::Result<Option<Family>> {
+         -> anyhow::Result<Option<FamilySocket>> {
             let Some(socket) = s else { return Ok(None) };
             poll.registry()
                 .register(
@@ -309,7 +310,7 @@ pub fn run(
                     Interest::READABLE | Interest::WRITABLE,
                 )
                 .context("register socket")?;
-            Ok(Some(Family {
+            Ok(Some(FamilySocket {
                 socket,
                 sender,
                 batch: SendBatch::new(SEND_BATCH, DATAGRAM),
@@ -327,9 +328,9 @@ pub fn run(
                 )
                 .context("register signalfd")?;
         }
-        let w = MioWorker {
+        let w = MioDriver {
             id: i,
-            worker,
+            tracker,
             shared: shared.clone(),
             poll,
             v4,

@@ -1,5 +1,5 @@
 //! The UDP tracker's I/O: socket set-up, backend choice, and the two
-//! backends that run the same [`worker::Worker`] logic.
+//! backends (drivers) that run the same [`crate::tracker::Tracker`] logic.
 //!
 //! Start-up order: probe → bind every socket (one per worker per family, in
 //! worker order, so reuseport index i is worker i) → attach the steering
@@ -8,11 +8,11 @@
 
 pub mod mio;
 pub mod uring;
-pub mod worker;
 
 use crate::config::{Backend, UdpConfig};
 use crate::connection_id::ConnectionIds;
 use crate::metrics::{Metric, DESCS};
+use crate::tracker::{Settings, Tracker};
 use anyhow::{bail, Context};
 use riptide_common::access_list::SharedAccessList;
 use riptide_common::metrics::WorkerMetrics;
@@ -20,7 +20,6 @@ use socket2::{Domain, Protocol, Socket, Type};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use worker::{Settings, Worker};
 
 /// Timer token: a cleaning slice.
 pub(crate) const TIMER_CLEAN: u64 = 1;
@@ -29,7 +28,7 @@ pub(crate) const TIMER_STATS: u64 = 2;
 
 /// What every worker shares (read-only, or swapped atomically).
 #[derive(Clone)]
-pub struct Shared {
+pub struct ServerState {
     /// The config the tracker runs with.
     pub config: Arc<UdpConfig>,
     /// The access list, reloaded on SIGUSR1.
@@ -41,7 +40,7 @@ pub struct Shared {
     pub clean_interval: Duration,
 }
 
-impl Shared {
+impl ServerState {
     /// Coarse seconds since start.
     pub fn seconds_since_start(&self, at: Instant) -> u32 {
         u32::try_from(at.saturating_duration_since(self.start).as_secs()).unwrap_or(u32::MAX)
@@ -193,7 +192,7 @@ fn choose_backend(config: &UdpConfig) -> anyhow::Result<Backend> {
 pub fn run(config: UdpConfig) -> anyhow::Result<()> {
     // First, so every thread started from here on (metrics, workers)
     // inherits the mask and signals are only ever read through a signalfd.
-    riptide_common::signals::block_operator_signals().context("block signals")?;
+    uring_rt::block_runtime_signals().context("block signals")?;
     let workers = riptide_common::pinning::worker_count(config.workers);
     let backend = choose_backend(&config)?;
 
@@ -248,7 +247,7 @@ pub fn run(config: UdpConfig) -> anyhow::Result<()> {
     }
     riptide_common::privileges::drop_privileges(&config.privileges)?;
 
-    let shared = Shared {
+    let shared = ServerState {
         clean_interval: Duration::from_secs(u64::from(config.cleaning.interval)),
         config: Arc::new(config),
         access_list,
@@ -264,11 +263,11 @@ pub fn run(config: UdpConfig) -> anyhow::Result<()> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as u32);
     let settings = Settings::from_config(&shared.config);
-    let handlers: Vec<Worker> = metrics
+    let trackers: Vec<Tracker> = metrics
         .iter()
         .enumerate()
         .map(|(i, m)| {
-            Worker::new(
+            Tracker::new(
                 i,
                 workers,
                 settings,
@@ -280,8 +279,8 @@ pub fn run(config: UdpConfig) -> anyhow::Result<()> {
         })
         .collect();
     match backend {
-        Backend::IoUring | Backend::Auto => uring::run(&shared, handlers, sockets)?,
-        Backend::Mio => mio::run(&shared, handlers, sockets)?,
+        Backend::IoUring | Backend::Auto => uring::run(&shared, trackers, sockets)?,
+        Backend::Mio => mio::run(&shared, trackers, sockets)?,
     }
     log::info!("stopped");
     Ok(())

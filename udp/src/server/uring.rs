@@ -1,18 +1,18 @@
 //! The io_uring backend: each worker is a [`uring_rt::Handler`] that owns
-//! its sockets and feeds datagrams and mesh messages to its [`Worker`].
+//! its sockets and feeds datagrams and mesh messages to its [`Tracker`].
 
-use super::worker::{Io, MeshMsg, Worker};
-use super::{Shared, WorkerSockets, TIMER_CLEAN, TIMER_STATS};
+use super::{ServerState, WorkerSockets, TIMER_CLEAN, TIMER_STATS};
 use crate::metrics::Metric;
+use crate::tracker::{Io, MeshMsg, Tracker};
 use riptide_common::metrics::WorkerMetrics;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::Instant;
 use uring_rt::{Ctx, Datagram, Handler, RuntimeConfig, Signal, SocketId};
 
 /// A worker on the io_uring runtime.
-pub struct UringWorker {
-    worker: Worker,
-    shared: Shared,
+pub struct UringDriver {
+    tracker: Tracker,
+    shared: ServerState,
     pending_sockets: Option<WorkerSockets>,
     v4: Option<SocketId>,
     v6: Option<SocketId>,
@@ -44,7 +44,7 @@ impl Io for UringIo<'_> {
     }
 }
 
-impl UringWorker {
+impl UringDriver {
     fn now(&self, at: Instant) -> u32 {
         self.shared.seconds_since_start(at)
     }
@@ -59,7 +59,7 @@ impl UringWorker {
 
     fn copy_runtime_stats(&self, ctx: &Ctx<MeshMsg>) {
         let s = ctx.stats();
-        let m: &WorkerMetrics = self.worker.metrics();
+        let m: &WorkerMetrics = self.tracker.metrics();
         m.set(
             Metric::RecvBuffersExhausted.index(),
             s.recv_buffers_exhausted,
@@ -73,7 +73,7 @@ impl UringWorker {
     }
 }
 
-impl Handler for UringWorker {
+impl Handler for UringDriver {
     type Msg = MeshMsg;
 
     fn on_start(&mut self, ctx: &mut Ctx<MeshMsg>) {
@@ -114,26 +114,26 @@ impl Handler for UringWorker {
             v4: self.v4,
             v6: self.v6,
         };
-        self.worker
+        self.tracker
             .on_datagram(&mut io, dgram.src, dgram.dst, dgram.payload, now);
     }
 
     fn look_ahead<'a>(&mut self, batch: impl Iterator<Item = Datagram<'a>>) {
-        self.worker.look_ahead(batch.map(|d| (d.src, d.payload)));
+        self.tracker.look_ahead(batch.map(|d| (d.src, d.payload)));
     }
 
     fn on_mesh(&mut self, ctx: &mut Ctx<MeshMsg>, from: usize, msg: MeshMsg) {
         let now = self.now(ctx.now());
         let mut io = self.io(ctx);
-        self.worker.on_mesh(&mut io, from, msg, now);
+        self.tracker.on_mesh(&mut io, from, msg, now);
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<MeshMsg>, token: u64) {
         let now = self.now(ctx.now());
         if token == TIMER_CLEAN {
-            self.worker.on_clean_tick(now);
+            self.tracker.on_clean_tick(now);
         } else {
-            self.worker.update_gauges();
+            self.tracker.update_gauges();
             self.copy_runtime_stats(ctx);
         }
     }
@@ -152,13 +152,13 @@ impl Handler for UringWorker {
 
 /// Runs the workers on io_uring until a signal stops them.
 pub fn run(
-    shared: &Shared,
-    workers: Vec<Worker>,
+    shared: &ServerState,
+    trackers: Vec<Tracker>,
     sockets: Vec<WorkerSockets>,
 ) -> anyhow::Result<()> {
     let config = &shared.config;
     let rt = RuntimeConfig {
-        workers: workers.len(),
+        workers: trackers.len(),
         cores: riptide_common::pinning::worker_cores(&config.cpu_pinning),
         ring_entries: config.udp.ring_entries,
         recv_buffers: config.udp.recv_buffers,
@@ -171,11 +171,11 @@ pub fn run(
         batch_wait_us: config.udp.batch_wait_us,
         ..RuntimeConfig::default()
     };
-    let handlers = workers
+    let handlers = trackers
         .into_iter()
         .zip(sockets)
-        .map(|(worker, s)| UringWorker {
-            worker,
+        .map(|(tracker, s)| UringDriver {
+            tracker,
             shared: shared.clone(),
             pending_sockets: Some(s),
             v4: None,

@@ -1,6 +1,6 @@
 //! What one worker does with a datagram, a mesh message or a timer tick,
 //! whatever the I/O backend. The backends (`uring`, `mio`) own sockets and
-//! rings and call into [`Worker`] through the [`Io`] trait; everything here
+//! rings and call into [`Tracker`] through the [`Io`] trait; everything here
 //! is plain logic on the worker's own shard.
 
 use crate::config::UdpConfig;
@@ -160,7 +160,7 @@ impl Settings {
 
 /// One worker's state: its shard of the torrents and what it needs to
 /// answer requests.
-pub struct Worker {
+pub struct Tracker {
     id: usize,
     workers: usize,
     settings: Settings,
@@ -179,7 +179,7 @@ pub struct Worker {
     metrics: Arc<WorkerMetrics>,
 }
 
-impl Worker {
+impl Tracker {
     /// A worker `id` of `workers`.
     pub fn new(
         id: usize,
@@ -443,7 +443,7 @@ impl Worker {
     }
 
     /// The announce for one address family; false if the reply was dropped.
-    fn announce_in<F: Family>(
+    fn announce_in<F: PeerFamily>(
         &mut self,
         io: &mut impl Io,
         a: &ForwardedAnnounce,
@@ -655,7 +655,7 @@ impl Worker {
 
 /// What differs between an IPv4 and an IPv6 announce: the swarm call, the
 /// peer buffer and the response layout.
-trait Family: Copy + Sized {
+trait PeerFamily: Copy + Sized {
     fn buffer<'a>(v4: &'a mut Vec<PeerV4>, v6: &'a mut Vec<PeerV6>) -> &'a mut Vec<Self>;
     fn announce(
         shard: &mut Shard,
@@ -674,7 +674,7 @@ trait Family: Copy + Sized {
     ) -> usize;
 }
 
-impl Family for PeerV4 {
+impl PeerFamily for PeerV4 {
     fn buffer<'a>(v4: &'a mut Vec<PeerV4>, _: &'a mut Vec<PeerV6>) -> &'a mut Vec<Self> {
         v4
     }
@@ -699,7 +699,7 @@ impl Family for PeerV4 {
     }
 }
 
-impl Family for PeerV6 {
+impl PeerFamily for PeerV6 {
     fn buffer<'a>(_: &'a mut Vec<PeerV4>, v6: &'a mut Vec<PeerV6>) -> &'a mut Vec<Self> {
         v6
     }
