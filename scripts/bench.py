@@ -14,14 +14,17 @@ Called by scripts/bench, which builds and installs what this needs.
 import os
 import re
 import shutil
-import signal
-import socket
-import struct
 import subprocess
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from riptide import procs, udp  # noqa: E402
+from riptide.cpu import CpuMeter, cpu_seconds, status_bytes  # noqa: E402
+from riptide.stats import median, medians, rounds  # noqa: E402
+from riptide.table import fmt, print_table, times  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REL = os.path.join(ROOT, "target", "release")
@@ -32,7 +35,6 @@ REPS = int(os.environ.get("REPS", "3"))
 PEERS = int(os.environ.get("PEERS", "1000000"))
 TRACKER_CORE = os.environ.get("TRACKER_CORE", "1")
 LOAD_CORE = os.environ.get("LOAD_CORE", "0")
-TICK = os.sysconf("SC_CLK_TCK")
 PORT = 17070
 TORRENTS = 10_000  # riptide-udp-load's default --torrents
 FILL_TORRENTS = int(os.environ.get("FILL_TORRENTS", "100000"))
@@ -40,37 +42,6 @@ FILL_TORRENTS = int(os.environ.get("FILL_TORRENTS", "100000"))
 
 def log(msg):
     print(msg, file=sys.stderr, flush=True)
-
-
-def wait_ready(port, timeout=15.0):
-    """A BEP 15 connect round trip: the tracker is serving."""
-    deadline = time.time() + timeout
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.settimeout(0.2)
-    while time.time() < deadline:
-        s.sendto(struct.pack(">qii", 0x41727101980, 0, 1234), ("127.0.0.1", port))
-        try:
-            data, _ = s.recvfrom(64)
-            if len(data) >= 16 and struct.unpack(">ii", data[:8]) == (0, 1234):
-                return True
-        except socket.timeout:
-            pass
-    return False
-
-
-def proc_cpu(pid):
-    """(user, system) seconds of the whole process."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) / TICK, int(fields[12]) / TICK
-
-
-def proc_status(pid, key):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 class Tracker:
@@ -81,21 +52,15 @@ class Tracker:
         self.proc = None
 
     def start(self):
-        self.proc = subprocess.Popen(["taskset", "-c", self.cores] + self.argv, cwd=self.workdir,
-                                     stdout=subprocess.DEVNULL,
-                                     stderr=open(os.path.join(self.workdir, f"log-{self.port}"), "w"))
-        if not wait_ready(self.port):
+        self.proc = procs.Proc(self.name, self.argv, os.path.join(self.workdir, f"log-{self.port}"),
+                               cores=self.cores, cwd=self.workdir)
+        if not udp.wait_ready(("127.0.0.1", self.port), 15.0):
             self.stop()
             raise RuntimeError(f"{self.name} did not answer a connect on port {self.port}")
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc:
+            self.proc.stop(timeout=10.0)
 
 
 def riptide(backend, workdir, workers=1, steering=True, cores=None, port=PORT):
@@ -146,9 +111,9 @@ def opentracker(workdir):
 
 
 def run_riptide_load(extra, threads=1, cores=LOAD_CORE, duration=None, port=PORT):
-    argv = ["taskset", "-c", cores, os.path.join(REL, "riptide-udp-load"), "--target", f"127.0.0.1:{port}",
+    argv = [os.path.join(REL, "riptide-udp-load"), "--target", f"127.0.0.1:{port}",
             "--threads", str(threads), "--duration", f"{duration or DURATION}s"] + extra
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=(duration or DURATION) * 4 + 60)
+    out = procs.run(argv, cores, timeout=(duration or DURATION) * 4 + 60)
     m = re.search(r"RESULT (.*)", out.stdout + out.stderr)
     if not m:
         raise RuntimeError("riptide-udp-load printed no RESULT line:\n" + out.stdout[-2000:] + out.stderr[-2000:])
@@ -165,8 +130,7 @@ def run_aquatic_load(workdir):
     cfg = os.path.join(workdir, "aquatic-load.toml")
     with open(cfg, "w") as f:
         f.write(text)
-    out = subprocess.run(["taskset", "-c", LOAD_CORE, exe, "-c", cfg], capture_output=True, text=True,
-                         timeout=DURATION * 4 + 60)
+    out = procs.run([exe, "-c", cfg], LOAD_CORE, timeout=DURATION * 4 + 60)
     text = out.stdout + out.stderr
     # The summary prints "Responses in: N/second" (average over the summarized seconds).
     found = re.findall(r"[Rr]esponses in:\s*([\d.]+)", text)
@@ -187,34 +151,25 @@ def measure(tracker, workdir):
         row["sat_aquatic_load"] = run_aquatic_load(workdir) if aq else None
         tracker.stop()
         tracker.start()
-        u0, s0 = proc_cpu(tracker.proc.pid)
+        cpu = CpuMeter(tracker.proc.pid)
         r = run_riptide_load(["--mix", "connect=10,announce=80,scrape=10", "--rate", str(RATE)],
                              duration=FIXED_DURATION)
-        u1, s1 = proc_cpu(tracker.proc.pid)
-        responses = r["responses_per_s"] * FIXED_DURATION
         row["fixed_rate"] = r["responses_per_s"]
-        row["user_us"] = (u1 - u0) * 1e6 / responses if responses else None
-        row["sys_us"] = (s1 - s0) * 1e6 / responses if responses else None
+        row["user_us"], row["sys_us"] = cpu.per_response_us(r["responses_per_s"] * FIXED_DURATION)
         tracker.stop()
         tracker.start()
         # Touch every receive and send buffer first (scrapes store nothing),
         # so the growth below is the swarm's alone.
         run_riptide_load(["--mix", "connect=1,announce=0,scrape=10"], duration=2)
-        idle = proc_status(tracker.proc.pid, "VmRSS")
+        idle = status_bytes(tracker.proc.pid, "VmRSS")
         fill = run_riptide_load(["--fill-peers", str(PEERS), "--torrents", str(FILL_TORRENTS)], duration=60)
         row["peers"] = fill.get("peers_stored", PEERS)
-        rss = proc_status(tracker.proc.pid, "VmRSS")
-        row["peak_rss"] = proc_status(tracker.proc.pid, "VmHWM")
+        rss = status_bytes(tracker.proc.pid, "VmRSS")
+        row["peak_rss"] = status_bytes(tracker.proc.pid, "VmHWM")
         row["bytes_per_peer"] = (rss - idle) / row["peers"] if row["peers"] else None
     finally:
         tracker.stop()
     return row
-
-
-def fmt(v, digits=0):
-    if v is None:
-        return "n/a"
-    return f"{v:,.{digits}f}"
 
 
 def main():
@@ -234,42 +189,27 @@ def main():
     if ot:
         trackers.append(ot)
     runs = {t.name: [] for t in trackers}
-    for rep in range(REPS):
-        # Rotate the order each round so no tracker always runs first.
-        for t in trackers[rep % len(trackers):] + trackers[:rep % len(trackers)]:
-            log(f"==> round {rep + 1}/{REPS}: {t.name}")
-            try:
-                runs[t.name].append(measure(t, workdir))
-            except Exception as e:  # one broken peer must not hide the others
-                log(f"{t.name}: {e}")
-    rows = []
-    for t in trackers:
-        if not runs[t.name]:
-            continue
-        row = {"name": t.name}
-        for key in runs[t.name][0]:
-            if key == "name":
-                continue
-            vals = sorted(r[key] for r in runs[t.name] if r.get(key) is not None)
-            row[key] = vals[len(vals) // 2] if vals else None
-        rows.append(row)
+    # The order rotates each round so no tracker always runs first.
+    for rep, t in rounds(trackers, REPS):
+        log(f"==> round {rep + 1}/{REPS}: {t.name}")
+        try:
+            runs[t.name].append(measure(t, workdir))
+        except Exception as e:  # one broken peer must not hide the others
+            log(f"{t.name}: {e}")
+    rows = [dict(name=t.name, **medians(runs[t.name])) for t in trackers if runs[t.name]]
     print(f"\nriptide-udp bench — {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, Linux {kernel}")
     print(f"tracker: 1 worker on core {TRACKER_CORE}; load generator: 1 thread on core {LOAD_CORE}; "
           f"saturation {DURATION} s, fixed load {RATE:,}/s for {FIXED_DURATION} s; RSS after {PEERS:,} peers "
           f"({FILL_TORRENTS:,} torrents); median of {REPS} rounds, tracker order rotated\n")
-    print("| tracker | resp/s (riptide-udp-load) | resp/s (aquatic load test) | user µs/resp | sys µs/resp | peak RSS MiB | bytes/peer |")
-    print("|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['name']} | {fmt(r.get('sat_riptide_load'))} | {fmt(r.get('sat_aquatic_load'))} | "
-              f"{fmt(r.get('user_us'), 2)} | {fmt(r.get('sys_us'), 2)} | {fmt(r.get('peak_rss', 0) / 2**20, 1)} | "
-              f"{fmt(r.get('bytes_per_peer'), 1)} |")
+    table = [[r["name"], fmt(r.get("sat_riptide_load")), fmt(r.get("sat_aquatic_load")), fmt(r.get("user_us"), 2),
+              fmt(r.get("sys_us"), 2), fmt((r.get("peak_rss") or 0) / 2**20, 1), fmt(r.get("bytes_per_peer"), 1)]
+             for r in rows]
     ours = next((r for r in rows if r["name"].startswith("riptide-udp (io_uring)")), rows[0] if rows else None)
-    for peer in (r for r in rows if not r["name"].startswith("riptide")):
-        def ratio(k):
-            a, b = ours.get(k), peer.get(k)
-            return f"{a / b:.2f}×" if a and b else "n/a"
-        print(f"| ratio {ours['name']} / {peer['name']} | {ratio('sat_riptide_load')} | {ratio('sat_aquatic_load')} | "
-              f"{ratio('user_us')} | {ratio('sys_us')} | {ratio('peak_rss')} | {ratio('bytes_per_peer')} |")
+    keys = ("sat_riptide_load", "sat_aquatic_load", "user_us", "sys_us", "peak_rss", "bytes_per_peer")
+    table += [[f"ratio {ours['name']} / {peer['name']}"] + [times(ours.get(k), peer.get(k)) for k in keys]
+              for peer in rows if not peer["name"].startswith("riptide")]
+    print_table(["tracker", "resp/s (riptide-udp-load)", "resp/s (aquatic load test)", "user µs/resp",
+                 "sys µs/resp", "peak RSS MiB", "bytes/peer"], table)
     if any(t.name.startswith("riptide-udp (io_uring)") for t in trackers):
         peers = [lambda port: riptide("mio", workdir, port=port)]
         if os.environ.get("AQUATIC_UDP"):
@@ -295,25 +235,24 @@ def side_by_side(workdir, peers):
             try:
                 peer.start()
                 try:
-                    c0 = [sum(proc_cpu(t.proc.pid)) for t in (ours, peer)]
+                    c0 = [sum(cpu_seconds(t.proc.pid)) for t in (ours, peer)]
                     with ThreadPoolExecutor(2) as pool:
                         loads = [pool.submit(run_riptide_load, mix, port=t.port) for t in (ours, peer)]
                         ra, rb = (f.result()["responses_per_s"] for f in loads)
-                    c1 = [sum(proc_cpu(t.proc.pid)) for t in (ours, peer)]
+                    c1 = [sum(cpu_seconds(t.proc.pid)) for t in (ours, peer)]
                 finally:
                     peer.stop()
             finally:
                 ours.stop()
             runs.append((ra, rb, ra / rb, (c1[0] - c0[0]) / max(c1[1] - c0[1], 1e-9)))
-        med = [sorted(r[i] for r in runs)[len(runs) // 2] for i in range(4)]
+        med = [median(r[i] for r in runs) for i in range(4)]
         rows.append((peer.name, med, [r[2] for r in runs]))
     print(f"\nSaturation side by side on core {TRACKER_CORE} (each tracker with its own riptide-udp-load on core "
           f"{LOAD_CORE}, {DURATION} s, median of {REPS})\n")
-    print("| pair | riptide-udp (io_uring) resp/s | peer resp/s | ratio | each run | CPU time ratio |")
-    print("|---|---|---|---|---|---|")
-    for name, (ra, rb, ratio, cpu), each in rows:
-        print(f"| riptide-udp (io_uring) and {name} | {fmt(ra)} | {fmt(rb)} | {ratio:.2f}× | "
-              f"{', '.join(f'{x:.2f}' for x in each)} | {cpu:.2f} |")
+    print_table(["pair", "riptide-udp (io_uring) resp/s", "peer resp/s", "ratio", "each run", "CPU time ratio"],
+                [[f"riptide-udp (io_uring) and {name}", fmt(ra), fmt(rb), f"{ratio:.2f}×",
+                  ", ".join(f"{x:.2f}" for x in each), f"{cpu:.2f}"]
+                 for name, (ra, rb, ratio, cpu), each in rows])
 
 
 def steering(reps=int(os.environ.get("REPS", "3"))):
@@ -322,43 +261,38 @@ def steering(reps=int(os.environ.get("REPS", "3"))):
     the same two cores."""
     workdir = tempfile.mkdtemp(prefix="riptide-steer-")
     rows = {True: [], False: []}
-    for _ in range(reps):
-        for on in (True, False):
-            t = riptide("io_uring", workdir, workers=2, steering=on, cores="0, 1")
-            t.cores = "0,1"
-            load = ["--mix", "connect=10,announce=80,scrape=10", "--sockets-per-target", "4"]
-            t.start()
-            try:
-                sat = run_riptide_load(load, threads=2, cores="0,1")["responses_per_s"]
-            finally:
-                t.stop()
-            t.start()
-            try:
-                u0, s0 = proc_cpu(t.proc.pid)
-                r = run_riptide_load(load + ["--rate", str(RATE)], threads=2, cores="0,1")
-                u1, s1 = proc_cpu(t.proc.pid)
-            finally:
-                t.stop()
-            n = r["responses_per_s"] * DURATION
-            rows[on].append((sat, (u1 - u0) * 1e6 / n, (s1 - s0) * 1e6 / n))
-            log(f"steering {'on' if on else 'off'}: {sat:,.0f}/s, user {rows[on][-1][1]:.3f} us, sys {rows[on][-1][2]:.3f} us")
-
-    def med(xs):
-        xs = sorted(xs)
-        return xs[len(xs) // 2]
+    for _, on in rounds((True, False), reps, rotate=False):
+        t = riptide("io_uring", workdir, workers=2, steering=on, cores="0, 1")
+        t.cores = "0,1"
+        load = ["--mix", "connect=10,announce=80,scrape=10", "--sockets-per-target", "4"]
+        t.start()
+        try:
+            sat = run_riptide_load(load, threads=2, cores="0,1")["responses_per_s"]
+        finally:
+            t.stop()
+        t.start()
+        try:
+            cpu = CpuMeter(t.proc.pid)
+            r = run_riptide_load(load + ["--rate", str(RATE)], threads=2, cores="0,1")
+            user_us, sys_us = cpu.per_response_us(r["responses_per_s"] * DURATION)
+        finally:
+            t.stop()
+        rows[on].append((sat, user_us, sys_us))
+        log(f"steering {'on' if on else 'off'}: {sat:,.0f}/s, user {user_us:.3f} us, sys {sys_us:.3f} us")
 
     print(f"\nriptide-udp (io_uring), 2 workers on cores 0 and 1, kernel steering on vs off — {time.strftime('%Y-%m-%d')}, "
           f"Linux {os.uname().release}; load generator: 2 threads on the same cores; {DURATION} s per phase, "
           f"median of {reps} alternated runs; CPU per response at {RATE:,}/s offered\n")
-    print("| steering | responses/s at saturation | user µs/resp | sys µs/resp |")
-    print("|---|---|---|---|")
+    table = []
     for on in (True, False):
-        sat, user, sys_ = (med([r[i] for r in rows[on]]) for i in range(3))
-        print(f"| {'on' if on else 'off'} | {sat:,.0f} | {user:.3f} | {sys_:.3f} |")
+        sat, user, sys_ = (median(r[i] for r in rows[on]) for i in range(3))
+        table.append(["on" if on else "off", f"{sat:,.0f}", f"{user:.3f}", f"{sys_:.3f}"])
+    print_table(["steering", "responses/s at saturation", "user µs/resp", "sys µs/resp"], table)
     shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
+    procs.exit_on_signals()
     if sys.argv[1:] == ["steering"]:
         steering()
     else:

@@ -1,7 +1,7 @@
 //! riptide-common: what the three riptide trackers share.
 //!
 //! Owns: configuration machinery, the access list, privilege dropping, CPU
-//! pinning, logging set-up, protocol newtypes with the
+//! pinning, logging set-up, the start-up sequence and CLI entry, protocol newtypes with the
 //! shard function, and the per-shard swarm store. Not: any I/O on the hot
 //! path (that is uring-rt and the trackers' `server` modules) or any wire
 //! format.
@@ -12,6 +12,7 @@ pub mod logging;
 pub mod metrics;
 pub mod pinning;
 pub mod privileges;
+pub mod startup;
 pub mod swarm;
 pub mod types;
 

@@ -68,11 +68,169 @@ impl WorkerMetrics {
     }
 }
 
-/// Renders every worker's values in Prometheus text format.
-pub fn render(descs: &[Desc], workers: &[Arc<WorkerMetrics>]) -> String {
-    let mut out = String::with_capacity(descs.len() * workers.len() * 64);
+/// Declares a tracker's metrics once: an enum whose variants index the
+/// worker's values, and the table of their descriptions in the same order
+/// (they cannot drift apart). Each variant names its kind (`Counter` or
+/// `Gauge`), series name (without `riptide_`), extra labels and help text.
+///
+/// ```
+/// riptide_common::metrics_table! {
+///     /// Series of a sample tracker.
+///     pub enum Metric in DESCS {
+///         /// Announces received.
+///         Announces = Counter("requests_total", "kind=\"announce\"", "Requests received."),
+///         /// Torrents held.
+///         Torrents = Gauge("torrents", "", "Torrents in this worker's shard."),
+///     }
+/// }
+/// assert_eq!(DESCS[Metric::Torrents.index()].name, "torrents");
+/// ```
+#[macro_export]
+macro_rules! metrics_table {
+    (
+        $(#[doc = $edoc:literal])*
+        $vis:vis enum $name:ident in $table:ident {
+            $(
+                $(#[doc = $doc:literal])*
+                $variant:ident = $kind:ident($series:expr, $labels:expr, $help:expr)
+            ),* $(,)?
+        }
+    ) => {
+        $(#[doc = $edoc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(usize)]
+        $vis enum $name {
+            $($(#[doc = $doc])* $variant,)*
+        }
+
+        /// Descriptions, in the enum's order.
+        $vis const $table: &[$crate::metrics::Desc] = &[$(
+            $crate::metrics::Desc {
+                name: $series,
+                labels: $labels,
+                help: $help,
+                kind: $crate::metrics::MetricKind::$kind,
+            },
+        )*];
+
+        impl $name {
+            /// Index into the table and the worker's values.
+            #[inline]
+            pub const fn index(self) -> usize {
+                self as usize
+            }
+        }
+    };
+}
+
+const RING_DRY: &str = "Times the io_uring buffer ring ran dry (ENOBUFS).";
+
+metrics_table! {
+    /// The runtime's series, the same block for every tracker, filled from
+    /// `uring_rt::RtStats` by [`fill_runtime`]. They follow the tracker's own
+    /// series in each worker's values (at `base` = the tracker table's length).
+    pub enum RuntimeMetric in RUNTIME {
+        /// Wake-ups of other workers.
+        MeshWakeups = Counter(
+            "mesh_wakeups_total",
+            "",
+            "Wake-ups sent to another worker because its ring went from empty to non-empty."
+        ),
+        /// ENOBUFS on a buffer ring.
+        RecvBuffersExhausted = Counter("recv_buffers_exhausted_total", "", RING_DRY),
+        /// Buffer ring growths.
+        RecvBuffersGrown = Counter(
+            "recv_buffers_grown_total",
+            "",
+            "Times the io_uring buffer ring doubled the buffers in play after running dry."
+        ),
+        /// Multishot re-arms.
+        RecvRearms = Counter("recv_rearms_total", "", "Times a multishot receive was armed again."),
+        /// io_uring_enter calls.
+        SubmitBatches = Counter("uring_submits_total", "", "io_uring submit calls."),
+        /// SQEs submitted.
+        SubmittedEntries = Counter(
+            "uring_submitted_entries_total",
+            "",
+            "Submission queue entries submitted (divide by submits for the batch size)."
+        ),
+        /// Turns without the batching wait.
+        BusyTurns = Counter(
+            "uring_busy_turns_total",
+            "",
+            "Loop turns that skipped the batching wait because the worker was behind (saturation)."
+        ),
+        /// TCP connections accepted.
+        TcpAccepts = Counter("tcp_connections_total", "event=\"accepted\"", "TCP connections, by event."),
+        /// TCP connections closed.
+        TcpClosed = Counter("tcp_connections_total", "event=\"closed\"", "TCP connections, by event."),
+        /// TCP connections reset by `abort`.
+        TcpAborted = Counter("tcp_connections_total", "event=\"aborted\"", "TCP connections, by event."),
+        /// Connections that waited for a slot or were refused at the limit.
+        TcpRefused = Counter("tcp_connections_total", "event=\"refused\"", "TCP connections, by event."),
+        /// ACCEPT back-offs (out of descriptors).
+        AcceptBackoffs = Counter(
+            "tcp_accept_backoffs_total",
+            "",
+            "Times accepting backed off for want of descriptors or memory (EMFILE, ENFILE, ...)."
+        ),
+        /// Kept bytes over the inbound bound.
+        InboundFull = Counter(
+            "tcp_inbound_full_total",
+            "",
+            "Connections whose unconsumed received bytes passed max_inbound_bytes."
+        ),
+        /// Graceful closes that timed out.
+        LingerTimeouts = Counter(
+            "tcp_linger_timeouts_total",
+            "",
+            "Graceful closes that reached the linger deadline before the peer's EOF."
+        ),
+        /// Open TCP connections.
+        TcpOpen = Gauge("tcp_connections_open", "", "Open TCP connections on this worker."),
+    }
+}
+
+/// Copies the runtime's counters into `m`'s runtime block at `base`.
+pub fn fill_runtime(
+    s: &uring_rt::RtStats,
+    open_connections: usize,
+    m: &WorkerMetrics,
+    base: usize,
+) {
+    let set = |k: RuntimeMetric, v: u64| m.set(base + k.index(), v);
+    set(RuntimeMetric::MeshWakeups, s.mesh_wakeups);
+    set(
+        RuntimeMetric::RecvBuffersExhausted,
+        s.recv_buffers_exhausted,
+    );
+    set(RuntimeMetric::RecvBuffersGrown, s.recv_buffers_grown);
+    set(RuntimeMetric::RecvRearms, s.rearms);
+    set(RuntimeMetric::SubmitBatches, s.submit_batches);
+    set(RuntimeMetric::SubmittedEntries, s.submitted_sqes);
+    set(RuntimeMetric::BusyTurns, s.busy_turns);
+    set(RuntimeMetric::TcpAccepts, s.accepts);
+    set(RuntimeMetric::TcpClosed, s.conns_closed);
+    set(RuntimeMetric::TcpAborted, s.conns_aborted);
+    set(RuntimeMetric::TcpRefused, s.conns_refused);
+    set(RuntimeMetric::AcceptBackoffs, s.accept_backoffs);
+    set(RuntimeMetric::InboundFull, s.inbound_full);
+    set(RuntimeMetric::LingerTimeouts, s.linger_timeouts);
+    set(RuntimeMetric::TcpOpen, open_connections as u64);
+}
+
+/// Number of values a worker of a tracker with `tables` keeps.
+pub fn series_len(tables: &[&[Desc]]) -> usize {
+    tables.iter().map(|t| t.len()).sum()
+}
+
+/// Renders every worker's values in Prometheus text format; `tables` are
+/// the tracker's series then the runtime block, in value order.
+pub fn render(tables: &[&[Desc]], workers: &[Arc<WorkerMetrics>]) -> String {
+    let len = series_len(tables);
+    let mut out = String::with_capacity(len * workers.len() * 64);
     let mut last = "";
-    for (i, d) in descs.iter().enumerate() {
+    for (i, d) in tables.iter().flat_map(|t| t.iter()).enumerate() {
         if d.name != last {
             let kind = match d.kind {
                 MetricKind::Counter => "counter",
@@ -108,7 +266,7 @@ pub fn total(workers: &[Arc<WorkerMetrics>], i: usize) -> u64 {
 /// One request per connection, bounded reads, a 2-second timeout.
 pub fn serve(
     listener: TcpListener,
-    descs: &'static [Desc],
+    descs: &'static [&'static [Desc]],
     workers: Vec<Arc<WorkerMetrics>>,
 ) -> std::io::Result<SocketAddr> {
     let addr = listener.local_addr()?;
@@ -126,7 +284,7 @@ pub fn serve(
 
 fn answer(
     mut stream: TcpStream,
-    descs: &[Desc],
+    descs: &[&[Desc]],
     workers: &[Arc<WorkerMetrics>],
 ) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(2)))?;
@@ -189,7 +347,7 @@ mod tests {
         workers[1].set(2, 7);
         let addr = serve(
             TcpListener::bind("127.0.0.1:0").unwrap(),
-            DESCS,
+            &[DESCS],
             workers.clone(),
         )
         .unwrap();
@@ -210,5 +368,17 @@ mod tests {
             1
         );
         assert_eq!(total(&workers, 1), 5);
+    }
+
+    #[test]
+    fn series_of_one_name_are_adjacent_in_the_runtime_block() {
+        let mut seen = std::collections::HashSet::new();
+        let mut last = "";
+        for d in RUNTIME {
+            if d.name != last {
+                assert!(seen.insert(d.name), "{} split", d.name);
+                last = d.name;
+            }
+        }
     }
 }

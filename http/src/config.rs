@@ -1,14 +1,22 @@
 //! riptide-http's configuration: the sections shared by every riptide tracker
-//! plus `[tls]` (see `riptide_common::tcp_tracker_config!`).
+//! plus `[tls]` (declared with `riptide_common::tracker_config!`).
 //! `riptide-http -p` prints it with comments.
 
-riptide_common::tcp_tracker_config!(
+riptide_common::tracker_config! {
     /// riptide-http configuration.
-    HttpConfig,
-    "riptide-http",
-    port = "6969",
-    interval = 1800
-);
+    pub struct HttpConfig("riptide-http", port = "6969", interval = 1800) {
+        /// TLS (rustls); certificate and key reloaded on SIGUSR1.
+        pub tls: TlsConfig = TlsConfig::default(),
+    }
+}
+
+impl ValidateOwn for HttpConfig {
+    fn validate_own(&self) -> Result<(), ConfigError> {
+        self.tls.validate()
+    }
+}
+
+use riptide_common::config::{ConfigError, TlsConfig, ValidateOwn};
 
 #[cfg(test)]
 mod tests {
@@ -20,6 +28,7 @@ mod tests {
         let text = print_default::<HttpConfig>();
         assert_eq!(parse::<HttpConfig>(&text).unwrap(), HttpConfig::default());
         assert!(text.contains("[tls]") && text.contains(":6969"), "{text}");
+        assert!(!text.contains("kernel_steering"), "a UDP-only key:\n{text}");
     }
 
     #[test]

@@ -1,97 +1,16 @@
-"""Shared helpers of the e2e harness: processes, ports, torrents, hashing."""
-import atexit
+"""Shared helpers of the e2e harness: ports, torrents, hashing. Processes
+(start, log, stop, stopped at exit) and the BEP 15 readiness probe come from
+scripts/lib/riptide (procs, udp)."""
 import hashlib
 import os
-import signal
 import socket
-import subprocess
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, the one with python3-libtorrent
 
-# ---------------------------------------------------------------- processes
-
-_procs = []  # every Proc started and not yet stopped
-
-
-class Proc:
-    """A child process with its output in a log file, stopped by its PID."""
-
-    def __init__(self, name, argv, log_path, cwd=None, env=None, stdin=False):
-        self.name = name
-        self.log_path = Path(log_path)
-        self._log = open(self.log_path, "ab")
-        self.p = subprocess.Popen(
-            argv, cwd=cwd, env=env,
-            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-            stdout=self._log, stderr=subprocess.STDOUT,
-            start_new_session=True)  # own process group: a ^C of the run reaches us only
-        self.pid = self.p.pid
-        _procs.append(self)
-
-    def alive(self):
-        return self.p.poll() is None
-
-    def send(self, line):
-        if self.p.stdin and self.alive():
-            try:
-                self.p.stdin.write(line.encode() + b"\n")
-                self.p.stdin.flush()
-            except (BrokenPipeError, OSError):
-                pass
-
-    def stop(self, sig=signal.SIGTERM, timeout=5.0):
-        """Signal the process by PID; SIGKILL after `timeout`. Returns exit code."""
-        if self.alive():
-            try:
-                os.kill(self.pid, sig)
-            except ProcessLookupError:
-                pass
-            try:
-                self.p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.kill(self.pid, signal.SIGKILL)
-                self.p.wait(5)
-        if self in _procs:
-            _procs.remove(self)
-        self._log.close()
-        if self.p.stdin:
-            try:
-                self.p.stdin.close()
-            except OSError:
-                pass
-        return self.p.returncode
-
-    def log_text(self):
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def tail(self, n=20):
-        return self.log_text().splitlines()[-n:]
-
-
-def stop_all():
-    for p in list(reversed(_procs)):
-        try:
-            p.stop(timeout=3)
-        except Exception:  # noqa: BLE001 - best effort at exit
-            pass
-
-
-atexit.register(stop_all)
-
-
-def _on_signal(signum, _frame):
-    raise SystemExit(128 + signum)
-
-
-signal.signal(signal.SIGTERM, _on_signal)
-signal.signal(signal.SIGINT, _on_signal)
-signal.signal(signal.SIGHUP, _on_signal)
+# ---------------------------------------------------------------- waiting
 
 
 def wait_until(pred, timeout, interval=0.2):

@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
 import common  # noqa: E402
+from riptide import procs  # noqa: E402
 from clients import CLIENTS  # noqa: E402
 from clients.base import Job  # noqa: E402
 from trackers import TRACKERS  # noqa: E402
@@ -110,7 +112,7 @@ class Runner:
         if not r:
             raise CaseFailed(f"leecher has {self.progress()}/{n} pieces after {timeout:g}s")
         if r[0] == "dead":
-            raise CaseFailed(", ".join(f"{c.label()} exited ({c.proc.p.returncode})" for c in r[1]))
+            raise CaseFailed(", ".join(f"{c.label()} exited ({c.proc.returncode})" for c in r[1]))
         got = common.sha256_file(self.leech_dir / self.data.name)
         if got != self.sha:
             raise CaseFailed(f"leecher's file sha256 {got[:16]}… != original {self.sha[:16]}…")
@@ -202,6 +204,7 @@ class Runner:
 
 
 def main():
+    procs.exit_on_signals()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("proto", choices=sorted(TRACKERS))
     ap.add_argument("filters", nargs="*")
@@ -241,7 +244,7 @@ def main():
                         print(f"  | {line}")
                 sys.stdout.flush()
     finally:
-        common.stop_all()
+        procs.stop_all()
         if a.keep or failed:
             print(f"logs kept in {root}" if a.keep else "logs removed (E2E_KEEP=1 or --keep keeps them)")
         if not a.keep:

@@ -3,8 +3,9 @@ class here with start/stop/url/ready, and one line in TRACKERS."""
 import os
 from pathlib import Path
 
-import wait_udp_tracker
-from common import Proc, host_port
+from common import host_port
+from riptide import udp
+from riptide.procs import Proc
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -49,8 +50,8 @@ class UdpTracker:
         self.proc = Proc(f"riptide-udp#{self.starts}", [self.bin, "-c", str(cfg)],
                          self.workdir / "tracker.log")
         for fam in (4, 6):
-            if not wait_udp_tracker.wait(host_port(fam, self.port), timeout):
-                code = self.proc.p.poll()
+            if not udp.wait_ready(host_port(fam, self.port), timeout):
+                code = self.proc.returncode
                 raise RuntimeError(f"tracker not answering BEP 15 connect on {host_port(fam, self.port)} "
                                    f"within {timeout:g}s" + (f" (exited {code})" if code is not None else ""))
 

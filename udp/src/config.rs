@@ -1,10 +1,7 @@
 //! riptide-udp's configuration: the shared sections plus the UDP-only
 //! `backend` and `[udp]` keys. `riptide-udp -p` prints it with comments.
 
-use riptide_common::config::{
-    AccessListConfig, CleaningConfig, ConfigError, CpuPinningConfig, Documented, LogLevel,
-    MetricsConfig, NetworkConfig, PrivilegesConfig, ProtocolConfig, TrackerConfig,
-};
+use riptide_common::config::{ConfigError, Documented, ValidateOwn};
 use riptide_common::config_struct;
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +21,9 @@ impl Documented for Backend {}
 config_struct! {
     /// UDP-specific settings.
     pub struct UdpSection {
+        /// A reuseport BPF program makes the kernel deliver each announce
+        /// and one-hash scrape to the worker that owns its torrent.
+        pub kernel_steering: bool = true,
         /// Seconds a connection id stays valid after it was issued (BEP 15
         /// says clients may use one for a minute; some reuse it longer).
         pub connection_id_max_age: u32 = 120,
@@ -51,37 +51,24 @@ config_struct! {
     }
 }
 
-config_struct! {
+riptide_common::tracker_config! {
     /// riptide-udp configuration.
-    pub struct UdpConfig {
-        /// Worker threads; 0 = one per core this process may run on.
-        pub workers: usize = 0,
-        /// error | warn | info | debug | trace (RUST_LOG overrides).
-        pub log_level: LogLevel = LogLevel::Info,
+    pub struct UdpConfig("riptide-udp", port = "6969", interval = 1800) {
         /// auto | io_uring | mio.
         pub backend: Backend = Backend::Auto,
-        /// Listening sockets.
-        pub network: NetworkConfig = NetworkConfig::default(),
-        /// Announce behaviour.
-        pub protocol: ProtocolConfig = ProtocolConfig::default(),
-        /// Removal of peers that stopped announcing.
-        pub cleaning: CleaningConfig = CleaningConfig::default(),
-        /// Which info hashes are served. A blocked hash gets an error
-        /// response "info hash is not allowed on this tracker" to announce,
-        /// and zeros to scrape.
-        pub access_list: AccessListConfig = AccessListConfig::default(),
-        /// Dropping root after binding.
-        pub privileges: PrivilegesConfig = PrivilegesConfig::default(),
-        /// Pinning workers to cores.
-        pub cpu_pinning: CpuPinningConfig = CpuPinningConfig::default(),
-        /// Prometheus endpoint.
-        pub metrics: MetricsConfig = MetricsConfig::default(),
         /// UDP-only settings.
         pub udp: UdpSection = UdpSection::default(),
     }
 }
 
 impl UdpSection {
+    /// Kernel steering as configured: `[udp] kernel_steering`, unless the
+    /// deprecated `[network] kernel_steering` is set (it wins, with a warning
+    /// at start, so an old file behaves as before).
+    pub fn kernel_steering(&self, network: &riptide_common::config::NetworkConfig) -> bool {
+        network.kernel_steering.unwrap_or(self.kernel_steering)
+    }
+
     /// The configured connection id key, if set and well-formed.
     pub fn key_bytes(&self) -> Option<[u8; 16]> {
         let mut key = [0u8; 16];
@@ -90,18 +77,8 @@ impl UdpSection {
     }
 }
 
-impl TrackerConfig for UdpConfig {
-    const NAME: &'static str = "riptide-udp";
-
-    fn validate(&self) -> Result<(), ConfigError> {
-        riptide_common::config::validate_shared(
-            self.workers,
-            &self.network,
-            &self.protocol,
-            &self.cleaning,
-            &self.access_list,
-            &self.metrics,
-        )?;
+impl ValidateOwn for UdpConfig {
+    fn validate_own(&self) -> Result<(), ConfigError> {
         let u = &self.udp;
         if u.connection_id_max_age == 0 {
             return Err(ConfigError::invalid(
@@ -147,10 +124,6 @@ impl TrackerConfig for UdpConfig {
         }
         Ok(())
     }
-
-    fn log_level(&self) -> LogLevel {
-        self.log_level
-    }
 }
 
 #[cfg(test)]
@@ -164,13 +137,26 @@ mod tests {
         assert_eq!(parse::<UdpConfig>(&text).unwrap(), UdpConfig::default());
         for key in [
             "backend = \"auto\"",
-            "kernel_steering = true",
             "[udp]",
+            "kernel_steering = true",
             "connection_id_max_age = 120",
             "[access_list]",
         ] {
             assert!(text.contains(key), "{key} missing:\n{text}");
         }
+    }
+
+    #[test]
+    fn the_old_network_kernel_steering_key_still_works() {
+        let old = parse::<UdpConfig>("[network]\nkernel_steering = false\n").unwrap();
+        assert!(!old.udp.kernel_steering(&old.network));
+        let new = parse::<UdpConfig>("[udp]\nkernel_steering = false\n").unwrap();
+        assert!(!new.udp.kernel_steering(&new.network));
+        assert!(UdpConfig::default()
+            .udp
+            .kernel_steering(&UdpConfig::default().network));
+        let text = print_default::<UdpConfig>();
+        assert_eq!(text.matches("kernel_steering").count(), 1, "{text}");
     }
 
     #[test]

@@ -1,14 +1,22 @@
 //! riptide-ws's configuration: the sections shared by every riptide tracker
-//! plus `[tls]` (see `riptide_common::tcp_tracker_config!`).
+//! plus `[tls]` (declared with `riptide_common::tracker_config!`).
 //! `riptide-ws -p` prints it with comments.
 
-riptide_common::tcp_tracker_config!(
+riptide_common::tracker_config! {
     /// riptide-ws configuration.
-    WsConfig,
-    "riptide-ws",
-    port = "8000",
-    interval = 120
-);
+    pub struct WsConfig("riptide-ws", port = "8000", interval = 120) {
+        /// TLS (rustls); certificate and key reloaded on SIGUSR1.
+        pub tls: TlsConfig = TlsConfig::default(),
+    }
+}
+
+impl ValidateOwn for WsConfig {
+    fn validate_own(&self) -> Result<(), ConfigError> {
+        self.tls.validate()
+    }
+}
+
+use riptide_common::config::{ConfigError, TlsConfig, ValidateOwn};
 
 #[cfg(test)]
 mod tests {
@@ -20,6 +28,7 @@ mod tests {
         let text = print_default::<WsConfig>();
         assert_eq!(parse::<WsConfig>(&text).unwrap(), WsConfig::default());
         assert!(text.contains("[tls]") && text.contains(":8000"), "{text}");
+        assert!(!text.contains("kernel_steering"), "a UDP-only key:\n{text}");
     }
 
     #[test]

@@ -19,13 +19,17 @@ pub struct Cli {
     /// Print which io_uring features this kernel offers and exit.
     #[arg(long)]
     pub probe: bool,
+    /// Once every socket is bound, write one "protocol address" line per
+    /// socket to this file (renamed into place), for supervisors and tests.
+    #[arg(long, value_name = "FILE")]
+    pub ready_file: Option<PathBuf>,
 }
 
 /// What the binary should do after the CLI was read.
 #[derive(Debug)]
 pub enum Command<T> {
-    /// Run the tracker with this config.
-    Run(T),
+    /// Run the tracker with this config (and ready file).
+    Run(T, Option<PathBuf>),
     /// Print the io_uring probe and exit.
     Probe,
 }
@@ -61,6 +65,6 @@ impl Cli {
                 }
             }
         }
-        Ok(Command::Run(config?))
+        Ok(Command::Run(config?, cli.ready_file))
     }
 }

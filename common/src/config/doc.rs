@@ -31,6 +31,7 @@ macro_rules! plain_documented {
 }
 plain_documented!(bool, u8, u16, u32, u64, usize, i32, i64, f64, String);
 impl<T> Documented for Vec<T> {}
+impl<T> Documented for Option<T> {}
 
 /// Declares a config struct whose doc comments double as the comments of
 /// the printed config file (one source of truth).
@@ -45,6 +46,7 @@ macro_rules! config_struct {
         $vis:vis struct $name:ident {
             $(
                 $(#[doc = $doc:literal])*
+                $(#[serde($($serde:tt)*)])*
                 $fvis:vis $field:ident : $ty:ty = $default:expr
             ),* $(,)?
         }
@@ -55,6 +57,7 @@ macro_rules! config_struct {
         $vis struct $name {
             $(
                 $(#[doc = $doc])*
+                $(#[serde($($serde)*)])*
                 $fvis $field: $ty,
             )*
         }

@@ -61,41 +61,86 @@ pub trait TrackerConfig: Serialize + DeserializeOwned + Documented + Default {
     fn validate(&self) -> Result<(), ConfigError>;
     /// The configured log level.
     fn log_level(&self) -> LogLevel;
+    /// The sections every tracker has.
+    fn common(&self) -> CommonSections<'_>;
 }
 
 /// Checks the sections every tracker has; errors name the key.
-pub fn validate_shared(
-    workers: usize,
-    network: &NetworkConfig,
-    protocol: &ProtocolConfig,
-    cleaning: &CleaningConfig,
-    access_list: &AccessListConfig,
-    metrics: &MetricsConfig,
-) -> Result<(), ConfigError> {
-    if workers > 1024 {
+pub fn validate_shared(c: &CommonSections<'_>) -> Result<(), ConfigError> {
+    if c.workers > 1024 {
         return Err(ConfigError::invalid(
             "workers",
-            &workers.to_string(),
+            &c.workers.to_string(),
             "0 (one per core) to 1024",
         ));
     }
-    network.validate()?;
-    protocol.validate()?;
-    cleaning.validate()?;
-    access_list.validate()?;
-    metrics.addr()?;
+    c.network.validate()?;
+    c.protocol.validate()?;
+    c.cleaning.validate()?;
+    c.access_list.validate()?;
+    c.metrics.addr()?;
     Ok(())
 }
 
-/// Declares the config of a TCP tracker (riptide-http, riptide-ws): the
-/// shared sections plus `[tls]`, with the binary's default port and
-/// announce interval, and its [`TrackerConfig`] impl.
+/// The sections every tracker has, borrowed from its config: what the
+/// shared start-up sequence reads.
+#[derive(Debug, Clone, Copy)]
+pub struct CommonSections<'a> {
+    /// Worker threads; 0 = one per core.
+    pub workers: usize,
+    /// Listening sockets.
+    pub network: &'a NetworkConfig,
+    /// Announce behaviour.
+    pub protocol: &'a ProtocolConfig,
+    /// Peer expiry.
+    pub cleaning: &'a CleaningConfig,
+    /// Which info hashes are served.
+    pub access_list: &'a AccessListConfig,
+    /// Dropping root after binding.
+    pub privileges: &'a PrivilegesConfig,
+    /// Pinning workers to cores.
+    pub cpu_pinning: &'a CpuPinningConfig,
+    /// Prometheus endpoint.
+    pub metrics: &'a MetricsConfig,
+}
+
+/// A tracker's own checks, beyond the shared sections' (which
+/// [`tracker_config!`](crate::tracker_config) runs first).
+pub trait ValidateOwn {
+    /// Checks the tracker's own keys; errors name the key.
+    fn validate_own(&self) -> Result<(), ConfigError> {
+        Ok(())
+    }
+}
+
+/// Declares a tracker's config in one place: the sections every tracker
+/// has (with its default port and announce interval) followed by its own
+/// keys and sections, and its [`TrackerConfig`] impl (shared validation,
+/// then [`ValidateOwn`], which the tracker implements).
+///
+/// ```ignore
+/// riptide_common::tracker_config! {
+///     /// riptide-http configuration.
+///     pub struct HttpConfig("riptide-http", port = "6969", interval = 1800) {
+///         /// TLS (rustls).
+///         pub tls: TlsConfig = TlsConfig::default(),
+///     }
+/// }
+/// ```
 #[macro_export]
-macro_rules! tcp_tracker_config {
-    ($(#[doc = $doc:literal])* $name:ident, $binary:literal, port = $port:literal, interval = $interval:literal) => {
+macro_rules! tracker_config {
+    (
+        $(#[doc = $sdoc:literal])*
+        $vis:vis struct $name:ident($binary:literal, port = $port:literal, interval = $interval:literal) {
+            $(
+                $(#[doc = $doc:literal])*
+                $fvis:vis $field:ident : $ty:ty = $default:expr
+            ),* $(,)?
+        }
+    ) => {
         $crate::config_struct! {
-            $(#[doc = $doc])*
-            pub struct $name {
+            $(#[doc = $sdoc])*
+            $vis struct $name {
                 /// Worker threads; 0 = one per core this process may run on.
                 pub workers: usize = 0,
                 /// error | warn | info | debug | trace (RUST_LOG overrides).
@@ -106,8 +151,6 @@ macro_rules! tcp_tracker_config {
                     address_ipv6: concat!("[::]:", $port).into(),
                     ..$crate::config::NetworkConfig::default()
                 },
-                /// TLS (rustls); certificate and key reloaded on SIGUSR1.
-                pub tls: $crate::config::TlsConfig = $crate::config::TlsConfig::default(),
                 /// Announce behaviour.
                 pub protocol: $crate::config::ProtocolConfig = $crate::config::ProtocolConfig {
                     announce_interval: $interval,
@@ -115,7 +158,9 @@ macro_rules! tcp_tracker_config {
                 },
                 /// Removal of peers that stopped announcing.
                 pub cleaning: $crate::config::CleaningConfig = $crate::config::CleaningConfig::default(),
-                /// Which info hashes are served.
+                /// Which info hashes are served. A blocked hash gets an
+                /// error response "info hash is not allowed on this
+                /// tracker" to announce, and zeros to scrape.
                 pub access_list: $crate::config::AccessListConfig = $crate::config::AccessListConfig::default(),
                 /// Dropping root after binding.
                 pub privileges: $crate::config::PrivilegesConfig = $crate::config::PrivilegesConfig::default(),
@@ -123,6 +168,10 @@ macro_rules! tcp_tracker_config {
                 pub cpu_pinning: $crate::config::CpuPinningConfig = $crate::config::CpuPinningConfig::default(),
                 /// Prometheus endpoint.
                 pub metrics: $crate::config::MetricsConfig = $crate::config::MetricsConfig::default(),
+                $(
+                    $(#[doc = $doc])*
+                    $fvis $field: $ty = $default,
+                )*
             }
         }
 
@@ -130,19 +179,25 @@ macro_rules! tcp_tracker_config {
             const NAME: &'static str = $binary;
 
             fn validate(&self) -> Result<(), $crate::config::ConfigError> {
-                self.tls.validate()?;
-                $crate::config::validate_shared(
-                    self.workers,
-                    &self.network,
-                    &self.protocol,
-                    &self.cleaning,
-                    &self.access_list,
-                    &self.metrics,
-                )
+                $crate::config::validate_shared(&self.common())?;
+                <Self as $crate::config::ValidateOwn>::validate_own(self)
             }
 
             fn log_level(&self) -> $crate::config::LogLevel {
                 self.log_level
+            }
+
+            fn common(&self) -> $crate::config::CommonSections<'_> {
+                $crate::config::CommonSections {
+                    workers: self.workers,
+                    network: &self.network,
+                    protocol: &self.protocol,
+                    cleaning: &self.cleaning,
+                    access_list: &self.access_list,
+                    privileges: &self.privileges,
+                    cpu_pinning: &self.cpu_pinning,
+                    metrics: &self.metrics,
+                }
             }
         }
     };
@@ -176,39 +231,18 @@ pub fn print_default<T: TrackerConfig>() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config_struct;
 
-    config_struct! {
+    crate::tracker_config! {
         /// A config shaped like a tracker's.
-        pub struct Sample {
-            /// Worker threads.
+        pub struct Sample("sample", port = "6969", interval = 1800) {
+            /// Something of its own.
             ///
-            /// 0 = one per core.
-            pub workers: usize = 0,
-            /// Log level.
-            pub log_level: LogLevel = LogLevel::Info,
-            /// Listening.
-            pub network: NetworkConfig = NetworkConfig::default(),
-            /// Announces.
-            pub protocol: ProtocolConfig = ProtocolConfig::default(),
-            /// Access.
-            pub access_list: AccessListConfig = AccessListConfig::default(),
-            /// Pinning.
-            pub cpu_pinning: CpuPinningConfig = CpuPinningConfig::default(),
+            /// 0 = none.
+            pub own: usize = 0,
         }
     }
 
-    impl TrackerConfig for Sample {
-        const NAME: &'static str = "sample";
-        fn validate(&self) -> Result<(), ConfigError> {
-            self.network.validate()?;
-            self.protocol.validate()?;
-            self.access_list.validate()
-        }
-        fn log_level(&self) -> LogLevel {
-            self.log_level
-        }
-    }
+    impl ValidateOwn for Sample {}
 
     #[test]
     fn printed_default_parses_back_and_every_key_is_commented() {
@@ -224,7 +258,7 @@ mod tests {
                 );
             }
         }
-        assert!(text.contains("# 0 = one per core."));
+        assert!(text.contains("# 0 = none."));
         assert!(text.contains("[network]"));
         assert!(text.contains("address_ipv4 = \"0.0.0.0:6969\""));
     }

@@ -1,5 +1,4 @@
-//! The config sections all three trackers share, with the key names from
-//! DESIGN.md ("Configuration and CLI"), and their validation.
+//! The config sections all three trackers share, and their validation.
 
 use super::{ConfigError, Documented};
 use crate::config_struct;
@@ -57,9 +56,10 @@ config_struct! {
         pub address_ipv4: String = "0.0.0.0:6969".into(),
         /// IPv6 socket address to listen on (IPV6_V6ONLY); "" = no IPv6 socket.
         pub address_ipv6: String = "[::]:6969".into(),
-        /// riptide-udp: a reuseport BPF program makes the kernel deliver each
-        /// announce and one-hash scrape to the worker that owns its torrent.
-        pub kernel_steering: bool = true,
+        /// Deprecated: riptide-udp's `[udp] kernel_steering`. Still read
+        /// (with a warning) so old files keep working; never printed.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub kernel_steering: Option<bool> = None,
         /// Kernel receive buffer per socket in bytes (SO_RCVBUF, set before
         /// bind); 0 = the kernel default.
         pub socket_recv_buffer: usize = 8 * 1024 * 1024,

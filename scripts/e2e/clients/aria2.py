@@ -7,7 +7,7 @@ supported yet".
 """
 import os
 
-from common import Proc
+from riptide.procs import Proc
 
 from .base import Client
 

@@ -1,5 +1,6 @@
 """libtorrent-rasterbar 2.0 (Debian python3-libtorrent): see lt_peer.py."""
-from common import SYSTEM_PYTHON, Proc
+from common import SYSTEM_PYTHON
+from riptide.procs import Proc
 
 from .base import Client
 

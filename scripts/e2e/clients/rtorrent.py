@@ -8,7 +8,7 @@ listens on every address. rTorrent keeps one peer per IP.
 """
 import re
 
-from common import Proc
+from riptide.procs import Proc
 
 from .base import Client
 

@@ -12,7 +12,8 @@ import time
 import urllib.error
 import urllib.request
 
-from common import Proc, free_port
+from common import free_port
+from riptide.procs import Proc
 
 from .base import Client
 

@@ -3,11 +3,12 @@
 //! epoll through mio, and a mio `Waker` to signal mesh messages.
 
 use super::{ServerState, WorkerSockets};
-use crate::metrics::Metric;
+use crate::metrics::DESCS;
 use crate::tracker::{Io, MeshMsg, Tracker};
 use anyhow::Context;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
+use riptide_common::metrics::RuntimeMetric;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -180,7 +181,9 @@ impl MioDriver {
             for (to, flag) in wake.iter_mut().enumerate() {
                 if std::mem::take(flag) {
                     let _ = self.wakers[to].wake();
-                    self.tracker.metrics().add(Metric::MeshWakeups.index(), 1);
+                    self.tracker
+                        .metrics()
+                        .add(DESCS.len() + RuntimeMetric::MeshWakeups.index(), 1);
                 }
             }
             if now_instant >= next_clean {

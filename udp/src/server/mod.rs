@@ -1,21 +1,24 @@
 //! The UDP tracker's I/O: socket set-up, backend choice, and the two
 //! backends (drivers) that run the same [`crate::tracker::Tracker`] logic.
 //!
-//! Start-up order: probe → bind every socket (one per worker per family, in
-//! worker order, so reuseport index i is worker i) → attach the steering
-//! program → bind each socket's send-only twin behind them → load
-//! the access list → start metrics → drop privileges → run.
+//! [`UdpService`] plugs into the shared start-up
+//! (`riptide_common::startup`); its own part of it: probe → bind every
+//! socket (one per worker per family, in worker order, so reuseport index i
+//! is worker i) → attach the steering program → bind each socket's
+//! send-only twin behind them; then, once privileges are dropped, run the
+//! chosen backend.
 
 pub mod mio;
 pub mod uring;
 
 use crate::config::{Backend, UdpConfig};
 use crate::connection_id::ConnectionIds;
-use crate::metrics::{Metric, DESCS};
+use crate::metrics::{Metric, TABLES};
 use crate::tracker::{Settings, Tracker};
 use anyhow::{bail, Context};
 use riptide_common::access_list::SharedAccessList;
-use riptide_common::metrics::WorkerMetrics;
+use riptide_common::metrics::Desc;
+use riptide_common::startup::{BoundAddrs, Service, Started};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
@@ -188,100 +191,114 @@ fn choose_backend(config: &UdpConfig) -> anyhow::Result<Backend> {
     }
 }
 
-/// Binds, drops privileges and serves until SIGTERM/SIGINT.
-pub fn run(config: UdpConfig) -> anyhow::Result<()> {
-    // First, so every thread started from here on (metrics, workers)
-    // inherits the mask and signals are only ever read through a signalfd.
-    uring_rt::block_runtime_signals().context("block signals")?;
-    let workers = riptide_common::pinning::worker_count(config.workers);
-    let backend = choose_backend(&config)?;
+/// riptide-udp for the shared start-up sequence.
+pub struct UdpService;
 
-    let mut sockets: Vec<WorkerSockets> = (0..workers).map(|_| WorkerSockets::default()).collect();
-    let mut steering_refused = false;
-    for addr in [config.network.ipv4()?, config.network.ipv6()?]
-        .into_iter()
-        .flatten()
-    {
-        let alone = port_is_ours(addr);
-        let group = bind_group(addr, workers, config.network.socket_recv_buffer)?;
-        let bound = group[0].local_addr()?;
-        // Also with one worker: the program is what keeps requests off the
-        // send-only sockets.
-        let steered = config.network.kernel_steering && steer(&group, workers);
-        steering_refused |= config.network.kernel_steering && !steered;
-        if steered && !alone {
-            log::warn!("udp {addr} is also bound by another process (an instance still running?); answering from the receive sockets");
+/// What [`UdpService::bind`] hands to [`UdpService::serve`].
+pub struct Bound {
+    backend: Backend,
+    sockets: Vec<WorkerSockets>,
+}
+
+impl Service for UdpService {
+    type Config = UdpConfig;
+    type Bound = Bound;
+    const METRICS: &'static [&'static [Desc]] = TABLES;
+
+    fn probe_verdict(probe: &uring_rt::Probe) -> (Vec<&'static str>, &'static str) {
+        (
+            probe.missing_for_udp(),
+            "riptide-udp will use its mio backend",
+        )
+    }
+
+    fn bind(config: &UdpConfig, started: &Started) -> anyhow::Result<(Bound, BoundAddrs)> {
+        let workers = started.workers;
+        let backend = choose_backend(config)?;
+        if config.network.kernel_steering.is_some() {
+            log::warn!("[network] kernel_steering is deprecated: set [udp] kernel_steering instead (the old key still wins)");
         }
-        let senders = if steered && alone {
-            bind_senders(&group)
-        } else {
-            group.iter().map(|_| None).collect()
-        };
-        for ((slot, socket), sender) in sockets.iter_mut().zip(group).zip(senders) {
-            if bound.is_ipv4() {
-                (slot.v4, slot.v4_sender) = (Some(socket), sender);
-            } else {
-                (slot.v6, slot.v6_sender) = (Some(socket), sender);
+        let steering_wanted = config.udp.kernel_steering(&config.network);
+        let mut sockets: Vec<WorkerSockets> =
+            (0..workers).map(|_| WorkerSockets::default()).collect();
+        let mut steering_refused = false;
+        let mut addrs = Vec::new();
+        for addr in [config.network.ipv4()?, config.network.ipv6()?]
+            .into_iter()
+            .flatten()
+        {
+            let alone = port_is_ours(addr);
+            let group = bind_group(addr, workers, config.network.socket_recv_buffer)?;
+            let bound = group[0].local_addr()?;
+            // Also with one worker: the program is what keeps requests off the
+            // send-only sockets.
+            let steered = steering_wanted && steer(&group, workers);
+            steering_refused |= steering_wanted && !steered;
+            if steered && !alone {
+                log::warn!("udp {addr} is also bound by another process (an instance still running?); answering from the receive sockets");
             }
+            let senders = if steered && alone {
+                bind_senders(&group)
+            } else {
+                group.iter().map(|_| None).collect()
+            };
+            for ((slot, socket), sender) in sockets.iter_mut().zip(group).zip(senders) {
+                if bound.is_ipv4() {
+                    (slot.v4, slot.v4_sender) = (Some(socket), sender);
+                } else {
+                    (slot.v6, slot.v6_sender) = (Some(socket), sender);
+                }
+            }
+            addrs.push(("udp", bound));
         }
-        log::info!("listening on udp {bound}");
+        let steering = steering_wanted && !steering_refused;
+        log::info!(
+            "{workers} workers, kernel steering {}",
+            if steering { "on" } else { "off" }
+        );
+        if steering_refused {
+            started.metrics[0].add(Metric::SteeringRefused.index(), 1);
+        }
+        Ok((Bound { backend, sockets }, addrs))
     }
-    let steering = config.network.kernel_steering && !steering_refused;
-    log::info!(
-        "{workers} workers, kernel steering {}",
-        if steering { "on" } else { "off" }
-    );
 
-    let access_list = SharedAccessList::load(&config.access_list).context("load access list")?;
-    let metrics: Vec<Arc<WorkerMetrics>> = (0..workers)
-        .map(|_| Arc::new(WorkerMetrics::new(DESCS.len())))
-        .collect();
-    if steering_refused {
-        metrics[0].add(Metric::SteeringRefused.index(), 1);
+    fn serve(config: UdpConfig, bound: Bound, started: Started) -> anyhow::Result<()> {
+        let workers = started.workers;
+        let shared = ServerState {
+            clean_interval: Duration::from_secs(u64::from(config.cleaning.interval)),
+            config: Arc::new(config),
+            access_list: started.access_list,
+            start: Instant::now(),
+        };
+        let max_age = shared.config.udp.connection_id_max_age;
+        let ids = match shared.config.udp.key_bytes() {
+            Some(key) => ConnectionIds::new(key, max_age),
+            None => ConnectionIds::from_random(max_age),
+        };
+        // Connection ids carry Unix time, so with a fixed key they survive a restart.
+        let unix_base = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as u32);
+        let settings = Settings::from_config(&shared.config);
+        let trackers: Vec<Tracker> = started
+            .metrics
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                Tracker::new(
+                    i,
+                    workers,
+                    settings,
+                    ids.clone(),
+                    unix_base,
+                    shared.access_list.cache(),
+                    Arc::clone(m),
+                )
+            })
+            .collect();
+        match bound.backend {
+            Backend::IoUring | Backend::Auto => uring::run(&shared, trackers, bound.sockets),
+            Backend::Mio => mio::run(&shared, trackers, bound.sockets),
+        }
     }
-    if let Some(addr) = config.metrics.addr()? {
-        let listener =
-            std::net::TcpListener::bind(addr).with_context(|| format!("bind metrics {addr}"))?;
-        let bound = riptide_common::metrics::serve(listener, DESCS, metrics.clone())?;
-        log::info!("metrics on http://{bound}/metrics");
-    }
-    riptide_common::privileges::drop_privileges(&config.privileges)?;
-
-    let shared = ServerState {
-        clean_interval: Duration::from_secs(u64::from(config.cleaning.interval)),
-        config: Arc::new(config),
-        access_list,
-        start: Instant::now(),
-    };
-    let max_age = shared.config.udp.connection_id_max_age;
-    let ids = match shared.config.udp.key_bytes() {
-        Some(key) => ConnectionIds::new(key, max_age),
-        None => ConnectionIds::from_random(max_age),
-    };
-    // Connection ids carry Unix time, so with a fixed key they survive a restart.
-    let unix_base = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as u32);
-    let settings = Settings::from_config(&shared.config);
-    let trackers: Vec<Tracker> = metrics
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            Tracker::new(
-                i,
-                workers,
-                settings,
-                ids.clone(),
-                unix_base,
-                shared.access_list.cache(),
-                Arc::clone(m),
-            )
-        })
-        .collect();
-    match backend {
-        Backend::IoUring | Backend::Auto => uring::run(&shared, trackers, sockets)?,
-        Backend::Mio => mio::run(&shared, trackers, sockets)?,
-    }
-    log::info!("stopped");
-    Ok(())
 }

@@ -2,7 +2,7 @@
 //! its sockets and feeds datagrams and mesh messages to its [`Tracker`].
 
 use super::{ServerState, WorkerSockets, TIMER_CLEAN, TIMER_STATS};
-use crate::metrics::Metric;
+use crate::metrics::DESCS;
 use crate::tracker::{Io, MeshMsg, Tracker};
 use riptide_common::metrics::WorkerMetrics;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -58,18 +58,8 @@ impl UringDriver {
     }
 
     fn copy_runtime_stats(&self, ctx: &Ctx<MeshMsg>) {
-        let s = ctx.stats();
         let m: &WorkerMetrics = self.tracker.metrics();
-        m.set(
-            Metric::RecvBuffersExhausted.index(),
-            s.recv_buffers_exhausted,
-        );
-        m.set(Metric::RecvBuffersGrown.index(), s.recv_buffers_grown);
-        m.set(Metric::RecvRearms.index(), s.rearms);
-        m.set(Metric::MeshWakeups.index(), s.mesh_wakeups);
-        m.set(Metric::SubmitBatches.index(), s.submit_batches);
-        m.set(Metric::SubmittedEntries.index(), s.submitted_sqes);
-        m.set(Metric::BusyTurns.index(), s.busy_turns);
+        riptide_common::metrics::fill_runtime(ctx.stats(), ctx.connections(), m, DESCS.len());
     }
 }
 
