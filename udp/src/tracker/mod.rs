@@ -723,3 +723,6 @@ impl PeerFamily for PeerV6 {
         write_announce_v6(buf, tid, interval, leechers, seeders, peers)
     }
 }
+
+#[cfg(test)]
+mod tests;
