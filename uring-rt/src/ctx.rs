@@ -65,9 +65,10 @@ pub struct Ctx<M> {
     pub(crate) mesh: MeshEnd<M>,
     /// The sending half of the byte mesh, when configured.
     pub(crate) bytes: Option<ByteSender>,
-    /// `mesh_refused[w]`: a byte-mesh push to `w` was refused since the
-    /// last `on_mesh_space(w)`.
-    pub(crate) mesh_refused: Vec<bool>,
+    /// `mesh_refused[w][lane]`: the length of the last byte-mesh push to
+    /// `w` on `lane` that was refused, until `on_mesh_space` reports room
+    /// for it (0: none refused).
+    pub(crate) mesh_refused: Vec<[usize; 2]>,
     /// Workers to wake at the end of this turn (each at most once).
     pub(crate) wake_list: Vec<usize>,
     pub(crate) wake_marked: Vec<bool>,
@@ -99,7 +100,7 @@ impl<M: Copy + Send + 'static> Ctx<M> {
             stop_all_requested: false,
             mesh,
             bytes,
-            mesh_refused: vec![false; workers],
+            mesh_refused: vec![[0; 2]; workers],
             wake_list: Vec::with_capacity(workers),
             wake_marked: vec![false; workers],
             udp: Vec::new(),
@@ -248,8 +249,8 @@ impl<M: Copy + Send + 'static> Ctx<M> {
     /// mesh, written in place: `fill` gets `len` bytes of ring space and
     /// returns how many it wrote (the record's length). Replies go on
     /// [`Lane::Reply`], which requests can never fill. `Full`: no room now
-    /// (counted in `mesh_full`; `Handler::on_mesh_space(to)` follows once
-    /// `to` freed some). `TooLarge`: longer than `byte_mesh_max_record`, or
+    /// (counted in `mesh_full`; `Handler::on_mesh_space(to, lane)` follows
+    /// once `to` freed room for a record this long). `TooLarge`: longer than `byte_mesh_max_record`, or
     /// no byte mesh configured. `to == self.worker()` is refused with
     /// `Full` (a worker handles its own work directly). The target is woken
     /// at the end of the turn when its ring was empty. Record layout and
@@ -278,7 +279,7 @@ impl<M: Copy + Send + 'static> Ctx<M> {
             Err(e) => {
                 if e == PushError::Full {
                     self.stats.mesh_full += 1;
-                    self.mesh_refused[to] = true;
+                    self.mesh_refused[to][lane as usize] = len.max(1);
                 }
                 Err(e)
             }

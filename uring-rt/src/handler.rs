@@ -50,10 +50,11 @@ pub trait Handler: Send + 'static {
         let _ = (ctx, from, lane, record);
     }
 
-    /// A byte-mesh push to worker `to` was refused (`Full`) and `to` has
-    /// since freed room: retry what was kept back.
-    fn on_mesh_space(&mut self, ctx: &mut Ctx<Self::Msg>, to: usize) {
-        let _ = (ctx, to);
+    /// A byte-mesh push to worker `to` on `lane` was refused (`Full`) and
+    /// `to` has since freed room for a record as long as that one: retry
+    /// what was kept back.
+    fn on_mesh_space(&mut self, ctx: &mut Ctx<Self::Msg>, to: usize, lane: Lane) {
+        let _ = (ctx, to, lane);
     }
 
     /// A timer registered with `Ctx::add_timer` fired.

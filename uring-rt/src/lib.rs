@@ -37,3 +37,4 @@ pub use runtime::{run, RuntimeConfig, RuntimeError};
 pub use signals::block_runtime_signals;
 pub use stats::RtStats;
 pub use tcp::accept::ListenerId;
+pub use tcp::api::CLOSE_LIMIT;

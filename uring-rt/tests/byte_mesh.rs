@@ -106,8 +106,8 @@ impl Handler for Peer {
             }
         }
     }
-    fn on_mesh_space(&mut self, ctx: &mut Ctx<()>, to: usize) {
-        assert_eq!(to, 1);
+    fn on_mesh_space(&mut self, ctx: &mut Ctx<()>, to: usize, lane: Lane) {
+        assert_eq!((to, lane), (1, Lane::Request));
         self.space_calls += 1;
         self.pump(ctx);
     }

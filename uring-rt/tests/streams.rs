@@ -511,3 +511,60 @@ fn at_max_connections_accepting_pauses_and_resumes_as_slots_free() {
     assert!(!h.base.watchdog_fired);
     assert_eq!(h.listeners_seen.len(), 6);
 }
+
+#[test]
+fn eof_while_paused_waits_until_the_kept_requests_are_answered() {
+    if common::skip_tcp() {
+        return;
+    }
+    let (addrs, t) = serve(1, small(), |b| Lines {
+        pause_each: true,
+        ..Lines::new(b, 1)
+    });
+    let mut s = client(addrs[0]);
+    read_n(&mut s, 11);
+    let mut want = Vec::new();
+    let mut batch = Vec::new();
+    for i in 0..50u8 {
+        batch.extend(std::iter::repeat_n(b'p', usize::from(i) + 1));
+        batch.push(b'\n');
+        want.extend_from_slice(format!("{}:112\n", usize::from(i) + 1).as_bytes());
+    }
+    s.write_all(&batch).unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(&want),
+        "kept requests were dropped at EOF"
+    );
+    let h = t.join().unwrap();
+    assert!(!h.base.watchdog_fired);
+}
+
+#[test]
+fn messages_under_the_inbound_bound_pass_even_when_a_receive_straddles_two() {
+    if common::skip_tcp() {
+        return;
+    }
+    let mut cfg = small();
+    cfg.max_inbound_bytes = 1024;
+    let (addrs, t) = serve(1, cfg, |b| Lines::new(b, 1));
+    let mut s = client(addrs[0]);
+    read_n(&mut s, 11);
+    // Ten 1000-byte lines in one write, over 512-byte receives: the carry
+    // holds most of one line when the next receive brings its end and the
+    // start of the next.
+    let mut batch = Vec::new();
+    for _ in 0..10 {
+        batch.extend(std::iter::repeat_n(b'q', 999));
+        batch.push(b'\n');
+    }
+    s.write_all(&batch).unwrap();
+    let want = "999:113\n".repeat(10);
+    assert_eq!(String::from_utf8_lossy(&read_n(&mut s, want.len())), want);
+    drop(s);
+    let h = t.join().unwrap();
+    assert!(!h.base.watchdog_fired);
+}

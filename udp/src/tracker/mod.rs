@@ -465,9 +465,16 @@ impl Tracker {
             counts.seeders as i32,
         );
         let peers = &*out;
-        io.send(a.client, a.local, |buf| {
-            F::write(buf, a.transaction_id, interval, leechers, seeders, peers)
-        })
+        // Not through `Tracker::send`: `peers` borrows this tracker's buffer.
+        let mut written = 0;
+        let sent = io.send(a.client, a.local, |buf| {
+            written = F::write(buf, a.transaction_id, interval, leechers, seeders, peers);
+            written
+        });
+        if sent {
+            self.metrics.add(Metric::BytesSent.index(), written as u64);
+        }
+        sent
     }
 
     fn scrape(

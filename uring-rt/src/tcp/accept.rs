@@ -83,11 +83,15 @@ impl Listener {
     }
 }
 
-/// An ACCEPT error that means "no resources now": back off, do not spin.
-pub(crate) fn is_resource_error(errno: i32) -> bool {
-    matches!(
+/// An ACCEPT error after which the listener backs off instead of arming
+/// again at once: everything but a connection that went away before it was
+/// taken (or an interruption). EMFILE/ENFILE/ENOMEM/ENOBUFS mean "no
+/// resources now"; anything else (a policy's EPERM, EINVAL) would fail
+/// again at once, and re-arming would spin.
+pub(crate) fn backs_off(errno: i32) -> bool {
+    !matches!(
         errno,
-        libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::ENOBUFS
+        libc::ECONNABORTED | libc::EINTR | libc::EAGAIN | libc::ECANCELED
     )
 }
 

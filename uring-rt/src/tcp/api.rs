@@ -4,9 +4,14 @@
 use crate::ctx::Ctx;
 use crate::handler::{ConnId, SendError};
 use crate::tcp::accept::ListenerId;
+use crate::tcp::conn::Phase;
 use std::io;
 use std::net::TcpListener;
 use std::time::Duration;
+
+/// How long a graceful close may take to send what is queued, unless a
+/// deadline set after `close` says otherwise.
+pub const CLOSE_LIMIT: Duration = Duration::from_secs(30);
 
 impl<M: Copy + Send + 'static> Ctx<M> {
     /// Register a TCP listener (see [`crate::socket::reuseport_listeners`] for building
@@ -91,16 +96,25 @@ impl<M: Copy + Send + 'static> Ctx<M> {
     /// Unread pipelined bytes therefore never turn the last response into
     /// an RST. Nothing more is delivered or may be sent; `on_closed`
     /// follows.
+    ///
+    /// The whole close is bounded: sending what is queued by
+    /// [`CLOSE_LIMIT`] (a deadline set after `close` replaces it), the
+    /// lingering read by `tcp_linger`; past either the connection is reset.
     pub fn close(&mut self, conn: ConnId) {
-        if self.tcp.get(conn).is_some() {
+        if self.tcp.open_conn(conn).is_some() {
             self.tcp.close(conn.index);
+            self.deadlines.set(conn.index, self.now, CLOSE_LIMIT);
         }
     }
 
     /// End a connection now with an RST (SO_LINGER 0), dropping queued
     /// bytes: for abuse and dead peers. `on_closed` follows.
     pub fn abort(&mut self, conn: ConnId) {
-        if self.tcp.get(conn).is_some() {
+        if self
+            .tcp
+            .get(conn)
+            .is_some_and(|c| c.phase != Phase::Aborting)
+        {
             self.stats.conns_aborted += 1;
             self.tcp.abort(conn.index, true);
         }

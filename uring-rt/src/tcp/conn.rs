@@ -38,6 +38,16 @@ pub(crate) enum ReadSide {
     Paused,
     /// The peer sent EOF (half-close).
     Eof,
+    /// The peer sent EOF while receiving was paused: `on_peer_closed`
+    /// waits until the handler resumes and has seen what was kept.
+    PausedEof,
+}
+
+impl ReadSide {
+    /// The peer has not sent EOF yet.
+    pub(crate) fn before_eof(self) -> bool {
+        matches!(self, ReadSide::Open | ReadSide::Paused)
+    }
 }
 
 /// The operations of a slot the kernel holds, and cancels already asked for.
@@ -72,7 +82,9 @@ pub(crate) enum Op {
 }
 
 /// One connection slot. Small on purpose: an idle connection holds this,
-/// its deadline link and (once it has sent) an empty chunk queue.
+/// its deadline link and (once it has sent) an empty chunk queue. The
+/// bools are list memberships and owed callbacks; the life is `phase`.
+#[allow(clippy::struct_excessive_bools)]
 pub(crate) struct Conn {
     pub(crate) fd: Option<OwnedFd>,
     pub(crate) generation: u32,
@@ -86,6 +98,9 @@ pub(crate) struct Conn {
     /// A send was refused for want of space: call `on_writable` once the
     /// queue drains below half the bound.
     pub(crate) want_writable: bool,
+    /// EOF came while paused: `on_peer_closed` is owed once the handler
+    /// resumed and was handed the kept bytes.
+    pub(crate) eof_owed: bool,
     /// Bytes received but not yet consumed by the handler.
     pub(crate) carry: Carry,
     pub(crate) out: Outbound,
@@ -102,6 +117,7 @@ impl Conn {
             dirty: false,
             redeliver: false,
             want_writable: false,
+            eof_owed: false,
             carry: Carry::default(),
             out: Outbound::default(),
         }
@@ -116,14 +132,14 @@ impl Conn {
     /// when it waits for a completion (or needs nothing).
     pub(crate) fn next_op(&self) -> Option<Op> {
         let ops = self.ops;
-        let reading = self.read != ReadSide::Eof && !ops.recv;
+        let reading = self.read.before_eof() && !ops.recv;
         let sendable = self.out.has_unsent() && !ops.send;
         match self.phase {
             Phase::Free | Phase::Closing => None,
             Phase::Open => {
                 if self.read == ReadSide::Open && !ops.recv {
                     Some(Op::ArmRecv)
-                } else if self.read == ReadSide::Paused && ops.recv && !ops.cancel_recv {
+                } else if self.read != ReadSide::Open && ops.recv && !ops.cancel_recv {
                     Some(Op::CancelRecv)
                 } else if sendable {
                     Some(Op::Send)
@@ -145,7 +161,7 @@ impl Conn {
             Phase::Lingering => {
                 if reading {
                     Some(Op::ArmRecv)
-                } else if self.read == ReadSide::Eof && ops.none() {
+                } else if !self.read.before_eof() && ops.none() {
                     Some(Op::Close)
                 } else {
                     None

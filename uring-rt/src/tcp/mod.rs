@@ -13,7 +13,7 @@
 //! travels in `user_data`); a stale [`ConnId`] is refused everywhere.
 
 pub(crate) mod accept;
-mod api;
+pub(crate) mod api;
 pub(crate) mod carry;
 pub(crate) mod conn;
 pub(crate) mod outbound;
@@ -72,8 +72,8 @@ pub(crate) const WAITING_MAX: usize = 64;
 impl Tcp {
     pub(crate) fn new(limits: Limits, chunk_size: u32, recv_buffer_size: usize) -> Tcp {
         // Spare pooled buffers are bounded so a burst does not keep its
-        // memory for ever.
-        let keep = 256;
+        // memory for ever (1,024 chunks of 16 KiB: 16 MiB per worker).
+        let keep = 1024;
         Tcp {
             listeners: Vec::new(),
             conns: Vec::new(),
@@ -132,6 +132,7 @@ impl Tcp {
         c.phase = Phase::Open;
         c.read = ReadSide::Open;
         c.want_writable = false;
+        c.eof_owed = false;
         let id = ConnId {
             index,
             generation: c.generation,
@@ -252,10 +253,15 @@ impl Tcp {
         let Some(c) = self.get_mut(id).filter(|c| c.phase == Phase::Open) else {
             return false;
         };
-        if c.read == ReadSide::Paused {
-            c.read = ReadSide::Open;
+        match c.read {
+            ReadSide::Paused => c.read = ReadSide::Open,
+            ReadSide::PausedEof => {
+                c.read = ReadSide::Eof;
+                c.eof_owed = true;
+            }
+            ReadSide::Open | ReadSide::Eof => {}
         }
-        if !c.carry.is_empty() && !c.redeliver {
+        if (!c.carry.is_empty() || c.eof_owed) && !c.redeliver {
             c.redeliver = true;
             self.redeliver.push(id.index);
         }

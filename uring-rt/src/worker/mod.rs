@@ -263,6 +263,8 @@ impl<M: Copy + Send + 'static> Worker<M> {
             }
         }
         h.on_stop(&mut self.ctx);
+        // Cancel the ACCEPTs (a stopping worker takes no new connection).
+        self.ctx.tcp.listeners_dirty = true;
         let deadline = Instant::now() + DRAIN_LIMIT;
         self.flush()?;
         self.enter.submit(&mut self.ring, 0, 0)?;
@@ -308,7 +310,9 @@ impl<M: Copy + Send + 'static> Worker<M> {
             || self
                 .bytes_rx
                 .as_ref()
-                .is_some_and(ByteReceiver::has_backlog);
+                .is_some_and(ByteReceiver::has_backlog)
+            || !self.ctx.tcp.redeliver.is_empty()
+            || !self.ctx.tcp.writable.is_empty();
         let want = u32::from(!backlog);
         let entered = match self.batch {
             // Sleep until the first completion, then gather up to `n` for
@@ -375,7 +379,10 @@ impl<M: Copy + Send + 'static> Worker<M> {
         }
         self.tcp_callbacks(h, draining);
         self.expire_deadlines(h, draining);
-        self.closed_callbacks(h);
+        self.closed_callbacks(h, draining);
+        // A handler may have resumed a connection from a deadline or a
+        // close: hand over its kept bytes now, not after the next wait.
+        self.tcp_callbacks(h, draining);
         self.grow_dry_rings();
         Ok(())
     }
@@ -398,12 +405,12 @@ impl<M: Copy + Send + 'static> Worker<M> {
             return;
         }
         for to in 0..self.ctx.workers {
-            if self.ctx.mesh_refused[to]
-                && (self.ctx.mesh_space(to, Lane::Request) > 0
-                    || self.ctx.mesh_space(to, Lane::Reply) > 0)
-            {
-                self.ctx.mesh_refused[to] = false;
-                h.on_mesh_space(&mut self.ctx, to);
+            for lane in [Lane::Reply, Lane::Request] {
+                let need = self.ctx.mesh_refused[to][lane as usize];
+                if need > 0 && self.ctx.mesh_space(to, lane) >= need {
+                    self.ctx.mesh_refused[to][lane as usize] = 0;
+                    h.on_mesh_space(&mut self.ctx, to, lane);
+                }
             }
         }
     }

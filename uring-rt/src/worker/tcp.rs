@@ -7,7 +7,7 @@ use super::{push, Worker, TCP_BGID};
 use crate::bufring::BufRing;
 use crate::ctx::Ctx;
 use crate::handler::{ConnId, Handler};
-use crate::tcp::accept::{is_resource_error, ListenOp, ListenState, ListenerId};
+use crate::tcp::accept::{backs_off, ListenOp, ListenState, ListenerId};
 use crate::tcp::conn::{Op, Phase, ReadSide};
 use crate::tcp::outbound::NextSend;
 use crate::tcp::{self, WAITING_MAX};
@@ -60,7 +60,7 @@ impl<M: Copy + Send + 'static> Worker<M> {
                 io::Error::from_raw_os_error(-res)
             );
             if let Some(l) = self.ctx.tcp.listeners.get_mut(index) {
-                if is_resource_error(-res) {
+                if backs_off(-res) {
                     l.backoff_due = true;
                     self.ctx.stats.accept_backoffs += 1;
                 }
@@ -111,7 +111,26 @@ impl<M: Copy + Send + 'static> Worker<M> {
             }
             self.ctx.tcp.mark(index as u32);
         }
-        if let Some(bid) = bid {
+        if res == 0 {
+            // EOF (tested first: whatever the flags say).
+            if let (Some(bid), Some(bufs)) = (bid, self.tcp_bufs.as_mut()) {
+                bufs.recycle(bid);
+            }
+            let c = &mut self.ctx.tcp.conns[index];
+            let was = c.read;
+            c.read = match was {
+                ReadSide::Paused => ReadSide::PausedEof,
+                _ => ReadSide::Eof,
+            };
+            let open = c.phase == Phase::Open;
+            self.ctx.tcp.mark(index as u32);
+            if open && draining {
+                self.ctx.tcp.close(index as u32);
+            } else if open && was == ReadSide::Open {
+                h.on_peer_closed(&mut self.ctx, id);
+            }
+            // Paused: told once it resumes and saw what was kept.
+        } else if let Some(bid) = bid {
             // A TCP_BGID buffer implies the ring exists (created before the
             // first ACCEPT, so before any RECV on the group).
             if let Some(bufs) = self.tcp_bufs.as_mut() {
@@ -120,16 +139,6 @@ impl<M: Copy + Send + 'static> Worker<M> {
                     received(&mut self.ctx, h, id, data, draining);
                 }
                 bufs.recycle(bid);
-            }
-        } else if res == 0 {
-            let c = &mut self.ctx.tcp.conns[index];
-            c.read = ReadSide::Eof;
-            let open = c.phase == Phase::Open;
-            self.ctx.tcp.mark(index as u32);
-            if open && !draining {
-                h.on_peer_closed(&mut self.ctx, id);
-            } else if open {
-                self.ctx.tcp.close(index as u32);
             }
         } else if res == -libc::ENOBUFS {
             self.ctx.stats.recv_buffers_exhausted += 1;
@@ -200,27 +209,45 @@ impl<M: Copy + Send + 'static> Worker<M> {
         }
     }
 
-    /// After the turn's completions: carried bytes of resumed connections,
-    /// then `on_writable` of connections whose queue drained.
+    /// After the turn's completions: carried bytes of resumed connections
+    /// (then `on_peer_closed` if EOF came while paused), and `on_writable`
+    /// of connections whose queue drained; again until neither has work
+    /// (a handler resumes from `on_writable`), within a bound: what is left
+    /// keeps the next wait from blocking (`Worker::turn`).
     pub(super) fn tcp_callbacks<H: Handler<Msg = M>>(&mut self, h: &mut H, draining: bool) {
         let ctx = &mut self.ctx;
-        for _ in 0..ctx.tcp.redeliver.len() {
-            let Some(i) = ctx.tcp.redeliver.pop() else {
-                break;
-            };
-            let c = &mut ctx.tcp.conns[i as usize];
-            c.redeliver = false;
-            let id = ConnId {
-                index: i,
-                generation: c.generation,
-            };
-            if c.phase == Phase::Open && c.read != ReadSide::Paused && !draining {
-                deliver_carry(ctx, h, id);
+        for _ in 0..16 {
+            if ctx.tcp.redeliver.is_empty() && ctx.tcp.writable.is_empty() {
+                return;
             }
-        }
-        while let Some(id) = ctx.tcp.writable.pop() {
-            if ctx.tcp.open_conn(id).is_some() && !draining {
-                h.on_writable(ctx, id);
+            for _ in 0..ctx.tcp.redeliver.len() {
+                let Some(i) = ctx.tcp.redeliver.pop() else {
+                    break;
+                };
+                let c = &mut ctx.tcp.conns[i as usize];
+                c.redeliver = false;
+                let id = ConnId {
+                    index: i,
+                    generation: c.generation,
+                };
+                let deliverable = matches!(c.read, ReadSide::Open | ReadSide::Eof);
+                if c.phase != Phase::Open || !deliverable || draining {
+                    continue;
+                }
+                deliver_carry(ctx, h, id);
+                let c = &mut ctx.tcp.conns[i as usize];
+                if c.eof_owed && c.carry.is_empty() && c.phase == Phase::Open {
+                    c.eof_owed = false;
+                    h.on_peer_closed(ctx, id);
+                }
+            }
+            for _ in 0..ctx.tcp.writable.len() {
+                let Some(id) = ctx.tcp.writable.pop() else {
+                    break;
+                };
+                if ctx.tcp.open_conn(id).is_some() && !draining {
+                    h.on_writable(ctx, id);
+                }
             }
         }
     }
@@ -263,15 +290,16 @@ impl<M: Copy + Send + 'static> Worker<M> {
         self.expired = due;
     }
 
-    /// `on_closed` for every slot whose CLOSE completed; the slot is free after.
-    pub(super) fn closed_callbacks<H: Handler<Msg = M>>(&mut self, h: &mut H) {
+    /// `on_closed` for every slot whose CLOSE completed; the slot is free
+    /// after, and a connection waiting for one gets it (not while stopping).
+    pub(super) fn closed_callbacks<H: Handler<Msg = M>>(&mut self, h: &mut H, draining: bool) {
         while let Some(i) = self.ctx.tcp.finished.pop() {
             self.ctx.deadlines.clear(i);
             let id = self.ctx.tcp.release(i);
             self.ctx.stats.conns_closed += 1;
             h.on_closed(&mut self.ctx, id);
         }
-        while self.ctx.tcp.has_room() {
+        while self.ctx.tcp.has_room() && !draining {
             let Some((fd, listener, peer)) = self.ctx.tcp.waiting.pop_front() else {
                 break;
             };
@@ -418,7 +446,27 @@ fn received<M: Copy + Send + 'static, H: Handler<Msg = M>>(
         if n < data.len() {
             keep(ctx, h, id, &data[n..]);
         }
-    } else if keep(ctx, h, id, data) {
+        return;
+    }
+    // Top the carry up to the bound, let the handler consume, repeat: a
+    // receive that straddles the end of one message and the start of the
+    // next is not mistaken for one message over the bound.
+    let mut rest: &[u8] = data;
+    while !rest.is_empty() {
+        let Some(c) = ctx.tcp.open_conn(id) else {
+            return;
+        };
+        if c.read != ReadSide::Open {
+            // Paused by the handler meanwhile: keep the rest for resume.
+            keep(ctx, h, id, rest);
+            return;
+        }
+        let room = ctx.tcp.limits.max_inbound.saturating_sub(c.carry.len());
+        let take = room.min(rest.len()).max(1);
+        if !keep(ctx, h, id, &rest[..take]) {
+            return;
+        }
+        rest = &rest[take..];
         deliver_carry(ctx, h, id);
     }
 }
