@@ -85,6 +85,7 @@ pub fn start<T: Service>(config: T::Config, ready_file: Option<&Path>) -> anyhow
     let common = config.common();
     let workers = crate::pinning::worker_count(common.workers);
     let access_list = SharedAccessList::load(common.access_list).context("load access list")?;
+    let mut metrics_addr = None;
     let metrics: Vec<Arc<WorkerMetrics>> = (0..workers)
         .map(|_| Arc::new(WorkerMetrics::new(series_len(T::METRICS))))
         .collect();
@@ -93,16 +94,18 @@ pub fn start<T: Service>(config: T::Config, ready_file: Option<&Path>) -> anyhow
             std::net::TcpListener::bind(addr).with_context(|| format!("bind metrics {addr}"))?;
         let bound = crate::metrics::serve(listener, T::METRICS, metrics.clone())?;
         log::info!("metrics on http://{bound}/metrics");
+        metrics_addr = Some(bound);
     }
     let started = Started {
         workers,
         access_list,
         metrics,
     };
-    let (bound, addrs) = T::bind(&config, &started)?;
+    let (bound, mut addrs) = T::bind(&config, &started)?;
     for (proto, addr) in &addrs {
         log::info!("listening on {proto} {addr}");
     }
+    addrs.extend(metrics_addr.map(|a| ("metrics", a)));
     if let Some(path) = ready_file {
         write_ready_file(path, &addrs)?;
     }
@@ -112,7 +115,8 @@ pub fn start<T: Service>(config: T::Config, ready_file: Option<&Path>) -> anyhow
     Ok(())
 }
 
-/// Writes one `protocol address` line per bound socket, atomically (a
+/// Writes one `protocol address` line per bound socket (and `metrics
+/// address` for the metrics endpoint), atomically (a
 /// temporary file renamed into place), so a supervisor or a test waits for
 /// the file instead of parsing logs.
 fn write_ready_file(path: &Path, addrs: &[(&'static str, SocketAddr)]) -> anyhow::Result<()> {

@@ -1,19 +1,19 @@
 //! Test support: start the real riptide-udp binary on loopback ports chosen
-//! by the kernel, read its bound addresses from its log, and talk to it
-//! with the crate's own client-side codec.
+//! by the kernel (through the shared `riptide_test_support` harness, which
+//! reads its `--ready-file`), and talk to it with the crate's own
+//! client-side codec.
 #![allow(dead_code, clippy::missing_panics_doc, clippy::struct_excessive_bools)]
 
 use riptide_common::{InfoHash, PeerId};
+use riptide_test_support::Process;
 use riptide_udp::protocol::{
     parse_response, scrape_stats, AnnounceEvent, AnnounceRequest, ConnectRequest, ConnectionId,
     Response, ScrapeRequest, TransactionId,
 };
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+use std::time::Duration;
 
 /// How to start a tracker.
 pub struct Options {
@@ -87,175 +87,61 @@ impl Options {
     }
 }
 
-/// A running riptide-udp process; SIGTERM and reaped on drop.
+/// A running riptide-udp process (the shared harness), with its UDP and
+/// metrics addresses from the ready file.
 pub struct Tracker {
-    child: Option<Child>,
+    pub process: Process,
     pub v4: Option<SocketAddr>,
     pub v6: Option<SocketAddr>,
     pub metrics: Option<SocketAddr>,
-    pub dir: PathBuf,
-    log: Arc<Mutex<Vec<String>>>,
 }
 
-fn temp_dir() -> PathBuf {
-    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("riptide-udp-test-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+impl std::ops::Deref for Tracker {
+    type Target = Process;
+    fn deref(&self) -> &Process {
+        &self.process
+    }
 }
 
 impl Tracker {
     fn start(o: &Options) -> Self {
-        let dir = temp_dir();
         let config = format!(
-            "workers = {}\nbackend = \"{}\"\nlog_level = \"info\"\n{}\n[network]\naddress_ipv4 = \"{}\"\naddress_ipv6 = \"{}\"\nkernel_steering = {}\n\n[metrics]\nenabled = {}\naddress = \"127.0.0.1:0\"\n\n{}",
+            "workers = {}\nbackend = \"{}\"\nlog_level = \"info\"\n{}\n[network]\naddress_ipv4 = \"{}\"\naddress_ipv6 = \"{}\"\n\n[metrics]\nenabled = {}\naddress = \"127.0.0.1:0\"\n\n{}",
             o.workers,
             o.backend,
             o.top,
             if o.v4 { o.v4_addr.as_str() } else { "" },
             if o.v6 { "[::1]:0" } else { "" },
-            o.steering,
             o.metrics,
-            o.extra,
+            udp_section(o),
         );
-        let path = dir.join("riptide-udp.toml");
-        std::fs::write(&path, config).unwrap();
-        let bin = env!("CARGO_BIN_EXE_riptide-udp");
-        let mut command = match &o.wrapper {
-            Some(w) => {
-                let mut c = Command::new(w);
-                c.arg(bin);
-                c
-            }
-            None => Command::new(bin),
-        };
-        let mut child = command
-            .arg("-c")
-            .arg(&path)
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start riptide-udp");
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        let log2 = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("tracker: {line}");
-                let _ = tx.send(line.clone());
-                log2.lock().unwrap().push(line);
-            }
-        });
-        let mut t = Tracker {
-            child: Some(child),
-            v4: None,
-            v6: None,
-            metrics: None,
-            dir,
-            log,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let want_ready = |t: &Tracker| {
-            t.v4.is_some() == o.v4 && t.v6.is_some() == o.v6 && t.metrics.is_some() == o.metrics
-        };
-        while !want_ready(&t) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("tracker did not get ready: {:?}", t.log()));
-            if let Some(addr) = line.split("listening on udp ").nth(1) {
-                let addr: SocketAddr = addr.trim().parse().unwrap();
-                if addr.is_ipv4() {
-                    t.v4 = Some(addr);
-                } else {
-                    t.v6 = Some(addr);
-                }
-            }
-            if let Some(rest) = line.split("metrics on http://").nth(1) {
-                t.metrics = Some(rest.trim().trim_end_matches("/metrics").parse().unwrap());
-            }
+        let process = Process::start(
+            Path::new(env!("CARGO_BIN_EXE_riptide-udp")),
+            o.wrapper.as_deref(),
+            "riptide-udp",
+            &config,
+        );
+        Tracker {
+            v4: process.addr("udp", true),
+            v6: process.addr("udp", false),
+            metrics: process.addr("metrics", true),
+            process,
         }
-        t
-    }
-
-    pub fn log(&self) -> Vec<String> {
-        self.log.lock().unwrap().clone()
-    }
-
-    pub fn pid(&self) -> i32 {
-        self.child.as_ref().unwrap().id() as i32
-    }
-
-    pub fn signal(&self, sig: nix::sys::signal::Signal) {
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), sig).unwrap();
-    }
-
-    /// Waits until a log line contains `needle`.
-    pub fn wait_log(&self, needle: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if self.log().iter().any(|l| l.contains(needle)) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("no log line with {needle:?}: {:?}", self.log());
-    }
-
-    /// The metrics text.
-    pub fn metrics_text(&self) -> String {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(self.metrics.expect("metrics enabled")).unwrap();
-        s.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
-        let mut text = String::new();
-        s.read_to_string(&mut text).unwrap();
-        text
-    }
-
-    /// Sum over workers of the series whose name and labels start with `prefix`
-    /// (e.g. `riptide_announces_total{` with `path="forwarded"`).
-    pub fn metric(&self, name: &str, label: &str) -> u64 {
-        self.metrics_text()
-            .lines()
-            .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(label))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-            .sum()
     }
 
     /// SIGTERM, then wait (bounded) for the exit status.
-    pub fn stop(mut self) -> ExitStatus {
-        self.stop_inner()
-            .expect("tracker exits within 10 s of SIGTERM")
-    }
-
-    fn stop_inner(&mut self) -> Option<ExitStatus> {
-        let mut child = self.child.take()?;
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                return Some(status);
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+    pub fn stop(self) -> ExitStatus {
+        self.process.stop()
     }
 }
 
-impl Drop for Tracker {
-    fn drop(&mut self) {
-        self.stop_inner();
-        let _ = std::fs::remove_dir_all(&self.dir);
+/// `o.extra` with `kernel_steering` added to its `[udp]` section (or a new one).
+fn udp_section(o: &Options) -> String {
+    let line = format!("kernel_steering = {}\n", o.steering);
+    if o.extra.contains("[udp]") {
+        o.extra.replacen("[udp]\n", &format!("[udp]\n{line}"), 1)
+    } else {
+        format!("{}\n[udp]\n{line}", o.extra)
     }
 }
 
