@@ -155,19 +155,19 @@ fn push_to_self_is_refused_in_release() {
 /// A sticky wake flag: `wake` sets it, `sleep` waits for it and clears it.
 /// Stands in for MSG_RING / eventfd.
 #[derive(Default)]
-struct WakeFlag {
+pub(super) struct WakeFlag {
     set: Mutex<bool>,
     cond: Condvar,
 }
 
 impl WakeFlag {
-    fn wake(&self) {
+    pub(super) fn wake(&self) {
         *self.set.lock().unwrap() = true;
         self.cond.notify_one();
     }
 
     /// Waits until woken. Returns false on a (generous) timeout.
-    fn sleep(&self, timeout: Duration) -> bool {
+    pub(super) fn sleep(&self, timeout: Duration) -> bool {
         let guard = self.set.lock().unwrap();
         let (mut guard, result) = self
             .cond
@@ -179,7 +179,7 @@ impl WakeFlag {
 }
 
 /// Tiny xorshift so the test needs no RNG crate.
-fn next_rand(state: &mut u64) -> u64 {
+pub(super) fn next_rand(state: &mut u64) -> u64 {
     *state ^= *state << 13;
     *state ^= *state >> 7;
     *state ^= *state << 17;

@@ -4,7 +4,7 @@
 //! sleeps on a full ring until the consumer lists it in `space_freed`, so a
 //! lost wake-up of either kind shows up as a stranded record.
 
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
@@ -366,39 +366,8 @@ fn return_addr_round_trips_and_rejects_late_replies() {
     assert!(!addr.answers(reused, Some(0xDEAD_BEEF)));
 }
 
-/// A sticky wake flag: `wake` sets it, `sleep` waits for it and clears it.
-/// Stands in for MSG_RING / eventfd.
-#[derive(Default)]
-struct WakeFlag {
-    set: Mutex<bool>,
-    cond: Condvar,
-}
-
-impl WakeFlag {
-    fn wake(&self) {
-        *self.set.lock().unwrap() = true;
-        self.cond.notify_one();
-    }
-
-    /// Waits until woken. Returns false on a (generous) timeout.
-    fn sleep(&self, timeout: Duration) -> bool {
-        let guard = self.set.lock().unwrap();
-        let (mut guard, result) = self
-            .cond
-            .wait_timeout_while(guard, timeout, |set| !*set)
-            .unwrap();
-        *guard = false;
-        !result.timed_out()
-    }
-}
-
-/// Tiny xorshift with a fixed seed.
-fn next_rand(state: &mut u64) -> u64 {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    *state
-}
+// The sticky wake flag and the xorshift are the SPSC mesh tests'.
+use crate::mesh::tests::{next_rand, WakeFlag};
 
 /// Length of record `seq`: mostly short, sometimes up to `max`.
 fn random_len(rng: &mut u64, max: usize) -> usize {
