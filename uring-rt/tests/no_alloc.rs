@@ -143,7 +143,11 @@ fn the_stream_paths_do_not_allocate_per_request() {
     drop(s);
     let h = t.join().unwrap().unwrap().pop().unwrap();
     assert_eq!(h.answered, REQUESTS);
-    assert!(h.carries > 100, "the carry path was not exercised ({})", h.carries);
+    assert!(
+        h.carries > 100,
+        "the carry path was not exercised ({})",
+        h.carries
+    );
     assert_eq!(
         h.at_end - h.at_warm,
         0,
