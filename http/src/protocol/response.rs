@@ -220,7 +220,7 @@ pub fn write_scrape(
     files: &mut [(InfoHash, ScrapeStats)],
     connection: Connection,
 ) -> Result<usize, BufferTooSmall> {
-    files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    files.sort_unstable_by_key(|f| f.0);
     with_body(out, connection, |w| {
         w.dict()?;
         w.bytes(b"files")?;

@@ -184,9 +184,17 @@ fn query_pairs() {
     assert_eq!(pairs(b"").count(), 0);
 }
 
+fn escaped_upper(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "%{b:02X}");
+        s
+    })
+}
+
 #[test]
 fn info_hash_all_escaped_all_bare_and_mixed_case() {
-    let all_escaped: String = HASH.iter().map(|b| format!("%{b:02X}")).collect();
+    let all_escaped = escaped_upper(&HASH);
     let lower = all_escaped.to_lowercase();
     for q in [all_escaped.as_str(), lower.as_str(), HASH_Q] {
         let s = get(&format!(
