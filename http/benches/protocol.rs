@@ -33,6 +33,14 @@ fn parse(c: &mut Criterion) {
             Err(_) => 1,
         });
     });
+    // The same head with the path changed: HTTP framing and header checks
+    // only (404 before any query parsing), to split the cost.
+    let head_only = String::from_utf8(LIBTORRENT.to_vec())
+        .expect("ascii")
+        .replacen("/announce?", "/announcx?", 1);
+    g.bench_function("head_only_libtorrent", |b| {
+        b.iter(|| parse_request(black_box(head_only.as_bytes()), &cfg).is_err());
+    });
     g.finish();
 }
 

@@ -16,7 +16,7 @@
 //! `numwant`) beforehand.
 
 use std::io::Write as _;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv6Addr;
 
 use riptide_common::{InfoHash, PeerId};
 
@@ -166,8 +166,8 @@ pub fn write_announce(
                 w.list()?;
                 let id = |i: usize| peer_ids.and_then(|ids| ids.get(i));
                 for (i, p) in v4.iter().enumerate() {
-                    let mut text = [0u8; 39];
-                    let n = ip_text(&mut text, Ipv4Addr::from(p.ip));
+                    let mut text = [0u8; 15];
+                    let n = ipv4_text(&mut text, p.ip);
                     dict_peer(w, &text[..n], id(i), p.port)?;
                 }
                 for (i, p) in v6.iter().enumerate() {
@@ -184,6 +184,22 @@ pub fn write_announce(
         }
         w.end()
     })
+}
+
+/// Dotted-decimal IPv4 text into `buf`, without the formatting machinery.
+fn ipv4_text(buf: &mut [u8; 15], ip: [u8; 4]) -> usize {
+    let mut n = 0;
+    for (i, octet) in ip.into_iter().enumerate() {
+        if i > 0 {
+            buf[n] = b'.';
+            n += 1;
+        }
+        let mut d = [0u8; 20];
+        let digits = decimal(octet.into(), &mut d);
+        buf[n..n + digits.len()].copy_from_slice(digits);
+        n += digits.len();
+    }
+    n
 }
 
 /// An address as text into `buf` (39 bytes hold any IPv6 address).
