@@ -1,6 +1,7 @@
 //! riptide-http: the HTTP tracker (BEP 3, 7, 23, 48). Its server is not built yet: today the binary
 //! validates and prints its configuration (`-p`, `-c FILE`,
-//! `--check-config`) so operators and scripts can prepare for it.
+//! `--check-config`) so operators and scripts can prepare for it. The wire
+//! format, sans I/O, is in the library: `riptide_http::protocol`.
 
 mod config;
 
