@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
         forwarded_header: Some("X-Forwarded-For"),
         ..ParseConfig::default()
     };
-    let mut out = vec![0u8; 16 * 1024];
+    let mut out = vec![0u8; 64 * 1024];
     match parse_request(data, &cfg) {
         Ok(r) => {
             assert!(r.head_len > 0 && r.head_len <= data.len());
