@@ -1,22 +1,79 @@
 //! riptide-http's configuration: the sections shared by every riptide tracker
-//! plus `[tls]` (declared with `riptide_common::tracker_config!`).
+//! plus `[http]` and `[tls]` (declared with `riptide_common::tracker_config!`).
 //! `riptide-http -p` prints it with comments.
+
+use riptide_common::config::{ConfigError, TlsConfig, ValidateOwn};
+use riptide_common::config_struct;
 
 riptide_common::tracker_config! {
     /// riptide-http configuration.
     pub struct HttpConfig("riptide-http", port = "6969", interval = 1800) {
+        /// HTTP connections and requests.
+        pub http: HttpSection = HttpSection::default(),
         /// TLS (rustls); certificate and key reloaded on SIGUSR1.
         pub tls: TlsConfig = TlsConfig::default(),
     }
 }
 
-impl ValidateOwn for HttpConfig {
-    fn validate_own(&self) -> Result<(), ConfigError> {
-        self.tls.validate()
+config_struct! {
+    /// HTTP-specific settings.
+    pub struct HttpSection {
+        /// Most open connections per worker; at the limit accepting pauses
+        /// (new connections wait in the kernel's backlog).
+        pub max_connections: usize = 16_384,
+        /// Longest request head in bytes (request line to the empty line);
+        /// longer gets 431 and a close.
+        pub max_head_bytes: usize = 8192,
+        /// Seconds a client has to send a whole request head once it
+        /// started one (or once connected): slow-drip clients are cut off.
+        pub head_timeout: u32 = 10,
+        /// Seconds a keep-alive connection may stay idle between requests.
+        pub idle_timeout: u32 = 60,
+        /// Requests served on one keep-alive connection; the last answer
+        /// says `Connection: close`. 0 = no limit.
+        pub max_requests_per_connection: u32 = 10_000,
+        /// Most info hashes in one scrape.
+        pub max_scrape_hashes: usize = 74,
+        /// Seconds for `min interval` in announce answers.
+        pub min_interval: u32 = 60,
     }
 }
 
-use riptide_common::config::{ConfigError, TlsConfig, ValidateOwn};
+impl ValidateOwn for HttpConfig {
+    fn validate_own(&self) -> Result<(), ConfigError> {
+        self.tls.validate()?;
+        let h = &self.http;
+        if !(1..=1 << 20).contains(&h.max_connections) {
+            return Err(ConfigError::invalid(
+                "http.max_connections",
+                &h.max_connections.to_string(),
+                "1 to 1048576",
+            ));
+        }
+        if !(512..=65_536).contains(&h.max_head_bytes) {
+            return Err(ConfigError::invalid(
+                "http.max_head_bytes",
+                &h.max_head_bytes.to_string(),
+                "512 to 65536",
+            ));
+        }
+        if h.head_timeout == 0 || h.idle_timeout == 0 {
+            return Err(ConfigError::invalid(
+                "http.head_timeout",
+                &format!("{} / idle_timeout {}", h.head_timeout, h.idle_timeout),
+                "1 or more seconds each",
+            ));
+        }
+        if !(1..=256).contains(&h.max_scrape_hashes) {
+            return Err(ConfigError::invalid(
+                "http.max_scrape_hashes",
+                &h.max_scrape_hashes.to_string(),
+                "1 to 256",
+            ));
+        }
+        Ok(())
+    }
+}
 
 #[cfg(test)]
 mod tests {

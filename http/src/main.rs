@@ -1,10 +1,6 @@
-//! riptide-http: the HTTP tracker (BEP 3, 7, 23, 48). Its server is not built yet: today the
-//! binary goes through the shared start-up (flags, config, logging, access
-//! list, metrics) and then prints its configuration, so operators and
-//! scripts can prepare for it.
-
-mod config;
+//! riptide-http: the HTTP tracker. `riptide-http -p` prints the config with
+//! comments; `riptide-http -c FILE` runs with one.
 
 fn main() -> anyhow::Result<()> {
-    riptide_common::startup::main::<riptide_common::startup::ConfigOnly<config::HttpConfig>>()
+    riptide_common::startup::main::<riptide_http::server::HttpService>()
 }

@@ -1,0 +1,154 @@
+//! riptide-http's I/O on uring-rt: per-worker `SO_REUSEPORT` listeners,
+//! the [`worker::HttpWorker`] handler, and the records workers exchange
+//! through the byte mesh ([`relay`]). [`HttpService`] plugs all of it into
+//! the shared start-up sequence (`riptide_common::startup`).
+
+pub mod relay;
+pub mod worker;
+
+use crate::config::HttpConfig;
+use crate::metrics::TABLES;
+use crate::protocol::ParseConfig;
+use anyhow::Context;
+use riptide_common::metrics::Desc;
+use riptide_common::startup::{BoundAddrs, Service, Started};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use uring_rt::socket::{reuseport_listeners, ListenOptions};
+use uring_rt::RuntimeConfig;
+use worker::HttpWorker;
+
+/// What every worker reads from the config, resolved once.
+#[derive(Debug)]
+pub struct Settings {
+    /// `interval` of announce answers, seconds.
+    pub interval: u32,
+    /// `min interval`, seconds.
+    pub min_interval: u32,
+    /// Most peers per answer (and the default).
+    pub max_numwant: usize,
+    /// Seconds without an announce before a peer is dropped.
+    pub peer_timeout: u32,
+    /// Time between cleaning slices.
+    pub clean_interval: Duration,
+    /// Time to send a whole head.
+    pub head_timeout: Duration,
+    /// Time a keep-alive connection may idle.
+    pub idle_timeout: Duration,
+    /// Requests per connection (0 = no limit).
+    pub max_requests: u32,
+    /// Longest head.
+    pub max_head_len: usize,
+    /// Most hashes per scrape.
+    pub max_scrape_hashes: usize,
+}
+
+impl Settings {
+    /// From a validated config.
+    pub fn from_config(c: &HttpConfig) -> Settings {
+        Settings {
+            interval: c.protocol.announce_interval,
+            min_interval: c.http.min_interval.min(c.protocol.announce_interval),
+            max_numwant: c.protocol.max_numwant as usize,
+            peer_timeout: c.cleaning.peer_timeout,
+            clean_interval: Duration::from_secs(u64::from(c.cleaning.interval)),
+            head_timeout: Duration::from_secs(u64::from(c.http.head_timeout)),
+            idle_timeout: Duration::from_secs(u64::from(c.http.idle_timeout)),
+            max_requests: c.http.max_requests_per_connection,
+            max_head_len: c.http.max_head_bytes,
+            max_scrape_hashes: c.http.max_scrape_hashes,
+        }
+    }
+
+    /// The request parser's limits.
+    pub fn parse(&self) -> ParseConfig<'static> {
+        ParseConfig {
+            max_head_len: self.max_head_len,
+            max_scrape_hashes: self.max_scrape_hashes,
+            full_scrape: false,
+            forwarded_header: None,
+        }
+    }
+}
+
+/// riptide-http for the shared start-up sequence.
+pub struct HttpService;
+
+impl Service for HttpService {
+    type Config = HttpConfig;
+    /// Each worker's listeners.
+    type Bound = Vec<Vec<TcpListener>>;
+    const METRICS: &'static [&'static [Desc]] = TABLES;
+
+    fn probe_verdict(probe: &uring_rt::Probe) -> (Vec<&'static str>, &'static str) {
+        (
+            probe.missing_for_tcp(),
+            "riptide-http needs them and will not start",
+        )
+    }
+
+    fn bind(config: &HttpConfig, started: &Started) -> anyhow::Result<(Self::Bound, BoundAddrs)> {
+        let probe = uring_rt::Probe::detect();
+        let missing = probe.missing_for_tcp();
+        anyhow::ensure!(
+            missing.is_empty(),
+            "riptide-http needs io_uring features kernel {} lacks: {}",
+            probe.kernel(),
+            missing.join(", ")
+        );
+        anyhow::ensure!(
+            !config.tls.enabled,
+            "[tls] enabled = true: TLS is not served yet by this build; run plain HTTP behind a TLS proxy for now"
+        );
+        let workers = started.workers;
+        let mut per_worker: Vec<Vec<TcpListener>> = (0..workers).map(|_| Vec::new()).collect();
+        let mut addrs = Vec::new();
+        for addr in [config.network.ipv4()?, config.network.ipv6()?]
+            .into_iter()
+            .flatten()
+        {
+            let group = reuseport_listeners(addr, workers, ListenOptions::default())
+                .with_context(|| format!("listen on tcp {addr}"))?;
+            addrs.push(("http", group[0].local_addr()?));
+            for (w, l) in per_worker.iter_mut().zip(group) {
+                w.push(l);
+            }
+        }
+        Ok((per_worker, addrs))
+    }
+
+    fn serve(config: HttpConfig, bound: Self::Bound, started: Started) -> anyhow::Result<()> {
+        let workers = started.workers;
+        let settings = Arc::new(Settings::from_config(&config));
+        let cores = riptide_common::pinning::worker_cores(&config.cpu_pinning);
+        let rt = RuntimeConfig {
+            workers,
+            cores,
+            max_connections: config.http.max_connections,
+            byte_mesh_ring_bytes: if workers > 1 { 1 << 20 } else { 0 },
+            byte_mesh_max_record: 32 * 1024,
+            recv_buffers: 16,
+            ..RuntimeConfig::default()
+        };
+        let start = Instant::now();
+        let handlers: Vec<HttpWorker> = bound
+            .into_iter()
+            .enumerate()
+            .map(|(i, listeners)| {
+                HttpWorker::new(
+                    i,
+                    workers,
+                    Arc::clone(&settings),
+                    listeners,
+                    started.access_list.clone(),
+                    Arc::clone(&started.metrics[i]),
+                    start,
+                )
+            })
+            .collect();
+        log::info!("{workers} workers");
+        uring_rt::run(&rt, handlers).map_err(|e| anyhow::anyhow!("runtime: {e}"))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,692 @@
+//! One riptide-http worker on uring-rt: its connections (state in a `Vec`
+//! by slot), its shard of the torrents, and the hops through the byte mesh
+//! when a request is about a torrent another worker owns.
+//!
+//! A connection answers its requests strictly in order with at most one
+//! outstanding at a time: a request for a foreign shard goes to the owner,
+//! receiving pauses (pipelined requests wait in the runtime's carry), and
+//! the answer resumes it. The sequence number in the return address makes
+//! a late answer (the connection timed out or closed meanwhile) harmless.
+
+use super::relay::{self, Record, RemoteAnnounce};
+use super::Settings;
+use crate::metrics::{Metric, DESCS};
+use crate::protocol::{
+    announce_response_max_len, parse_request, scrape_response_max_len, write_announce, write_error,
+    write_failure, write_scrape, AnnounceResponse, Connection, ParseError, Peers, ScrapeRequest,
+    Status, Target,
+};
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+use riptide_common::access_list::{AccessCache, SharedAccessList};
+use riptide_common::metrics::WorkerMetrics;
+use riptide_common::swarm::{Announce, PeerV4, PeerV6, ScrapeStats, Shard};
+use riptide_common::{shard_of, InfoHash};
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use uring_rt::mesh::bytes::{Lane, ReturnAddr};
+use uring_rt::{ConnId, Ctx, Datagram, Handler, ListenerId, Signal};
+
+const TIMER_CLEAN: u64 = 1;
+const TIMER_STATS: u64 = 2;
+/// Torrents visited per cleaning tick.
+const CLEAN_BUDGET: usize = 4096;
+
+const ERR_NOT_ALLOWED: &[u8] = b"info hash is not allowed on this tracker";
+const ERR_BUSY: &[u8] = b"tracker busy, retry later";
+const ERR_FULL_SCRAPE: &[u8] = b"full scrape is not offered";
+
+/// What a connection waits for.
+enum Waiting {
+    /// Nothing: its requests are parsed as they come.
+    Nothing,
+    /// The owner's answer to the announce with this sequence number.
+    Announce(u32),
+    /// The owners' counts for the scrape with this sequence number.
+    Scrape(u32, PendingScrape),
+}
+
+/// A scrape some of whose hashes other workers count.
+#[derive(Default)]
+struct PendingScrape {
+    files: Vec<(InfoHash, ScrapeStats)>,
+    missing: usize,
+}
+
+/// One connection's state.
+struct Conn {
+    id: ConnId,
+    /// The address announces store (the socket's peer).
+    client: IpAddr,
+    /// Sequence number of the last request sent to another worker.
+    seq: u32,
+    waiting: Waiting,
+    /// What to do with the connection once the outstanding answer is sent.
+    after: Connection,
+    /// Requests answered.
+    served: u32,
+    /// Bytes of an unfinished head are waiting (its deadline runs).
+    in_head: bool,
+}
+
+/// One worker's HTTP tracker.
+pub struct HttpWorker {
+    id: usize,
+    workers: usize,
+    settings: Arc<Settings>,
+    listeners: Vec<TcpListener>,
+    shard: Shard,
+    rng: SmallRng,
+    access_list: SharedAccessList,
+    access: AccessCache,
+    metrics: Arc<WorkerMetrics>,
+    start: Instant,
+    conns: Vec<Option<Conn>>,
+    peers_v4: Vec<PeerV4>,
+    peers_v6: Vec<PeerV6>,
+    /// Scratch for a scrape: hashes per owner worker.
+    remote: Vec<Vec<(u8, InfoHash)>>,
+    spare_scrapes: Vec<PendingScrape>,
+}
+
+/// What handling one request left to do.
+enum Outcome {
+    /// Answered; the connection continues as the request said.
+    Answered(Connection),
+    /// Sent to another worker; wait for its answer.
+    Forwarded,
+}
+
+impl HttpWorker {
+    /// A worker with its listeners (added to the ring at start).
+    pub fn new(
+        id: usize,
+        workers: usize,
+        settings: Arc<Settings>,
+        listeners: Vec<TcpListener>,
+        access_list: SharedAccessList,
+        metrics: Arc<WorkerMetrics>,
+        start: Instant,
+    ) -> HttpWorker {
+        HttpWorker {
+            id,
+            workers,
+            listeners,
+            shard: Shard::new(),
+            rng: SmallRng::from_os_rng(),
+            access: access_list.cache(),
+            access_list,
+            metrics,
+            start,
+            conns: Vec::new(),
+            peers_v4: Vec::with_capacity(settings.max_numwant),
+            peers_v6: Vec::with_capacity(settings.max_numwant),
+            remote: (0..workers).map(|_| Vec::new()).collect(),
+            spare_scrapes: Vec::new(),
+            settings,
+        }
+    }
+
+    fn count(&self, m: Metric) {
+        self.metrics.add(m.index(), 1);
+    }
+
+    fn now(&self, at: Instant) -> u32 {
+        u32::try_from(at.saturating_duration_since(self.start).as_secs()).unwrap_or(u32::MAX)
+    }
+
+    fn conn_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
+        self.conns
+            .get_mut(id.index())
+            .and_then(Option::as_mut)
+            .filter(|c| c.id == id)
+    }
+
+    /// Queue a whole response written by `write` (at most `need` bytes).
+    fn respond(
+        &self,
+        ctx: &mut Ctx<()>,
+        conn: ConnId,
+        need: usize,
+        write: impl FnOnce(&mut [u8]) -> usize,
+    ) -> bool {
+        if let Ok(n) = ctx.send_with(conn, need, write) {
+            self.metrics.add(Metric::BytesSent.index(), n as u64);
+            true
+        } else {
+            self.count(Metric::ErrorsSendQueueFull);
+            false
+        }
+    }
+
+    fn failure(&self, ctx: &mut Ctx<()>, conn: ConnId, reason: &[u8], c: Connection) {
+        self.count(Metric::ResponsesFailure);
+        self.respond(ctx, conn, 256 + reason.len(), |out| {
+            write_failure(out, reason, c).unwrap_or(0)
+        });
+    }
+
+    fn error(&self, ctx: &mut Ctx<()>, conn: ConnId, status: Status) {
+        self.count(Metric::ResponsesError);
+        self.respond(ctx, conn, 256, |out| write_error(out, status).unwrap_or(0));
+    }
+
+    /// Runs an announce on this worker's shard and writes the whole HTTP
+    /// response into `out`; returns its length.
+    fn run_announce(&mut self, a: &RemoteAnnounce, now: u32, out: &mut [u8]) -> usize {
+        let numwant = usize::from(a.numwant);
+        let (counts, peers) = match a.ip {
+            IpAddr::V4(ip) => {
+                let req = Announce {
+                    info_hash: a.info_hash,
+                    addr: PeerV4 {
+                        ip: ip.octets(),
+                        port: a.port,
+                    },
+                    event: a.event,
+                    seeder: a.seeder,
+                    numwant,
+                };
+                let c = self
+                    .shard
+                    .announce_v4(&req, now, &mut self.rng, &mut self.peers_v4);
+                (c, (&self.peers_v4[..], &[][..]))
+            }
+            IpAddr::V6(ip) => {
+                let req = Announce {
+                    info_hash: a.info_hash,
+                    addr: PeerV6 {
+                        ip: ip.octets(),
+                        port: a.port,
+                    },
+                    event: a.event,
+                    seeder: a.seeder,
+                    numwant,
+                };
+                let c = self
+                    .shard
+                    .announce_v6(&req, now, &mut self.rng, &mut self.peers_v6);
+                (c, (&[][..], &self.peers_v6[..]))
+            }
+        };
+        let (v4, v6) = peers;
+        let peers = if a.compact {
+            Peers::Compact { v4, v6 }
+        } else {
+            Peers::Dicts {
+                v4,
+                v6,
+                peer_ids: None,
+            }
+        };
+        let resp = AnnounceResponse {
+            interval: self.settings.interval,
+            min_interval: self.settings.min_interval,
+            complete: counts.seeders,
+            incomplete: counts.leechers,
+            warning: None,
+        };
+        write_announce(out, &resp, peers, a.connection).unwrap_or(0)
+    }
+
+    /// Bytes an announce response may take.
+    fn announce_need(a: &RemoteAnnounce) -> usize {
+        announce_response_max_len(usize::from(a.numwant), a.compact, 0)
+    }
+
+    /// Handles one parsed request of `conn`.
+    fn handle(
+        &mut self,
+        ctx: &mut Ctx<()>,
+        conn: ConnId,
+        client: IpAddr,
+        target: Target<'_>,
+        connection: Connection,
+    ) -> Outcome {
+        let v4 = client.is_ipv4();
+        match target {
+            Target::Failure(reason) => {
+                self.failure(ctx, conn, reason.as_bytes(), connection);
+                Outcome::Answered(connection)
+            }
+            Target::Announce(a) => {
+                self.count(if v4 {
+                    Metric::RequestsAnnounce4
+                } else {
+                    Metric::RequestsAnnounce6
+                });
+                if !self.access.allows(&a.info_hash) {
+                    self.count(Metric::ErrorsAccessDenied);
+                    self.failure(ctx, conn, ERR_NOT_ALLOWED, connection);
+                    return Outcome::Answered(connection);
+                }
+                let ra = RemoteAnnounce {
+                    info_hash: a.info_hash,
+                    ip: client,
+                    port: a.port,
+                    event: a.event,
+                    seeder: a.seeder(),
+                    numwant: a.numwant_or(self.settings.max_numwant, self.settings.max_numwant)
+                        as u16,
+                    compact: a.compact,
+                    connection,
+                };
+                let owner = shard_of(&a.info_hash, self.workers);
+                if owner == self.id {
+                    self.count(Metric::AnnouncesLocal);
+                    let now = self.now(ctx.now());
+                    let need = Self::announce_need(&ra);
+                    let mut written = 0;
+                    let sent = ctx
+                        .send_with(conn, need, |out| {
+                            written = self.run_announce(&ra, now, out);
+                            written
+                        })
+                        .is_ok();
+                    if sent {
+                        self.count(Metric::ResponsesAnnounce);
+                        self.metrics.add(Metric::BytesSent.index(), written as u64);
+                    } else {
+                        self.count(Metric::ErrorsSendQueueFull);
+                    }
+                    return Outcome::Answered(connection);
+                }
+                let me = self.id;
+                let Some(c) = self.conn_mut(conn) else {
+                    return Outcome::Answered(Connection::Close);
+                };
+                c.seq = c.seq.wrapping_add(1);
+                let seq = c.seq;
+                let ret = ReturnAddr {
+                    worker: me,
+                    conn,
+                    seq,
+                };
+                let pushed = ctx.mesh_push_with(owner, Lane::Request, relay::ANNOUNCE_LEN, |b| {
+                    relay::write_announce(b, &ret, &ra)
+                });
+                if pushed.is_ok() {
+                    self.count(Metric::AnnouncesForwarded);
+                    if let Some(c) = self.conn_mut(conn) {
+                        c.waiting = Waiting::Announce(seq);
+                        c.after = connection;
+                    }
+                    Outcome::Forwarded
+                } else {
+                    self.count(Metric::ErrorsMeshFull);
+                    self.failure(ctx, conn, ERR_BUSY, connection);
+                    Outcome::Answered(connection)
+                }
+            }
+            Target::Scrape(s) => {
+                self.count(if v4 {
+                    Metric::RequestsScrape4
+                } else {
+                    Metric::RequestsScrape6
+                });
+                self.scrape(ctx, conn, &s, connection)
+            }
+        }
+    }
+
+    fn scrape(
+        &mut self,
+        ctx: &mut Ctx<()>,
+        conn: ConnId,
+        s: &ScrapeRequest<'_>,
+        connection: Connection,
+    ) -> Outcome {
+        if s.is_empty() {
+            self.failure(ctx, conn, ERR_FULL_SCRAPE, connection);
+            return Outcome::Answered(connection);
+        }
+        let mut pending = self.spare_scrapes.pop().unwrap_or_default();
+        pending.files.clear();
+        for r in &mut self.remote {
+            r.clear();
+        }
+        let mut local = 0;
+        for (i, h) in s.info_hashes().enumerate() {
+            let mut stats = ScrapeStats::default();
+            if self.access.allows(&h) {
+                let owner = shard_of(&h, self.workers);
+                if owner == self.id {
+                    stats = self.shard.scrape(&h);
+                    local += 1;
+                } else {
+                    self.remote[owner].push((i as u8, h));
+                }
+            }
+            pending.files.push((h, stats));
+        }
+        self.metrics.add(Metric::ScrapesLocal.index(), local);
+        let owners = self.remote.iter().filter(|r| !r.is_empty()).count();
+        if owners == 0 {
+            let need = scrape_response_max_len(pending.files.len());
+            if self.respond(ctx, conn, need, |out| {
+                write_scrape(out, &mut pending.files, connection).unwrap_or(0)
+            }) {
+                self.count(Metric::ResponsesScrape);
+            }
+            self.spare_scrapes.push(pending);
+            return Outcome::Answered(connection);
+        }
+        let me = self.id;
+        let Some(c) = self.conn_mut(conn) else {
+            self.spare_scrapes.push(pending);
+            return Outcome::Answered(Connection::Close);
+        };
+        c.seq = c.seq.wrapping_add(1);
+        let seq = c.seq;
+        let ret = ReturnAddr {
+            worker: me,
+            conn,
+            seq,
+        };
+        for owner in 0..self.workers {
+            let hashes = &self.remote[owner];
+            if hashes.is_empty() {
+                continue;
+            }
+            let pushed = ctx.mesh_push_with(
+                owner,
+                Lane::Request,
+                relay::scrape_ask_len(hashes.len()),
+                |b| relay::write_scrape_ask(b, &ret, hashes),
+            );
+            if pushed.is_err() {
+                // Answers to the asks already sent find no waiting scrape.
+                self.count(Metric::ErrorsMeshFull);
+                self.spare_scrapes.push(pending);
+                self.failure(ctx, conn, ERR_BUSY, connection);
+                return Outcome::Answered(connection);
+            }
+            self.metrics
+                .add(Metric::ScrapesForwarded.index(), hashes.len() as u64);
+        }
+        pending.missing = owners;
+        if let Some(c) = self.conn_mut(conn) {
+            c.waiting = Waiting::Scrape(seq, pending);
+            c.after = connection;
+        }
+        Outcome::Forwarded
+    }
+
+    /// The answer came: finish the connection's request as it asked.
+    fn finish(&mut self, ctx: &mut Ctx<()>, conn: ConnId) {
+        let Some(c) = self.conn_mut(conn) else {
+            return;
+        };
+        c.waiting = Waiting::Nothing;
+        if c.after.keeps_alive() {
+            let idle = self.settings.idle_timeout;
+            ctx.set_deadline(conn, Some(idle));
+            ctx.resume_recv(conn);
+        } else {
+            ctx.close(conn);
+        }
+    }
+
+    fn on_reply(&mut self, ctx: &mut Ctx<()>, record: Record<'_>) {
+        match record {
+            Record::AnnounceAnswer(ret, response) => {
+                let ok = self
+                    .conn_mut(ret.conn)
+                    .is_some_and(|c| matches!(c.waiting, Waiting::Announce(s) if s == ret.seq));
+                if !ok {
+                    self.count(Metric::ErrorsLateReply);
+                    return;
+                }
+                if self.respond(ctx, ret.conn, response.len().max(1), |out| {
+                    out[..response.len()].copy_from_slice(response);
+                    response.len()
+                }) {
+                    self.count(Metric::ResponsesAnnounce);
+                }
+                self.finish(ctx, ret.conn);
+            }
+            Record::ScrapeAnswer(ret, counts) => {
+                let Some(c) = self.conn_mut(ret.conn) else {
+                    self.count(Metric::ErrorsLateReply);
+                    return;
+                };
+                let Waiting::Scrape(seq, pending) = &mut c.waiting else {
+                    self.count(Metric::ErrorsLateReply);
+                    return;
+                };
+                if *seq != ret.seq {
+                    self.count(Metric::ErrorsLateReply);
+                    return;
+                }
+                for (i, stats) in relay::answer_counts(counts) {
+                    if let Some(f) = pending.files.get_mut(usize::from(i)) {
+                        f.1 = stats;
+                    }
+                }
+                pending.missing = pending.missing.saturating_sub(1);
+                if pending.missing > 0 {
+                    return;
+                }
+                let after = c.after;
+                let Waiting::Scrape(_, mut pending) =
+                    std::mem::replace(&mut c.waiting, Waiting::Nothing)
+                else {
+                    return;
+                };
+                let need = scrape_response_max_len(pending.files.len());
+                if self.respond(ctx, ret.conn, need, |out| {
+                    write_scrape(out, &mut pending.files, after).unwrap_or(0)
+                }) {
+                    self.count(Metric::ResponsesScrape);
+                }
+                self.spare_scrapes.push(pending);
+                self.finish(ctx, ret.conn);
+            }
+            _ => {}
+        }
+    }
+
+    /// Another worker asks this one (the owner).
+    fn on_request(&mut self, ctx: &mut Ctx<()>, from: usize, record: Record<'_>) {
+        match record {
+            Record::Announce(ret, a) => {
+                let now = self.now(ctx.now());
+                let need = relay::ANNOUNCE_LEN + Self::announce_need(&a);
+                let pushed = ctx.mesh_push_with(from, Lane::Reply, need, |b| {
+                    let head = relay::write_answer_head(b, &ret);
+                    head + self.run_announce(&a, now, &mut b[head..])
+                });
+                if pushed.is_err() {
+                    self.count(Metric::ErrorsMeshFull);
+                }
+            }
+            Record::ScrapeAsk(ret, pairs) => {
+                let n = pairs.len() / 21;
+                let shard = &self.shard;
+                let pushed =
+                    ctx.mesh_push_with(from, Lane::Reply, relay::scrape_answer_len(n), |b| {
+                        relay::write_scrape_answer(
+                            b,
+                            &ret,
+                            relay::ask_pairs(pairs).map(|(i, h)| (i, shard.scrape(&h))),
+                        )
+                    });
+                if pushed.is_err() {
+                    self.count(Metric::ErrorsMeshFull);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Handler for HttpWorker {
+    type Msg = ();
+
+    fn on_start(&mut self, ctx: &mut Ctx<()>) {
+        for l in std::mem::take(&mut self.listeners) {
+            if let Err(e) = ctx.add_listener(l) {
+                log::error!("worker {}: cannot add a listener: {e}", self.id);
+                ctx.stop_all();
+                return;
+            }
+        }
+        ctx.add_timer(self.settings.clean_interval, TIMER_CLEAN);
+        ctx.add_timer(Duration::from_secs(1), TIMER_STATS);
+    }
+
+    fn on_datagram(&mut self, _: &mut Ctx<()>, _: Datagram<'_>) {}
+
+    fn on_accept(&mut self, ctx: &mut Ctx<()>, _: ListenerId, conn: ConnId, peer: SocketAddr) {
+        let i = conn.index();
+        if self.conns.len() <= i {
+            self.conns.resize_with(i + 1, || None);
+        }
+        self.conns[i] = Some(Conn {
+            id: conn,
+            client: peer.ip(),
+            seq: 0,
+            waiting: Waiting::Nothing,
+            after: Connection::KeepAlive,
+            served: 0,
+            in_head: true,
+        });
+        ctx.set_deadline(conn, Some(self.settings.head_timeout));
+    }
+
+    fn on_recv(&mut self, ctx: &mut Ctx<()>, conn: ConnId, data: &mut [u8]) -> usize {
+        self.metrics
+            .add(Metric::BytesReceived.index(), data.len() as u64);
+        let Some(c) = self.conn_mut(conn) else {
+            return data.len();
+        };
+        if !matches!(c.waiting, Waiting::Nothing) {
+            // Pipelined behind a forwarded request: keep them.
+            ctx.pause_recv(conn);
+            return 0;
+        }
+        let client = c.client;
+        let mut used = 0;
+        while used < data.len() {
+            let parsed = parse_request(&data[used..], &self.settings.parse());
+            let req = match parsed {
+                Err(ParseError::Incomplete) => {
+                    if let Some(c) = self.conn_mut(conn) {
+                        if !c.in_head {
+                            c.in_head = true;
+                            ctx.set_deadline(conn, Some(self.settings.head_timeout));
+                        }
+                    }
+                    break;
+                }
+                Err(ParseError::Reject(status)) => {
+                    self.count(Metric::ErrorsMalformed);
+                    self.error(ctx, conn, status);
+                    ctx.close(conn);
+                    return data.len();
+                }
+                Ok(req) => req,
+            };
+            used += req.head_len;
+            let max = self.settings.max_requests;
+            let Some(c) = self.conn_mut(conn) else {
+                return data.len();
+            };
+            c.in_head = false;
+            c.served += 1;
+            let connection = if max > 0 && c.served >= max {
+                Connection::Close
+            } else {
+                req.connection
+            };
+            match self.handle(ctx, conn, client, req.target, connection) {
+                Outcome::Answered(c) if c.keeps_alive() => {
+                    ctx.set_deadline(conn, Some(self.settings.idle_timeout));
+                }
+                Outcome::Answered(_) => {
+                    ctx.close(conn);
+                    return data.len();
+                }
+                Outcome::Forwarded => {
+                    // The owner answers within the head timeout or the
+                    // client gets "busy".
+                    ctx.set_deadline(conn, Some(self.settings.head_timeout));
+                    ctx.pause_recv(conn);
+                    return used;
+                }
+            }
+        }
+        used
+    }
+
+    fn on_peer_closed(&mut self, ctx: &mut Ctx<()>, conn: ConnId) {
+        match self.conn_mut(conn) {
+            // Its answer is still on the way: send it, then close.
+            Some(c) if !matches!(c.waiting, Waiting::Nothing) => c.after = Connection::Close,
+            _ => ctx.close(conn),
+        }
+    }
+
+    fn on_deadline(&mut self, ctx: &mut Ctx<()>, conn: ConnId) {
+        let Some(c) = self.conn_mut(conn) else {
+            ctx.abort(conn);
+            return;
+        };
+        if !matches!(c.waiting, Waiting::Nothing) {
+            // The owner did not answer in time.
+            c.waiting = Waiting::Nothing;
+            self.failure(ctx, conn, ERR_BUSY, Connection::Close);
+            ctx.close(conn);
+        } else if c.in_head {
+            self.count(Metric::ErrorsHeadTimeout);
+            ctx.abort(conn);
+        } else {
+            ctx.close(conn);
+        }
+    }
+
+    fn on_closed(&mut self, _: &mut Ctx<()>, conn: ConnId) {
+        if let Some(slot) = self.conns.get_mut(conn.index()) {
+            if let Some(Conn {
+                waiting: Waiting::Scrape(_, pending),
+                ..
+            }) = slot.take()
+            {
+                self.spare_scrapes.push(pending);
+            }
+        }
+    }
+
+    fn on_mesh_record(&mut self, ctx: &mut Ctx<()>, from: usize, lane: Lane, record: &mut [u8]) {
+        let reply = lane == Lane::Reply;
+        match relay::read(record, reply) {
+            Some(r) if reply => self.on_reply(ctx, r),
+            Some(r) => self.on_request(ctx, from, r),
+            None => log::debug!("worker {}: unreadable mesh record from {from}", self.id),
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<()>, token: u64) {
+        if token == TIMER_CLEAN {
+            let now = self.now(ctx.now());
+            self.shard
+                .clean(now, self.settings.peer_timeout, CLEAN_BUDGET);
+        } else {
+            let s = self.shard.stats();
+            let m = &self.metrics;
+            m.set(Metric::Torrents.index(), s.torrents as u64);
+            m.set(Metric::Seeders4.index(), s.seeders_v4);
+            m.set(Metric::Seeders6.index(), s.seeders_v6);
+            m.set(Metric::Leechers4.index(), s.leechers_v4);
+            m.set(Metric::Leechers6.index(), s.leechers_v6);
+            riptide_common::metrics::fill_runtime(ctx.stats(), ctx.connections(), m, DESCS.len());
+        }
+    }
+
+    fn on_signal(&mut self, _: &mut Ctx<()>, signal: Signal) {
+        if signal == Signal::Reload {
+            self.access_list.reload_and_log();
+        }
+    }
+}
