@@ -2,6 +2,7 @@
 //! IPv6), started through the shared test harness.
 
 use riptide_test_support::Process;
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -60,7 +61,7 @@ fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> Response {
                 };
             }
         }
-        let mut chunk = [0u8; 65536];
+        let mut chunk = [0u8; 8192];
         let n = s.read(&mut chunk).expect("read a response");
         assert!(n > 0, "closed before a whole response: {buf:?}");
         buf.extend_from_slice(&chunk[..n]);
@@ -78,7 +79,11 @@ fn get(a: SocketAddr, target: &str) -> Response {
 }
 
 fn esc(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("%{b:02X}")).collect()
+    let mut out = String::with_capacity(bytes.len() * 3);
+    for b in bytes {
+        let _ = write!(out, "%{b:02X}");
+    }
+    out
 }
 
 /// A hash whose first byte picks its owner among the workers.
@@ -165,11 +170,12 @@ fn scrape_of_several_raw_hashes_across_shards_counts_unknown_as_zeros() {
         get(a, &announce(h, 3, 3333, "&left=0"));
     }
     let unknown = hash(0x80, 0x81);
-    let q: String = known
-        .iter()
-        .chain([&unknown])
-        .map(|h| format!("info_hash={}&", esc(h)))
-        .collect();
+    let mut q = String::new();
+    for h in known.iter().chain([&unknown]) {
+        q += "info_hash=";
+        q += &esc(h);
+        q += "&";
+    }
     let r = get(a, &format!("/scrape?{q}"));
     assert_eq!(r.status, 200);
     for h in &known {
@@ -213,7 +219,8 @@ fn keep_alive_serves_several_requests_and_100_pipelined_ones_in_order_across_sha
     // for a different numwant so the answers can be told apart.
     let mut batch = String::new();
     for i in 0..100u8 {
-        batch += &format!(
+        let _ = write!(
+            batch,
             "GET {} HTTP/1.1\r\nHost: t\r\n\r\n",
             announce(&hash(i % 4, 50), 10 + i, 2000 + u16::from(i), "")
         );
