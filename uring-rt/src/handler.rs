@@ -20,7 +20,9 @@ pub trait Handler: Send + 'static {
     }
 
     /// A datagram arrived on one of this worker's UDP sockets.
-    fn on_datagram(&mut self, ctx: &mut Ctx<Self::Msg>, dgram: Datagram<'_>);
+    fn on_datagram(&mut self, ctx: &mut Ctx<Self::Msg>, dgram: Datagram<'_>) {
+        let _ = (ctx, dgram);
+    }
 
     /// Called once per loop turn that received two or more datagrams,
     /// before the first `on_datagram` of the turn, with those datagrams in

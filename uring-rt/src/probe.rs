@@ -63,11 +63,6 @@ const SEND: Need = Need {
     opcode: Some(opcode::Send::CODE),
     since: (5, 6),
 };
-const SHUTDOWN: Need = Need {
-    name: "SHUTDOWN (Linux 5.11)",
-    opcode: Some(opcode::Shutdown::CODE),
-    since: (5, 11),
-};
 const CLOSE: Need = Need {
     name: "CLOSE",
     opcode: Some(opcode::Close::CODE),
@@ -214,7 +209,6 @@ impl Probe {
             &MULTISHOT_RECV,
             &SEND,
             &SENDMSG,
-            &SHUTDOWN,
             &CLOSE,
             &ASYNC_CANCEL,
             &TIMEOUT,

@@ -58,13 +58,11 @@ kinds! {
     /// The TIMEOUT that wakes the worker once a deadline tick while any
     /// connection deadline is set.
     Deadline = 12,
-    /// SHUTDOWN(SHUT_WR) of connection slot `index` (graceful close).
-    TcpShutdown = 13,
     /// CLOSE of connection slot `index`'s socket.
-    TcpClose = 14,
+    TcpClose = 13,
     /// The back-off TIMEOUT after listener `index`'s ACCEPT failed for
     /// want of descriptors or memory.
-    AcceptRetry = 15,
+    AcceptRetry = 14,
 }
 
 /// Packed `kind: u8 | generation: u24 | index: u32`.

@@ -58,7 +58,6 @@ impl ReadSide {
 pub(crate) struct InFlight {
     pub(crate) recv: bool,
     pub(crate) send: bool,
-    pub(crate) shutdown: bool,
     pub(crate) cancel_recv: bool,
     pub(crate) cancel_send: bool,
 }
@@ -66,11 +65,13 @@ pub(crate) struct InFlight {
 impl InFlight {
     /// No operation on the socket is in flight (cancels only name ops).
     pub(crate) fn none(self) -> bool {
-        !self.recv && !self.send && !self.shutdown
+        !self.recv && !self.send
     }
 }
 
-/// The next SQE a slot needs.
+/// The next operation a slot needs (an SQE, except `Shutdown`: the kernel
+/// runs IORING_OP_SHUTDOWN on an io-wq thread, so the worker calls the
+/// non-blocking `shutdown(2)` itself).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Op {
     ArmRecv,
@@ -152,7 +153,7 @@ impl Conn {
                     Some(Op::ArmRecv)
                 } else if sendable {
                     Some(Op::Send)
-                } else if !self.out.has_unsent() && !ops.send && !ops.shutdown {
+                } else if !self.out.has_unsent() && !ops.send {
                     Some(Op::Shutdown)
                 } else {
                     None
@@ -188,10 +189,7 @@ impl Conn {
             Op::Send => self.ops.send = true,
             Op::CancelRecv => self.ops.cancel_recv = true,
             Op::CancelSend => self.ops.cancel_send = true,
-            Op::Shutdown => {
-                self.ops.shutdown = true;
-                self.phase = Phase::Lingering;
-            }
+            Op::Shutdown => self.phase = Phase::Lingering,
             Op::Close => self.phase = Phase::Closing,
         }
     }
@@ -255,8 +253,6 @@ mod tests {
         assert_eq!(c.next_op(), Some(Op::Shutdown));
         c.started(Op::Shutdown);
         assert_eq!(c.phase, Phase::Lingering);
-        assert_eq!(c.next_op(), None);
-        c.ops.shutdown = false;
         assert_eq!(c.next_op(), None, "still reading");
         c.recv_ended();
         c.read = ReadSide::Eof;

@@ -335,19 +335,6 @@ impl Tcp {
         (res > 0, partial)
     }
 
-    /// The SHUTDOWN completed: linger (read until EOF) or, on error, abort.
-    pub(crate) fn shutdown_done(&mut self, index: usize, res: i32) -> bool {
-        let c = &mut self.conns[index];
-        c.ops.shutdown = false;
-        if res < 0 {
-            self.abort(index as u32, false);
-            false
-        } else {
-            self.mark(index as u32);
-            true
-        }
-    }
-
     /// The CLOSE completed: the slot waits for `on_closed`.
     pub(crate) fn close_done(&mut self, index: usize) {
         self.finished.push(index as u32);

@@ -452,7 +452,6 @@ impl<M: Copy + Send + 'static> Worker<M> {
             Some(Kind::AcceptRetry) => self.accept_retry(index),
             Some(Kind::TcpRecv) => self.tcp_recv(h, ud, res, flags, draining),
             Some(Kind::TcpSend) => self.tcp_send_done(ud, res),
-            Some(Kind::TcpShutdown) => self.tcp_shutdown_done(ud, res),
             Some(Kind::TcpClose) => self.tcp_close_done(ud, res),
             Some(Kind::Timer) => self.timer_fired(h, index, res, more, draining),
             Some(Kind::Signal) => self.signal_read(h, res, draining),

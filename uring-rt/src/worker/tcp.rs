@@ -173,23 +173,6 @@ impl<M: Copy + Send + 'static> Worker<M> {
         }
     }
 
-    /// The SHUTDOWN of a graceful close completed: linger until EOF.
-    pub(super) fn tcp_shutdown_done(&mut self, ud: UserData, res: i32) {
-        let index = ud.index();
-        if self
-            .ctx
-            .tcp
-            .id_for_completion(index, ud.generation())
-            .is_none()
-        {
-            return;
-        }
-        if self.ctx.tcp.shutdown_done(index, res) {
-            let linger = self.ctx.tcp.limits.linger;
-            self.ctx.deadlines.set(index as u32, self.ctx.now, linger);
-        }
-    }
-
     /// The CLOSE of a slot completed: `on_closed` at the end of the turn.
     pub(super) fn tcp_close_done(&mut self, ud: UserData, res: i32) {
         if res < 0 {
@@ -318,6 +301,8 @@ impl<M: Copy + Send + 'static> Worker<M> {
         let ctx = &mut self.ctx;
         let stats = &mut ctx.stats;
         let tcp = &mut ctx.tcp;
+        let deadlines = &mut ctx.deadlines;
+        let now = ctx.now;
         if tcp.listeners_dirty && !tcp.listeners.is_empty() && self.tcp_bufs.is_none() {
             // The first listener: map and register the TCP buffer group
             // before any ACCEPT (and so any RECV on TCP_BGID) is submitted.
@@ -360,6 +345,7 @@ impl<M: Copy + Send + 'static> Worker<M> {
             let index = i as usize;
             let generation = c.generation;
             let ud = |kind| UserData::conn(kind, index, generation).0;
+            let mut shutdown_failed = false;
             while let Some(op) = c.next_op() {
                 let Some(fd) = c.fd.as_ref().map(AsRawFd::as_raw_fd) else {
                     break;
@@ -385,9 +371,22 @@ impl<M: Copy + Send + 'static> Worker<M> {
                     Op::CancelSend => opcode::AsyncCancel::new(ud(Kind::TcpSend))
                         .build()
                         .user_data(UserData::new(Kind::Cancel, index).0),
-                    Op::Shutdown => opcode::Shutdown::new(Fd(fd), libc::SHUT_WR)
-                        .build()
-                        .user_data(ud(Kind::TcpShutdown)),
+                    Op::Shutdown => {
+                        // Inline: non-blocking for TCP, and the ring would
+                        // run it on an io-wq thread (a context switch per
+                        // close).
+                        let shut = c
+                            .fd
+                            .as_ref()
+                            .map(|f| socket2::SockRef::from(f).shutdown(std::net::Shutdown::Write));
+                        c.started(op);
+                        if matches!(shut, Some(Ok(()))) {
+                            deadlines.set(i, now, tcp.limits.linger);
+                            continue;
+                        }
+                        shutdown_failed = true;
+                        break;
+                    }
                     Op::Close => opcode::Close::new(Fd(fd))
                         .build()
                         .user_data(ud(Kind::TcpClose)),
@@ -413,6 +412,10 @@ impl<M: Copy + Send + 'static> Worker<M> {
             }
             c.dirty = false;
             tcp.dirty.pop();
+            if shutdown_failed {
+                // The peer reset meanwhile: nothing left to linger for.
+                tcp.abort(i, false);
+            }
         }
         Ok(true)
     }
