@@ -136,6 +136,8 @@ pub struct TlsSession {
     /// ciphertext: it must see those bytes before it can write.
     held_handshake: bool,
     peer_closed: bool,
+    /// Largest record written (from the config's `max_fragment_size`).
+    max_record: usize,
 }
 
 impl std::fmt::Debug for TlsSession {
@@ -154,7 +156,14 @@ impl TlsSession {
     /// [`crate::CertStore::config`] at accept time, so a reload reaches
     /// new handshakes only).
     pub fn new(config: Arc<ServerConfig>) -> Result<TlsSession, rustls::Error> {
+        // rustls' fragment size counts the 5-byte header, not the expansion.
+        let max_record = config
+            .max_fragment_size
+            .map_or(MAX_PLAINTEXT_RECORD + 5, |f| f.max(64))
+            - 5
+            + RECORD_OVERHEAD;
         Ok(TlsSession {
+            max_record,
             conn: UnbufferedServerConnection::new(config)?,
             phase: TlsPhase::Handshaking,
             pending_plaintext: 0,
@@ -199,6 +208,9 @@ impl TlsSession {
     where
         W: FnMut(usize, &mut dyn FnMut(&mut [u8]) -> usize) -> Result<usize, E>,
     {
+        if self.phase == TlsPhase::Failed {
+            return Err(TlsError::Closed);
+        }
         let carried = self.pending_plaintext.min(data.len());
         let mut off = carried; // start of unprocessed ciphertext
         let mut plain_end = carried; // plaintext is data[..plain_end]
@@ -337,11 +349,12 @@ impl TlsSession {
         let mut sent = 0;
         while sent < plaintext.len() {
             let rest = &plaintext[sent..];
-            let min = rest.len().min(WRITE_STEP) + RECORD_OVERHEAD;
+            let min = (rest.len().min(WRITE_STEP) + RECORD_OVERHEAD).min(self.max_record);
+            let piece = self.max_record - RECORD_OVERHEAD;
             let mut took = 0;
             let mut failure = None;
             let r = out(min, &mut |room: &mut [u8]| {
-                let (n, written, err) = encrypt_into(&mut state, rest, room);
+                let (n, written, err) = encrypt_into(&mut state, rest, piece, room);
                 took = n;
                 failure = err;
                 written
@@ -415,17 +428,27 @@ impl TlsSession {
         Err(TlsError::Busy)
     }
 
-    /// The session failed with `e`: queue the alert rustls prepared (it
-    /// is handed over before any input is looked at; `rest` is the
-    /// unprocessed input, so nothing is read past the buffer) and return
-    /// the error.
+    /// The session failed with `e`: queue what rustls still has to send
+    /// (ending with its alert) and return the error. `rest` is the
+    /// unprocessed input.
     fn fail<E, W>(&mut self, rest: &mut [u8], out: &mut W, e: rustls::Error) -> TlsError<E>
     where
         W: FnMut(usize, &mut dyn FnMut(&mut [u8]) -> usize) -> Result<usize, E>,
     {
         self.phase = TlsPhase::Failed;
-        for _ in 0..4 {
-            let status = self.conn.process_tls_records(rest);
+        // rustls hands over queued records (the flight before the error,
+        // then the alert) before it looks at any input. With no input it
+        // then stops; given `rest` it would process it again and fail
+        // again. Empty input is safe only while rustls holds no bytes of
+        // `rest` (a fragmented handshake message): then give it `rest`,
+        // once.
+        let held = starts_with_whole_record(rest);
+        for _ in 0..if held { 1 } else { STEP_SLACK } {
+            let status = if held {
+                self.conn.process_tls_records(rest)
+            } else {
+                self.conn.process_tls_records(&mut [])
+            };
             let Ok(ConnectionState::EncodeTlsData(mut enc)) = status.state else {
                 break;
             };
@@ -437,11 +460,13 @@ impl TlsSession {
     }
 }
 
-/// `(plaintext bytes taken, bytes written, error)` for one room: as many
-/// whole records as fit, the last one shortened to fit.
+/// `(plaintext bytes taken, bytes written, error)` for one room: records
+/// of at most `piece` plaintext bytes while they fit, the last one
+/// shortened to fit.
 fn encrypt_into<E>(
     state: &mut rustls::unbuffered::WriteTraffic<'_, rustls::server::ServerConnectionData>,
     plaintext: &[u8],
+    piece: usize,
     room: &mut [u8],
 ) -> (usize, usize, Option<TlsError<E>>) {
     let mut taken = 0;
@@ -453,7 +478,7 @@ fn encrypt_into<E>(
         }
         let mut n = (plaintext.len() - taken)
             .min(space - RECORD_OVERHEAD)
-            .min(MAX_PLAINTEXT_RECORD);
+            .min(piece);
         // rustls may cut records smaller (`max_fragment_size`): shrink
         // the piece by what it says is missing, a few times at most.
         let mut tries = 0;
