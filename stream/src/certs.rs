@@ -20,6 +20,13 @@ use std::sync::Arc;
 /// Largest TLS record rustls may emit (16 KiB payload + header + expansion).
 const MAX_TLS_RECORD: usize = 16 * 1024 + 5 + 256;
 
+/// Key exchange groups offered, X25519 first.
+const KX_GROUPS: &[&dyn rustls::crypto::SupportedKxGroup] = &[
+    rustls::crypto::ring::kx_group::X25519,
+    rustls::crypto::ring::kx_group::SECP256R1,
+    rustls::crypto::ring::kx_group::SECP384R1,
+];
+
 /// How the TLS side is set up (apart from the certificate).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TlsOptions {
@@ -275,8 +282,14 @@ fn build(
     // ring: no cmake/clang needed to build it. rustls deprecates its
     // provider only because it lacks post-quantum key exchange
     // (X25519MLKEM768 needs aws-lc-rs); X25519 and the NIST curves remain.
+    // Groups in the order real clients (browsers, OpenSSL, libtorrent)
+    // prefer; rustls' ring default lists P-384 first, and ring's P-384 is
+    // ten times the cost of X25519. The server follows the client's order.
     #[allow(deprecated)]
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::CryptoProvider {
+        kx_groups: KX_GROUPS.to_vec(),
+        ..rustls::crypto::ring::default_provider()
+    });
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
         .map_err(unusable)?

@@ -105,7 +105,7 @@ fn parse_v1(bytes: &[u8]) -> ProxyHeader {
             return ProxyHeader::Invalid(ProxyError::V1TooLong);
         }
         // A lone LF (or CR followed by something) never ends the line.
-        if window.iter().any(|&b| b == b'\n') {
+        if window.contains(&b'\n') {
             return ProxyHeader::Invalid(ProxyError::V1Malformed("bare LF"));
         }
         return ProxyHeader::Incomplete;
@@ -127,15 +127,14 @@ fn v1_fields(line: &[u8]) -> Result<ProxyAddrs, ProxyError> {
     let text = std::str::from_utf8(line).map_err(|_| malformed("not ASCII"))?;
     let mut fields = text.split(' ');
     let family = fields.next().unwrap_or("");
-    let (src, dst, sport, dport) = match (
+    let (Some(src), Some(dst), Some(sport), Some(dport), None) = (
         fields.next(),
         fields.next(),
         fields.next(),
         fields.next(),
         fields.next(),
-    ) {
-        (Some(a), Some(b), Some(c), Some(d), None) => (a, b, c, d),
-        _ => return Err(malformed("expected 4 fields after the protocol")),
+    ) else {
+        return Err(malformed("expected 4 fields after the protocol"));
     };
     let (src, dst): (IpAddr, IpAddr) = match family {
         "TCP4" => (

@@ -291,14 +291,8 @@ impl TlsSession {
                     off += discard;
                     self.peer_closed = true;
                 }
-                ConnectionState::BlockedHandshake | ConnectionState::Closed => {
-                    off += discard;
-                    break;
-                }
-                ConnectionState::WriteTraffic(_) => {
-                    off += discard;
-                    break;
-                }
+                // BlockedHandshake, WriteTraffic, Closed: nothing more to
+                // do with these bytes.
                 _ => {
                     off += discard;
                     break;

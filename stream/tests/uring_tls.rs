@@ -15,6 +15,7 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 use support::*;
 use uring_rt::{ConnId, Ctx, Datagram, Handler, ListenerId, Probe, RuntimeConfig};
+use HandshakeKind::{Full, Resumed};
 
 const WATCHDOG: Duration = Duration::from_secs(30);
 const WATCHDOG_TOKEN: u64 = 1;
@@ -247,7 +248,6 @@ fn tls_echo_on_uring_rt() {
     assert!(!h.watchdog_fired, "watchdog fired");
     assert!(h.errors.is_empty(), "{:?}", h.errors);
     assert_eq!(h.clean_closes, 4);
-    use HandshakeKind::{Full, Resumed};
     assert_eq!(kinds, [Full, Resumed, Full, Resumed]);
     let want = |v, kind| Seen {
         version: Some(v),

@@ -153,7 +153,7 @@ impl MemServer {
         let plain = &data[r.plaintext.clone()];
         let mut used = 0;
         while let Some(p) = plain[used..].iter().position(|&b| b == b'\n') {
-            let line = &plain[used..used + p + 1];
+            let line = &plain[used..=used + p];
             self.received.extend_from_slice(line);
             if echo {
                 let mut done = 0;
