@@ -23,7 +23,7 @@ pub mod tls;
 pub use certs::{CertError, CertStore, TlsOptions};
 pub use forwarded::{client_from_forwarded, CidrError, IpCidr, TrustedProxies};
 pub use proxy_protocol::{parse_proxy_header, ProxyAddrs, ProxyError, ProxyHeader};
-pub use tls::{Read, TlsError, TlsSession};
+pub use tls::{Read, TlsError, TlsPhase, TlsSession};
 
 /// Re-export of the TLS library, so users name the same types.
 pub use rustls;

@@ -120,7 +120,7 @@ fn parse_v1(bytes: &[u8]) -> ProxyHeader {
 
 fn v1_fields(line: &[u8]) -> Result<ProxyAddrs, ProxyError> {
     let malformed = ProxyError::V1Malformed;
-    if line.starts_with(b"UNKNOWN") {
+    if line == b"UNKNOWN" || line.starts_with(b"UNKNOWN ") {
         // "the receiver must ignore anything presented before the CRLF"
         return Ok(ProxyAddrs::Unknown);
     }
@@ -346,6 +346,8 @@ mod tests {
             b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n",
             b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\rX\r\n",
             b"proxy TCP4 1.2.3.4 5.6.7.8 1 2\r\n",
+            b"PROXY UNKNOWNX\r\n",
+            b"PROXY \r\n",
         ];
         for b in bad {
             assert!(

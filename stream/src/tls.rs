@@ -25,6 +25,16 @@
 //! Records are encrypted straight into the send room, sized to fit it (and
 //! so never larger than a send chunk; see `TlsOptions::max_record_bytes`).
 //!
+//! Sizing: the runtime's `max_inbound_bytes` must hold a whole TLS record
+//! (up to 16 KiB + 261 bytes) plus the longest unfinished request kept as
+//! plaintext; its default (64 KiB) does.
+//!
+//! Costs (rustls 0.23): rustls decrypts in place but then copies each
+//! received record's plaintext into a `Vec` of its own, and encrypts each
+//! sent record into a `Vec` before it is copied into the room; so there is
+//! one allocation and one copy per record each way, inside rustls, that
+//! this API does not add to and cannot remove.
+//!
 //! ```ignore
 //! fn on_recv(&mut self, ctx: &mut Ctx<M>, conn: ConnId, data: &mut [u8]) -> usize {
 //!     let tls = &mut self.conns[conn.index()];
