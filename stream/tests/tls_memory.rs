@@ -320,3 +320,22 @@ fn new_session_fails_on_nothing() {
     assert_eq!(s.phase(), TlsPhase::Handshaking);
     assert!(format!("{s:?}").contains("Handshaking"));
 }
+
+/// A TLS 1.3 key update from the client: the server's answering key
+/// update goes out before its next application data, and the client
+/// decrypts both.
+#[test]
+fn key_update_then_echo() {
+    let (store, cert) = store(TlsOptions::default());
+    let cfg = client_config(&cert.der, Some(&rustls::version::TLS13), &[]);
+    let mut c = client(&cfg);
+    let mut s = MemServer::new(store.new_session().unwrap());
+    handshake(&mut c, &mut s, 1 << 20).unwrap();
+    for round in 0..3 {
+        c.refresh_traffic_keys().unwrap();
+        client_send(&mut c, b"after key update\n");
+        client_to_server(&mut c, &mut s, 7, true).unwrap();
+        let got = server_to_client(&mut s, &mut c).unwrap();
+        assert_eq!(got, b"after key update\n", "round {round}");
+    }
+}
