@@ -1,0 +1,29 @@
+//! riptide-stream: what riptide's two TCP trackers (riptide-http and
+//! riptide-ws) share above uring-rt's stream API, sans-IO where it can be.
+//!
+//! Owns:
+//! - [`tls`]: one TLS session per connection over rustls' unbuffered API,
+//!   fed the runtime's receive bytes (`Handler::on_recv`'s `&mut [u8]`) and
+//!   writing records straight into its send chunks (`Ctx::send_with`);
+//! - [`certs`]: certificate chain + private key from PEM files, and a
+//!   [`CertStore`] shared by all workers whose `reload` swaps the
+//!   `ServerConfig` new handshakes use (SIGUSR1), keeping the old one on error;
+//! - [`proxy_protocol`]: the PROXY protocol v1/v2 header parser;
+//! - [`forwarded`]: trusted proxies (CIDR list) and the client address
+//!   from `X-Forwarded-For`.
+//!
+//! Not: sockets, the runtime, HTTP or WebSocket framing, configuration
+//! files. Nothing here does I/O except reading certificate files.
+
+pub mod certs;
+pub mod forwarded;
+pub mod proxy_protocol;
+pub mod tls;
+
+pub use certs::{CertError, CertStore, TlsOptions};
+pub use forwarded::{client_from_forwarded, CidrError, IpCidr, TrustedProxies};
+pub use proxy_protocol::{parse_proxy_header, ProxyAddrs, ProxyError, ProxyHeader};
+pub use tls::{Read, TlsError, TlsPhase, TlsSession};
+
+/// Re-export of the TLS library, so users name the same types.
+pub use rustls;
