@@ -36,13 +36,44 @@ config_struct! {
         pub max_scrape_hashes: usize = 74,
         /// Seconds for `min interval` in announce answers.
         pub min_interval: u32 = 60,
+        /// Reverse proxies (CIDRs, e.g. "10.0.0.0/8", "::1/128") whose
+        /// `forwarded_header` and PROXY headers are believed; from anyone
+        /// else the socket's peer is the client.
+        pub trusted_proxies: Vec<String> = Vec::new(),
+        /// Header naming the client behind a trusted proxy: its rightmost
+        /// entry that is not itself a trusted proxy is the client.
+        pub forwarded_header: String = "X-Forwarded-For".into(),
+        /// Every connection starts with a PROXY protocol v1/v2 header (HAProxy
+        /// `send-proxy`, cloud load balancers), on the plain and the TLS
+        /// listeners. Its source is the client when the connection comes
+        /// from a trusted proxy; a connection without a valid header, or
+        /// from an untrusted peer, is refused.
+        pub proxy_protocol: bool = false,
     }
 }
 
 impl ValidateOwn for HttpConfig {
     fn validate_own(&self) -> Result<(), ConfigError> {
         self.tls.validate()?;
+        if self.network.ipv4()?.is_none()
+            && self.network.ipv6()?.is_none()
+            && self.tls.ipv4()?.is_none()
+            && self.tls.ipv6()?.is_none()
+        {
+            return Err(ConfigError::invalid(
+                "network.address_ipv4",
+                "\"\"",
+                "at least one plain ([network]) or TLS ([tls]) address must be set",
+            ));
+        }
         let h = &self.http;
+        if let Err(e) = riptide_stream::TrustedProxies::parse(&h.trusted_proxies) {
+            return Err(ConfigError::invalid(
+                "http.trusted_proxies",
+                &format!("{:?}", h.trusted_proxies),
+                &format!("CIDRs like \"10.0.0.0/8\" or \"::1/128\" ({e})"),
+            ));
+        }
         if !(1..=1 << 20).contains(&h.max_connections) {
             return Err(ConfigError::invalid(
                 "http.max_connections",

@@ -42,6 +42,8 @@ riptide_common::metrics_table! {
         ErrorsMeshFull = Counter("errors_total", "reason=\"mesh_full\"", ERR),
         /// `errors_total` (an answer came back for a connection that moved on).
         ErrorsLateReply = Counter("errors_total", "reason=\"late_reply\"", ERR),
+        /// `errors_total` (a PROXY header from a peer that is not a trusted proxy).
+        ErrorsUntrustedProxy = Counter("errors_total", "reason=\"untrusted_proxy\"", ERR),
         /// `announces_total` (local).
         AnnouncesLocal = Counter("announces_total", "path=\"local\"", ANN),
         /// `announces_total` (forwarded).
@@ -50,6 +52,10 @@ riptide_common::metrics_table! {
         ScrapesLocal = Counter("scrape_hashes_total", "path=\"local\"", SCR),
         /// `scrape_hashes_total` (forwarded).
         ScrapesForwarded = Counter("scrape_hashes_total", "path=\"forwarded\"", SCR),
+        /// `tls_handshakes_total` (completed).
+        TlsHandshakes = Counter("tls_handshakes_total", "result=\"ok\"", "TLS handshakes, by result."),
+        /// `tls_handshakes_total` (failed, or the session broke).
+        TlsHandshakeFailures = Counter("tls_handshakes_total", "result=\"failed\"", "TLS handshakes, by result."),
         /// `bytes_received_total`.
         BytesReceived = Counter("bytes_received_total", "", "TCP payload bytes received."),
         /// `bytes_sent_total`.

@@ -79,6 +79,7 @@ impl UdpSection {
 
 impl ValidateOwn for UdpConfig {
     fn validate_own(&self) -> Result<(), ConfigError> {
+        self.network.require_one()?;
         let u = &self.udp;
         if u.connection_id_max_age == 0 {
             return Err(ConfigError::invalid(

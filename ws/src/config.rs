@@ -12,7 +12,8 @@ riptide_common::tracker_config! {
 
 impl ValidateOwn for WsConfig {
     fn validate_own(&self) -> Result<(), ConfigError> {
-        self.tls.validate()
+        self.tls.validate()?;
+        self.network.require_one()
     }
 }
 

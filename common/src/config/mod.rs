@@ -242,7 +242,11 @@ mod tests {
         }
     }
 
-    impl ValidateOwn for Sample {}
+    impl ValidateOwn for Sample {
+        fn validate_own(&self) -> Result<(), ConfigError> {
+            self.network.require_one()
+        }
+    }
 
     #[test]
     fn printed_default_parses_back_and_every_key_is_commented() {

@@ -77,8 +77,16 @@ impl NetworkConfig {
         parse_addr("network.address_ipv6", &self.address_ipv6, false)
     }
 
-    /// Checks both addresses and that at least one is set.
+    /// Checks both addresses.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.ipv4()?;
+        self.ipv6()?;
+        Ok(())
+    }
+
+    /// At least one address is set (a tracker whose only sockets these are
+    /// calls this from its own validation).
+    pub fn require_one(&self) -> Result<(), ConfigError> {
         if self.ipv4()?.is_none() && self.ipv6()?.is_none() {
             return Err(ConfigError::invalid(
                 "network.address_ipv4",
@@ -112,21 +120,46 @@ fn parse_addr(key: &'static str, value: &str, v4: bool) -> Result<Option<SocketA
 }
 
 config_struct! {
-    /// TLS for riptide-http and riptide-ws.
+    /// TLS for riptide-http and riptide-ws: listeners of their own beside
+    /// the plain ones of `[network]` (set those to "" for TLS only).
     pub struct TlsConfig {
-        /// Serve TLS; needs both paths. The files are reloaded on SIGUSR1.
+        /// Serve TLS; needs both paths. The files are reloaded on SIGUSR1
+        /// (new handshakes use the new pair; a bad pair is logged and the
+        /// old one kept).
         pub enabled: bool = false,
         /// PEM certificate chain.
         pub cert_path: PathBuf = PathBuf::new(),
-        /// PEM private key.
+        /// PEM private key: PKCS#8, SEC1 (EC) or PKCS#1 (RSA).
         pub key_path: PathBuf = PathBuf::new(),
+        /// IPv4 socket address of the TLS listener; "" = none.
+        pub address_ipv4: String = "0.0.0.0:443".into(),
+        /// IPv6 socket address of the TLS listener (IPV6_V6ONLY); "" = none.
+        pub address_ipv6: String = "[::]:443".into(),
     }
 }
 impl Documented for PathBuf {}
 
 impl TlsConfig {
-    /// Both paths must be set when TLS is enabled.
+    /// The TLS IPv4 listen address, `None` when disabled or TLS is off.
+    pub fn ipv4(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        parse_addr("tls.address_ipv4", &self.address_ipv4, true)
+    }
+
+    /// The TLS IPv6 listen address, `None` when disabled or TLS is off.
+    pub fn ipv6(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        parse_addr("tls.address_ipv6", &self.address_ipv6, false)
+    }
+
+    /// Both paths must be set when TLS is enabled; addresses parse.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.ipv4()?;
+        self.ipv6()?;
         if self.enabled
             && (self.cert_path.as_os_str().is_empty() || self.key_path.as_os_str().is_empty())
         {

@@ -10,8 +10,10 @@ use crate::config::HttpConfig;
 use crate::metrics::TABLES;
 use crate::protocol::ParseConfig;
 use anyhow::Context;
+use riptide_common::access_list::SharedAccessList;
 use riptide_common::metrics::Desc;
 use riptide_common::startup::{BoundAddrs, Service, Started};
+use riptide_stream::{CertStore, TlsOptions, TrustedProxies};
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,6 +44,8 @@ pub struct Settings {
     pub max_head_len: usize,
     /// Most hashes per scrape.
     pub max_scrape_hashes: usize,
+    /// Every connection starts with a PROXY header.
+    pub proxy_protocol: bool,
 }
 
 impl Settings {
@@ -58,18 +62,33 @@ impl Settings {
             max_requests: c.http.max_requests_per_connection,
             max_head_len: c.http.max_head_bytes,
             max_scrape_hashes: c.http.max_scrape_hashes,
+            proxy_protocol: c.http.proxy_protocol,
         }
     }
+}
 
+/// What every worker shares: read-only, or swapped atomically.
+#[derive(Clone)]
+pub struct ServerState {
+    /// From the config.
+    pub settings: Arc<Settings>,
     /// The request parser's limits.
-    pub fn parse(&self) -> ParseConfig<'static> {
-        ParseConfig {
-            max_head_len: self.max_head_len,
-            max_scrape_hashes: self.max_scrape_hashes,
-            full_scrape: false,
-            forwarded_header: None,
-        }
-    }
+    pub parse: ParseConfig<'static>,
+    /// The access list, reloaded on SIGUSR1.
+    pub access_list: SharedAccessList,
+    /// Certificate and key of the TLS listeners, reloaded on SIGUSR1.
+    pub certs: Option<Arc<CertStore>>,
+    /// Proxies whose forwarded-for and PROXY headers are believed.
+    pub trusted: Arc<TrustedProxies>,
+    /// Process start: the epoch of the swarm's coarse seconds.
+    pub start: Instant,
+}
+
+/// What `bind` prepared: each worker's listeners (with "speaks TLS"), and
+/// the certificates, loaded while the files are still readable as root.
+pub struct Bound {
+    listeners: Vec<Vec<(TcpListener, bool)>>,
+    certs: Option<Arc<CertStore>>,
 }
 
 /// riptide-http for the shared start-up sequence.
@@ -77,8 +96,7 @@ pub struct HttpService;
 
 impl Service for HttpService {
     type Config = HttpConfig;
-    /// Each worker's listeners.
-    type Bound = Vec<Vec<TcpListener>>;
+    type Bound = Bound;
     const METRICS: &'static [&'static [Desc]] = TABLES;
 
     fn probe_verdict(probe: &uring_rt::Probe) -> (Vec<&'static str>, &'static str) {
@@ -97,30 +115,67 @@ impl Service for HttpService {
             probe.kernel(),
             missing.join(", ")
         );
-        anyhow::ensure!(
-            !config.tls.enabled,
-            "[tls] enabled = true: TLS is not served yet by this build; run plain HTTP behind a TLS proxy for now"
-        );
+        let certs = if config.tls.enabled {
+            let store = CertStore::open(
+                &config.tls.cert_path,
+                &config.tls.key_path,
+                TlsOptions::default(),
+            )?;
+            log::info!(
+                "TLS: {} and {} loaded (TLS 1.2 and 1.3, ALPN http/1.1, ring)",
+                config.tls.cert_path.display(),
+                config.tls.key_path.display()
+            );
+            Some(Arc::new(store))
+        } else {
+            None
+        };
         let workers = started.workers;
-        let mut per_worker: Vec<Vec<TcpListener>> = (0..workers).map(|_| Vec::new()).collect();
+        let mut per_worker: Vec<Vec<(TcpListener, bool)>> =
+            (0..workers).map(|_| Vec::new()).collect();
         let mut addrs = Vec::new();
-        for addr in [config.network.ipv4()?, config.network.ipv6()?]
-            .into_iter()
-            .flatten()
-        {
+        let plain = [config.network.ipv4()?, config.network.ipv6()?].map(|a| (a, false));
+        let tls = [config.tls.ipv4()?, config.tls.ipv6()?].map(|a| (a, true));
+        for (addr, tls) in plain.into_iter().chain(tls) {
+            let Some(addr) = addr else { continue };
             let group = reuseport_listeners(addr, workers, ListenOptions::default())
                 .with_context(|| format!("listen on tcp {addr}"))?;
-            addrs.push(("http", group[0].local_addr()?));
+            addrs.push((if tls { "https" } else { "http" }, group[0].local_addr()?));
             for (w, l) in per_worker.iter_mut().zip(group) {
-                w.push(l);
+                w.push((l, tls));
             }
         }
-        Ok((per_worker, addrs))
+        Ok((
+            Bound {
+                listeners: per_worker,
+                certs,
+            },
+            addrs,
+        ))
     }
 
     fn serve(config: HttpConfig, bound: Self::Bound, started: Started) -> anyhow::Result<()> {
         let workers = started.workers;
         let settings = Arc::new(Settings::from_config(&config));
+        let trusted = TrustedProxies::parse(&config.http.trusted_proxies)
+            .map_err(|e| anyhow::anyhow!("http.trusted_proxies: {e}"))?;
+        // The header name lives as long as the process (parsed per request).
+        let forwarded: &'static str =
+            Box::leak(config.http.forwarded_header.clone().into_boxed_str());
+        let state = ServerState {
+            parse: ParseConfig {
+                max_head_len: settings.max_head_len,
+                max_scrape_hashes: settings.max_scrape_hashes,
+                full_scrape: false,
+                forwarded_header: (!trusted.is_empty() && !forwarded.is_empty())
+                    .then_some(forwarded),
+            },
+            settings,
+            access_list: started.access_list.clone(),
+            certs: bound.certs,
+            trusted: Arc::new(trusted),
+            start: Instant::now(),
+        };
         let cores = riptide_common::pinning::worker_cores(&config.cpu_pinning);
         let rt = RuntimeConfig {
             workers,
@@ -131,19 +186,17 @@ impl Service for HttpService {
             recv_buffers: 16,
             ..RuntimeConfig::default()
         };
-        let start = Instant::now();
         let handlers: Vec<HttpWorker> = bound
+            .listeners
             .into_iter()
             .enumerate()
             .map(|(i, listeners)| {
                 HttpWorker::new(
                     i,
                     workers,
-                    Arc::clone(&settings),
+                    state.clone(),
                     listeners,
-                    started.access_list.clone(),
                     Arc::clone(&started.metrics[i]),
-                    start,
                 )
             })
             .collect();

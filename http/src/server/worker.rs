@@ -9,7 +9,7 @@
 //! a late answer (the connection timed out or closed meanwhile) harmless.
 
 use super::relay::{self, Record, RemoteAnnounce};
-use super::Settings;
+use super::{ServerState, Settings};
 use crate::metrics::{Metric, DESCS};
 use crate::protocol::{
     announce_response_max_len, parse_request, scrape_response_max_len, write_announce, write_error,
@@ -22,11 +22,14 @@ use riptide_common::access_list::{AccessCache, SharedAccessList};
 use riptide_common::metrics::WorkerMetrics;
 use riptide_common::swarm::{Announce, PeerV4, PeerV6, ScrapeStats, Shard};
 use riptide_common::{shard_of, InfoHash};
+use riptide_stream::{
+    client_from_forwarded, parse_proxy_header, ProxyAddrs, ProxyHeader, TlsSession,
+};
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uring_rt::mesh::bytes::{Lane, ReturnAddr};
-use uring_rt::{ConnId, Ctx, Datagram, Handler, ListenerId, Signal};
+use uring_rt::{ConnId, Ctx, Handler, ListenerId, Signal};
 
 const TIMER_CLEAN: u64 = 1;
 const TIMER_STATS: u64 = 2;
@@ -68,6 +71,10 @@ struct Conn {
     served: u32,
     /// Bytes of an unfinished head are waiting (its deadline runs).
     in_head: bool,
+    /// The direct peer (a proxy, or the client itself).
+    peer: IpAddr,
+    /// A PROXY protocol header must come first.
+    proxy_pending: bool,
 }
 
 /// One worker's HTTP tracker.
@@ -75,7 +82,16 @@ pub struct HttpWorker {
     id: usize,
     workers: usize,
     settings: Arc<Settings>,
-    listeners: Vec<TcpListener>,
+    state: ServerState,
+    /// This worker's listeners and whether each speaks TLS, until
+    /// `on_start` hands them to the runtime (by `ListenerId` order).
+    listeners: Vec<(TcpListener, bool)>,
+    /// Whether listener `i` speaks TLS.
+    listener_tls: Vec<bool>,
+    /// The TLS session of connection slot `i`, on TLS listeners.
+    tls: Vec<Option<TlsSession>>,
+    /// Where a TLS connection's response is written before encryption.
+    scratch: Vec<u8>,
     shard: Shard,
     rng: SmallRng,
     access_list: SharedAccessList,
@@ -103,22 +119,25 @@ impl HttpWorker {
     pub fn new(
         id: usize,
         workers: usize,
-        settings: Arc<Settings>,
-        listeners: Vec<TcpListener>,
-        access_list: SharedAccessList,
+        state: ServerState,
+        listeners: Vec<(TcpListener, bool)>,
         metrics: Arc<WorkerMetrics>,
-        start: Instant,
     ) -> HttpWorker {
+        let settings = Arc::clone(&state.settings);
         HttpWorker {
             id,
             workers,
+            listener_tls: listeners.iter().map(|(_, tls)| *tls).collect(),
             listeners,
+            tls: Vec::new(),
+            scratch: Vec::new(),
             shard: Shard::new(),
             rng: SmallRng::from_os_rng(),
-            access: access_list.cache(),
-            access_list,
+            access: state.access_list.cache(),
+            access_list: state.access_list.clone(),
             metrics,
-            start,
+            start: state.start,
+            state,
             conns: Vec::new(),
             peers_v4: Vec::with_capacity(settings.max_numwant),
             peers_v6: Vec::with_capacity(settings.max_numwant),
@@ -145,13 +164,48 @@ impl HttpWorker {
 
     /// Queue a whole response written by `write` (at most `need` bytes).
     fn respond(
-        &self,
+        &mut self,
         ctx: &mut Ctx<()>,
         conn: ConnId,
         need: usize,
         write: impl FnOnce(&mut [u8]) -> usize,
     ) -> bool {
-        if let Ok(n) = ctx.send_with(conn, need, write) {
+        self.emit(ctx, conn, need, |_, out| write(out))
+    }
+
+    /// Queue a whole response that `write` (given this worker, for the
+    /// shard) writes into at most `need` bytes: straight into the send
+    /// space on plain connections, through the worker's scratch buffer and
+    /// TLS encryption (into the send space) on TLS ones.
+    fn emit(
+        &mut self,
+        ctx: &mut Ctx<()>,
+        conn: ConnId,
+        need: usize,
+        write: impl FnOnce(&mut Self, &mut [u8]) -> usize,
+    ) -> bool {
+        let tls = self.tls.get(conn.index()).is_some_and(Option::is_some);
+        let sent = if tls {
+            let mut scratch = std::mem::take(&mut self.scratch);
+            if scratch.len() < need {
+                scratch.resize(need, 0);
+            }
+            let n = write(self, &mut scratch[..need]);
+            let ok = match self.tls.get_mut(conn.index()).and_then(Option::as_mut) {
+                Some(session) => {
+                    let mut out = |min: usize, fill: &mut dyn FnMut(&mut [u8]) -> usize| {
+                        ctx.send_with(conn, min, |room| fill(room))
+                    };
+                    matches!(session.write(&scratch[..n], &mut out), Ok(k) if k == n)
+                }
+                None => false,
+            };
+            self.scratch = scratch;
+            ok.then_some(n)
+        } else {
+            ctx.send_with(conn, need, |out| write(self, out)).ok()
+        };
+        if let Some(n) = sent {
             self.metrics.add(Metric::BytesSent.index(), n as u64);
             true
         } else {
@@ -160,14 +214,25 @@ impl HttpWorker {
         }
     }
 
-    fn failure(&self, ctx: &mut Ctx<()>, conn: ConnId, reason: &[u8], c: Connection) {
+    /// Close gracefully, with a TLS close_notify first on TLS connections.
+    fn close(&mut self, ctx: &mut Ctx<()>, conn: ConnId) {
+        if let Some(session) = self.tls.get_mut(conn.index()).and_then(Option::as_mut) {
+            let mut out = |min: usize, fill: &mut dyn FnMut(&mut [u8]) -> usize| {
+                ctx.send_with(conn, min, |room| fill(room))
+            };
+            let _ = session.send_close_notify(&mut out);
+        }
+        ctx.close(conn);
+    }
+
+    fn failure(&mut self, ctx: &mut Ctx<()>, conn: ConnId, reason: &[u8], c: Connection) {
         self.count(Metric::ResponsesFailure);
         self.respond(ctx, conn, 256 + reason.len(), |out| {
             write_failure(out, reason, c).unwrap_or(0)
         });
     }
 
-    fn error(&self, ctx: &mut Ctx<()>, conn: ConnId, status: Status) {
+    fn error(&mut self, ctx: &mut Ctx<()>, conn: ConnId, status: Status) {
         self.count(Metric::ResponsesError);
         self.respond(ctx, conn, 256, |out| write_error(out, status).unwrap_or(0));
     }
@@ -277,18 +342,8 @@ impl HttpWorker {
                     self.count(Metric::AnnouncesLocal);
                     let now = self.now(ctx.now());
                     let need = Self::announce_need(&ra);
-                    let mut written = 0;
-                    let sent = ctx
-                        .send_with(conn, need, |out| {
-                            written = self.run_announce(&ra, now, out);
-                            written
-                        })
-                        .is_ok();
-                    if sent {
+                    if self.emit(ctx, conn, need, |me, out| me.run_announce(&ra, now, out)) {
                         self.count(Metric::ResponsesAnnounce);
-                        self.metrics.add(Metric::BytesSent.index(), written as u64);
-                    } else {
-                        self.count(Metric::ErrorsSendQueueFull);
                     }
                     return Outcome::Answered(connection);
                 }
@@ -424,7 +479,7 @@ impl HttpWorker {
             ctx.set_deadline(conn, Some(idle));
             ctx.resume_recv(conn);
         } else {
-            ctx.close(conn);
+            self.close(ctx, conn);
         }
     }
 
@@ -519,45 +574,10 @@ impl HttpWorker {
             _ => {}
         }
     }
-}
 
-impl Handler for HttpWorker {
-    type Msg = ();
-
-    fn on_start(&mut self, ctx: &mut Ctx<()>) {
-        for l in std::mem::take(&mut self.listeners) {
-            if let Err(e) = ctx.add_listener(l) {
-                log::error!("worker {}: cannot add a listener: {e}", self.id);
-                ctx.stop_all();
-                return;
-            }
-        }
-        ctx.add_timer(self.settings.clean_interval, TIMER_CLEAN);
-        ctx.add_timer(Duration::from_secs(1), TIMER_STATS);
-    }
-
-    fn on_datagram(&mut self, _: &mut Ctx<()>, _: Datagram<'_>) {}
-
-    fn on_accept(&mut self, ctx: &mut Ctx<()>, _: ListenerId, conn: ConnId, peer: SocketAddr) {
-        let i = conn.index();
-        if self.conns.len() <= i {
-            self.conns.resize_with(i + 1, || None);
-        }
-        self.conns[i] = Some(Conn {
-            id: conn,
-            client: peer.ip(),
-            seq: 0,
-            waiting: Waiting::Nothing,
-            after: Connection::KeepAlive,
-            served: 0,
-            in_head: true,
-        });
-        ctx.set_deadline(conn, Some(self.settings.head_timeout));
-    }
-
-    fn on_recv(&mut self, ctx: &mut Ctx<()>, conn: ConnId, data: &mut [u8]) -> usize {
-        self.metrics
-            .add(Metric::BytesReceived.index(), data.len() as u64);
+    /// Parses and answers the requests in (plaintext) `data`; returns how
+    /// many bytes it used.
+    fn serve(&mut self, ctx: &mut Ctx<()>, conn: ConnId, data: &[u8]) -> usize {
         let Some(c) = self.conn_mut(conn) else {
             return data.len();
         };
@@ -566,10 +586,10 @@ impl Handler for HttpWorker {
             ctx.pause_recv(conn);
             return 0;
         }
-        let client = c.client;
+        let (client, peer) = (c.client, c.peer);
         let mut used = 0;
         while used < data.len() {
-            let parsed = parse_request(&data[used..], &self.settings.parse());
+            let parsed = parse_request(&data[used..], &self.state.parse);
             let req = match parsed {
                 Err(ParseError::Incomplete) => {
                     if let Some(c) = self.conn_mut(conn) {
@@ -583,7 +603,7 @@ impl Handler for HttpWorker {
                 Err(ParseError::Reject(status)) => {
                     self.count(Metric::ErrorsMalformed);
                     self.error(ctx, conn, status);
-                    ctx.close(conn);
+                    self.close(ctx, conn);
                     return data.len();
                 }
                 Ok(req) => req,
@@ -600,12 +620,18 @@ impl Handler for HttpWorker {
             } else {
                 req.connection
             };
+            let client = match req.forwarded_for {
+                Some(v) if self.state.trusted.contains(peer) => {
+                    client_from_forwarded(peer, v, &self.state.trusted)
+                }
+                _ => client,
+            };
             match self.handle(ctx, conn, client, req.target, connection) {
                 Outcome::Answered(c) if c.keeps_alive() => {
                     ctx.set_deadline(conn, Some(self.settings.idle_timeout));
                 }
                 Outcome::Answered(_) => {
-                    ctx.close(conn);
+                    self.close(ctx, conn);
                     return data.len();
                 }
                 Outcome::Forwarded => {
@@ -619,12 +645,121 @@ impl Handler for HttpWorker {
         }
         used
     }
+}
+
+impl Handler for HttpWorker {
+    type Msg = ();
+
+    fn on_start(&mut self, ctx: &mut Ctx<()>) {
+        for (l, _) in std::mem::take(&mut self.listeners) {
+            if let Err(e) = ctx.add_listener(l) {
+                log::error!("worker {}: cannot add a listener: {e}", self.id);
+                ctx.stop_all();
+                return;
+            }
+        }
+        ctx.add_timer(self.settings.clean_interval, TIMER_CLEAN);
+        ctx.add_timer(Duration::from_secs(1), TIMER_STATS);
+    }
+
+    fn on_accept(&mut self, ctx: &mut Ctx<()>, l: ListenerId, conn: ConnId, peer: SocketAddr) {
+        let i = conn.index();
+        if self.conns.len() <= i {
+            self.conns.resize_with(i + 1, || None);
+            self.tls.resize_with(i + 1, || None);
+        }
+        let tls = self.listener_tls.get(l.index()).copied().unwrap_or(false);
+        self.tls[i] = None;
+        if tls {
+            let session = self.state.certs.as_ref().map(|c| c.new_session());
+            if let Some(Ok(s)) = session {
+                self.tls[i] = Some(s);
+            } else {
+                self.count(Metric::TlsHandshakeFailures);
+                ctx.abort(conn);
+                return;
+            }
+        }
+        self.conns[i] = Some(Conn {
+            id: conn,
+            client: peer.ip(),
+            seq: 0,
+            waiting: Waiting::Nothing,
+            after: Connection::KeepAlive,
+            served: 0,
+            in_head: true,
+            peer: peer.ip(),
+            proxy_pending: self.settings.proxy_protocol,
+        });
+        ctx.set_deadline(conn, Some(self.settings.head_timeout));
+    }
+
+    fn on_recv(&mut self, ctx: &mut Ctx<()>, conn: ConnId, data: &mut [u8]) -> usize {
+        self.metrics
+            .add(Metric::BytesReceived.index(), data.len() as u64);
+        let trusted = Arc::clone(&self.state.trusted);
+        let Some(c) = self.conn_mut(conn) else {
+            return data.len();
+        };
+        let mut start = 0;
+        if c.proxy_pending {
+            match parse_proxy_header(data) {
+                ProxyHeader::Incomplete => return 0,
+                ProxyHeader::Parsed { addrs, header_len } => {
+                    c.proxy_pending = false;
+                    if let ProxyAddrs::Proxied { src, .. } = addrs {
+                        c.client = src.ip();
+                    }
+                    start = header_len;
+                    if !trusted.contains(c.peer) {
+                        self.count(Metric::ErrorsUntrustedProxy);
+                        ctx.abort(conn);
+                        return data.len();
+                    }
+                }
+                ProxyHeader::Invalid(_) => {
+                    self.count(Metric::ErrorsMalformed);
+                    ctx.abort(conn);
+                    return data.len();
+                }
+            }
+        }
+        let data = &mut data[start..];
+        let Some(session) = self.tls.get_mut(conn.index()).and_then(Option::as_mut) else {
+            return start + self.serve(ctx, conn, data);
+        };
+        let mut out = |min: usize, fill: &mut dyn FnMut(&mut [u8]) -> usize| {
+            ctx.send_with(conn, min, |room| fill(room))
+        };
+        let read = match session.read(data, &mut out) {
+            Ok(r) => r,
+            Err(e) => {
+                log::debug!("worker {}: TLS: {e}", self.id);
+                self.count(Metric::TlsHandshakeFailures);
+                ctx.close(conn);
+                return start + data.len();
+            }
+        };
+        if read.handshake_done {
+            self.count(Metric::TlsHandshakes);
+        }
+        let used = self.serve(ctx, conn, &data[read.plaintext.clone()]);
+        let peer_closed = read.peer_closed;
+        let consumed = match self.tls.get_mut(conn.index()).and_then(Option::as_mut) {
+            Some(session) => session.finish_read(data, &read, used),
+            None => data.len(),
+        };
+        if peer_closed && self.conn_mut(conn).is_some() {
+            self.on_peer_closed(ctx, conn);
+        }
+        start + consumed
+    }
 
     fn on_peer_closed(&mut self, ctx: &mut Ctx<()>, conn: ConnId) {
         match self.conn_mut(conn) {
             // Its answer is still on the way: send it, then close.
             Some(c) if !matches!(c.waiting, Waiting::Nothing) => c.after = Connection::Close,
-            _ => ctx.close(conn),
+            _ => self.close(ctx, conn),
         }
     }
 
@@ -637,16 +772,19 @@ impl Handler for HttpWorker {
             // The owner did not answer in time.
             c.waiting = Waiting::Nothing;
             self.failure(ctx, conn, ERR_BUSY, Connection::Close);
-            ctx.close(conn);
+            self.close(ctx, conn);
         } else if c.in_head {
             self.count(Metric::ErrorsHeadTimeout);
             ctx.abort(conn);
         } else {
-            ctx.close(conn);
+            self.close(ctx, conn);
         }
     }
 
     fn on_closed(&mut self, _: &mut Ctx<()>, conn: ConnId) {
+        if let Some(t) = self.tls.get_mut(conn.index()) {
+            *t = None;
+        }
         if let Some(slot) = self.conns.get_mut(conn.index()) {
             if let Some(Conn {
                 waiting: Waiting::Scrape(_, pending),
@@ -687,6 +825,16 @@ impl Handler for HttpWorker {
     fn on_signal(&mut self, _: &mut Ctx<()>, signal: Signal) {
         if signal == Signal::Reload {
             self.access_list.reload_and_log();
+            if let Some(certs) = &self.state.certs {
+                match certs.reload() {
+                    Ok(()) => log::info!(
+                        "TLS: reloaded {} and {}: new handshakes use them",
+                        certs.cert_path().display(),
+                        certs.key_path().display()
+                    ),
+                    Err(e) => log::error!("TLS: reload failed, the old pair stays: {e}"),
+                }
+            }
         }
     }
 }
