@@ -325,9 +325,10 @@ impl<A: PeerAddr> Peers<A> {
 
     /// Select up to `want` peers for a requester that is not stored.
     pub(crate) fn select(&self, seeder: bool, want: usize, rng: &mut SmallRng, out: &mut Vec<A>) {
-        match self {
-            Peers::Indexed(h) => h.select(None, seeder, want, rng, out),
-            _ => {
+        if let Peers::Indexed(h) = self {
+            h.select(None, seeder, want, rng, out);
+        } else {
+            {
                 let peers = self.peers();
                 let range = if seeder {
                     &peers[..self.leechers()]
@@ -341,12 +342,11 @@ impl<A: PeerAddr> Peers<A> {
 
     /// Remove `addr`; its seeder flag if it was stored.
     pub(crate) fn remove<S: BuildHasher>(&mut self, addr: &A, s: &S) -> Option<bool> {
-        let was = match self {
-            Peers::Indexed(h) => {
-                let p = h.find(addr, s)?;
-                h.remove_at(p, s)
-            }
-            _ => {
+        let was = if let Peers::Indexed(h) = self {
+            let p = h.find(addr, s)?;
+            h.remove_at(p, s)
+        } else {
+            {
                 let pos = sorted_find(self.peers(), self.leechers(), addr, false)?;
                 let (list, n, l) = self.run_mut();
                 let was = pos >= l;
@@ -373,8 +373,8 @@ impl<A: PeerAddr> Peers<A> {
         s: &S,
     ) -> (usize, usize) {
         let fresh = |p: &Stored<A>| p.age(now) <= timeout;
-        let removed = match self {
-            Peers::Indexed(h) => {
+        let removed = if let Peers::Indexed(h) = self {
+            {
                 let mut removed = (0, 0);
                 let mut i = 0;
                 while i < h.len as usize {
@@ -389,7 +389,8 @@ impl<A: PeerAddr> Peers<A> {
                 }
                 removed
             }
-            _ => {
+        } else {
+            {
                 let (list, n, l) = self.run_mut();
                 let (kept, kept_leechers) = sorted_retain(list, n, l, fresh);
                 self.set_lengths(kept, kept_leechers);
@@ -456,8 +457,8 @@ impl<A: PeerAddr> Peers<A> {
         let (peers, l) = (self.peers(), self.leechers());
         assert!(l <= peers.len(), "more leechers than peers");
         assert!(peers.iter().all(|p| p.addr.port() != 0), "port 0 stored");
-        match self {
-            Peers::Indexed(h) => {
+        if let Peers::Indexed(h) = self {
+            {
                 assert!(h.len as usize >= SORTED_AGAIN_BELOW, "small swarm indexed");
                 assert!(h.list.len() >= peers.len());
                 assert_eq!(h.index.count(), peers.len(), "index size");
@@ -468,7 +469,8 @@ impl<A: PeerAddr> Peers<A> {
                     assert_eq!(found, Some(i), "index position");
                 }
             }
-            _ => {
+        } else {
+            {
                 if let Peers::Sorted { list, .. } = self {
                     assert!(peers.len() <= SORTED_MAX, "large swarm without index");
                     assert!(list.len() >= peers.len());
