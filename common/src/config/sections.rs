@@ -233,6 +233,13 @@ impl CleaningConfig {
                 "1 or more seconds",
             ));
         }
+        if self.peer_timeout > crate::swarm::MAX_PEER_TIMEOUT_SECS {
+            return Err(ConfigError::invalid(
+                "cleaning.peer_timeout",
+                &self.peer_timeout.to_string(),
+                "at most 32768 seconds (peers keep a 16-bit last-seen second)",
+            ));
+        }
         Ok(())
     }
 }

@@ -34,17 +34,24 @@
 //!
 //! # Memory
 //!
-//! A stored IPv4 peer is 12 bytes. A torrent is a 64-byte entry (IPv4; 128
-//! for IPv6), one cache line, in a dense array; it holds up to two peers
-//! inline, and is found through an index of 8-byte slots (tag and position,
-//! load 3/8 to 3/4). Beyond two peers the peers move to a dense array
-//! `[leechers | seeders]` on the heap whose pointer, length and index stay
-//! in the entry, with an index by (address, port) only above 32 peers. An
-//! announce to a large swarm so reads four random cache lines (torrent
-//! slot, entry, peer slot, peer) plus the selected window. Layout first,
-//! memory second: about 80 bytes per IPv4 torrent, 12 to 18 per peer in
-//! the heap array, 11 to 21 per peer of index. [`Shard::memory_bytes`]
-//! reports the capacity-based total.
+//! A stored peer is 8 bytes for IPv4 (address, port, and the low 16 bits
+//! of the last-seen second), 20 for IPv6; whether it seeds is where it
+//! sits, in a run partitioned `[leechers | seeders]`. A torrent is a
+//! 48-byte entry (both families) in a dense array, found through an index
+//! of 8-byte slots (tag and position, load 3/8 to 3/4). The entry holds up
+//! to two IPv4 peers (one IPv6) inline; up to 1,024 peers live in a heap
+//! array with each half sorted by (address, port), found by binary search,
+//! at most 1/8 + 2 slots of slack; larger swarms move behind a box, in
+//! arrival order, with an index by (address, port) of 11 to 21 bytes per
+//! peer. [`Shard::memory_bytes`] reports the capacity-based total.
+//!
+//! Ages are kept modulo 65,536 seconds, so the cleaner must visit every
+//! torrent at least every 65,536 − `peer_timeout_secs` seconds (it does
+//! at its default pace up to about 25 million torrents per shard);
+//! timeouts above [`MAX_PEER_TIMEOUT_SECS`] are capped to it.
+
+/// Longest peer timeout the 16-bit last-seen field supports.
+pub const MAX_PEER_TIMEOUT_SECS: u32 = 32_768;
 
 mod peers;
 mod pos_index;
@@ -60,7 +67,7 @@ use std::net::{SocketAddrV4, SocketAddrV6};
 use hashbrown::DefaultHashBuilder;
 use rand::rngs::SmallRng;
 
-use self::peers::PeerAddr;
+use self::peers::{PeerAddr, Stored};
 use self::torrents::Torrents;
 use crate::InfoHash;
 
@@ -83,16 +90,34 @@ pub struct PeerV6 {
 }
 
 impl PeerAddr for PeerV4 {
+    type Key = u64;
+    type Slots = [Stored<PeerV4>; 2];
+    const INLINE: usize = 2;
+
     #[inline]
     fn port(&self) -> u16 {
         self.port
     }
+
+    #[inline]
+    fn key(&self) -> u64 {
+        u64::from(u32::from_be_bytes(self.ip)) << 16 | u64::from(self.port)
+    }
 }
 
 impl PeerAddr for PeerV6 {
+    type Key = (u128, u16);
+    type Slots = [Stored<PeerV6>; 1];
+    const INLINE: usize = 1;
+
     #[inline]
     fn port(&self) -> u16 {
         self.port
+    }
+
+    #[inline]
+    fn key(&self) -> (u128, u16) {
+        (u128::from_be_bytes(self.ip), self.port)
     }
 }
 
@@ -298,10 +323,12 @@ impl Shard {
 
     /// Remove peers not seen for more than `peer_timeout_secs`, and empty
     /// torrents, visiting at most `budget` torrents from a cursor that
-    /// persists across calls (IPv4 map, then IPv6 map). Enough calls make a
+    /// persists across calls (IPv4 map, then IPv6 map). The timeout is
+    /// capped at [`MAX_PEER_TIMEOUT_SECS`]. Enough calls make a
     /// full pass; [`CleanReport::pass_complete`] says when one ended.
     /// Storage is shrunk as it empties.
     pub fn clean(&mut self, now: u32, peer_timeout_secs: u32, budget: usize) -> CleanReport {
+        let peer_timeout_secs = peer_timeout_secs.min(MAX_PEER_TIMEOUT_SECS);
         let mut report = CleanReport::default();
         while report.torrents_visited < budget {
             let left = budget - report.torrents_visited;

@@ -1,13 +1,21 @@
 //! The peers of one torrent in one address family.
 //!
-//! Owns the peer records and their layout in memory: two peers inline in the
-//! torrent (no heap allocation, the common case on a public tracker), beyond
-//! that a dense array partitioned as `[leechers | seeders]`, plus an index by
-//! (address, port) once the swarm is large. The array's pointer, length and
-//! index live in the torrent entry itself (no box between them), so an
-//! announce to a large swarm costs the entry's cache line, one index line
-//! and the peer's line. Random selection reads a window of that array. Not:
-//! torrent lookup or shard-wide counts (`torrents.rs`).
+//! Owns the peer records and their layout in memory. Every form keeps the
+//! peers in one dense run partitioned as `[leechers | seeders]` (so a
+//! stored peer needs no seeder flag), and grows through three forms:
+//!
+//! - **Inline**: up to [`PeerAddr::INLINE`] peers in the torrent entry
+//!   itself (two IPv4, one IPv6), no allocation — most torrents of a
+//!   public tracker.
+//! - **Sorted**: up to [`SORTED_MAX`] peers in a heap array, each half
+//!   sorted by (address, port) and found by binary search: no index at
+//!   all, 8 bytes per IPv4 peer plus at most 1/8 slack. An insert or a
+//!   removal moves the tail of the array (at most a few KiB).
+//! - **Indexed**: larger swarms, in arrival order (swap-removal) with a
+//!   [`PosIndex`] by hash, behind one box so the entry stays small.
+//!
+//! Random selection reads a window of the run. Not: torrent lookup or
+//! shard-wide counts (`torrents.rs`).
 
 use core::hash::{BuildHasher, Hash};
 
@@ -17,38 +25,53 @@ use super::pos_index::PosIndex;
 
 /// A peer address as stored and returned: what goes into a response.
 pub(crate) trait PeerAddr: Copy + Eq + Hash + Default {
-    /// The announced port; 0 is never stored and marks an empty inline slot.
+    /// Sort key: (address, port), totally ordered.
+    type Key: Ord + Copy;
+    /// The inline slots: `[Stored<Self>; INLINE]`.
+    type Slots: Copy + Default + AsRef<[Stored<Self>]> + AsMut<[Stored<Self>]>;
+    /// Peers stored in the torrent entry itself.
+    const INLINE: usize;
+    /// The announced port; 0 is never stored.
     fn port(&self) -> u16;
+    /// The sort key.
+    fn key(&self) -> Self::Key;
 }
 
-/// One stored peer: 12 bytes for IPv4 (address 4, port 2, last-seen 4,
-/// seeder flag 1, padding 1), 24 for IPv6.
+/// One stored peer: 8 bytes for IPv4 (address 4, port 2, seen 2), 20 for
+/// IPv6. Whether it seeds is its position (`[leechers | seeders]`).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Stored<A> {
     pub(crate) addr: A,
-    /// Coarse seconds of the last announce.
-    pub(crate) last_seen: u32,
-    pub(crate) seeder: bool,
+    /// Low 16 bits of the coarse seconds of the last announce: an age up
+    /// to 18.2 hours reads right (see [`Stored::age`]).
+    pub(crate) seen: u16,
 }
 
-impl<A: PeerAddr> Stored<A> {
-    fn occupied(&self) -> bool {
-        self.addr.port() != 0
+impl<A> Stored<A> {
+    fn new(addr: A, now: u32) -> Self {
+        Stored {
+            addr,
+            seen: now as u16,
+        }
+    }
+
+    /// Seconds since the last announce, modulo 65,536: right as long as
+    /// the cleaner visits every torrent at least every 65,536 − timeout
+    /// seconds (at 4,096 torrents per 10-second slice, up to 25 million
+    /// torrents per shard with the default timeout).
+    pub(crate) fn age(&self, now: u32) -> u32 {
+        u32::from((now as u16).wrapping_sub(self.seen))
     }
 }
 
-/// Peers stored in the torrent entry itself (no allocation: most torrents
-/// of a public tracker have this few). Two IPv4 peers (24 bytes) fit
-/// beside the heap form's 40 bytes of pointers, length and index; three
-/// would not leave the enum a niche and cost the entry a second line.
-pub(crate) const INLINE: usize = 2;
-
-/// A swarm gets an index by (address, port) when it grows above this many
-/// peers; below it a linear scan over a few cache lines is faster.
-const INDEX_ABOVE: usize = 32;
-/// ... and loses it again below this (hysteresis, so a swarm hovering
-/// around the threshold does not rebuild it on every announce).
-const INDEX_DROP_BELOW: usize = 16;
+/// Most peers a swarm keeps in a sorted array; above, it gets an index.
+/// 1,024 IPv4 peers are 8 KiB: a binary search of 10 steps over L1/L2,
+/// and an insert moves 4 KiB on average.
+pub(crate) const SORTED_MAX: usize = 1024;
+/// An indexed swarm shrinking below this goes back to a sorted array
+/// (hysteresis, so a swarm hovering around the threshold does not
+/// rebuild its index on every announce).
+const SORTED_AGAIN_BELOW: usize = SORTED_MAX / 2;
 
 /// What an announce did to the peer set, for the caller's counters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,30 +82,44 @@ pub(crate) enum Change {
     Updated { was: bool, now: bool },
 }
 
-/// The peers of one torrent in one family.
-pub(crate) enum Peers<A> {
-    /// Up to `INLINE` peers, packed at the front; an empty slot has port 0.
-    Inline([Stored<A>; INLINE]),
-    /// Three or more peers (or recently so).
-    Heap(HeapPeers<A>),
+/// The peers of one torrent in one family: 24 bytes, so that an IPv4 or
+/// IPv6 torrent entry is 48.
+pub(crate) enum Peers<A: PeerAddr> {
+    /// `slots[..len]`, `slots[..leechers]` the leechers, each half sorted.
+    Inline {
+        slots: A::Slots,
+        len: u8,
+        leechers: u8,
+    },
+    /// `list[..len]`, `list[..leechers]` the leechers, each half sorted;
+    /// `list.len()` is the capacity.
+    Sorted {
+        list: Box<[Stored<A>]>,
+        len: u16,
+        leechers: u16,
+    },
+    /// More than [`SORTED_MAX`] peers (or recently so).
+    Indexed(Box<IndexedPeers<A>>),
 }
 
-/// A dense array `[leechers | seeders]`: `list[..len]` are the peers,
-/// `list[..leechers]` the leechers. A boxed slice and a `u32` length rather
-/// than a `Vec`, so that a torrent entry with its peers stays within one
-/// cache line (64 bytes for IPv4).
-pub(crate) struct HeapPeers<A> {
+/// A dense array `[leechers | seeders]` in no particular order within a
+/// half: `list[..len]` are the peers, `list[..leechers]` the leechers.
+pub(crate) struct IndexedPeers<A> {
     list: Box<[Stored<A>]>,
     len: u32,
     leechers: u32,
-    /// Positions in `list`, hashed by the peer's address; allocated only
-    /// when the swarm is large. Kept in sync on every move.
+    /// Positions in `list`, hashed by the peer's address. Kept in sync on
+    /// every move.
     index: PosIndex,
 }
 
 impl<A: PeerAddr> Default for Peers<A> {
     fn default() -> Self {
-        Peers::Inline([Stored::default(); INLINE])
+        Peers::Inline {
+            slots: A::Slots::default(),
+            len: 0,
+            leechers: 0,
+        }
     }
 }
 
@@ -90,8 +127,9 @@ impl<A: PeerAddr> Peers<A> {
     /// Number of stored peers.
     pub(crate) fn len(&self) -> usize {
         match self {
-            Peers::Inline(s) => s.iter().filter(|p| p.occupied()).count(),
-            Peers::Heap(h) => h.len as usize,
+            Peers::Inline { len, .. } => usize::from(*len),
+            Peers::Sorted { len, .. } => usize::from(*len),
+            Peers::Indexed(h) => h.len as usize,
         }
     }
 
@@ -99,11 +137,60 @@ impl<A: PeerAddr> Peers<A> {
         self.len() == 0
     }
 
+    /// Number of stored leechers.
+    fn leechers(&self) -> usize {
+        match self {
+            Peers::Inline { leechers, .. } => usize::from(*leechers),
+            Peers::Sorted { leechers, .. } => usize::from(*leechers),
+            Peers::Indexed(h) => h.leechers as usize,
+        }
+    }
+
     /// Number of stored seeders.
     pub(crate) fn seeders(&self) -> usize {
+        self.len() - self.leechers()
+    }
+
+    /// The stored peers, `[leechers | seeders]`.
+    fn peers(&self) -> &[Stored<A>] {
         match self {
-            Peers::Inline(s) => s.iter().filter(|p| p.occupied() && p.seeder).count(),
-            Peers::Heap(h) => (h.len - h.leechers) as usize,
+            Peers::Inline { slots, len, .. } => &slots.as_ref()[..usize::from(*len)],
+            Peers::Sorted { list, len, .. } => &list[..usize::from(*len)],
+            Peers::Indexed(h) => h.peers(),
+        }
+    }
+
+    /// The whole array (capacity) of an inline or sorted swarm with its
+    /// lengths; they are written back with [`Peers::set_lengths`].
+    fn run_mut(&mut self) -> (&mut [Stored<A>], usize, usize) {
+        match self {
+            Peers::Inline {
+                slots,
+                len,
+                leechers,
+            } => (slots.as_mut(), usize::from(*len), usize::from(*leechers)),
+            Peers::Sorted {
+                list,
+                len,
+                leechers,
+            } => (&mut list[..], usize::from(*len), usize::from(*leechers)),
+            Peers::Indexed(_) => unreachable!("an indexed swarm has no sorted run"),
+        }
+    }
+
+    /// Store the lengths of an inline or sorted swarm (within its bounds:
+    /// `INLINE` and `SORTED_MAX` + 1 fit their fields).
+    fn set_lengths(&mut self, n: usize, l: usize) {
+        match self {
+            Peers::Inline { len, leechers, .. } => {
+                (*len, *leechers) = (n as u8, l as u8);
+            }
+            Peers::Sorted { len, leechers, .. } => {
+                (*len, *leechers) = (n as u16, l as u16);
+            }
+            Peers::Indexed(h) => {
+                (h.len, h.leechers) = (n as u32, l as u32);
+            }
         }
     }
 
@@ -121,46 +208,105 @@ impl<A: PeerAddr> Peers<A> {
         s: &S,
     ) -> Change {
         debug_assert!(addr.port() != 0);
-        match self {
-            Peers::Inline(slots) => {
-                let found = slots.iter().position(|p| p.occupied() && p.addr == addr);
-                let (change, me) = if let Some(i) = found {
-                    let was = slots[i].seeder;
-                    slots[i].seeder = seeder;
-                    slots[i].last_seen = now;
-                    (Change::Updated { was, now: seeder }, i)
-                } else if let Some(i) = slots.iter().position(|p| !p.occupied()) {
-                    slots[i] = Stored {
-                        addr,
-                        last_seen: now,
-                        seeder,
-                    };
-                    (Change::Added { seeder }, i)
-                } else {
-                    // One peer more than fits: move to the heap and continue there.
-                    let mut h = HeapPeers::from_slots(slots, s);
-                    let change = h.announce(addr, seeder, now, want, rng, out, s);
-                    *self = Peers::Heap(h);
-                    return change;
-                };
-                select_inline(slots, Some(me), seeder, want, out);
-                change
+        if let Peers::Indexed(h) = self {
+            return h.announce(addr, seeder, now, want, rng, out, s);
+        }
+        let found = sorted_find(self.peers(), self.leechers(), &addr, seeder);
+        let (change, me) = if let Some(pos) = found {
+            let (list, n, l) = self.run_mut();
+            let was = pos >= l;
+            list[pos].seen = now as u16;
+            let me = if was == seeder {
+                pos
+            } else {
+                let p = list[pos];
+                sorted_remove(list, n, pos);
+                let l = l - usize::from(!was);
+                let at = sorted_insert(list, n - 1, l, p, seeder);
+                self.set_lengths(n, l + usize::from(!seeder));
+                at
+            };
+            (Change::Updated { was, now: seeder }, me)
+        } else {
+            self.reserve_one();
+            let (list, n, l) = self.run_mut();
+            let at = sorted_insert(list, n, l, Stored::new(addr, now), seeder);
+            self.set_lengths(n + 1, l + usize::from(!seeder));
+            if n + 1 > SORTED_MAX {
+                // Building the index keeps the order: `at` stays right.
+                let h = self.make_indexed(s);
+                h.select(Some(at), seeder, want, rng, out);
+                return Change::Added { seeder };
             }
-            Peers::Heap(h) => h.announce(addr, seeder, now, want, rng, out, s),
+            (Change::Added { seeder }, at)
+        };
+        let peers = self.peers();
+        let range = if seeder {
+            &peers[..self.leechers()]
+        } else {
+            peers
+        };
+        select_window(range, Some(me), want, rng, out);
+        change
+    }
+
+    /// Room for one more peer in an inline or sorted swarm: an inline one
+    /// that is full moves to the heap, a full array grows by an eighth.
+    fn reserve_one(&mut self) {
+        let (n, l) = (self.len(), self.leechers());
+        match self {
+            Peers::Inline { slots, .. } if n == A::INLINE => {
+                let mut v = Vec::with_capacity(n + 2);
+                v.extend_from_slice(&slots.as_ref()[..n]);
+                v.resize(n + 2, Stored::default());
+                *self = Peers::Sorted {
+                    list: v.into_boxed_slice(),
+                    len: n as u16,
+                    leechers: l as u16,
+                };
+            }
+            Peers::Sorted { list, .. } if n == list.len() => {
+                resize(list, n + (n / 8).max(2));
+            }
+            _ => {}
+        }
+    }
+
+    /// A sorted swarm above [`SORTED_MAX`] gets its index (and a box).
+    fn make_indexed<S: BuildHasher>(&mut self, s: &S) -> &mut IndexedPeers<A> {
+        let (n, l) = (self.len(), self.leechers());
+        if let Peers::Sorted { list, .. } = self {
+            let list = std::mem::take(list);
+            let mut h = IndexedPeers {
+                list,
+                len: n as u32,
+                leechers: l as u32,
+                index: PosIndex::default(),
+            };
+            h.build_index(s);
+            *self = Peers::Indexed(Box::new(h));
+        }
+        match self {
+            Peers::Indexed(h) => h,
+            _ => unreachable!("made indexed above"),
         }
     }
 
     /// Warming, first step: read the line a lookup of `addr` starts at (the
-    /// index slot, or the array's start); returns a value to fold into the
-    /// warm-up's checksum and the hash for `warm_peer`.
+    /// index slot, or the middle of a sorted array); returns a value to fold
+    /// into the warm-up's checksum and the hash for `warm_peer`.
     pub(crate) fn warm_slot<S: BuildHasher>(&self, addr: &A, s: &S) -> (u64, u64) {
         match self {
-            Peers::Inline(_) => (0, 0),
-            Peers::Heap(h) if h.index.is_allocated() => {
+            Peers::Inline { .. } => (0, 0),
+            Peers::Sorted { list, leechers, .. } => (
+                list.get(usize::from(*leechers) / 2)
+                    .map_or(0, |p| u64::from(p.seen)),
+                0,
+            ),
+            Peers::Indexed(h) => {
                 let hash = s.hash_one(addr);
                 (h.index.guess(hash).unwrap_or(0) as u64, hash)
             }
-            Peers::Heap(h) => (h.list.first().map_or(0, |p| u64::from(p.last_seen)), 0),
         }
     }
 
@@ -168,41 +314,54 @@ impl<A: PeerAddr> Peers<A> {
     /// guessed it.
     pub(crate) fn warm_peer(&self, hash: u64) -> u64 {
         match self {
-            Peers::Heap(h) if h.index.is_allocated() => h
+            Peers::Indexed(h) => h
                 .index
                 .guess(hash)
                 .and_then(|p| h.list.get(p))
-                .map_or(0, |p| u64::from(p.last_seen)),
+                .map_or(0, |p| u64::from(p.seen)),
             _ => 0,
         }
     }
 
     /// Select up to `want` peers for a requester that is not stored.
     pub(crate) fn select(&self, seeder: bool, want: usize, rng: &mut SmallRng, out: &mut Vec<A>) {
-        match self {
-            Peers::Inline(slots) => select_inline(slots, None, seeder, want, out),
-            Peers::Heap(h) => h.select(None, seeder, want, rng, out),
+        if let Peers::Indexed(h) = self {
+            h.select(None, seeder, want, rng, out);
+        } else {
+            {
+                let peers = self.peers();
+                let range = if seeder {
+                    &peers[..self.leechers()]
+                } else {
+                    peers
+                };
+                select_window(range, None, want, rng, out);
+            }
         }
     }
 
     /// Remove `addr`; its seeder flag if it was stored.
     pub(crate) fn remove<S: BuildHasher>(&mut self, addr: &A, s: &S) -> Option<bool> {
+        let was = if let Peers::Indexed(h) = self {
+            let p = h.find(addr, s)?;
+            h.remove_at(p, s)
+        } else {
+            {
+                let pos = sorted_find(self.peers(), self.leechers(), addr, false)?;
+                let (list, n, l) = self.run_mut();
+                let was = pos >= l;
+                sorted_remove(list, n, pos);
+                self.set_lengths(n - 1, l - usize::from(!was));
+                was
+            }
+        };
+        let n = self.len();
         match self {
-            Peers::Inline(slots) => {
-                let i = slots.iter().position(|p| p.occupied() && p.addr == *addr)?;
-                let was = slots[i].seeder;
-                remove_inline(slots, i);
-                Some(was)
-            }
-            Peers::Heap(h) => {
-                let p = h.find(addr, s)?;
-                let was = h.remove_at(p, s).seeder;
-                if h.len <= 1 {
-                    self.compact(s);
-                }
-                Some(was)
-            }
+            Peers::Indexed(_) if n < SORTED_AGAIN_BELOW => self.compact(),
+            Peers::Sorted { list, .. } if n <= 1 || list.len() >= 2 * n + 8 => self.compact(),
+            _ => {}
         }
+        Some(was)
     }
 
     /// Remove peers not seen for more than `timeout` seconds; returns the
@@ -213,59 +372,69 @@ impl<A: PeerAddr> Peers<A> {
         timeout: u32,
         s: &S,
     ) -> (usize, usize) {
-        let stale = |p: &Stored<A>| now.saturating_sub(p.last_seen) > timeout;
-        let mut removed = (0, 0);
-        match self {
-            Peers::Inline(slots) => {
-                for i in (0..INLINE).rev() {
-                    if slots[i].occupied() && stale(&slots[i]) {
-                        if slots[i].seeder {
-                            removed.0 += 1;
-                        } else {
-                            removed.1 += 1;
-                        }
-                        remove_inline(slots, i);
-                    }
-                }
-            }
-            Peers::Heap(h) => {
+        let fresh = |p: &Stored<A>| p.age(now) <= timeout;
+        let removed = if let Peers::Indexed(h) = self {
+            {
+                let mut removed = (0, 0);
                 let mut i = 0;
                 while i < h.len as usize {
-                    if stale(&h.list[i]) {
-                        // remove_at moves an unvisited peer into `i`.
-                        if h.remove_at(i, s).seeder {
-                            removed.0 += 1;
-                        } else {
-                            removed.1 += 1;
-                        }
-                    } else {
+                    if fresh(&h.list[i]) {
                         i += 1;
+                    } else if h.remove_at(i, s) {
+                        // remove_at moved an unvisited peer into `i`.
+                        removed.0 += 1;
+                    } else {
+                        removed.1 += 1;
                     }
                 }
-                self.compact(s);
+                removed
             }
-        }
+        } else {
+            {
+                let (list, n, l) = self.run_mut();
+                let (kept, kept_leechers) = sorted_retain(list, n, l, fresh);
+                self.set_lengths(kept, kept_leechers);
+                ((n - l) - (kept - kept_leechers), l - kept_leechers)
+            }
+        };
+        self.compact();
         removed
     }
 
-    /// Give memory back: inline when at most `INLINE` peers remain, smaller
-    /// array and index (or none) when much smaller than their capacity.
-    fn compact<S: BuildHasher>(&mut self, _s: &S) {
-        let Peers::Heap(h) = self else { return };
-        let n = h.len as usize;
-        if n <= INLINE {
-            let mut slots = [Stored::default(); INLINE];
-            slots[..n].copy_from_slice(h.peers());
-            *self = Peers::Inline(slots);
-            return;
+    /// Give memory back: inline when at most `INLINE` peers remain, sorted
+    /// below [`SORTED_AGAIN_BELOW`], an array of at most 1/8 slack (plus 2)
+    /// once it holds more than 1/4.
+    fn compact(&mut self) {
+        let (n, l) = (self.len(), self.leechers());
+        if let Peers::Indexed(h) = self {
+            if n >= SORTED_AGAIN_BELOW {
+                if h.list.len() > n + n / 4 + 4 {
+                    resize(&mut h.list, n + n / 8 + 2);
+                }
+                h.index.shrink_for(n);
+                return;
+            }
+            let mut list = std::mem::take(&mut h.list);
+            list[..l].sort_unstable_by_key(|p| p.addr.key());
+            list[l..n].sort_unstable_by_key(|p| p.addr.key());
+            *self = Peers::Sorted {
+                list,
+                len: n as u16,
+                leechers: l as u16,
+            };
         }
-        if h.list.len() > 4 * n && h.list.len() > 8 {
-            h.reallocate(2 * n);
-        }
-        if n < INDEX_DROP_BELOW {
-            h.index = PosIndex::default();
-        } else {
-            h.index.shrink_for(n);
+        if let Peers::Sorted { list, .. } = self {
+            if n <= A::INLINE {
+                let mut slots = A::Slots::default();
+                slots.as_mut()[..n].copy_from_slice(&list[..n]);
+                *self = Peers::Inline {
+                    slots,
+                    len: n as u8,
+                    leechers: l as u8,
+                };
+            } else if list.len() > n + n / 4 + 4 {
+                resize(list, n + n / 8 + 2);
+            }
         }
     }
 
@@ -273,9 +442,11 @@ impl<A: PeerAddr> Peers<A> {
     /// malloc chunks).
     pub(crate) fn heap_bytes(&self) -> usize {
         match self {
-            Peers::Inline(_) => 0,
-            Peers::Heap(h) => {
-                malloc_size(h.list.len() * size_of::<Stored<A>>())
+            Peers::Inline { .. } => 0,
+            Peers::Sorted { list, .. } => malloc_size(size_of_val::<[Stored<A>]>(list)),
+            Peers::Indexed(h) => {
+                malloc_size(size_of::<IndexedPeers<A>>())
+                    + malloc_size(size_of_val::<[Stored<A>]>(&h.list))
                     + malloc_size(h.index.table_bytes())
             }
         }
@@ -283,44 +454,43 @@ impl<A: PeerAddr> Peers<A> {
 
     /// Panics if an internal invariant does not hold (tests only).
     pub(crate) fn check_invariants<S: BuildHasher>(&self, s: &S) {
-        match self {
-            Peers::Inline(slots) => {
-                let n = slots.iter().filter(|p| p.occupied()).count();
-                assert!(slots[..n].iter().all(Stored::occupied), "inline hole");
-                for (i, p) in slots[..n].iter().enumerate() {
-                    assert!(
-                        !slots[..i].iter().any(|q| q.addr == p.addr),
-                        "duplicate peer"
-                    );
+        let (peers, l) = (self.peers(), self.leechers());
+        assert!(l <= peers.len(), "more leechers than peers");
+        assert!(peers.iter().all(|p| p.addr.port() != 0), "port 0 stored");
+        if let Peers::Indexed(h) = self {
+            {
+                assert!(h.len as usize >= SORTED_AGAIN_BELOW, "small swarm indexed");
+                assert!(h.list.len() >= peers.len());
+                assert_eq!(h.index.count(), peers.len(), "index size");
+                for (i, p) in peers.iter().enumerate() {
+                    let found = h
+                        .index
+                        .find(s.hash_one(p.addr), |q| peers[q].addr == p.addr);
+                    assert_eq!(found, Some(i), "index position");
                 }
             }
-            Peers::Heap(h) => {
-                let peers = h.peers();
-                assert!(h.leechers as usize <= peers.len());
-                for (i, p) in peers.iter().enumerate() {
-                    assert!(p.occupied(), "port 0 stored");
-                    assert_eq!(
-                        p.seeder,
-                        i >= h.leechers as usize,
-                        "partition broken at {i}"
+        } else {
+            {
+                if let Peers::Sorted { list, .. } = self {
+                    assert!(peers.len() <= SORTED_MAX, "large swarm without index");
+                    assert!(list.len() >= peers.len());
+                } else {
+                    assert!(peers.len() <= A::INLINE, "inline overflow");
+                }
+                let (leechers, seeders) = peers.split_at(l);
+                for half in [leechers, seeders] {
+                    assert!(
+                        half.windows(2).all(|w| w[0].addr.key() < w[1].addr.key()),
+                        "half not sorted (or a duplicate)"
                     );
                 }
-                if h.index.is_allocated() {
-                    assert_eq!(h.index.count(), peers.len(), "index size");
-                    for (i, p) in peers.iter().enumerate() {
-                        let found = h
-                            .index
-                            .find(s.hash_one(p.addr), |q| peers[q].addr == p.addr);
-                        assert_eq!(found, Some(i), "index position");
-                    }
-                } else {
-                    assert!(peers.len() <= INDEX_ABOVE, "large swarm without index");
-                    for (i, p) in peers.iter().enumerate() {
-                        assert!(
-                            !peers[..i].iter().any(|q| q.addr == p.addr),
-                            "duplicate peer"
-                        );
-                    }
+                for p in leechers {
+                    assert!(
+                        seeders
+                            .binary_search_by_key(&p.addr.key(), |q| q.addr.key())
+                            .is_err(),
+                        "peer both leecher and seeder"
+                    );
                 }
             }
         }
@@ -337,62 +507,149 @@ pub(crate) fn malloc_size(n: usize) -> usize {
     }
 }
 
-/// Remove inline slot `i`, keeping the occupied slots packed at the front.
-fn remove_inline<A: PeerAddr>(slots: &mut [Stored<A>; INLINE], i: usize) {
-    slots.copy_within(i + 1.., i);
-    slots[INLINE - 1] = Stored::default();
+/// Reallocate `list` to `cap` (>= the peers it holds) slots: in place
+/// when the allocator can.
+fn resize<A: PeerAddr>(list: &mut Box<[Stored<A>]>, cap: usize) {
+    let mut v = std::mem::take(list).into_vec();
+    if cap > v.len() {
+        v.reserve_exact(cap - v.len());
+        v.resize(cap, Stored::default());
+    } else {
+        v.truncate(cap);
+    }
+    *list = v.into_boxed_slice();
 }
 
-fn select_inline<A: PeerAddr>(
-    slots: &[Stored<A>; INLINE],
-    me: Option<usize>,
+/// Position of `addr` in a sorted run `[leechers | seeders]`; the half
+/// `seeder` says is searched first.
+fn sorted_find<A: PeerAddr>(
+    peers: &[Stored<A>],
+    leechers: usize,
+    addr: &A,
     seeder: bool,
+) -> Option<usize> {
+    let key = addr.key();
+    let (l, s) = peers.split_at(leechers);
+    let in_leechers = || l.binary_search_by_key(&key, |p| p.addr.key()).ok();
+    let in_seeders = || {
+        s.binary_search_by_key(&key, |p| p.addr.key())
+            .ok()
+            .map(|i| i + leechers)
+    };
+    if seeder {
+        in_seeders().or_else(in_leechers)
+    } else {
+        in_leechers().or_else(in_seeders)
+    }
+}
+
+/// Insert `p` (not stored) into its half of the sorted run `list[..n]`
+/// with `l` leechers; `n < list.len()`. Returns its position.
+fn sorted_insert<A: PeerAddr>(
+    list: &mut [Stored<A>],
+    n: usize,
+    l: usize,
+    p: Stored<A>,
+    seeder: bool,
+) -> usize {
+    let (lo, hi) = if seeder { (l, n) } else { (0, l) };
+    let key = p.addr.key();
+    let at = lo + list[lo..hi].partition_point(|q| q.addr.key() < key);
+    list.copy_within(at..n, at + 1);
+    list[at] = p;
+    at
+}
+
+/// Remove position `pos` from the run `list[..n]`, keeping the order.
+fn sorted_remove<A: Copy>(list: &mut [Stored<A>], n: usize, pos: usize) {
+    list.copy_within(pos + 1..n, pos);
+}
+
+/// Keep the peers of the run `list[..n]` (`l` leechers) for which `keep`
+/// holds, in order; returns the new (len, leechers).
+fn sorted_retain<A: Copy>(
+    list: &mut [Stored<A>],
+    n: usize,
+    l: usize,
+    keep: impl Fn(&Stored<A>) -> bool,
+) -> (usize, usize) {
+    let mut w = 0;
+    let mut kept_leechers = 0;
+    for i in 0..n {
+        if i == l {
+            kept_leechers = w;
+        }
+        if keep(&list[i]) {
+            list[w] = list[i];
+            w += 1;
+        }
+    }
+    if l == n {
+        kept_leechers = w;
+    }
+    (w, kept_leechers)
+}
+
+/// Up to `want` (minus what `out` holds) random peers of `range`, without
+/// position `me`. A window of consecutive peers from a random start,
+/// wrapping: every peer is equally likely to be in it, and it reads one
+/// contiguous run of memory instead of `want` scattered cache lines.
+fn select_window<A: PeerAddr>(
+    range: &[Stored<A>],
+    me: Option<usize>,
     want: usize,
+    rng: &mut SmallRng,
     out: &mut Vec<A>,
 ) {
-    for (i, p) in slots.iter().enumerate() {
-        if out.len() >= want {
-            break;
-        }
-        if p.occupied() && Some(i) != me && !(seeder && p.seeder) {
+    let m = range.len();
+    let me = me.filter(|&p| p < m);
+    let avail = m - usize::from(me.is_some());
+    let want = want.saturating_sub(out.len());
+    if want == 0 || avail == 0 {
+        return;
+    }
+    if avail <= want {
+        out.extend(
+            range
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| Some(i) != me)
+                .map(|(_, p)| p.addr),
+        );
+        return;
+    }
+    // Here m >= 2 (avail > want >= 1).
+    let start = rng.random_range(0..m);
+    let (tail, head) = range.split_at(start);
+    let mut taken = 0;
+    for (i, p) in head
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (i + start, p))
+        .chain(tail.iter().enumerate())
+    {
+        if Some(i) != me {
             out.push(p.addr);
+            taken += 1;
+            if taken == want {
+                break;
+            }
         }
     }
 }
 
-impl<A: PeerAddr> HeapPeers<A> {
-    fn from_slots<S: BuildHasher>(slots: &[Stored<A>; INLINE], s: &S) -> Self {
-        let mut h = HeapPeers {
-            list: vec![Stored::default(); INLINE + 2].into_boxed_slice(),
-            len: 0,
-            leechers: 0,
-            index: PosIndex::default(),
-        };
-        for p in slots.iter().filter(|p| p.occupied()) {
-            h.insert(*p, s);
-        }
-        h
-    }
-
+impl<A: PeerAddr> IndexedPeers<A> {
     /// The stored peers.
     fn peers(&self) -> &[Stored<A>] {
         &self.list[..self.len as usize]
     }
 
-    /// Move the peers into an array of `cap` (>= len) slots.
-    fn reallocate(&mut self, cap: usize) {
-        let mut v = Vec::with_capacity(cap);
-        v.extend_from_slice(self.peers());
-        v.resize(cap, Stored::default());
-        self.list = v.into_boxed_slice();
-    }
-
-    /// Append `p` at position `len` (growing the array by half when full:
-    /// memory per peer is the budget).
+    /// Append `p` at position `len` (growing the array by an eighth when
+    /// full: memory per peer is the budget).
     fn push(&mut self, p: Stored<A>) {
         let n = self.len as usize;
         if n == self.list.len() {
-            self.reallocate(n + (n / 2).max(2));
+            resize(&mut self.list, n + n / 8);
         }
         self.list[n] = p;
         self.len += 1;
@@ -410,21 +667,14 @@ impl<A: PeerAddr> HeapPeers<A> {
         s: &S,
     ) -> Change {
         let (change, me) = if let Some(p) = self.find(&addr, s) {
-            let was = self.list[p].seeder;
-            self.list[p].last_seen = now;
+            let was = p >= self.leechers as usize;
+            self.list[p].seen = now as u16;
             (
                 Change::Updated { was, now: seeder },
                 self.set_seeder(p, seeder, s),
             )
         } else {
-            let p = self.insert(
-                Stored {
-                    addr,
-                    last_seen: now,
-                    seeder,
-                },
-                s,
-            );
+            let p = self.insert(Stored::new(addr, now), seeder, s);
             (Change::Added { seeder }, p)
         };
         self.select(Some(me), seeder, want, rng, out);
@@ -433,29 +683,21 @@ impl<A: PeerAddr> HeapPeers<A> {
 
     fn find<S: BuildHasher>(&self, addr: &A, s: &S) -> Option<usize> {
         let peers = self.peers();
-        if self.index.is_allocated() {
-            self.index.find(s.hash_one(addr), |q| {
-                peers.get(q).is_some_and(|p| p.addr == *addr)
-            })
-        } else {
-            peers.iter().position(|p| p.addr == *addr)
-        }
+        self.index.find(s.hash_one(addr), |q| {
+            peers.get(q).is_some_and(|p| p.addr == *addr)
+        })
     }
 
     /// Drop the index entry of position `pos` (leaving a hole).
     fn ix_remove<S: BuildHasher>(&mut self, pos: usize, s: &S) {
-        if self.index.is_allocated() {
-            self.index.remove(s.hash_one(self.list[pos].addr), pos);
-        }
+        self.index.remove(s.hash_one(self.list[pos].addr), pos);
     }
 
     /// Add the index entry of position `pos` (below `len`).
     fn ix_insert<S: BuildHasher>(&mut self, pos: usize, s: &S) {
-        if self.index.is_allocated() {
-            let items = self.len as usize;
-            self.index
-                .insert(s.hash_one(self.list[pos].addr), pos, items);
-        }
+        let items = self.len as usize;
+        self.index
+            .insert(s.hash_one(self.list[pos].addr), pos, items);
     }
 
     /// Copy the peer at `from` into the hole at `to` and repoint its index
@@ -465,9 +707,7 @@ impl<A: PeerAddr> HeapPeers<A> {
             return;
         }
         self.list[to] = self.list[from];
-        if self.index.is_allocated() {
-            self.index.repoint(s.hash_one(self.list[to].addr), from, to);
-        }
+        self.index.repoint(s.hash_one(self.list[to].addr), from, to);
     }
 
     fn swap<S: BuildHasher>(&mut self, i: usize, j: usize, s: &S) {
@@ -482,9 +722,9 @@ impl<A: PeerAddr> HeapPeers<A> {
     }
 
     /// Insert a peer not yet stored; returns its position.
-    fn insert<S: BuildHasher>(&mut self, p: Stored<A>, s: &S) -> usize {
+    fn insert<S: BuildHasher>(&mut self, p: Stored<A>, seeder: bool, s: &S) -> usize {
         let n = self.len as usize;
-        let pos = if p.seeder {
+        if seeder {
             self.push(p);
             self.ix_insert(n, s);
             n
@@ -493,9 +733,7 @@ impl<A: PeerAddr> HeapPeers<A> {
             if l < n {
                 // Move the first seeder to the end, the new leecher into its place.
                 self.push(self.list[l]);
-                if self.index.is_allocated() {
-                    self.index.repoint(s.hash_one(self.list[n].addr), l, n);
-                }
+                self.index.repoint(s.hash_one(self.list[n].addr), l, n);
                 self.list[l] = p;
                 self.ix_insert(l, s);
             } else {
@@ -504,11 +742,7 @@ impl<A: PeerAddr> HeapPeers<A> {
             }
             self.leechers += 1;
             l
-        };
-        if !self.index.is_allocated() && self.len as usize > INDEX_ABOVE {
-            self.build_index(s);
         }
-        pos
     }
 
     fn build_index<S: BuildHasher>(&mut self, s: &S) {
@@ -521,29 +755,27 @@ impl<A: PeerAddr> HeapPeers<A> {
     }
 
     /// Remove the peer at `pos`, keeping the partition; the peer moved into
-    /// `pos` (if any) comes from a higher position.
-    fn remove_at<S: BuildHasher>(&mut self, pos: usize, s: &S) -> Stored<A> {
-        let removed = self.list[pos];
+    /// `pos` (if any) comes from a higher position. Returns whether it was
+    /// a seeder.
+    fn remove_at<S: BuildHasher>(&mut self, pos: usize, s: &S) -> bool {
         self.ix_remove(pos, s);
         let last = self.len as usize - 1;
-        if pos < self.leechers as usize {
+        let seeder = pos >= self.leechers as usize;
+        if seeder {
+            self.move_slot(last, pos, s);
+        } else {
             let last_leecher = self.leechers as usize - 1;
             self.move_slot(last_leecher, pos, s);
             self.move_slot(last, last_leecher, s);
             self.leechers -= 1;
-        } else {
-            self.move_slot(last, pos, s);
         }
         self.len -= 1;
-        if (self.len as usize) < INDEX_DROP_BELOW {
-            self.index = PosIndex::default();
-        }
-        removed
+        seeder
     }
 
-    /// Set the seeder flag of the peer at `pos`; returns its new position.
+    /// Make the peer at `pos` a seeder or a leecher; returns its new position.
     fn set_seeder<S: BuildHasher>(&mut self, pos: usize, seeder: bool, s: &S) -> usize {
-        if self.list[pos].seeder == seeder {
+        if (pos >= self.leechers as usize) == seeder {
             return pos;
         }
         let to = if seeder {
@@ -556,14 +788,11 @@ impl<A: PeerAddr> HeapPeers<A> {
             self.leechers as usize - 1
         };
         self.swap(pos, to, s);
-        self.list[to].seeder = seeder;
         to
     }
 
     /// Up to `want` random peers, without position `me`; only leechers for
-    /// a seeder. A random start and a random stride coprime with the range
-    /// walk a permutation of it: no duplicates, no allocation, every peer
-    /// equally likely to be picked.
+    /// a seeder (the array order is shuffled by swap-removals over time).
     fn select(
         &self,
         me: Option<usize>,
@@ -577,44 +806,6 @@ impl<A: PeerAddr> HeapPeers<A> {
         } else {
             self.peers()
         };
-        let m = range.len();
-        let me = me.filter(|&p| p < m);
-        let avail = m - usize::from(me.is_some());
-        let want = want.saturating_sub(out.len());
-        if want == 0 || avail == 0 {
-            return;
-        }
-        if avail <= want {
-            out.extend(
-                range
-                    .iter()
-                    .enumerate()
-                    .filter(|&(i, _)| Some(i) != me)
-                    .map(|(_, p)| p.addr),
-            );
-            return;
-        }
-        // Here m >= 2 (avail > want >= 1). A window of `want` consecutive
-        // peers from a random start, wrapping: every peer is equally likely
-        // to be in it, and it reads one contiguous run of memory instead of
-        // `want` scattered cache lines (the array order itself is shuffled
-        // by swap-removals over time).
-        let start = rng.random_range(0..m);
-        let (tail, head) = range.split_at(start);
-        let mut taken = 0;
-        for (i, p) in head
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (i + start, p))
-            .chain(tail.iter().enumerate())
-        {
-            if Some(i) != me {
-                out.push(p.addr);
-                taken += 1;
-                if taken == want {
-                    break;
-                }
-            }
-        }
+        select_window(range, me, want, rng, out);
     }
 }

@@ -55,6 +55,7 @@ impl PosIndex {
     }
 
     /// Whether the index has a table (an empty one has none).
+    #[cfg(test)]
     pub(crate) fn is_allocated(&self) -> bool {
         !self.slots.is_empty()
     }

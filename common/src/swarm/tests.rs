@@ -51,16 +51,16 @@ fn counts(seeders: u32, leechers: u32, completed: u32) -> AnnounceCounts {
 
 #[test]
 fn layout_sizes() {
-    assert_eq!(size_of::<Stored<PeerV4>>(), 12);
-    assert_eq!(size_of::<Stored<PeerV6>>(), 24);
+    assert_eq!(size_of::<Stored<PeerV4>>(), 8);
+    assert_eq!(size_of::<Stored<PeerV6>>(), 20);
     assert_eq!(
         size_of::<Peers<PeerV4>>(),
-        40,
-        "heap array (slice, length, leechers, index), the inline pair in its niche"
+        24,
+        "sorted array (slice, u16 lengths), two inline peers or a box"
     );
-    assert_eq!(size_of::<Entry<PeerV4>>(), 64, "one cache line");
-    assert_eq!(align_of::<Entry<PeerV4>>(), 64);
-    assert_eq!(size_of::<Entry<PeerV6>>(), 128);
+    assert_eq!(size_of::<Peers<PeerV6>>(), 24, "one inline IPv6 peer");
+    assert_eq!(size_of::<Entry<PeerV4>>(), 48);
+    assert_eq!(size_of::<Entry<PeerV6>>(), 48);
 }
 
 #[test]
@@ -596,4 +596,222 @@ fn warming_reads_only() {
     )]);
     assert_eq!(s.stats(), before);
     s.check_invariants();
+}
+
+mod model {
+    //! Random announce / stop / clean sequences against a plain map.
+
+    use std::collections::HashMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// Peers `first..first + count` (of a pool of 1,600) announce to
+        /// torrent `t`; `count` large enough to make a swarm indexed.
+        Announce {
+            t: u32,
+            first: u32,
+            count: u32,
+            seeder: bool,
+            event: Event,
+        },
+        /// Peers `first..first + count` stop.
+        Stop { t: u32, first: u32, count: u32 },
+        /// The clock moves on.
+        Tick(u32),
+        /// A full cleaning pass in slices of `budget` torrents.
+        Clean { budget: usize },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let event = prop_oneof![
+            Just(Event::None),
+            Just(Event::Started),
+            Just(Event::Completed),
+            Just(Event::Paused)
+        ];
+        prop_oneof![
+            6 => (0u32..4, 0u32..1600, prop_oneof![1u32..4, 1u32..1400], any::<bool>(), event)
+                .prop_map(|(t, first, count, seeder, event)| Op::Announce { t, first, count, seeder, event }),
+            2 => (0u32..4, 0u32..1600, prop_oneof![1u32..4, 1u32..1400])
+                .prop_map(|(t, first, count)| Op::Stop { t, first, count }),
+            2 => (1u32..80).prop_map(Op::Tick),
+            1 => (1usize..4).prop_map(|budget| Op::Clean { budget }),
+        ]
+    }
+
+    /// (torrent, peer number) -> (seeder, last seen); torrent -> completed.
+    #[derive(Default)]
+    struct Model {
+        peers: HashMap<(u32, u32), (bool, u32)>,
+        completed: HashMap<u32, u32>,
+    }
+
+    impl Model {
+        fn counts(&self, t: u32) -> AnnounceCounts {
+            let mut c = AnnounceCounts::default();
+            for (&(tt, _), &(seeder, _)) in &self.peers {
+                if tt == t {
+                    if seeder {
+                        c.seeders += 1;
+                    } else {
+                        c.leechers += 1;
+                    }
+                }
+            }
+            if c.seeders + c.leechers > 0 {
+                c.completed = self.completed.get(&t).copied().unwrap_or(0);
+            }
+            c
+        }
+    }
+
+    const TIMEOUT: u32 = 100;
+
+    /// Peer number `p` as an IPv4 or IPv6 address (several per address,
+    /// distinct by port).
+    fn addr4(p: u32) -> PeerV4 {
+        v4(p / 3, 1 + (p % 3) as u16)
+    }
+
+    fn addr6(p: u32) -> PeerV6 {
+        v6(p / 3, 1 + (p % 3) as u16)
+    }
+
+    fn run<A: Copy + Eq + std::fmt::Debug>(
+        ops: &[Op],
+        addr: fn(u32) -> A,
+        announce: fn(&mut Shard, &Announce<A>, u32, &mut SmallRng, &mut Vec<A>) -> AnnounceCounts,
+        stored: fn(&ShardStats) -> (u64, u64, usize),
+    ) {
+        let (mut s, mut r, mut out) = (Shard::new(), rng(), Vec::new());
+        let mut m = Model::default();
+        let mut now = T0;
+        for (n, op) in ops.iter().enumerate() {
+            match *op {
+                Op::Announce {
+                    t,
+                    first,
+                    count,
+                    seeder,
+                    event,
+                } => {
+                    for p in first..(first + count).min(1600) {
+                        let numwant = (p % 60) as usize;
+                        let c = announce(
+                            &mut s,
+                            &ann(hash(t), addr(p), event, seeder, numwant),
+                            now,
+                            &mut r,
+                            &mut out,
+                        );
+                        m.peers.insert((t, p), (seeder, now));
+                        if event == Event::Completed {
+                            let e = m.completed.entry(t).or_insert(0);
+                            *e = e.saturating_add(1);
+                        }
+                        assert_eq!(c, m.counts(t), "counts after announce");
+                        // Others of the torrent, no seeders for a seeder, no
+                        // duplicates, as many as wanted or available.
+                        let eligible: Vec<A> = m
+                            .peers
+                            .iter()
+                            .filter(|(&(tt, q), &(sd, _))| tt == t && q != p && !(seeder && sd))
+                            .map(|(&(_, q), _)| addr(q))
+                            .collect();
+                        assert_eq!(out.len(), numwant.min(eligible.len()));
+                        for (i, a) in out.iter().enumerate() {
+                            assert!(eligible.contains(a), "not eligible: {a:?}");
+                            assert!(!out[..i].contains(a), "duplicate");
+                        }
+                    }
+                }
+                Op::Stop { t, first, count } => {
+                    for p in first..(first + count).min(1600) {
+                        let c = announce(
+                            &mut s,
+                            &ann(hash(t), addr(p), Event::Stopped, false, 50),
+                            now,
+                            &mut r,
+                            &mut out,
+                        );
+                        // Counts after the removal; `completed` as long as
+                        // the torrent existed before it.
+                        let existed = m.counts(t) != AnnounceCounts::default();
+                        m.peers.remove(&(t, p));
+                        let mut want = m.counts(t);
+                        if existed {
+                            want.completed = m.completed.get(&t).copied().unwrap_or(0);
+                        }
+                        assert_eq!(c, want, "counts after stop");
+                        assert!(out.is_empty());
+                        if m.counts(t) == AnnounceCounts::default() {
+                            m.completed.remove(&t);
+                        }
+                    }
+                }
+                Op::Tick(secs) => now += secs,
+                Op::Clean { budget } => {
+                    let mut calls = 0;
+                    while !s.clean(now, TIMEOUT, budget).pass_complete {
+                        calls += 1;
+                        assert!(calls < 10_000);
+                    }
+                    m.peers.retain(|_, &mut (_, seen)| now - seen <= TIMEOUT);
+                    let alive: Vec<u32> = (0..4)
+                        .filter(|&t| m.counts(t).seeders + m.counts(t).leechers > 0)
+                        .collect();
+                    m.completed.retain(|t, _| alive.contains(t));
+                }
+            }
+            let (seeders, leechers, torrents) = stored(&s.stats());
+            let want: (u64, u64) =
+                m.peers.values().fold(
+                    (0, 0),
+                    |(sd, l), &(seeder, _)| {
+                        if seeder {
+                            (sd + 1, l)
+                        } else {
+                            (sd, l + 1)
+                        }
+                    },
+                );
+            assert_eq!((seeders, leechers), want, "after op {n}: {op:?}");
+            assert_eq!(
+                torrents,
+                (0..4)
+                    .filter(|&t| m.counts(t).seeders + m.counts(t).leechers > 0)
+                    .count()
+            );
+            for t in 0..4 {
+                let c = m.counts(t);
+                let sc = s.scrape(&hash(t));
+                assert_eq!(
+                    (sc.seeders, sc.leechers, sc.completed),
+                    (c.seeders, c.leechers, c.completed)
+                );
+            }
+            s.check_invariants();
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// IPv4: inline, sorted and indexed swarms and the moves between
+        /// them, against the model; invariants after every step.
+        #[test]
+        fn v4_matches_the_model(ops in proptest::collection::vec(op(), 1..40)) {
+            run(&ops, addr4, Shard::announce_v4, |st| (st.seeders_v4, st.leechers_v4, st.torrents_v4));
+        }
+
+        /// IPv6 (one inline peer), the same.
+        #[test]
+        fn v6_matches_the_model(ops in proptest::collection::vec(op(), 1..40)) {
+            run(&ops, addr6, Shard::announce_v6, |st| (st.seeders_v6, st.leechers_v6, st.torrents_v6));
+        }
+    }
 }

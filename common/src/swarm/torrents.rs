@@ -15,10 +15,9 @@ use super::pos_index::PosIndex;
 use super::{Announce, AnnounceCounts, CleanReport, Event, ScrapeStats, WARM_BATCH};
 use crate::InfoHash;
 
-/// One torrent: one cache line for IPv4 (hash, counter and the peers
-/// inline or the heap array's pointer, length and index), two for IPv6.
-#[repr(align(64))]
-pub(crate) struct Entry<A> {
+/// One torrent: 48 bytes (hash, counter and the peers: inline, or a heap
+/// array's pointer and lengths, or the box of a large swarm).
+pub(crate) struct Entry<A: PeerAddr> {
     hash: InfoHash,
     /// `event=completed` announces seen, saturating.
     completed: u32,
@@ -37,7 +36,7 @@ impl<A: PeerAddr> Entry<A> {
 }
 
 /// All torrents of one family in one shard.
-pub(crate) struct Torrents<A> {
+pub(crate) struct Torrents<A: PeerAddr> {
     index: PosIndex,
     entries: Vec<Entry<A>>,
     pub(crate) seeders: u64,
