@@ -1,0 +1,109 @@
+//! What the threads count: each keeps a plain [`Tally`] and publishes part
+//! of it to its [`Live`] now and then, which the main thread sums for the
+//! per-second lines.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Request kinds, indexing `sent` and `ok`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Announce = 0,
+    Scrape = 1,
+}
+
+/// Counters one thread publishes for the per-second lines. Own cache lines.
+#[repr(align(128))]
+#[derive(Default)]
+pub(crate) struct Live {
+    pub(crate) ok: AtomicU64,
+    pub(crate) errors: AtomicU64,
+    pub(crate) connections: AtomicU64,
+}
+
+/// What a thread counts; plain integers.
+#[derive(Clone, Copy, Default, Debug)]
+pub(crate) struct Tally {
+    pub(crate) sent: [u64; 2],
+    /// Full HTTP 200 responses with a bencoded tracker answer.
+    pub(crate) ok: [u64; 2],
+    /// HTTP 200 with a bencoded `failure reason`.
+    pub(crate) failures: u64,
+    /// A status other than 200.
+    pub(crate) http_errors: u64,
+    /// Unreadable HTTP, a body that is not bencode, a response larger than
+    /// the receive buffer, bytes nobody asked for.
+    pub(crate) malformed: u64,
+    /// connect / read / write errors.
+    pub(crate) io_errors: u64,
+    /// The server closed before a whole response.
+    pub(crate) closed_early: u64,
+    pub(crate) tls_errors: u64,
+    /// Requests unanswered after `--timeout`.
+    pub(crate) timeouts: u64,
+    /// Paced mode: requests due while no connection was free.
+    pub(crate) skipped: u64,
+    /// TCP connections opened.
+    pub(crate) connections: u64,
+    pub(crate) handshakes_full: u64,
+    pub(crate) handshakes_resumed: u64,
+    /// Peers in announce answers.
+    pub(crate) peers: u64,
+}
+
+impl Tally {
+    pub(crate) fn ok_total(&self) -> u64 {
+        self.ok.iter().sum()
+    }
+
+    pub(crate) fn errors(&self) -> u64 {
+        self.failures
+            + self.http_errors
+            + self.malformed
+            + self.io_errors
+            + self.closed_early
+            + self.tls_errors
+            + self.timeouts
+    }
+
+    /// Every request that got a whole HTTP response, good or not.
+    pub(crate) fn responses(&self) -> u64 {
+        self.ok_total() + self.failures + self.http_errors
+    }
+
+    pub(crate) fn add(&mut self, o: &Tally) {
+        for i in 0..2 {
+            self.sent[i] += o.sent[i];
+            self.ok[i] += o.ok[i];
+        }
+        self.failures += o.failures;
+        self.http_errors += o.http_errors;
+        self.malformed += o.malformed;
+        self.io_errors += o.io_errors;
+        self.closed_early += o.closed_early;
+        self.tls_errors += o.tls_errors;
+        self.timeouts += o.timeouts;
+        self.skipped += o.skipped;
+        self.connections += o.connections;
+        self.handshakes_full += o.handshakes_full;
+        self.handshakes_resumed += o.handshakes_resumed;
+        self.peers += o.peers;
+    }
+
+    pub(crate) fn publish(&self, live: &Live) {
+        live.ok.store(self.ok_total(), Ordering::Relaxed);
+        live.errors.store(self.errors(), Ordering::Relaxed);
+        live.connections.store(self.connections, Ordering::Relaxed);
+    }
+}
+
+/// Sum of the published counters: (ok, errors, connections).
+pub(crate) fn sum_live(lives: &[Arc<Live>]) -> [u64; 3] {
+    let mut s = [0; 3];
+    for l in lives {
+        s[0] += l.ok.load(Ordering::Relaxed);
+        s[1] += l.errors.load(Ordering::Relaxed);
+        s[2] += l.connections.load(Ordering::Relaxed);
+    }
+    s
+}
