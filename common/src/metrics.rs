@@ -89,10 +89,37 @@ impl WorkerMetrics {
 macro_rules! metrics_table {
     (
         $(#[doc = $edoc:literal])*
+        $vis:vis enum $name:ident in $table:ident, $tagged:ident with $tag:literal {
+            $(
+                $(#[doc = $doc:literal])*
+                $variant:ident = $kind:ident($series:expr, $labels:literal, $help:expr)
+            ),* $(,)?
+        }
+    ) => {
+        $crate::metrics_table! {
+            $(#[doc = $edoc])*
+            $vis enum $name in $table {
+                $($(#[doc = $doc])* $variant = $kind($series, $labels, $help),)*
+            }
+        }
+
+        /// The same series with one more label first, for a process that
+        /// serves more than one protocol.
+        $vis const $tagged: &[$crate::metrics::Desc] = &[$(
+            $crate::metrics::Desc {
+                name: $series,
+                labels: concat!($tag, ",", $labels),
+                help: $help,
+                kind: $crate::metrics::MetricKind::$kind,
+            },
+        )*];
+    };
+    (
+        $(#[doc = $edoc:literal])*
         $vis:vis enum $name:ident in $table:ident {
             $(
                 $(#[doc = $doc:literal])*
-                $variant:ident = $kind:ident($series:expr, $labels:expr, $help:expr)
+                $variant:ident = $kind:ident($series:expr, $labels:literal, $help:expr)
             ),* $(,)?
         }
     ) => {
@@ -225,36 +252,51 @@ pub fn series_len(tables: &[&[Desc]]) -> usize {
 }
 
 /// Renders every worker's values in Prometheus text format; `tables` are
-/// the tracker's series then the runtime block, in value order.
+/// the tracker's series then the runtime block, in value order. Series of
+/// one name are printed together (under one HELP and TYPE), wherever
+/// their tables put them.
 pub fn render(tables: &[&[Desc]], workers: &[Arc<WorkerMetrics>]) -> String {
     let len = series_len(tables);
     let mut out = String::with_capacity(len * workers.len() * 64);
-    let mut last = "";
-    for (i, d) in tables.iter().flat_map(|t| t.iter()).enumerate() {
-        if d.name != last {
-            let kind = match d.kind {
-                MetricKind::Counter => "counter",
-                MetricKind::Gauge => "gauge",
-            };
-            let _ = writeln!(
-                out,
-                "# HELP riptide_{} {}\n# TYPE riptide_{} {kind}",
-                d.name, d.help, d.name
-            );
-            last = d.name;
+    let all: Vec<(usize, &Desc)> = tables.iter().flat_map(|t| t.iter()).enumerate().collect();
+    let mut done = vec![false; all.len()];
+    for first in 0..all.len() {
+        if done[first] {
+            continue;
         }
-        for (w, m) in workers.iter().enumerate() {
-            let sep = if d.labels.is_empty() { "" } else { "," };
-            let _ = writeln!(
-                out,
-                "riptide_{}{{worker=\"{w}\"{sep}{}}} {}",
-                d.name,
-                d.labels,
-                m.get(i)
-            );
+        let name = all[first].1.name;
+        for &(i, d) in all[first..].iter().filter(|(_, d)| d.name == name) {
+            done[i] = true;
+            render_one(&mut out, i, d, i == first, workers);
         }
     }
     out
+}
+
+/// One series of every worker, after its HELP and TYPE when `head`.
+fn render_one(out: &mut String, i: usize, d: &Desc, head: bool, workers: &[Arc<WorkerMetrics>]) {
+    if head {
+        let kind = match d.kind {
+            MetricKind::Counter => "counter",
+            MetricKind::Gauge => "gauge",
+        };
+        let _ = writeln!(
+            out,
+            "# HELP riptide_{} {}\n# TYPE riptide_{} {kind}",
+            d.name, d.help, d.name
+        );
+    }
+    // A tagged table's series without labels of their own end in a comma.
+    let labels = d.labels.trim_end_matches(',');
+    let sep = if labels.is_empty() { "" } else { "," };
+    for (w, m) in workers.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "riptide_{}{{worker=\"{w}\"{sep}{labels}}} {}",
+            d.name,
+            m.get(i)
+        );
+    }
 }
 
 /// Sums series `i` over all workers.

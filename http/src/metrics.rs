@@ -13,7 +13,7 @@ const PEERS: &str = "Peers in this worker's shard.";
 
 riptide_common::metrics_table! {
     /// Index of each riptide-http series in [`DESCS`] and a worker's values.
-    pub enum Metric in DESCS {
+    pub enum Metric in DESCS, DESCS_HTTP with "proto=\"http\"" {
         /// `requests_total` (announce, IPv4).
         RequestsAnnounce4 = Counter("requests_total", "kind=\"announce\",ip=\"4\"", REQ),
         /// `requests_total` (announce, IPv6).

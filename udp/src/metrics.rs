@@ -13,7 +13,7 @@ const SCR: &str = "Scrape hashes answered on the receiving worker (local) or ask
 
 riptide_common::metrics_table! {
     /// Index of each riptide-udp series in [`DESCS`] and a worker's values.
-    pub enum Metric in DESCS {
+    pub enum Metric in DESCS, DESCS_UDP with "proto=\"udp\"" {
         /// `requests_total` (kind=connect, ip=4).
         RequestsConnect4 = Counter("requests_total", "kind=\"connect\",ip=\"4\"", REQ),
         /// `requests_total` (kind=connect, ip=6).

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uring_rt::socket::{reuseport_listeners, ListenOptions};
 use uring_rt::RuntimeConfig;
-use worker::HttpWorker;
+use worker::{HttpWorker, MetricsPlace};
 
 /// What every worker reads from the config, resolved once.
 #[derive(Debug)]
@@ -156,7 +156,35 @@ impl Service for HttpService {
 
     fn serve(config: HttpConfig, bound: Self::Bound, started: Started) -> anyhow::Result<()> {
         let workers = started.workers;
-        let settings = Arc::new(Settings::from_config(&config));
+        // No UDP here: the datagram buffer ring stays small.
+        let base = RuntimeConfig {
+            recv_buffers: 16,
+            ..RuntimeConfig::default()
+        };
+        let rt = runtime_config(&config, workers, &base);
+        let handlers: Vec<HttpWorker<()>> =
+            HttpService::workers(&config, bound, &started, |i| MetricsPlace {
+                values: Arc::clone(&started.metrics[i]),
+                base: 0,
+                runtime_base: Some(crate::metrics::DESCS.len()),
+            })?;
+        log::info!("{workers} workers");
+        uring_rt::run(&rt, handlers).map_err(|e| anyhow::anyhow!("runtime: {e}"))?;
+        Ok(())
+    }
+}
+
+impl HttpService {
+    /// One worker per listener set of `bound`, each with its series where
+    /// `place(i)` says (also used by a process that serves more than HTTP).
+    pub fn workers<M: Copy + Send + 'static>(
+        config: &HttpConfig,
+        bound: Bound,
+        started: &Started,
+        place: impl Fn(usize) -> MetricsPlace,
+    ) -> anyhow::Result<Vec<HttpWorker<M>>> {
+        let workers = started.workers;
+        let settings = Arc::new(Settings::from_config(config));
         let trusted = TrustedProxies::parse(&config.http.trusted_proxies)
             .map_err(|e| anyhow::anyhow!("http.trusted_proxies: {e}"))?;
         // The header name lives as long as the process (parsed per request).
@@ -176,32 +204,24 @@ impl Service for HttpService {
             trusted: Arc::new(trusted),
             start: Instant::now(),
         };
-        let cores = riptide_common::pinning::worker_cores(&config.cpu_pinning);
-        let rt = RuntimeConfig {
-            workers,
-            cores,
-            max_connections: config.http.max_connections,
-            byte_mesh_ring_bytes: if workers > 1 { 1 << 20 } else { 0 },
-            byte_mesh_max_record: 32 * 1024,
-            recv_buffers: 16,
-            ..RuntimeConfig::default()
-        };
-        let handlers: Vec<HttpWorker> = bound
+        Ok(bound
             .listeners
             .into_iter()
             .enumerate()
-            .map(|(i, listeners)| {
-                HttpWorker::new(
-                    i,
-                    workers,
-                    state.clone(),
-                    listeners,
-                    Arc::clone(&started.metrics[i]),
-                )
-            })
-            .collect();
-        log::info!("{workers} workers");
-        uring_rt::run(&rt, handlers).map_err(|e| anyhow::anyhow!("runtime: {e}"))?;
-        Ok(())
+            .map(|(i, listeners)| HttpWorker::new(i, workers, state.clone(), listeners, place(i)))
+            .collect())
+    }
+}
+
+/// `base` with what riptide-http needs of the runtime: its connection
+/// limit, the byte mesh for the hops to a torrent's owner, pinning.
+pub fn runtime_config(config: &HttpConfig, workers: usize, base: &RuntimeConfig) -> RuntimeConfig {
+    RuntimeConfig {
+        workers,
+        cores: riptide_common::pinning::worker_cores(&config.cpu_pinning),
+        max_connections: config.http.max_connections,
+        byte_mesh_ring_bytes: if workers > 1 { 1 << 20 } else { 0 },
+        byte_mesh_max_record: 32 * 1024,
+        ..base.clone()
     }
 }

@@ -10,7 +10,7 @@
 
 use super::relay::{self, Record, RemoteAnnounce};
 use super::{ServerState, Settings};
-use crate::metrics::{Metric, DESCS};
+use crate::metrics::Metric;
 use crate::protocol::{
     announce_response_max_len, parse_request, scrape_response_max_len, write_announce, write_error,
     write_failure, write_scrape, AnnounceResponse, Connection, ParseError, Peers, ScrapeRequest,
@@ -31,8 +31,23 @@ use std::time::{Duration, Instant};
 use uring_rt::mesh::bytes::{Lane, ReturnAddr};
 use uring_rt::{ConnId, Ctx, Handler, ListenerId, Signal};
 
-const TIMER_CLEAN: u64 = 1;
-const TIMER_STATS: u64 = 2;
+/// Timer token: a cleaning slice (a process that shares the shard with
+/// riptide-udp leaves cleaning to it).
+pub const TIMER_CLEAN: u64 = 101;
+/// Timer token: copy statistics into the metrics.
+pub const TIMER_STATS: u64 = 102;
+
+/// Where a worker's series live in its values: at `base` (0 alone; after
+/// riptide-udp's in one process), and whether it fills the runtime block
+/// (at `runtime_base`).
+pub struct MetricsPlace {
+    /// The worker's values.
+    pub values: Arc<WorkerMetrics>,
+    /// Index of the first riptide-http series.
+    pub base: usize,
+    /// Index of the runtime block, if this worker fills it.
+    pub runtime_base: Option<usize>,
+}
 /// Torrents visited per cleaning tick.
 const CLEAN_BUDGET: usize = 4096;
 
@@ -77,8 +92,11 @@ struct Conn {
     proxy_pending: bool,
 }
 
-/// One worker's HTTP tracker.
-pub struct HttpWorker {
+/// One worker's HTTP tracker; `M` is the runtime's small-mesh message
+/// (unused here: `()` when it runs alone, riptide-udp's in one process
+/// with it).
+pub struct HttpWorker<M = ()> {
+    _msg: std::marker::PhantomData<fn() -> M>,
     id: usize,
     workers: usize,
     settings: Arc<Settings>,
@@ -96,7 +114,7 @@ pub struct HttpWorker {
     rng: SmallRng,
     access_list: SharedAccessList,
     access: AccessCache,
-    metrics: Arc<WorkerMetrics>,
+    metrics: MetricsPlace,
     start: Instant,
     conns: Vec<Option<Conn>>,
     peers_v4: Vec<PeerV4>,
@@ -114,17 +132,18 @@ enum Outcome {
     Forwarded,
 }
 
-impl HttpWorker {
+impl<M: Copy + Send + 'static> HttpWorker<M> {
     /// A worker with its listeners (added to the ring at start).
     pub fn new(
         id: usize,
         workers: usize,
         state: ServerState,
         listeners: Vec<(TcpListener, bool)>,
-        metrics: Arc<WorkerMetrics>,
-    ) -> HttpWorker {
+        metrics: MetricsPlace,
+    ) -> HttpWorker<M> {
         let settings = Arc::clone(&state.settings);
         HttpWorker {
+            _msg: std::marker::PhantomData,
             id,
             workers,
             listener_tls: listeners.iter().map(|(_, tls)| *tls).collect(),
@@ -148,7 +167,21 @@ impl HttpWorker {
     }
 
     fn count(&self, m: Metric) {
-        self.metrics.add(m.index(), 1);
+        self.add(m, 1);
+    }
+
+    fn add(&self, m: Metric, n: u64) {
+        self.metrics.values.add(self.metrics.base + m.index(), n);
+    }
+
+    fn set(&self, m: Metric, n: u64) {
+        self.metrics.values.set(self.metrics.base + m.index(), n);
+    }
+
+    /// This worker's shard: swapped with another tracker's when several
+    /// protocols serve one swarm in one process (`riptide`).
+    pub fn shard_mut(&mut self) -> &mut Shard {
+        &mut self.shard
     }
 
     fn now(&self, at: Instant) -> u32 {
@@ -165,7 +198,7 @@ impl HttpWorker {
     /// Queue a whole response written by `write` (at most `need` bytes).
     fn respond(
         &mut self,
-        ctx: &mut Ctx<()>,
+        ctx: &mut Ctx<M>,
         conn: ConnId,
         need: usize,
         write: impl FnOnce(&mut [u8]) -> usize,
@@ -179,7 +212,7 @@ impl HttpWorker {
     /// TLS encryption (into the send space) on TLS ones.
     fn emit(
         &mut self,
-        ctx: &mut Ctx<()>,
+        ctx: &mut Ctx<M>,
         conn: ConnId,
         need: usize,
         write: impl FnOnce(&mut Self, &mut [u8]) -> usize,
@@ -206,7 +239,7 @@ impl HttpWorker {
             ctx.send_with(conn, need, |out| write(self, out)).ok()
         };
         if let Some(n) = sent {
-            self.metrics.add(Metric::BytesSent.index(), n as u64);
+            self.add(Metric::BytesSent, n as u64);
             true
         } else {
             self.count(Metric::ErrorsSendQueueFull);
@@ -215,7 +248,7 @@ impl HttpWorker {
     }
 
     /// Close gracefully, with a TLS close_notify first on TLS connections.
-    fn close(&mut self, ctx: &mut Ctx<()>, conn: ConnId) {
+    fn close(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
         if let Some(session) = self.tls.get_mut(conn.index()).and_then(Option::as_mut) {
             let mut out = |min: usize, fill: &mut dyn FnMut(&mut [u8]) -> usize| {
                 ctx.send_with(conn, min, |room| fill(room))
@@ -225,14 +258,14 @@ impl HttpWorker {
         ctx.close(conn);
     }
 
-    fn failure(&mut self, ctx: &mut Ctx<()>, conn: ConnId, reason: &[u8], c: Connection) {
+    fn failure(&mut self, ctx: &mut Ctx<M>, conn: ConnId, reason: &[u8], c: Connection) {
         self.count(Metric::ResponsesFailure);
         self.respond(ctx, conn, 256 + reason.len(), |out| {
             write_failure(out, reason, c).unwrap_or(0)
         });
     }
 
-    fn error(&mut self, ctx: &mut Ctx<()>, conn: ConnId, status: Status) {
+    fn error(&mut self, ctx: &mut Ctx<M>, conn: ConnId, status: Status) {
         self.count(Metric::ResponsesError);
         self.respond(ctx, conn, 256, |out| write_error(out, status).unwrap_or(0));
     }
@@ -303,7 +336,7 @@ impl HttpWorker {
     /// Handles one parsed request of `conn`.
     fn handle(
         &mut self,
-        ctx: &mut Ctx<()>,
+        ctx: &mut Ctx<M>,
         conn: ConnId,
         client: IpAddr,
         target: Target<'_>,
@@ -387,7 +420,7 @@ impl HttpWorker {
 
     fn scrape(
         &mut self,
-        ctx: &mut Ctx<()>,
+        ctx: &mut Ctx<M>,
         conn: ConnId,
         s: &ScrapeRequest<'_>,
         connection: Connection,
@@ -415,7 +448,7 @@ impl HttpWorker {
             }
             pending.files.push((h, stats));
         }
-        self.metrics.add(Metric::ScrapesLocal.index(), local);
+        self.add(Metric::ScrapesLocal, local);
         let owners = self.remote.iter().filter(|r| !r.is_empty()).count();
         if owners == 0 {
             let need = scrape_response_max_len(pending.files.len());
@@ -457,8 +490,7 @@ impl HttpWorker {
                 self.failure(ctx, conn, ERR_BUSY, connection);
                 return Outcome::Answered(connection);
             }
-            self.metrics
-                .add(Metric::ScrapesForwarded.index(), hashes.len() as u64);
+            self.add(Metric::ScrapesForwarded, hashes.len() as u64);
         }
         pending.missing = owners;
         if let Some(c) = self.conn_mut(conn) {
@@ -469,7 +501,7 @@ impl HttpWorker {
     }
 
     /// The answer came: finish the connection's request as it asked.
-    fn finish(&mut self, ctx: &mut Ctx<()>, conn: ConnId) {
+    fn finish(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
         let Some(c) = self.conn_mut(conn) else {
             return;
         };
@@ -483,7 +515,7 @@ impl HttpWorker {
         }
     }
 
-    fn on_reply(&mut self, ctx: &mut Ctx<()>, record: Record<'_>) {
+    fn on_reply(&mut self, ctx: &mut Ctx<M>, record: Record<'_>) {
         match record {
             Record::AnnounceAnswer(ret, response) => {
                 let ok = self
@@ -543,7 +575,7 @@ impl HttpWorker {
     }
 
     /// Another worker asks this one (the owner).
-    fn on_request(&mut self, ctx: &mut Ctx<()>, from: usize, record: Record<'_>) {
+    fn on_request(&mut self, ctx: &mut Ctx<M>, from: usize, record: Record<'_>) {
         match record {
             Record::Announce(ret, a) => {
                 let now = self.now(ctx.now());
@@ -577,7 +609,7 @@ impl HttpWorker {
 
     /// Parses and answers the requests in (plaintext) `data`; returns how
     /// many bytes it used.
-    fn serve(&mut self, ctx: &mut Ctx<()>, conn: ConnId, data: &[u8]) -> usize {
+    fn serve(&mut self, ctx: &mut Ctx<M>, conn: ConnId, data: &[u8]) -> usize {
         let Some(c) = self.conn_mut(conn) else {
             return data.len();
         };
@@ -647,10 +679,10 @@ impl HttpWorker {
     }
 }
 
-impl Handler for HttpWorker {
-    type Msg = ();
+impl<M: Copy + Send + 'static> Handler for HttpWorker<M> {
+    type Msg = M;
 
-    fn on_start(&mut self, ctx: &mut Ctx<()>) {
+    fn on_start(&mut self, ctx: &mut Ctx<M>) {
         for (l, _) in std::mem::take(&mut self.listeners) {
             if let Err(e) = ctx.add_listener(l) {
                 log::error!("worker {}: cannot add a listener: {e}", self.id);
@@ -662,7 +694,7 @@ impl Handler for HttpWorker {
         ctx.add_timer(Duration::from_secs(1), TIMER_STATS);
     }
 
-    fn on_accept(&mut self, ctx: &mut Ctx<()>, l: ListenerId, conn: ConnId, peer: SocketAddr) {
+    fn on_accept(&mut self, ctx: &mut Ctx<M>, l: ListenerId, conn: ConnId, peer: SocketAddr) {
         let i = conn.index();
         if self.conns.len() <= i {
             self.conns.resize_with(i + 1, || None);
@@ -694,9 +726,8 @@ impl Handler for HttpWorker {
         ctx.set_deadline(conn, Some(self.settings.head_timeout));
     }
 
-    fn on_recv(&mut self, ctx: &mut Ctx<()>, conn: ConnId, data: &mut [u8]) -> usize {
-        self.metrics
-            .add(Metric::BytesReceived.index(), data.len() as u64);
+    fn on_recv(&mut self, ctx: &mut Ctx<M>, conn: ConnId, data: &mut [u8]) -> usize {
+        self.add(Metric::BytesReceived, data.len() as u64);
         let trusted = Arc::clone(&self.state.trusted);
         let Some(c) = self.conn_mut(conn) else {
             return data.len();
@@ -755,7 +786,7 @@ impl Handler for HttpWorker {
         start + consumed
     }
 
-    fn on_peer_closed(&mut self, ctx: &mut Ctx<()>, conn: ConnId) {
+    fn on_peer_closed(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
         match self.conn_mut(conn) {
             // Its answer is still on the way: send it, then close.
             Some(c) if !matches!(c.waiting, Waiting::Nothing) => c.after = Connection::Close,
@@ -763,7 +794,7 @@ impl Handler for HttpWorker {
         }
     }
 
-    fn on_deadline(&mut self, ctx: &mut Ctx<()>, conn: ConnId) {
+    fn on_deadline(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
         let Some(c) = self.conn_mut(conn) else {
             ctx.abort(conn);
             return;
@@ -781,7 +812,7 @@ impl Handler for HttpWorker {
         }
     }
 
-    fn on_closed(&mut self, _: &mut Ctx<()>, conn: ConnId) {
+    fn on_closed(&mut self, _: &mut Ctx<M>, conn: ConnId) {
         if let Some(t) = self.tls.get_mut(conn.index()) {
             *t = None;
         }
@@ -796,7 +827,7 @@ impl Handler for HttpWorker {
         }
     }
 
-    fn on_mesh_record(&mut self, ctx: &mut Ctx<()>, from: usize, lane: Lane, record: &mut [u8]) {
+    fn on_mesh_record(&mut self, ctx: &mut Ctx<M>, from: usize, lane: Lane, record: &mut [u8]) {
         let reply = lane == Lane::Reply;
         match relay::read(record, reply) {
             Some(r) if reply => self.on_reply(ctx, r),
@@ -805,24 +836,30 @@ impl Handler for HttpWorker {
         }
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx<()>, token: u64) {
+    fn on_timer(&mut self, ctx: &mut Ctx<M>, token: u64) {
         if token == TIMER_CLEAN {
             let now = self.now(ctx.now());
             self.shard
                 .clean(now, self.settings.peer_timeout, CLEAN_BUDGET);
         } else {
             let s = self.shard.stats();
-            let m = &self.metrics;
-            m.set(Metric::Torrents.index(), s.torrents as u64);
-            m.set(Metric::Seeders4.index(), s.seeders_v4);
-            m.set(Metric::Seeders6.index(), s.seeders_v6);
-            m.set(Metric::Leechers4.index(), s.leechers_v4);
-            m.set(Metric::Leechers6.index(), s.leechers_v6);
-            riptide_common::metrics::fill_runtime(ctx.stats(), ctx.connections(), m, DESCS.len());
+            self.set(Metric::Torrents, s.torrents as u64);
+            self.set(Metric::Seeders4, s.seeders_v4);
+            self.set(Metric::Seeders6, s.seeders_v6);
+            self.set(Metric::Leechers4, s.leechers_v4);
+            self.set(Metric::Leechers6, s.leechers_v6);
+            if let Some(base) = self.metrics.runtime_base {
+                riptide_common::metrics::fill_runtime(
+                    ctx.stats(),
+                    ctx.connections(),
+                    &self.metrics.values,
+                    base,
+                );
+            }
         }
     }
 
-    fn on_signal(&mut self, _: &mut Ctx<()>, signal: Signal) {
+    fn on_signal(&mut self, _: &mut Ctx<M>, signal: Signal) {
         if signal == Signal::Reload {
             self.access_list.reload_and_log();
             if let Some(certs) = &self.state.certs {

@@ -25,9 +25,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Timer token: a cleaning slice.
-pub(crate) const TIMER_CLEAN: u64 = 1;
+pub const TIMER_CLEAN: u64 = 1;
 /// Timer token: copy statistics into the metrics.
-pub(crate) const TIMER_STATS: u64 = 2;
+pub const TIMER_STATS: u64 = 2;
 
 /// What every worker shares (read-only, or swapped atomically).
 #[derive(Clone)]
@@ -200,6 +200,53 @@ pub struct Bound {
     sockets: Vec<WorkerSockets>,
 }
 
+impl Bound {
+    /// Each worker's sockets (for a process that runs them itself).
+    pub fn into_sockets(self) -> Vec<WorkerSockets> {
+        self.sockets
+    }
+}
+
+impl UdpService {
+    /// The shared state and one tracker per worker, as `serve` runs them.
+    pub fn trackers(config: UdpConfig, started: &Started) -> (ServerState, Vec<Tracker>) {
+        let workers = started.workers;
+        let shared = ServerState {
+            clean_interval: Duration::from_secs(u64::from(config.cleaning.interval)),
+            config: Arc::new(config),
+            access_list: started.access_list.clone(),
+            start: Instant::now(),
+        };
+        let max_age = shared.config.udp.connection_id_max_age;
+        let ids = match shared.config.udp.key_bytes() {
+            Some(key) => ConnectionIds::new(key, max_age),
+            None => ConnectionIds::from_random(max_age),
+        };
+        // Connection ids carry Unix time, so with a fixed key they survive a restart.
+        let unix_base = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as u32);
+        let settings = Settings::from_config(&shared.config);
+        let trackers = started
+            .metrics
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                Tracker::new(
+                    i,
+                    workers,
+                    settings,
+                    ids.clone(),
+                    unix_base,
+                    shared.access_list.cache(),
+                    Arc::clone(m),
+                )
+            })
+            .collect();
+        (shared, trackers)
+    }
+}
+
 impl Service for UdpService {
     type Config = UdpConfig;
     type Bound = Bound;
@@ -263,39 +310,7 @@ impl Service for UdpService {
     }
 
     fn serve(config: UdpConfig, bound: Bound, started: Started) -> anyhow::Result<()> {
-        let workers = started.workers;
-        let shared = ServerState {
-            clean_interval: Duration::from_secs(u64::from(config.cleaning.interval)),
-            config: Arc::new(config),
-            access_list: started.access_list,
-            start: Instant::now(),
-        };
-        let max_age = shared.config.udp.connection_id_max_age;
-        let ids = match shared.config.udp.key_bytes() {
-            Some(key) => ConnectionIds::new(key, max_age),
-            None => ConnectionIds::from_random(max_age),
-        };
-        // Connection ids carry Unix time, so with a fixed key they survive a restart.
-        let unix_base = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as u32);
-        let settings = Settings::from_config(&shared.config);
-        let trackers: Vec<Tracker> = started
-            .metrics
-            .iter()
-            .enumerate()
-            .map(|(i, m)| {
-                Tracker::new(
-                    i,
-                    workers,
-                    settings,
-                    ids.clone(),
-                    unix_base,
-                    shared.access_list.cache(),
-                    Arc::clone(m),
-                )
-            })
-            .collect();
+        let (shared, trackers) = UdpService::trackers(config, &started);
         match bound.backend {
             Backend::IoUring | Backend::Auto => uring::run(&shared, trackers, bound.sockets),
             Backend::Mio => mio::run(&shared, trackers, bound.sockets),

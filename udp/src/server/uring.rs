@@ -140,15 +140,35 @@ impl Handler for UringDriver {
     }
 }
 
-/// Runs the workers on io_uring until a signal stops them.
-pub fn run(
-    shared: &ServerState,
-    trackers: Vec<Tracker>,
-    sockets: Vec<WorkerSockets>,
-) -> anyhow::Result<()> {
+impl UringDriver {
+    /// A worker that will serve `sockets` with `tracker`.
+    pub fn new(tracker: Tracker, shared: ServerState, sockets: WorkerSockets) -> UringDriver {
+        UringDriver {
+            tracker,
+            shared,
+            pending_sockets: Some(sockets),
+            v4: None,
+            v6: None,
+            failed: false,
+        }
+    }
+
+    /// Its tracker (a process serving more protocols shares its shard).
+    pub fn tracker_mut(&mut self) -> &mut Tracker {
+        &mut self.tracker
+    }
+
+    /// A socket could not be armed: the server must stop with an error.
+    pub fn failed(&self) -> bool {
+        self.failed
+    }
+}
+
+/// The runtime's configuration for riptide-udp's settings.
+pub fn runtime_config(shared: &ServerState, workers: usize) -> RuntimeConfig {
     let config = &shared.config;
-    let rt = RuntimeConfig {
-        workers: trackers.len(),
+    RuntimeConfig {
+        workers,
         cores: riptide_common::pinning::worker_cores(&config.cpu_pinning),
         ring_entries: config.udp.ring_entries,
         recv_buffers: config.udp.recv_buffers,
@@ -160,21 +180,23 @@ pub fn run(
         handle_signals: true,
         batch_wait_us: config.udp.batch_wait_us,
         ..RuntimeConfig::default()
-    };
+    }
+}
+
+/// Runs the workers on io_uring until a signal stops them.
+pub fn run(
+    shared: &ServerState,
+    trackers: Vec<Tracker>,
+    sockets: Vec<WorkerSockets>,
+) -> anyhow::Result<()> {
+    let rt = runtime_config(shared, trackers.len());
     let handlers = trackers
         .into_iter()
         .zip(sockets)
-        .map(|(tracker, s)| UringDriver {
-            tracker,
-            shared: shared.clone(),
-            pending_sockets: Some(s),
-            v4: None,
-            v6: None,
-            failed: false,
-        })
+        .map(|(tracker, s)| UringDriver::new(tracker, shared.clone(), s))
         .collect();
     let stopped = uring_rt::run(&rt, handlers)?;
-    if stopped.iter().any(|w| w.failed) {
+    if stopped.iter().any(UringDriver::failed) {
         anyhow::bail!("a worker could not arm its socket (logged above); stopped every worker");
     }
     Ok(())

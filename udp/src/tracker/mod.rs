@@ -208,7 +208,13 @@ impl Tracker {
         }
     }
 
-    /// This worker's metrics.
+    /// This worker's shard (a process that serves more protocols lets them
+    /// use it too, so their peers see each other).
+    pub fn shard_mut(&mut self) -> &mut Shard {
+        &mut self.shard
+    }
+
+    /// This worker's metric values.
     pub fn metrics(&self) -> &WorkerMetrics {
         &self.metrics
     }

@@ -1,0 +1,144 @@
+//! One worker serving UDP and HTTP from one shard: riptide-udp's io_uring
+//! driver owns the shard; riptide-http's worker borrows it for each call
+//! (the two are swapped in and out, a few hundred bytes moved, not the
+//! torrents), so an announce over either protocol stores its peer where
+//! the other sees it. Each protocol keeps its own sockets, mesh and
+//! timers; cleaning is riptide-udp's alone.
+
+use riptide_http::server::worker::{HttpWorker, TIMER_CLEAN as HTTP_CLEAN};
+use riptide_udp::server::uring::UringDriver;
+use riptide_udp::server::{TIMER_CLEAN as UDP_CLEAN, TIMER_STATS as UDP_STATS};
+use riptide_udp::tracker::MeshMsg;
+use std::net::SocketAddr;
+use uring_rt::mesh::bytes::Lane;
+use uring_rt::{ConnId, Ctx, Datagram, Handler, ListenerId, Signal};
+
+/// A worker of the combined process; either part may be absent.
+pub struct Combined {
+    /// UDP (owns the shard when present).
+    pub udp: Option<UringDriver>,
+    /// HTTP(S).
+    pub http: Option<HttpWorker<MeshMsg>>,
+}
+
+impl Combined {
+    /// Runs `f` on the HTTP worker with the UDP tracker's shard in place of
+    /// its own (when both are served), then puts them back.
+    fn http<R>(&mut self, f: impl FnOnce(&mut HttpWorker<MeshMsg>) -> R) -> Option<R> {
+        let http = self.http.as_mut()?;
+        let Some(udp) = self.udp.as_mut() else {
+            return Some(f(http));
+        };
+        std::mem::swap(http.shard_mut(), udp.tracker_mut().shard_mut());
+        let r = f(http);
+        std::mem::swap(http.shard_mut(), udp.tracker_mut().shard_mut());
+        Some(r)
+    }
+}
+
+impl Handler for Combined {
+    type Msg = MeshMsg;
+
+    fn on_start(&mut self, ctx: &mut Ctx<MeshMsg>) {
+        if let Some(u) = self.udp.as_mut() {
+            u.on_start(ctx);
+        }
+        self.http(|h| h.on_start(ctx));
+    }
+
+    fn on_datagram(&mut self, ctx: &mut Ctx<MeshMsg>, dgram: Datagram<'_>) {
+        if let Some(u) = self.udp.as_mut() {
+            u.on_datagram(ctx, dgram);
+        }
+    }
+
+    fn look_ahead<'a>(&mut self, batch: impl Iterator<Item = Datagram<'a>>) {
+        if let Some(u) = self.udp.as_mut() {
+            u.look_ahead(batch);
+        }
+    }
+
+    fn on_mesh(&mut self, ctx: &mut Ctx<MeshMsg>, from: usize, msg: MeshMsg) {
+        if let Some(u) = self.udp.as_mut() {
+            u.on_mesh(ctx, from, msg);
+        }
+    }
+
+    fn on_mesh_record(
+        &mut self,
+        ctx: &mut Ctx<MeshMsg>,
+        from: usize,
+        lane: Lane,
+        record: &mut [u8],
+    ) {
+        self.http(|h| h.on_mesh_record(ctx, from, lane, record));
+    }
+
+    fn on_mesh_space(&mut self, ctx: &mut Ctx<MeshMsg>, to: usize, lane: Lane) {
+        self.http(|h| h.on_mesh_space(ctx, to, lane));
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<MeshMsg>, token: u64) {
+        match token {
+            UDP_CLEAN | UDP_STATS => {
+                if let Some(u) = self.udp.as_mut() {
+                    u.on_timer(ctx, token);
+                }
+            }
+            // The shared shard is cleaned once, by riptide-udp.
+            HTTP_CLEAN if self.udp.is_some() => {}
+            _ => {
+                self.http(|h| h.on_timer(ctx, token));
+            }
+        }
+    }
+
+    fn on_signal(&mut self, ctx: &mut Ctx<MeshMsg>, signal: Signal) {
+        if let Some(u) = self.udp.as_mut() {
+            u.on_signal(ctx, signal);
+        }
+        self.http(|h| h.on_signal(ctx, signal));
+    }
+
+    fn on_accept(&mut self, ctx: &mut Ctx<MeshMsg>, l: ListenerId, conn: ConnId, peer: SocketAddr) {
+        self.http(|h| h.on_accept(ctx, l, conn, peer));
+    }
+
+    fn on_recv(&mut self, ctx: &mut Ctx<MeshMsg>, conn: ConnId, data: &mut [u8]) -> usize {
+        self.http(|h| h.on_recv(ctx, conn, data))
+            .unwrap_or(data.len())
+    }
+
+    fn on_inbound_full(&mut self, ctx: &mut Ctx<MeshMsg>, conn: ConnId) {
+        if self.http(|h| h.on_inbound_full(ctx, conn)).is_none() {
+            ctx.abort(conn);
+        }
+    }
+
+    fn on_peer_closed(&mut self, ctx: &mut Ctx<MeshMsg>, conn: ConnId) {
+        if self.http(|h| h.on_peer_closed(ctx, conn)).is_none() {
+            ctx.close(conn);
+        }
+    }
+
+    fn on_writable(&mut self, ctx: &mut Ctx<MeshMsg>, conn: ConnId) {
+        self.http(|h| h.on_writable(ctx, conn));
+    }
+
+    fn on_closed(&mut self, ctx: &mut Ctx<MeshMsg>, conn: ConnId) {
+        self.http(|h| h.on_closed(ctx, conn));
+    }
+
+    fn on_deadline(&mut self, ctx: &mut Ctx<MeshMsg>, conn: ConnId) {
+        if self.http(|h| h.on_deadline(ctx, conn)).is_none() {
+            ctx.abort(conn);
+        }
+    }
+
+    fn on_stop(&mut self, ctx: &mut Ctx<MeshMsg>) {
+        if let Some(u) = self.udp.as_mut() {
+            u.on_stop(ctx);
+        }
+        self.http(|h| h.on_stop(ctx));
+    }
+}
