@@ -3,7 +3,9 @@
 scripts/lib/riptide (procs, udp)."""
 import hashlib
 import os
+import shutil
 import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -56,6 +58,41 @@ def free_port(kinds=("tcp", "udp")):
 
 
 _handed_out = set()
+
+# ---------------------------------------------------------------- TLS
+
+
+def make_test_ca(outdir):
+    """A throwaway CA and a server certificate it signed, for 127.0.0.1, ::1
+    and localhost, made with the `openssl` CLI (install.sh installs Debian's
+    `openssl`; Python's stdlib cannot make certificates). Returns the paths
+    (ca_pem, cert_pem, key_pem); clients trust ca_pem only."""
+    openssl = shutil.which("openssl")
+    if not openssl:
+        raise RuntimeError("`openssl` not found (scripts/e2e/install.sh installs it)")
+    d = Path(outdir)
+    d.mkdir(parents=True, exist_ok=True)
+    ca, ca_key, cert, key, csr, ext = (d / n for n in ("ca.pem", "ca.key", "server.pem", "server.key",
+                                                       "server.csr", "server.ext"))
+    ext.write_text("subjectAltName = IP:127.0.0.1, IP:::1, DNS:localhost\n"
+                   "basicConstraints = critical, CA:FALSE\n"
+                   "keyUsage = critical, digitalSignature\n"
+                   "extendedKeyUsage = serverAuth\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    for argv in (
+        [openssl, "req", "-x509", *ec, "-days", "2", "-subj", "/CN=riptide e2e test CA",
+         "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+         "-keyout", str(ca_key), "-out", str(ca)],
+        [openssl, "req", *ec, "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(csr)],
+        [openssl, "x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
+         "-set_serial", str(int.from_bytes(os.urandom(8), "big")), "-days", "2",
+         "-extfile", str(ext), "-out", str(cert)],
+    ):
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv[:3])} failed: {r.stderr.strip()[-300:]}")
+    return ca, cert, key
+
 
 # ---------------------------------------------------------------- torrents
 

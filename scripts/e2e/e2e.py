@@ -41,11 +41,15 @@ class Case:
     seeder: str
     leecher: str
     kind: str = "transfer"   # or "restart"
+    scheme: str = ""         # URL scheme, default proto; "https" in the http group
+
+    def __post_init__(self):
+        self.scheme = self.scheme or self.proto
 
     @property
     def name(self):
         k = " restart" if self.kind == "restart" else ""
-        return f"{self.proto}{self.family}{k} {self.seeder}->{self.leecher}"
+        return f"{self.scheme}{self.family}{k} {self.seeder}->{self.leecher}"
 
 
 def cases_for(proto):
@@ -58,9 +62,17 @@ def cases_for(proto):
         for extra in ("aria2", "transmission"):  # optional clients: v4 only here
             if extra in CLIENTS:
                 out += [Case(proto, 4, "libtorrent", extra), Case(proto, 4, extra, "rtorrent")]
-    return [c for c in out
-            if proto in CLIENTS[c.seeder].protocols and proto in CLIENTS[c.leecher].protocols
-            and c.family in CLIENTS[c.seeder].families and c.family in CLIENTS[c.leecher].families]
+    if proto == "http":  # one riptide-http serves http:// and, for https cases, https:// beside it
+        for scheme in ("http", "https"):
+            for fam in (4, 6):
+                out += [Case(proto, fam, "libtorrent", "rtorrent", scheme=scheme),
+                        Case(proto, fam, "rtorrent", "libtorrent", scheme=scheme)]
+            for extra in ("aria2", "transmission"):
+                if extra in CLIENTS:
+                    out += [Case(proto, 4, "libtorrent", extra, scheme=scheme),
+                            Case(proto, 4, extra, "rtorrent", scheme=scheme)]
+    return [c for c in out if CLIENTS[c.seeder].supports(c.scheme, c.family)
+            and CLIENTS[c.leecher].supports(c.scheme, c.family)]
 
 
 class CaseFailed(Exception):
@@ -87,7 +99,7 @@ class Runner:
         wd = self.dir / label
         wd.mkdir()
         c = CLIENTS[name](Job(role=role, family=self.case.family, torrent=self.torrent, save_dir=save_dir,
-                              workdir=wd, port=common.free_port(), **job_kw))
+                              workdir=wd, port=common.free_port(), ca_file=self.tracker.ca_file, **job_kw))
         self.clients.append(c)
         return c
 
@@ -123,11 +135,12 @@ class Runner:
         self.data = orig / "data.bin"
         common.make_random_file(self.data, FILE_SIZE)
         self.sha = common.sha256_file(self.data)
-        self.tracker = TRACKERS[self.case.proto](self.dir, common.free_port())
+        tls = {"tls": True} if self.case.scheme == "https" else {}
+        self.tracker = TRACKERS[self.case.proto](self.dir, common.free_port(), **tls)
         self.tracker.start(timeout=self.budget(10))
         self.torrent = self.dir / "data.torrent"
-        self.piece_len, self.hashes = common.make_torrent(self.data, self.tracker.url(self.case.family),
-                                                          self.torrent, PIECE)
+        self.piece_len, self.hashes = common.make_torrent(
+            self.data, self.tracker.url(self.case.family, self.case.scheme), self.torrent, PIECE)
         self.seed_dir = self.dir / "seed_data"
         self.seed_dir.mkdir()
         shutil.copy(self.data, self.seed_dir / self.data.name)
@@ -138,7 +151,7 @@ class Runner:
         c = self.case
         seeder = self.client(c.seeder, "seed", "seeder", self.seed_dir)
         leecher = self.client(c.leecher, "leech", "leecher", self.leech_dir)
-        leech_first = CLIENTS[c.leecher].leech_first(c.proto, c.family)
+        leech_first = CLIENTS[c.leecher].leech_first(c.scheme, c.family)
         first, second = (leecher, seeder) if leech_first else (seeder, leecher)
         self.start_and_wait_announce(first)
         t0 = time.monotonic()

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs the third-party BitTorrent clients the e2e harness drives.
+# Installs the third-party BitTorrent clients the e2e harness drives, and
+# `openssl` (the CLI makes the test CA of the https:// cases).
 # Idempotent: installs only missing Debian packages; runs `apt-get update`
 # only when something is missing.
 set -euo pipefail
 
-PACKAGES=(python3-libtorrent rtorrent aria2 transmission-cli transmission-daemon)
+PACKAGES=(python3-libtorrent rtorrent aria2 transmission-cli transmission-daemon openssl)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -25,4 +26,5 @@ echo "e2e install: installing ${missing[*]}"
 $SUDO apt-get update -qq >/dev/null
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 /usr/bin/python3 -c 'import libtorrent' || { echo "python3-libtorrent not importable by /usr/bin/python3" >&2; exit 1; }
+command -v openssl >/dev/null || { echo "openssl installed but not on PATH" >&2; exit 1; }
 echo "e2e install: done"

@@ -1,9 +1,10 @@
-"""How to start each tracker under test. Adding a protocol (http, ws): one
+"""How to start each tracker under test. Adding a protocol (ws): one
 class here with start/stop/url/ready, and one line in TRACKERS."""
 import os
+import time
 from pathlib import Path
 
-from common import host_port
+from common import free_port, host_port, make_test_ca
 from riptide import udp
 from riptide.procs import Proc
 
@@ -26,8 +27,9 @@ class UdpTracker:
         self.bin = _bin(self.bin_env, "target/debug/riptide-udp")
         self.proc = None
         self.starts = 0
+        self.ca_file = None
 
-    def url(self, family):
+    def url(self, family, scheme="udp"):
         return f"udp://{host_port(family, self.port)}"
 
     def config(self):
@@ -63,4 +65,92 @@ class UdpTracker:
         return self.proc.tail(n) if self.proc else []
 
 
-TRACKERS = {"udp": UdpTracker}
+class HttpTracker:
+    """riptide-http: plain listeners on `port` (127.0.0.1 and ::1) and, with
+    tls=True, TLS listeners on a second port with a certificate from a test
+    CA made for this tracker (`ca_file`: what clients must trust). Ready
+    once `--ready-file` lists every socket."""
+    proto = "http"
+    bin_env = "RIPTIDE_HTTP_BIN"
+
+    def __init__(self, workdir, port, announce_interval=5, tls=False):
+        self.workdir = Path(workdir)
+        self.port = port
+        self.announce_interval = announce_interval
+        self.tls = tls
+        self.tls_port = free_port(("tcp",)) if tls and port else 0
+        self.bin = _bin(self.bin_env, "target/debug/riptide-http")
+        self.proc = None
+        self.starts = 0
+        self.ca_file = self.cert = self.key = None
+
+    def url(self, family, scheme="http"):
+        port = self.tls_port if scheme == "https" else self.port
+        return f"{scheme}://{host_port(family, port)}/announce"  # libtorrent: exactly /announce on loopback
+
+    def config(self):
+        cfg = (
+            'log_level = "info"\n'
+            "workers = 1\n"
+            "[network]\n"
+            f'address_ipv4 = "{host_port(4, self.port)}"\n'
+            f'address_ipv6 = "{host_port(6, self.port)}"\n'
+            "[protocol]\n"
+            f"announce_interval = {self.announce_interval}\n"
+            "[http]\n"
+            "max_connections = 256\n"
+            f"min_interval = {self.announce_interval}\n"
+        )
+        if self.tls:
+            cfg += (
+                "[tls]\n"
+                "enabled = true\n"
+                f'cert_path = "{self.cert}"\n'
+                f'key_path = "{self.key}"\n'
+                f'address_ipv4 = "{host_port(4, self.tls_port)}"\n'
+                f'address_ipv6 = "{host_port(6, self.tls_port)}"\n'
+            )
+        return cfg
+
+    def expected_ready(self):
+        want = {f"http {host_port(f, self.port)}" for f in (4, 6)}
+        if self.tls:
+            want |= {f"https {host_port(f, self.tls_port)}" for f in (4, 6)}
+        return want
+
+    def start(self, timeout=10.0):
+        """Start and wait until the ready file lists every socket; raises on failure."""
+        if not os.access(self.bin, os.X_OK):
+            raise RuntimeError(f"tracker binary {self.bin} missing (set {self.bin_env})")
+        if self.tls and self.ca_file is None:
+            self.ca_file, self.cert, self.key = make_test_ca(self.workdir / "tls")
+        cfg = self.workdir / "tracker.toml"
+        cfg.write_text(self.config())
+        ready = self.workdir / "tracker.ready"
+        ready.unlink(missing_ok=True)
+        self.starts += 1
+        self.proc = Proc(f"riptide-http#{self.starts}",
+                         [self.bin, "-c", str(cfg), "--ready-file", str(ready)], self.workdir / "tracker.log")
+        want = self.expected_ready()
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and self.proc.alive():
+            try:
+                got = set(ready.read_text().split("\n"))
+            except FileNotFoundError:
+                got = set()
+            if want <= got:
+                return
+            time.sleep(0.05)
+        code = self.proc.returncode
+        raise RuntimeError(f"tracker did not list {sorted(want)} in its ready file within {timeout:g}s"
+                           + (f" (exited {code})" if code is not None else ""))
+
+    def stop(self):
+        """SIGTERM; returns the exit code (contract: 0)."""
+        return self.proc.stop() if self.proc else None
+
+    def tail(self, n=20):
+        return self.proc.tail(n) if self.proc else []
+
+
+TRACKERS = {"udp": UdpTracker, "http": HttpTracker}

@@ -6,16 +6,19 @@ entry point it sends no DHT traffic). IPv6 UDP trackers: "udp is not
 supported yet".
 """
 import os
+import re
 
 from riptide.procs import Proc
 
 from .base import Client
 
+_ANSWERED = re.compile(r"UDPT received ANNOUNCE reply|peers6 received")
+
 
 class Aria2(Client):
     name = "aria2"
     families = {4}
-    protocols = {"udp", "http"}
+    protocols = {"udp", "http", "https"}
 
     def start(self):
         j = self.job
@@ -33,6 +36,8 @@ class Aria2(Client):
         ]
         if j.reannounce_every:
             argv.append(f"--bt-tracker-interval={int(j.reannounce_every)}")
+        if j.ca_file:  # https trackers: trust the test CA (GnuTLS; added to the system store)
+            argv.append(f"--ca-certificate={j.ca_file}")
         if j.upload_limit:
             argv.append(f"--max-overall-upload-limit={j.upload_limit}")
         argv.append(str(j.torrent))
@@ -45,7 +50,9 @@ class Aria2(Client):
             return ""
 
     def announced(self):
-        return "UDPT received ANNOUNCE reply" in self._log_text()
+        # UDP: its own line; HTTP(S): after parsing a reply it logs whether
+        # `peers6` was in it ("No peers6 received." for every IPv4 reply here)
+        return bool(_ANSWERED.search(self._log_text()))
 
     def tail(self, n=20):
         return (self.proc.tail(5) if self.proc else []) + self._log_text().splitlines()[-n:]

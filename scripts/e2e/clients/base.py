@@ -22,6 +22,7 @@ class Job:
     upload_limit: int = 0          # bytes/s, 0 = unlimited
     ip: str = ""                   # peer address; default the family's loopback
     reannounce_every: float = 0    # >0: announce every N s whatever the interval
+    ca_file: Path = None           # https trackers: the test CA (PEM) to trust, else None
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -31,10 +32,15 @@ class Job:
 class Client:
     name = "?"
     families = {4, 6}        # tracker/peer address families it works with here
-    protocols = {"udp"}      # tracker protocols it works with here
+    protocols = {"udp"}      # tracker URL schemes it works with here (udp, http, https)
 
     @classmethod
-    def leech_first(cls, proto, family):
+    def supports(cls, scheme, family):
+        """Can it use a `scheme`:// tracker and peers of this address family here?"""
+        return scheme in cls.protocols and family in cls.families
+
+    @classmethod
+    def leech_first(cls, scheme, family):
         """Must the leecher announce before the seeder (the seeder then dials it)?"""
         return False
 

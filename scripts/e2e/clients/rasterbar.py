@@ -1,4 +1,11 @@
-"""libtorrent-rasterbar 2.0 (Debian python3-libtorrent): see lt_peer.py."""
+"""libtorrent-rasterbar 2.0 (Debian python3-libtorrent): see lt_peer.py.
+
+https trackers: libtorrent validates the tracker's certificate
+(`validate_https_trackers`, on by default) against OpenSSL's default store,
+which `SSL_CERT_FILE` replaces: the test CA goes there.
+"""
+import os
+
 from common import SYSTEM_PYTHON
 from riptide.procs import Proc
 
@@ -10,7 +17,7 @@ LT_PEER = __file__.rsplit("/", 1)[0] + "/lt_peer.py"
 class Libtorrent(Client):
     name = "libtorrent"
     families = {4, 6}
-    protocols = {"udp", "http"}
+    protocols = {"udp", "http", "https"}
 
     def start(self):
         j = self.job
@@ -20,7 +27,8 @@ class Libtorrent(Client):
             argv += ["--reannounce-every", str(j.reannounce_every)]
         if j.upload_limit:
             argv += ["--upload-limit", str(j.upload_limit)]
-        self.proc = Proc(self.label(), argv, j.workdir / "client.log", cwd=j.workdir, stdin=True)
+        env = {**os.environ, "SSL_CERT_FILE": str(j.ca_file)} if j.ca_file else None
+        self.proc = Proc(self.label(), argv, j.workdir / "client.log", cwd=j.workdir, env=env, stdin=True)
 
     def announced(self):
         return "TRACKER_REPLY" in self.proc.log_text()

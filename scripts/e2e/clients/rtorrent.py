@@ -18,14 +18,14 @@ _ANSWERED = re.compile(r"tracker_list: received \d+ peers")
 class Rtorrent(Client):
     name = "rtorrent"
     families = {4, 6}
-    protocols = {"udp", "http"}
+    protocols = {"udp", "http", "https"}
 
     @classmethod
-    def leech_first(cls, proto, family):
+    def leech_first(cls, scheme, family):
         # rTorrent 0.9.8 reads UDP announce replies as 6-byte peers only: an
         # IPv6 peer list arrives as garbage. As an IPv6 leecher it announces
         # first and the seeder, learning of it from the tracker, dials it.
-        return proto == "udp" and family == 6
+        return scheme == "udp" and family == 6
 
     def __init__(self, job):
         super().__init__(job)
@@ -50,6 +50,8 @@ class Rtorrent(Client):
         ]
         if j.family == 4:
             rc.append(f"network.bind_address.set = {j.ip}")
+        if j.ca_file:  # its libcurl's CA file for https trackers
+            rc.append(f"network.http.cacert.set = {j.ca_file}")
         if j.upload_limit:
             rc.append(f"throttle.global_up.max_rate.set = {j.upload_limit}")
         if j.reannounce_every:

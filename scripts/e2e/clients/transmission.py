@@ -8,6 +8,7 @@ an answered announce with 0 peers, so the announce state is read over RPC
 (trackerStats). Starts slowly (13-15 s per 8 MiB transfer on loopback).
 """
 import json
+import os
 import time
 import urllib.error
 import urllib.request
@@ -21,10 +22,10 @@ from .base import Client
 class Transmission(Client):
     name = "transmission"
     families = {4}
-    protocols = {"udp", "http"}
+    protocols = {"udp", "http", "https"}
 
     @classmethod
-    def leech_first(cls, proto, family):
+    def leech_first(cls, scheme, family):
         return True
 
     def start(self):
@@ -53,7 +54,9 @@ class Transmission(Client):
         (watch / j.torrent.name).write_bytes(j.torrent.read_bytes())
         self.proc = Proc(self.label(), ["transmission-daemon", "-f", "-g", str(cfg),
                                         "--logfile", str(j.workdir / "transmission.log")],
-                         j.workdir / "stdout.log", cwd=j.workdir)
+                         j.workdir / "stdout.log", cwd=j.workdir,
+                         # its libcurl's CA file for https trackers (Transmission reads the variable itself)
+                         env={**os.environ, "CURL_CA_BUNDLE": str(j.ca_file)} if j.ca_file else None)
 
     def _rpc(self, method, arguments):
         body = json.dumps({"method": method, "arguments": arguments}).encode()
