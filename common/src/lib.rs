@@ -8,6 +8,7 @@
 
 pub mod access_list;
 pub mod config;
+pub mod histogram;
 pub mod logging;
 pub mod metrics;
 pub mod pinning;

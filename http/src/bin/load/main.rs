@@ -33,7 +33,6 @@
 
 mod args;
 mod cpu;
-mod histogram;
 mod peers;
 mod request;
 mod response;
@@ -51,9 +50,9 @@ use clap::Parser;
 
 use crate::args::{check, Args, ConnMode};
 use crate::cpu::CpuTime;
-use crate::histogram::Histogram;
 use crate::tally::{sum_live, Live, Tally};
 use crate::thread::{Plan, ThreadResult, Worker};
+use riptide_common::histogram::Histogram;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();

@@ -27,11 +27,11 @@ use rustls::{ClientConfig, HandshakeKind};
 
 use crate::args::{Args, ConnMode};
 use crate::cpu::{self, CpuTime};
-use crate::histogram::Histogram;
 use crate::peers::{pick_torrent, splitmix, thread_peers, Peer};
 use crate::request::Templates;
 use crate::response::{parse, Parsed, Verdict};
 use crate::tally::{Kind, Live, Tally};
+use riptide_common::histogram::Histogram;
 
 /// Receive buffer per connection: a whole response must fit.
 const RECV_SIZE: usize = 16 * 1024;

@@ -30,7 +30,6 @@
 //! per-second lines and the summary.
 
 mod args;
-mod histogram;
 mod inflight;
 mod peers;
 mod tally;
@@ -45,10 +44,10 @@ use anyhow::{bail, Context};
 use clap::Parser;
 
 use crate::args::{check, Args};
-use crate::histogram::Histogram;
 use crate::peers::info_hash;
 use crate::tally::{sum_live, Live, Tally, ANNOUNCE, CONNECT, ERROR, KIND_NAMES, SCRAPE};
 use crate::thread::{Plan, ThreadResult, Worker};
+use riptide_common::histogram::Histogram;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();

@@ -21,10 +21,10 @@ use socket2::{Domain, Protocol, Socket, Type};
 use uring_rt::socket::{RecvBatch, SendBatch};
 
 use crate::args::Args;
-use crate::histogram::Histogram;
 use crate::inflight::InFlight;
 use crate::peers::{fill_peer, pick_torrent, splitmix, thread_peers, Peer};
 use crate::tally::{Live, Tally, ANNOUNCE, CONNECT, ERROR, SCRAPE};
+use riptide_common::histogram::Histogram;
 
 /// Refresh a connection id after this long (they are valid two minutes).
 const CONNECTION_ID_REFRESH: Duration = Duration::from_secs(60);

@@ -1,14 +1,22 @@
-//! Latency [`Histogram`]: fixed size, so recording allocates nothing.
+//! Latency [`Histogram`] for the load generators: fixed size, so recording
+//! allocates nothing.
 
 use std::time::Duration;
 
 /// Log-linear latency histogram in microseconds: 8 buckets per power of two.
-pub(crate) struct Histogram {
+pub struct Histogram {
     buckets: [u64; 512],
 }
 
+impl Default for Histogram {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Histogram {
-    pub(crate) fn new() -> Self {
+    /// An empty histogram.
+    pub fn new() -> Self {
         Self { buckets: [0; 512] }
     }
 
@@ -30,18 +38,21 @@ impl Histogram {
         (8 + (i % 8) as u64) << (e - 3)
     }
 
-    pub(crate) fn record(&mut self, d: Duration) {
+    /// Count one latency.
+    pub fn record(&mut self, d: Duration) {
         let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
         self.buckets[Self::index(us)] += 1;
     }
 
-    pub(crate) fn add(&mut self, o: &Histogram) {
+    /// Add another histogram's counts (e.g. another thread's).
+    pub fn add(&mut self, o: &Histogram) {
         for (a, b) in self.buckets.iter_mut().zip(&o.buckets) {
             *a += b;
         }
     }
 
-    pub(crate) fn percentile(&self, p: f64) -> Option<u64> {
+    /// The latency (µs) below which `p` (0..=1) of the counts fall.
+    pub fn percentile(&self, p: f64) -> Option<u64> {
         let total: u64 = self.buckets.iter().sum();
         if total == 0 {
             return None;
