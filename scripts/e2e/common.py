@@ -133,6 +133,18 @@ def make_torrent(data_path, announce, out_path, piece_size=64 * 1024):
     return piece_hashes(d[b"info"])
 
 
+def retarget_torrent(src, announce, dst):
+    """A copy of the .torrent `src` whose only `announce` is `announce`; the
+    info dict (so the info hash) is the same bytes."""
+    import libtorrent as lt
+
+    d = lt.bdecode(Path(src).read_bytes())
+    d[b"announce"] = announce.encode()
+    out = lt.bencode(d)
+    assert lt.bdecode(out)[b"info"] == d[b"info"]
+    Path(dst).write_bytes(out)
+
+
 def piece_hashes(info):
     p = info[b"pieces"]
     return info[b"piece length"], [p[i:i + 20] for i in range(0, len(p), 20)]

@@ -1,5 +1,6 @@
 """How to start each tracker under test. Adding a protocol (ws): one
-class here with start/stop/url/ready, and one line in TRACKERS."""
+class here with start/stop/url/ready, and one line in TRACKERS (its key is
+the `run` argument)."""
 import os
 import time
 from pathlib import Path
@@ -153,4 +154,95 @@ class HttpTracker:
         return self.proc.tail(n) if self.proc else []
 
 
-TRACKERS = {"udp": UdpTracker, "http": HttpTracker}
+class RiptideTracker:
+    """riptide: udp:// and http:// from one process, one swarm per torrent.
+    Both protocols bind `port` (UDP and TCP, 127.0.0.1 and ::1; 0 = the
+    kernel picks, then UDP and HTTP get different ports). The sockets it
+    actually serves are read from `--ready-file` (`udp 127.0.0.1:P`,
+    `http [::1]:P`, ...); ready once it lists all four and both UDP
+    sockets answer a BEP 15 connect. `workers = 2`, so an HTTP announce
+    may land on a worker that does not own the torrent's shard."""
+    proto = "mixed"
+    bin_env = "RIPTIDE_BIN"
+    schemes = ("udp", "http")
+
+    def __init__(self, workdir, port, announce_interval=5):
+        self.workdir = Path(workdir)
+        self.port = port
+        self.announce_interval = announce_interval
+        self.bin = _bin(self.bin_env, "target/debug/riptide")
+        self.proc = None
+        self.starts = 0
+        self.ca_file = None
+        self.sockets = {}  # (scheme, family) -> "127.0.0.1:P" / "[::1]:P", from the ready file
+
+    def url(self, family, scheme):
+        addr = self.sockets[(scheme, family)]
+        return f"udp://{addr}" if scheme == "udp" else f"http://{addr}/announce"  # libtorrent: exactly /announce
+
+    def config(self):
+        return (
+            'log_level = "info"\n'
+            "workers = 2\n"
+            'protocols = ["udp", "http"]\n'
+            "[network]\n"
+            f'address_ipv4 = "{host_port(4, self.port)}"\n'
+            f'address_ipv6 = "{host_port(6, self.port)}"\n'
+            "[protocol]\n"
+            f"announce_interval = {self.announce_interval}\n"
+            "[http]\n"
+            "max_connections = 256\n"
+            f"min_interval = {self.announce_interval}\n"
+        )
+
+    @staticmethod
+    def parse_ready(text):
+        out = {}
+        for line in text.split("\n")[:-1]:  # complete lines only (the file may be half written)
+            scheme, _, addr = line.partition(" ")
+            if scheme in RiptideTracker.schemes and addr:
+                out[(scheme, 6 if addr.startswith("[") else 4)] = addr
+        return out
+
+    def start(self, timeout=10.0):
+        """Start and wait until the ready file lists every socket and UDP
+        answers; raises on failure."""
+        if not os.access(self.bin, os.X_OK):
+            raise RuntimeError(f"tracker binary {self.bin} missing (set {self.bin_env})")
+        cfg = self.workdir / "tracker.toml"
+        cfg.write_text(self.config())
+        ready = self.workdir / "tracker.ready"
+        ready.unlink(missing_ok=True)
+        self.starts += 1
+        self.proc = Proc(f"riptide#{self.starts}",
+                         [self.bin, "-c", str(cfg), "--ready-file", str(ready)], self.workdir / "tracker.log")
+        want = {(s, f) for s in self.schemes for f in (4, 6)}
+        end = time.monotonic() + timeout
+        got = {}
+        while time.monotonic() < end and self.proc.alive():
+            try:
+                got = self.parse_ready(ready.read_text())
+            except FileNotFoundError:
+                got = {}
+            if want <= got.keys():
+                break
+            time.sleep(0.05)
+        else:
+            code = self.proc.returncode
+            raise RuntimeError(f"tracker listed {sorted(got)} in its ready file within {timeout:g}s, "
+                               f"wanted {sorted(want)}" + (f" (exited {code})" if code is not None else ""))
+        self.sockets = got
+        for fam in (4, 6):
+            addr = got[("udp", fam)]
+            if not udp.wait_ready(addr, max(0.5, end - time.monotonic())):
+                raise RuntimeError(f"tracker not answering BEP 15 connect on {addr}")
+
+    def stop(self):
+        """SIGTERM; returns the exit code (contract: 0)."""
+        return self.proc.stop() if self.proc else None
+
+    def tail(self, n=20):
+        return self.proc.tail(n) if self.proc else []
+
+
+TRACKERS = {"udp": UdpTracker, "http": HttpTracker, "mixed": RiptideTracker}
