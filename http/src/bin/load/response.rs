@@ -89,7 +89,10 @@ pub(crate) fn parse(buf: &[u8]) -> Parsed {
     }
     let code = res.code.unwrap_or(0);
     let verdict = if code == 200 {
-        body_verdict(&buf[head_len..len])
+        // aquatic_http counts a CRLF after the dictionary in Content-Length;
+        // clients ignore it, so does this check.
+        let body = &buf[head_len..len];
+        body_verdict(body.strip_suffix(b"\r\n").unwrap_or(body))
     } else {
         Verdict::HttpStatus(code)
     };

@@ -492,10 +492,15 @@ impl<'a> Worker<'a> {
         if eof {
             self.close(i);
             self.ready.push_back(i);
-        } else if answer.close || !self.keep_alive {
+        } else if answer.close {
             c.phase = Phase::Draining;
             c.since = now;
             self.drive_drain(i);
+        } else if !self.keep_alive {
+            // The server keeps the connection (it ignored `Connection:
+            // close`, as aquatic_http does): close it from this side.
+            self.close(i);
+            self.ready.push_back(i);
         } else {
             c.phase = Phase::Idle;
             self.ready.push_back(i);
