@@ -83,8 +83,9 @@ pub fn main<T: Service>() -> anyhow::Result<()> {
             println!("{probe}");
             let (missing, then) = T::probe_verdict(&probe);
             if missing.is_empty() {
+                // Scripts look for "can run on io_uring".
                 println!(
-                    "{} has every io_uring feature it uses on this kernel",
+                    "{} can run on io_uring: this kernel has every feature it uses",
                     <T::Config as TrackerConfig>::NAME
                 );
             } else {
