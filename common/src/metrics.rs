@@ -150,6 +150,24 @@ macro_rules! metrics_table {
     };
 }
 
+/// Help texts of the series every tracker exports under the same names, so
+/// one process serving several protocols prints one HELP per name.
+pub mod help {
+    /// `requests_total`.
+    pub const REQUESTS: &str = "Requests received, by kind and IP version.";
+    /// `responses_total`.
+    pub const RESPONSES: &str =
+        "Responses sent, by kind (and IP version where the protocol tells).";
+    /// `errors_total`.
+    pub const ERRORS: &str = "Requests dropped or refused, by reason.";
+    /// `announces_total`.
+    pub const ANNOUNCES: &str = "Announces handled on the receiving worker (local) or sent through the mesh to the owner (forwarded).";
+    /// `scrape_hashes_total`.
+    pub const SCRAPE_HASHES: &str = "Scrape hashes answered on the receiving worker (local) or asked of another worker (forwarded).";
+    /// `peers`.
+    pub const PEERS: &str = "Peers in this worker's shard.";
+}
+
 const RING_DRY: &str = "Times the io_uring buffer ring ran dry (ENOBUFS).";
 
 metrics_table! {

@@ -2,14 +2,11 @@
 //! (`riptide_common::metrics::RUNTIME`) follows them in every worker's
 //! values. Names are shared with riptide-udp where the meaning is the same.
 
+use riptide_common::metrics::help::{
+    ANNOUNCES as ANN, ERRORS as ERR, PEERS, REQUESTS as REQ, RESPONSES as RESP,
+    SCRAPE_HASHES as SCR,
+};
 use riptide_common::metrics::{Desc, RUNTIME};
-
-const REQ: &str = "Requests received, by kind and IP version.";
-const RESP: &str = "Responses sent, by kind.";
-const ERR: &str = "Requests dropped or refused, by reason.";
-const ANN: &str = "Announces handled on the receiving worker (local) or sent through the mesh to the owner (forwarded).";
-const SCR: &str = "Scrape hashes answered on the receiving worker (local) or asked of another worker (forwarded).";
-const PEERS: &str = "Peers in this worker's shard.";
 
 riptide_common::metrics_table! {
     /// Index of each riptide-http series in [`DESCS`] and a worker's values.

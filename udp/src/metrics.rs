@@ -3,13 +3,11 @@
 //! the runtime block every tracker shares (`riptide_common::metrics::RUNTIME`).
 //! Names are shared with the other riptide trackers.
 
+use riptide_common::metrics::help::{
+    ANNOUNCES as ANN, ERRORS as ERR, PEERS, REQUESTS as REQ, RESPONSES as RESP,
+    SCRAPE_HASHES as SCR,
+};
 use riptide_common::metrics::{Desc, RUNTIME};
-
-const REQ: &str = "Requests received, by kind and IP version.";
-const RESP: &str = "Responses sent, by kind and IP version.";
-const ERR: &str = "Requests dropped or refused, by reason.";
-const ANN: &str = "Announces handled on the receiving worker (local) or sent through the mesh to the owner (forwarded).";
-const SCR: &str = "Scrape hashes answered on the receiving worker (local) or asked of another worker (forwarded).";
 
 riptide_common::metrics_table! {
     /// Index of each riptide-udp series in [`DESCS`] and a worker's values.
@@ -81,13 +79,13 @@ riptide_common::metrics_table! {
         /// `torrents`.
         Torrents = Gauge("torrents", "", "Torrents in this worker's shard."),
         /// `peers` (state=seeder, ip=4).
-        Seeders4 = Gauge("peers", "state=\"seeder\",ip=\"4\"", "Peers in this worker's shard."),
+        Seeders4 = Gauge("peers", "state=\"seeder\",ip=\"4\"", PEERS),
         /// `peers` (state=seeder, ip=6).
-        Seeders6 = Gauge("peers", "state=\"seeder\",ip=\"6\"", "Peers in this worker's shard."),
+        Seeders6 = Gauge("peers", "state=\"seeder\",ip=\"6\"", PEERS),
         /// `peers` (state=leecher, ip=4).
-        Leechers4 = Gauge("peers", "state=\"leecher\",ip=\"4\"", "Peers in this worker's shard."),
+        Leechers4 = Gauge("peers", "state=\"leecher\",ip=\"4\"", PEERS),
         /// `peers` (state=leecher, ip=6).
-        Leechers6 = Gauge("peers", "state=\"leecher\",ip=\"6\"", "Peers in this worker's shard."),
+        Leechers6 = Gauge("peers", "state=\"leecher\",ip=\"6\"", PEERS),
     }
 }
 

@@ -728,8 +728,15 @@ impl<M: Copy + Send + 'static> Handler for HttpWorker<M> {
 
     fn on_recv(&mut self, ctx: &mut Ctx<M>, conn: ConnId, data: &mut [u8]) -> usize {
         self.add(Metric::BytesReceived, data.len() as u64);
-        let trusted = Arc::clone(&self.state.trusted);
-        let Some(c) = self.conn_mut(conn) else {
+        // Field by field (not `conn_mut`), so the trusted proxies can be
+        // read while the connection is borrowed.
+        let trusted = &self.state.trusted;
+        let Some(c) = self
+            .conns
+            .get_mut(conn.index())
+            .and_then(Option::as_mut)
+            .filter(|c| c.id == conn)
+        else {
             return data.len();
         };
         let mut start = 0;
