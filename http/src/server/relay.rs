@@ -14,7 +14,7 @@
 //!   leechers u32) * n`
 
 use crate::protocol::{Connection, Event};
-use riptide_common::swarm::ScrapeStats;
+use riptide_common::swarm::{Announce, ScrapeStats};
 use riptide_common::InfoHash;
 use std::net::IpAddr;
 use uring_rt::mesh::bytes::ReturnAddr;
@@ -41,6 +41,19 @@ pub struct RemoteAnnounce {
     pub compact: bool,
     /// What the response says about the connection.
     pub connection: Connection,
+}
+
+impl RemoteAnnounce {
+    /// The announce as the swarm takes it, from `addr` (IP and port).
+    pub fn to_swarm<A>(&self, addr: A) -> Announce<A> {
+        Announce {
+            info_hash: self.info_hash,
+            addr,
+            event: self.event,
+            seeder: self.seeder,
+            numwant: usize::from(self.numwant),
+        }
+    }
 }
 
 /// Bytes of an encoded announce record.

@@ -9,7 +9,7 @@
 //! a late answer (the connection timed out or closed meanwhile) harmless.
 
 use super::relay::{self, Record, RemoteAnnounce};
-use super::{ServerState, Settings};
+use super::ServerState;
 use crate::metrics::Metric;
 use crate::protocol::{
     announce_response_max_len, parse_request, scrape_response_max_len, write_announce, write_error,
@@ -18,9 +18,9 @@ use crate::protocol::{
 };
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
-use riptide_common::access_list::{AccessCache, SharedAccessList};
+use riptide_common::access_list::AccessCache;
 use riptide_common::metrics::WorkerMetrics;
-use riptide_common::swarm::{Announce, PeerV4, PeerV6, ScrapeStats, Shard};
+use riptide_common::swarm::{PeerV4, PeerV6, ScrapeStats, Shard};
 use riptide_common::{shard_of, InfoHash};
 use riptide_stream::{
     client_from_forwarded, parse_proxy_header, ProxyAddrs, ProxyHeader, TlsSession,
@@ -99,7 +99,6 @@ pub struct HttpWorker<M = ()> {
     _msg: std::marker::PhantomData<fn() -> M>,
     id: usize,
     workers: usize,
-    settings: Arc<Settings>,
     state: ServerState,
     /// This worker's listeners and whether each speaks TLS, until
     /// `on_start` hands them to the runtime (by `ListenerId` order).
@@ -112,10 +111,8 @@ pub struct HttpWorker<M = ()> {
     scratch: Vec<u8>,
     shard: Shard,
     rng: SmallRng,
-    access_list: SharedAccessList,
     access: AccessCache,
     metrics: MetricsPlace,
-    start: Instant,
     conns: Vec<Option<Conn>>,
     peers_v4: Vec<PeerV4>,
     peers_v6: Vec<PeerV6>,
@@ -141,7 +138,6 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
         listeners: Vec<(TcpListener, bool)>,
         metrics: MetricsPlace,
     ) -> HttpWorker<M> {
-        let settings = Arc::clone(&state.settings);
         HttpWorker {
             _msg: std::marker::PhantomData,
             id,
@@ -153,16 +149,13 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
             shard: Shard::new(),
             rng: SmallRng::from_os_rng(),
             access: state.access_list.cache(),
-            access_list: state.access_list.clone(),
             metrics,
-            start: state.start,
-            state,
             conns: Vec::new(),
-            peers_v4: Vec::with_capacity(settings.max_numwant),
-            peers_v6: Vec::with_capacity(settings.max_numwant),
+            peers_v4: Vec::with_capacity(state.settings.max_numwant),
+            peers_v6: Vec::with_capacity(state.settings.max_numwant),
             remote: (0..workers).map(|_| Vec::new()).collect(),
             spare_scrapes: Vec::new(),
-            settings,
+            state,
         }
     }
 
@@ -185,7 +178,7 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
     }
 
     fn now(&self, at: Instant) -> u32 {
-        u32::try_from(at.saturating_duration_since(self.start).as_secs()).unwrap_or(u32::MAX)
+        u32::try_from(at.saturating_duration_since(self.state.start).as_secs()).unwrap_or(u32::MAX)
     }
 
     fn conn_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
@@ -273,35 +266,22 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
     /// Runs an announce on this worker's shard and writes the whole HTTP
     /// response into `out`; returns its length.
     fn run_announce(&mut self, a: &RemoteAnnounce, now: u32, out: &mut [u8]) -> usize {
-        let numwant = usize::from(a.numwant);
         let (counts, peers) = match a.ip {
             IpAddr::V4(ip) => {
-                let req = Announce {
-                    info_hash: a.info_hash,
-                    addr: PeerV4 {
-                        ip: ip.octets(),
-                        port: a.port,
-                    },
-                    event: a.event,
-                    seeder: a.seeder,
-                    numwant,
-                };
+                let req = a.to_swarm(PeerV4 {
+                    ip: ip.octets(),
+                    port: a.port,
+                });
                 let c = self
                     .shard
                     .announce_v4(&req, now, &mut self.rng, &mut self.peers_v4);
                 (c, (&self.peers_v4[..], &[][..]))
             }
             IpAddr::V6(ip) => {
-                let req = Announce {
-                    info_hash: a.info_hash,
-                    addr: PeerV6 {
-                        ip: ip.octets(),
-                        port: a.port,
-                    },
-                    event: a.event,
-                    seeder: a.seeder,
-                    numwant,
-                };
+                let req = a.to_swarm(PeerV6 {
+                    ip: ip.octets(),
+                    port: a.port,
+                });
                 let c = self
                     .shard
                     .announce_v6(&req, now, &mut self.rng, &mut self.peers_v6);
@@ -319,8 +299,8 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
             }
         };
         let resp = AnnounceResponse {
-            interval: self.settings.interval,
-            min_interval: self.settings.min_interval,
+            interval: self.state.settings.interval,
+            min_interval: self.state.settings.min_interval,
             complete: counts.seeders,
             incomplete: counts.leechers,
             warning: None,
@@ -365,8 +345,10 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
                     port: a.port,
                     event: a.event,
                     seeder: a.seeder(),
-                    numwant: a.numwant_or(self.settings.max_numwant, self.settings.max_numwant)
-                        as u16,
+                    numwant: a.numwant_or(
+                        self.state.settings.max_numwant,
+                        self.state.settings.max_numwant,
+                    ) as u16,
                     compact: a.compact,
                     connection,
                 };
@@ -507,7 +489,7 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
         };
         c.waiting = Waiting::Nothing;
         if c.after.keeps_alive() {
-            let idle = self.settings.idle_timeout;
+            let idle = self.state.settings.idle_timeout;
             ctx.set_deadline(conn, Some(idle));
             ctx.resume_recv(conn);
         } else {
@@ -627,7 +609,7 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
                     if let Some(c) = self.conn_mut(conn) {
                         if !c.in_head {
                             c.in_head = true;
-                            ctx.set_deadline(conn, Some(self.settings.head_timeout));
+                            ctx.set_deadline(conn, Some(self.state.settings.head_timeout));
                         }
                     }
                     break;
@@ -641,7 +623,7 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
                 Ok(req) => req,
             };
             used += req.head_len;
-            let max = self.settings.max_requests;
+            let max = self.state.settings.max_requests;
             let Some(c) = self.conn_mut(conn) else {
                 return data.len();
             };
@@ -660,7 +642,7 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
             };
             match self.handle(ctx, conn, client, req.target, connection) {
                 Outcome::Answered(c) if c.keeps_alive() => {
-                    ctx.set_deadline(conn, Some(self.settings.idle_timeout));
+                    ctx.set_deadline(conn, Some(self.state.settings.idle_timeout));
                 }
                 Outcome::Answered(_) => {
                     self.close(ctx, conn);
@@ -669,7 +651,7 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
                 Outcome::Forwarded => {
                     // The owner answers within the head timeout or the
                     // client gets "busy".
-                    ctx.set_deadline(conn, Some(self.settings.head_timeout));
+                    ctx.set_deadline(conn, Some(self.state.settings.head_timeout));
                     ctx.pause_recv(conn);
                     return used;
                 }
@@ -690,7 +672,7 @@ impl<M: Copy + Send + 'static> Handler for HttpWorker<M> {
                 return;
             }
         }
-        ctx.add_timer(self.settings.clean_interval, TIMER_CLEAN);
+        ctx.add_timer(self.state.settings.clean_interval, TIMER_CLEAN);
         ctx.add_timer(Duration::from_secs(1), TIMER_STATS);
     }
 
@@ -721,9 +703,9 @@ impl<M: Copy + Send + 'static> Handler for HttpWorker<M> {
             served: 0,
             in_head: true,
             peer: peer.ip(),
-            proxy_pending: self.settings.proxy_protocol,
+            proxy_pending: self.state.settings.proxy_protocol,
         });
-        ctx.set_deadline(conn, Some(self.settings.head_timeout));
+        ctx.set_deadline(conn, Some(self.state.settings.head_timeout));
     }
 
     fn on_recv(&mut self, ctx: &mut Ctx<M>, conn: ConnId, data: &mut [u8]) -> usize {
@@ -847,7 +829,7 @@ impl<M: Copy + Send + 'static> Handler for HttpWorker<M> {
         if token == TIMER_CLEAN {
             let now = self.now(ctx.now());
             self.shard
-                .clean(now, self.settings.peer_timeout, CLEAN_BUDGET);
+                .clean(now, self.state.settings.peer_timeout, CLEAN_BUDGET);
         } else {
             let s = self.shard.stats();
             self.set(Metric::Torrents, s.torrents as u64);
@@ -868,7 +850,7 @@ impl<M: Copy + Send + 'static> Handler for HttpWorker<M> {
 
     fn on_signal(&mut self, _: &mut Ctx<M>, signal: Signal) {
         if signal == Signal::Reload {
-            self.access_list.reload_and_log();
+            self.state.access_list.reload_and_log();
             if let Some(certs) = &self.state.certs {
                 match certs.reload() {
                     Ok(()) => log::info!(
