@@ -158,6 +158,13 @@ pub struct ConnId {
 }
 
 impl ConnId {
+    /// The id of slot `index` in its `generation`, e.g. read back from a
+    /// record another worker wrote, or made up by a test. A made-up id is
+    /// harmless: the runtime refuses ids whose slot moved on.
+    pub fn from_parts(index: u32, generation: u32) -> ConnId {
+        ConnId { index, generation }
+    }
+
     /// The connection's slot on this worker: below `max_connections`, and
     /// reused after `on_closed`, so a handler keeps per-connection state in
     /// a `Vec` indexed by it (checking the whole id where it matters).

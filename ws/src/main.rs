@@ -1,10 +1,6 @@
-//! riptide-ws: the WebTorrent tracker. Its server is not built yet: today the
-//! binary goes through the shared start-up (flags, config, logging, access
-//! list, metrics) and then prints its configuration, so operators and
-//! scripts can prepare for it.
-
-mod config;
+//! riptide-ws: the WebTorrent tracker. `riptide-ws -p` prints the config
+//! with comments; `riptide-ws -c FILE` runs with one.
 
 fn main() -> anyhow::Result<()> {
-    riptide_common::startup::main::<riptide_common::startup::ConfigOnly<config::WsConfig>>()
+    riptide_common::startup::main::<riptide_ws::server::WsService>()
 }

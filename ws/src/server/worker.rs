@@ -1,0 +1,984 @@
+//! One riptide-ws worker on uring-rt: its connections (state in a `Vec` by
+//! slot), its shard of the WebRTC swarms, and the records it exchanges with
+//! the other workers.
+//!
+//! A connection's messages are handled as they come (WebTorrent needs no
+//! ordering between them). An announce goes to the torrent's owner (this
+//! worker or another, through the byte mesh, in one encoding); the owner
+//! updates the swarm and sends each output — the announce reply, every
+//! relayed offer, a forwarded answer — straight to the worker holding the
+//! target connection, which writes it as one text frame if that connection
+//! is still the same one. When a connection closes, with or without a
+//! close frame, its peer leaves every torrent it joined, on every shard.
+
+use super::relay::{self, AnnounceRecord, Record};
+use super::ServerState;
+use crate::metrics::Metric;
+use crate::protocol::{
+    frame_header_len, parse_message, parse_upgrade, write_accept, write_announce_reply,
+    write_answer, write_close, write_failure, write_frame, write_offer,
+    write_pong, write_reject, write_scrape_reply, Action, Announce, ClientMessage, CloseCode,
+    Event, FrameLimits, FrameReader, HandshakeError, HandshakeLimits, Message, MessageLimits,
+    OfferId, Opcode, ParseBuffers, Role, Scrape, ScrapeCounts, ACCEPT_MAX_LEN, REJECT_MAX_LEN,
+};
+use crate::protocol::{answer_max_len, failure_max_len, offer_max_len, scrape_reply_max_len};
+use crate::swarm::{AnnounceError, PeerConn, SwarmAnnounce, WsShard};
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+use riptide_common::access_list::AccessCache;
+use riptide_common::metrics::WorkerMetrics;
+use riptide_common::{shard_of, InfoHash, PeerId};
+use riptide_stream::{
+    client_from_forwarded, parse_proxy_header, ProxyAddrs, ProxyHeader, TlsSession,
+};
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use uring_rt::mesh::bytes::{Lane, ReturnAddr};
+use uring_rt::{ConnId, Ctx, Handler, ListenerId, SendError, Signal};
+
+/// Timer token: a cleaning pass over the shard.
+pub const TIMER_CLEAN: u64 = 201;
+/// Timer token: copy statistics into the metrics.
+pub const TIMER_STATS: u64 = 202;
+
+/// Where a worker's series live in its values: at `base` (0 alone; after
+/// another tracker's in one process), and whether it fills the runtime
+/// block (at `runtime_base`).
+pub struct MetricsPlace {
+    /// The worker's values.
+    pub values: Arc<WorkerMetrics>,
+    /// Index of the first riptide-ws series.
+    pub base: usize,
+    /// Index of the runtime block, if this worker fills it.
+    pub runtime_base: Option<usize>,
+}
+
+const ERR_NOT_ALLOWED: &str = "info hash is not allowed on this tracker";
+const ERR_BUSY: &str = "tracker busy, retry later";
+const ERR_PEER_ID_IN_USE: &str = "peer_id is in use by another connection to this tracker";
+const ERR_TOO_MANY_TORRENTS: &str = "too many torrents on one connection";
+const ERR_EMPTY_SCRAPE: &str = "scrape needs at least one info_hash";
+
+/// Largest frame written straight into the send space (one send chunk,
+/// `RuntimeConfig::tcp_send_chunk`); larger ones go through the scratch.
+pub const DIRECT_MAX: usize = 16 * 1024;
+
+/// Close codes the tracker sends (RFC 6455 7.4.1).
+const CLOSE_NORMAL: u16 = 1000;
+const CLOSE_GOING_AWAY: u16 = 1001;
+const CLOSE_UNSUPPORTED: u16 = 1003;
+
+/// Where a connection stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for the whole upgrade request.
+    Handshake,
+    /// WebSocket messages flow.
+    Open,
+    /// A close frame was sent: nothing more is read or written.
+    Closing,
+}
+
+/// A scrape some of whose hashes other workers count.
+#[derive(Default)]
+struct PendingScrape {
+    seq: u32,
+    files: Vec<(InfoHash, ScrapeCounts)>,
+    missing: usize,
+}
+
+/// One connection's state: what an idle connection holds, and no more.
+struct Conn {
+    id: ConnId,
+    phase: Phase,
+    reader: FrameReader,
+    /// The client (the socket's peer, or who a trusted proxy names).
+    client: IpAddr,
+    /// The direct peer (a proxy, or the client itself).
+    peer: IpAddr,
+    /// A PROXY protocol header must come first.
+    proxy_pending: bool,
+    /// Sequence number of the last scrape sent to other workers.
+    seq: u32,
+    /// Torrents joined from this connection, left when it closes.
+    joined: Vec<(InfoHash, PeerId)>,
+    scrape: Option<Box<PendingScrape>>,
+}
+
+/// One worker's WebTorrent tracker; `M` is the runtime's small-mesh message
+/// (unused here: `()` when it runs alone).
+pub struct WsWorker<M = ()> {
+    _msg: std::marker::PhantomData<fn() -> M>,
+    id: usize,
+    workers: usize,
+    state: ServerState,
+    /// This worker's listeners and whether each speaks TLS, until
+    /// `on_start` hands them to the runtime (by `ListenerId` order).
+    listeners: Vec<(TcpListener, bool)>,
+    /// Whether listener `i` speaks TLS.
+    listener_tls: Vec<bool>,
+    /// The TLS session of connection slot `i`, on TLS listeners.
+    tls: Vec<Option<TlsSession>>,
+    conns: Vec<Option<Conn>>,
+    shard: WsShard,
+    rng: SmallRng,
+    access: AccessCache,
+    metrics: MetricsPlace,
+    limits: MessageLimits,
+    /// JSON parse buffers (taken while a message borrows them).
+    bufs: Option<ParseBuffers>,
+    /// Where a TLS connection's frames are written before encryption.
+    scratch: Vec<u8>,
+    /// Where this worker's own announces are encoded as records.
+    record: Vec<u8>,
+    /// Scratch: offer ids of an announce, and their targets.
+    offer_ids: Vec<OfferId>,
+    targets: Vec<PeerConn>,
+    /// Scratch for a scrape: hashes per owner worker.
+    remote: Vec<Vec<(u8, InfoHash)>>,
+}
+
+impl<M: Copy + Send + 'static> WsWorker<M> {
+    /// A worker with its listeners (added to the ring at start).
+    pub fn new(
+        id: usize,
+        workers: usize,
+        state: ServerState,
+        listeners: Vec<(TcpListener, bool)>,
+        metrics: MetricsPlace,
+    ) -> WsWorker<M> {
+        let s = &state.settings;
+        let limits = MessageLimits {
+            max_offers: s.max_offers,
+            max_sdp_len: s.max_sdp_len,
+            max_scrape_hashes: s.max_scrape_hashes,
+            max_depth: 8,
+        };
+        WsWorker {
+            _msg: std::marker::PhantomData,
+            id,
+            workers,
+            listener_tls: listeners.iter().map(|(_, tls)| *tls).collect(),
+            listeners,
+            tls: Vec::new(),
+            conns: Vec::new(),
+            shard: WsShard::new(),
+            rng: SmallRng::from_os_rng(),
+            access: state.access_list.cache(),
+            metrics,
+            bufs: Some(ParseBuffers::new(s.max_message_len)),
+            limits,
+            scratch: Vec::new(),
+            record: Vec::new(),
+            offer_ids: Vec::with_capacity(s.max_offers),
+            targets: Vec::with_capacity(s.max_offers),
+            remote: (0..workers).map(|_| Vec::new()).collect(),
+            state,
+        }
+    }
+
+    fn count(&self, m: Metric) {
+        self.add(m, 1);
+    }
+
+    fn add(&self, m: Metric, n: u64) {
+        self.metrics.values.add(self.metrics.base + m.index(), n);
+    }
+
+    fn set(&self, m: Metric, n: u64) {
+        self.metrics.values.set(self.metrics.base + m.index(), n);
+    }
+
+    fn now(&self, at: Instant) -> u32 {
+        u32::try_from(at.saturating_duration_since(self.state.start).as_secs()).unwrap_or(u32::MAX)
+    }
+
+    fn conn_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
+        self.conns
+            .get_mut(id.index())
+            .and_then(Option::as_mut)
+            .filter(|c| c.id == id)
+    }
+
+    fn me(&self, conn: ConnId) -> PeerConn {
+        PeerConn {
+            worker: self.id as u16,
+            conn,
+        }
+    }
+
+    /// Queue bytes that `write` writes into at most `need` bytes: straight
+    /// into the send space on plain connections, through the scratch buffer
+    /// and TLS encryption on TLS ones. A connection that cannot take them
+    /// (its queue is at `max_outbound_bytes`: a slow reader) is closed.
+    fn emit(
+        &mut self,
+        ctx: &mut Ctx<M>,
+        conn: ConnId,
+        need: usize,
+        write: impl FnOnce(&mut [u8]) -> usize,
+    ) -> bool {
+        let tls = self.tls.get(conn.index()).is_some_and(Option::is_some);
+        let sent: Result<usize, SendError> = if tls || need > DIRECT_MAX {
+            let mut scratch = std::mem::take(&mut self.scratch);
+            if scratch.len() < need {
+                scratch.resize(need, 0);
+            }
+            let n = write(&mut scratch[..need]);
+            let r = match self.tls.get_mut(conn.index()).and_then(Option::as_mut) {
+                None if !tls => ctx.send(conn, &scratch[..n]).map(|()| n),
+                Some(session) => {
+                    let mut out = |min: usize, fill: &mut dyn FnMut(&mut [u8]) -> usize| {
+                        ctx.send_with(conn, min, |room| fill(room))
+                    };
+                    match session.write(&scratch[..n], &mut out) {
+                        Ok(k) if k == n => Ok(n),
+                        _ => Err(SendError::QueueFull),
+                    }
+                }
+                None => Err(SendError::Closed),
+            };
+            self.scratch = scratch;
+            r
+        } else {
+            ctx.send_with(conn, need, write)
+        };
+        match sent {
+            Ok(n) => {
+                self.add(Metric::BytesSent, n as u64);
+                true
+            }
+            Err(SendError::QueueFull) => {
+                // A frame cut short cannot be finished: the client is
+                // closed, not buffered for without end.
+                self.count(Metric::ClosesSlowReader);
+                ctx.abort(conn);
+                false
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// One text frame whose JSON `write` writes into at most `max` bytes.
+    fn send_text(
+        &mut self,
+        ctx: &mut Ctx<M>,
+        conn: ConnId,
+        max: usize,
+        write: impl FnOnce(&mut [u8]) -> usize,
+    ) -> bool {
+        self.emit(ctx, conn, frame_header_len(max) + max, |out| {
+            write_frame(out, Opcode::Text, max, write)
+        })
+    }
+
+    /// Sends a close frame and closes gracefully (TLS: close_notify too).
+    fn close_with(&mut self, ctx: &mut Ctx<M>, conn: ConnId, code: u16, reason: &str) {
+        let Some(c) = self.conn_mut(conn) else {
+            return;
+        };
+        let open = c.phase == Phase::Open;
+        c.phase = Phase::Closing;
+        if open {
+            self.emit(ctx, conn, 4 + 125, |out| write_close(out, code, reason));
+        }
+        self.close(ctx, conn);
+    }
+
+    /// Close gracefully, with a TLS close_notify first on TLS connections.
+    fn close(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
+        if let Some(session) = self.tls.get_mut(conn.index()).and_then(Option::as_mut) {
+            let mut out = |min: usize, fill: &mut dyn FnMut(&mut [u8]) -> usize| {
+                ctx.send_with(conn, min, |room| fill(room))
+            };
+            let _ = session.send_close_notify(&mut out);
+        }
+        ctx.close(conn);
+    }
+
+    fn failure(
+        &mut self,
+        ctx: &mut Ctx<M>,
+        to: PeerConn,
+        action: Option<Action>,
+        info_hash: Option<&InfoHash>,
+        reason: &str,
+    ) {
+        self.count(Metric::ResponsesFailure);
+        let max = failure_max_len(reason);
+        self.deliver(ctx, to, max, |out| {
+            write_failure(out, action, info_hash, reason)
+        });
+    }
+
+    /// Sends one JSON message to a peer's connection: written as a text
+    /// frame here if this worker holds it, else as a deliver record to the
+    /// worker that does. Returns whether it went out (or into the mesh).
+    fn deliver(
+        &mut self,
+        ctx: &mut Ctx<M>,
+        to: PeerConn,
+        max: usize,
+        write: impl FnOnce(&mut [u8]) -> usize,
+    ) -> bool {
+        if usize::from(to.worker) == self.id {
+            if !self
+                .conn_mut(to.conn)
+                .is_some_and(|c| c.phase == Phase::Open)
+            {
+                self.count(Metric::StaleTargets);
+                return false;
+            }
+            return self.send_text(ctx, to.conn, max, write);
+        }
+        let pushed = ctx.mesh_push_with(
+            usize::from(to.worker),
+            Lane::Reply,
+            relay::DELIVER_HEAD + max,
+            |b| {
+                let head = relay::write_deliver_head(b, to);
+                head + write(&mut b[head..])
+            },
+        );
+        if pushed.is_err() {
+            self.count(Metric::ErrorsMeshFull);
+        }
+        pushed.is_ok()
+    }
+
+    /// A text message arrived on `conn`.
+    fn on_text(&mut self, ctx: &mut Ctx<M>, conn: ConnId, text: &mut [u8]) {
+        let mut bufs = self.bufs.take().expect("parse buffers are put back");
+        match parse_message(text, &self.limits, &mut bufs) {
+            Ok(ClientMessage::Announce(a)) => self.on_announce(ctx, conn, &a),
+            Ok(ClientMessage::Scrape(s)) => self.on_scrape(ctx, conn, &s),
+            Err(e) => {
+                self.count(Metric::ErrorsMessage);
+                let me = self.me(conn);
+                self.failure(ctx, me, e.action, e.info_hash.as_ref(), e.reason);
+            }
+        }
+        self.bufs = Some(bufs);
+    }
+
+    fn on_announce(&mut self, ctx: &mut Ctx<M>, conn: ConnId, a: &Announce<'_>) {
+        let me = self.me(conn);
+        let max_torrents = self.state.settings.max_torrents;
+        let Some(c) = self.conn_mut(conn) else {
+            return;
+        };
+        let v4 = c.client.is_ipv4();
+        self.count(if v4 {
+            Metric::RequestsAnnounce4
+        } else {
+            Metric::RequestsAnnounce6
+        });
+        let ih = a.info_hash;
+        if !self.access.allows(&ih) {
+            self.count(Metric::ErrorsAccessDenied);
+            self.failure(ctx, me, Some(Action::Announce), Some(&ih), ERR_NOT_ALLOWED);
+            return;
+        }
+        let Some(c) = self.conn_mut(conn) else {
+            return;
+        };
+        let key = (ih, a.peer_id);
+        if a.event == Event::Stopped {
+            c.joined.retain(|j| *j != key);
+        } else if !c.joined.contains(&key) {
+            if c.joined.len() >= max_torrents {
+                self.count(Metric::ErrorsTooManyTorrents);
+                self.failure(ctx, me, Some(Action::Announce), Some(&ih), ERR_TOO_MANY_TORRENTS);
+                return;
+            }
+            c.joined.push(key);
+        }
+        let len = relay::announce_len(a);
+        let owner = shard_of(&ih, self.workers);
+        if owner == self.id {
+            self.count(Metric::AnnouncesLocal);
+            let mut record = std::mem::take(&mut self.record);
+            if record.len() < len {
+                record.resize(len, 0);
+            }
+            let n = relay::write_announce(&mut record, me, a);
+            if let Some(Record::Announce(r)) = relay::read(&record[..n]) {
+                self.run_announce(ctx, &r);
+            }
+            self.record = record;
+            return;
+        }
+        let pushed = ctx.mesh_push_with(owner, Lane::Request, len, |b| {
+            relay::write_announce(b, me, a)
+        });
+        if pushed.is_ok() {
+            self.count(Metric::AnnouncesForwarded);
+        } else {
+            self.count(Metric::ErrorsMeshFull);
+            self.failure(ctx, me, Some(Action::Announce), Some(&ih), ERR_BUSY);
+        }
+    }
+
+    /// The owner's part of an announce: the swarm changes, then every
+    /// output goes to its connection.
+    fn run_announce(&mut self, ctx: &mut Ctx<M>, r: &AnnounceRecord<'_>) {
+        let now = self.now(ctx.now());
+        let ih = r.info_hash;
+        if let Some((to, offer_id, sdp)) = &r.answer {
+            match self
+                .shard
+                .answer(&ih, &r.peer_id, r.conn, to, offer_id, now)
+            {
+                Ok(target) => {
+                    let max = answer_max_len(offer_id, sdp);
+                    if self.deliver(ctx, target, max, |out| {
+                        write_answer(out, &ih, &r.peer_id, offer_id, sdp)
+                    }) {
+                        self.count(Metric::AnswersRelayed);
+                    }
+                }
+                Err(_) => self.count(Metric::AnswersUnmatched),
+            }
+            // An answer gets no reply of its own.
+            return;
+        }
+        let mut offer_ids = std::mem::take(&mut self.offer_ids);
+        let mut targets = std::mem::take(&mut self.targets);
+        offer_ids.clear();
+        offer_ids.extend(r.offers().map(|(id, _)| id));
+        let a = SwarmAnnounce {
+            info_hash: ih,
+            peer_id: r.peer_id,
+            conn: r.conn,
+            event: r.event,
+            seeder: r.seeder,
+            offers: &offer_ids,
+        };
+        let timeout = self.state.settings.offer_timeout;
+        match self
+            .shard
+            .announce(&a, now, timeout, &mut self.rng, &mut targets)
+        {
+            Err(AnnounceError::PeerIdInUse) => {
+                self.count(Metric::ErrorsPeerIdInUse);
+                self.failure(ctx, r.conn, Some(Action::Announce), Some(&ih), ERR_PEER_ID_IN_USE);
+            }
+            Ok(_) if r.event == crate::swarm::SwarmEvent::Stopped => {}
+            Ok(counts) => {
+                let interval = self.state.settings.interval;
+                if self.deliver(ctx, r.conn, 256, |out| {
+                    write_announce_reply(out, &ih, interval, counts.complete, counts.incomplete)
+                }) {
+                    self.count(Metric::ResponsesAnnounce);
+                }
+                for ((offer_id, sdp), target) in r.offers().zip(targets.iter().copied()) {
+                    let max = offer_max_len(&offer_id, &sdp);
+                    if self.deliver(ctx, target, max, |out| {
+                        write_offer(out, &ih, &r.peer_id, &offer_id, &sdp)
+                    }) {
+                        self.count(Metric::OffersRelayed);
+                    }
+                }
+            }
+        }
+        self.offer_ids = offer_ids;
+        self.targets = targets;
+    }
+
+    fn on_scrape(&mut self, ctx: &mut Ctx<M>, conn: ConnId, s: &Scrape) {
+        let me = self.me(conn);
+        let Some(c) = self.conn_mut(conn) else {
+            return;
+        };
+        let v4 = c.client.is_ipv4();
+        self.count(if v4 {
+            Metric::RequestsScrape4
+        } else {
+            Metric::RequestsScrape6
+        });
+        if s.info_hashes().is_empty() {
+            self.failure(ctx, me, Some(Action::Scrape), None, ERR_EMPTY_SCRAPE);
+            return;
+        }
+        let mut pending = Box::<PendingScrape>::default();
+        for r in &mut self.remote {
+            r.clear();
+        }
+        let mut local = 0;
+        for (i, h) in s.info_hashes().iter().enumerate() {
+            let mut counts = ScrapeCounts::default();
+            if self.access.allows(h) {
+                let owner = shard_of(h, self.workers);
+                if owner == self.id {
+                    counts = self.shard.scrape(h);
+                    local += 1;
+                } else {
+                    self.remote[owner].push((i as u8, *h));
+                }
+            }
+            pending.files.push((*h, counts));
+        }
+        self.add(Metric::ScrapesLocal, local);
+        let owners = self.remote.iter().filter(|r| !r.is_empty()).count();
+        if owners == 0 {
+            self.send_scrape(ctx, conn, &pending.files);
+            return;
+        }
+        let Some(c) = self.conn_mut(conn) else {
+            return;
+        };
+        c.seq = c.seq.wrapping_add(1);
+        let ret = ReturnAddr {
+            worker: self.id,
+            conn,
+            seq: c.seq,
+        };
+        pending.seq = ret.seq;
+        pending.missing = owners;
+        for owner in 0..self.workers {
+            let hashes = &self.remote[owner];
+            if hashes.is_empty() {
+                continue;
+            }
+            let n = hashes.len();
+            let pushed = ctx.mesh_push_with(owner, Lane::Request, relay::scrape_ask_len(n), |b| {
+                relay::write_scrape_ask(b, &ret, hashes)
+            });
+            if pushed.is_err() {
+                self.count(Metric::ErrorsMeshFull);
+                self.failure(ctx, me, Some(Action::Scrape), None, ERR_BUSY);
+                return;
+            }
+            self.add(Metric::ScrapesForwarded, n as u64);
+        }
+        // A newer scrape replaces an unfinished one (its answers then
+        // carry an old sequence number and are dropped).
+        if let Some(c) = self.conn_mut(conn) {
+            c.scrape = Some(pending);
+        }
+    }
+
+    fn send_scrape(&mut self, ctx: &mut Ctx<M>, conn: ConnId, files: &[(InfoHash, ScrapeCounts)]) {
+        let max = scrape_reply_max_len(files.len());
+        if self.send_text(ctx, conn, max, |out| write_scrape_reply(out, files)) {
+            self.count(Metric::ResponsesScrape);
+        }
+    }
+
+    /// What one WebSocket message on `conn` asks for.
+    fn on_message(&mut self, ctx: &mut Ctx<M>, conn: ConnId, msg: Message<'_>) -> bool {
+        match msg {
+            Message::Text(text) => {
+                self.on_text(ctx, conn, text);
+                true
+            }
+            Message::Ping(payload) => {
+                self.emit(ctx, conn, 4 + payload.len(), |out| write_pong(out, payload));
+                true
+            }
+            Message::Pong(_) => true,
+            Message::Binary(_) => {
+                self.count(Metric::ErrorsMessage);
+                self.close_with(ctx, conn, CLOSE_UNSUPPORTED, "binary messages are not used");
+                false
+            }
+            Message::Close { code, .. } => {
+                self.count(Metric::ClosesByClient);
+                let Some(c) = self.conn_mut(conn) else {
+                    return false;
+                };
+                if c.phase == Phase::Open {
+                    c.phase = Phase::Closing;
+                    // Echo the client's code (RFC 6455 5.5.1), 1000 if it gave none.
+                    let code = code.unwrap_or(CLOSE_NORMAL);
+                    self.emit(ctx, conn, 4, |out| write_close(out, code, ""));
+                }
+                self.close(ctx, conn);
+                false
+            }
+        }
+    }
+
+    /// Reads the upgrade request, then WebSocket frames, from (plaintext)
+    /// `data`; returns how many bytes it used.
+    fn serve(&mut self, ctx: &mut Ctx<M>, conn: ConnId, data: &mut [u8]) -> usize {
+        let Some(c) = self.conn_mut(conn) else {
+            return data.len();
+        };
+        let mut used = 0;
+        match c.phase {
+            Phase::Closing => return data.len(),
+            Phase::Open => {}
+            Phase::Handshake => {
+                let (peer, client) = (c.peer, c.client);
+                let limits = HandshakeLimits {
+                    max_head_len: self.state.settings.max_head_len,
+                    forwarded_header: self.state.forwarded_header,
+                };
+                match parse_upgrade(data, &limits) {
+                    Err(HandshakeError::Incomplete) => return 0,
+                    Err(HandshakeError::Reject(r)) => {
+                        self.count(Metric::ErrorsHandshake);
+                        self.emit(ctx, conn, REJECT_MAX_LEN, |out| write_reject(out, &r));
+                        if let Some(c) = self.conn_mut(conn) {
+                            c.phase = Phase::Closing;
+                        }
+                        self.close(ctx, conn);
+                        return data.len();
+                    }
+                    Ok(up) => {
+                        let client = match up.forwarded_for {
+                            Some(v) if self.state.trusted.contains(peer) => {
+                                client_from_forwarded(peer, v, &self.state.trusted)
+                            }
+                            _ => client,
+                        };
+                        let accept = up.accept;
+                        used = up.head_len;
+                        if !self.emit(ctx, conn, ACCEPT_MAX_LEN, |out| write_accept(out, &accept)) {
+                            return data.len();
+                        }
+                        self.count(Metric::Handshakes);
+                        let Some(c) = self.conn_mut(conn) else {
+                            return data.len();
+                        };
+                        c.client = client;
+                        c.phase = Phase::Open;
+                    }
+                }
+            }
+        }
+        ctx.set_deadline(conn, Some(self.state.settings.idle_timeout));
+        let Some(c) = self.conn_mut(conn) else {
+            return data.len();
+        };
+        let mut reader = std::mem::take(&mut c.reader);
+        let limits = FrameLimits {
+            role: Role::Server,
+            max_message_len: self.state.settings.max_message_len,
+        };
+        let read = reader.read(&mut data[used..], &limits, |msg| {
+            if self.on_message(ctx, conn, msg) {
+                crate::protocol::Flow::Continue
+            } else {
+                crate::protocol::Flow::Stop
+            }
+        });
+        let Some(c) = self.conn_mut(conn) else {
+            return data.len();
+        };
+        c.reader = reader;
+        match read {
+            Ok(n) if c.phase == Phase::Open => used + n,
+            Ok(_) => data.len(),
+            Err(code) => {
+                self.count(Metric::ErrorsFrame);
+                let CloseCode(code) = code;
+                self.close_with(ctx, conn, code, "");
+                data.len()
+            }
+        }
+    }
+
+    fn on_reply(&mut self, ctx: &mut Ctx<M>, record: Record<'_>) {
+        match record {
+            Record::Deliver(to, text) => {
+                if !self
+                    .conn_mut(to.conn)
+                    .is_some_and(|c| c.phase == Phase::Open)
+                {
+                    self.count(Metric::StaleTargets);
+                    return;
+                }
+                self.send_text(ctx, to.conn, text.len(), |out| {
+                    out[..text.len()].copy_from_slice(text);
+                    text.len()
+                });
+            }
+            Record::ScrapeAnswer(ret, counts) => {
+                let Some(c) = self.conn_mut(ret.conn) else {
+                    return;
+                };
+                let Some(pending) = c.scrape.as_mut().filter(|p| p.seq == ret.seq) else {
+                    return;
+                };
+                for (i, counts) in relay::answer_counts(counts) {
+                    if let Some(f) = pending.files.get_mut(usize::from(i)) {
+                        f.1 = counts;
+                    }
+                }
+                pending.missing = pending.missing.saturating_sub(1);
+                if pending.missing > 0 {
+                    return;
+                }
+                if let Some(done) = c.scrape.take() {
+                    self.send_scrape(ctx, ret.conn, &done.files);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Another worker asks this one (the owner).
+    fn on_request(&mut self, ctx: &mut Ctx<M>, from: usize, record: Record<'_>) {
+        match record {
+            Record::Announce(r) => self.run_announce(ctx, &r),
+            Record::Leave(conn, ih, peer_id) => {
+                self.shard.leave(&ih, &peer_id, conn);
+            }
+            Record::ScrapeAsk(ret, pairs) => {
+                let n = pairs.len() / 21;
+                let shard = &self.shard;
+                let pushed =
+                    ctx.mesh_push_with(from, Lane::Reply, relay::scrape_answer_len(n), |b| {
+                        relay::write_scrape_answer(
+                            b,
+                            &ret,
+                            relay::ask_pairs(pairs).map(|(i, h)| (i, shard.scrape(&h))),
+                        )
+                    });
+                if pushed.is_err() {
+                    self.count(Metric::ErrorsMeshFull);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// `conn` is gone: its peer leaves every torrent it joined.
+    fn leave_all(&mut self, ctx: &mut Ctx<M>, conn: ConnId, joined: &[(InfoHash, PeerId)]) {
+        let me = self.me(conn);
+        for (ih, peer_id) in joined {
+            let owner = shard_of(ih, self.workers);
+            if owner == self.id {
+                self.shard.leave(ih, peer_id, me);
+            } else if ctx
+                .mesh_push_with(owner, Lane::Request, relay::LEAVE_LEN, |b| {
+                    relay::write_leave(b, me, ih, peer_id)
+                })
+                .is_err()
+            {
+                // The owner's cleaner removes it after `peer_timeout`.
+                self.count(Metric::ErrorsMeshFull);
+            }
+        }
+    }
+}
+
+impl<M: Copy + Send + 'static> Handler for WsWorker<M> {
+    type Msg = M;
+
+    fn on_start(&mut self, ctx: &mut Ctx<M>) {
+        for (l, _) in std::mem::take(&mut self.listeners) {
+            if let Err(e) = ctx.add_listener(l) {
+                log::error!("worker {}: cannot add a listener: {e}", self.id);
+                ctx.stop_all();
+                return;
+            }
+        }
+        ctx.add_timer(self.state.settings.clean_interval, TIMER_CLEAN);
+        ctx.add_timer(Duration::from_secs(1), TIMER_STATS);
+    }
+
+    fn on_accept(&mut self, ctx: &mut Ctx<M>, l: ListenerId, conn: ConnId, peer: SocketAddr) {
+        let i = conn.index();
+        if self.conns.len() <= i {
+            self.conns.resize_with(i + 1, || None);
+            self.tls.resize_with(i + 1, || None);
+        }
+        let tls = self.listener_tls.get(l.index()).copied().unwrap_or(false);
+        self.tls[i] = None;
+        if tls {
+            let session = self.state.certs.as_ref().map(|c| c.new_session());
+            if let Some(Ok(s)) = session {
+                self.tls[i] = Some(s);
+            } else {
+                self.count(Metric::TlsHandshakeFailures);
+                ctx.abort(conn);
+                return;
+            }
+        }
+        self.conns[i] = Some(Conn {
+            id: conn,
+            phase: Phase::Handshake,
+            reader: FrameReader::default(),
+            client: peer.ip(),
+            peer: peer.ip(),
+            proxy_pending: self.state.settings.proxy_protocol,
+            seq: 0,
+            joined: Vec::new(),
+            scrape: None,
+        });
+        ctx.set_deadline(conn, Some(self.state.settings.handshake_timeout));
+    }
+
+    fn on_recv(&mut self, ctx: &mut Ctx<M>, conn: ConnId, data: &mut [u8]) -> usize {
+        self.add(Metric::BytesReceived, data.len() as u64);
+        let trusted = &self.state.trusted;
+        let Some(c) = self
+            .conns
+            .get_mut(conn.index())
+            .and_then(Option::as_mut)
+            .filter(|c| c.id == conn)
+        else {
+            return data.len();
+        };
+        let mut start = 0;
+        if c.proxy_pending {
+            match parse_proxy_header(data) {
+                ProxyHeader::Incomplete => return 0,
+                ProxyHeader::Parsed { addrs, header_len } => {
+                    c.proxy_pending = false;
+                    if let ProxyAddrs::Proxied { src, .. } = addrs {
+                        c.client = src.ip();
+                    }
+                    start = header_len;
+                    if !trusted.contains(c.peer) {
+                        self.count(Metric::ErrorsUntrustedProxy);
+                        ctx.abort(conn);
+                        return data.len();
+                    }
+                }
+                ProxyHeader::Invalid(_) => {
+                    self.count(Metric::ErrorsHandshake);
+                    ctx.abort(conn);
+                    return data.len();
+                }
+            }
+        }
+        let data = &mut data[start..];
+        let Some(session) = self.tls.get_mut(conn.index()).and_then(Option::as_mut) else {
+            return start + self.serve(ctx, conn, data);
+        };
+        let mut out = |min: usize, fill: &mut dyn FnMut(&mut [u8]) -> usize| {
+            ctx.send_with(conn, min, |room| fill(room))
+        };
+        let read = match session.read(data, &mut out) {
+            Ok(r) => r,
+            Err(e) => {
+                log::debug!("worker {}: TLS: {e}", self.id);
+                self.count(Metric::TlsHandshakeFailures);
+                ctx.close(conn);
+                return start + data.len();
+            }
+        };
+        if read.handshake_done {
+            self.count(Metric::TlsHandshakes);
+        }
+        let used = self.serve(ctx, conn, &mut data[read.plaintext.clone()]);
+        let peer_closed = read.peer_closed;
+        let consumed = match self.tls.get_mut(conn.index()).and_then(Option::as_mut) {
+            Some(session) => session.finish_read(data, &read, used),
+            None => data.len(),
+        };
+        if peer_closed && self.conn_mut(conn).is_some() {
+            self.on_peer_closed(ctx, conn);
+        }
+        start + consumed
+    }
+
+    fn on_inbound_full(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
+        // Only a fragmented message can pile up (frames are bounded).
+        self.count(Metric::ErrorsFrame);
+        self.close_with(ctx, conn, 1009, "message too big");
+    }
+
+    fn on_peer_closed(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
+        if let Some(c) = self.conn_mut(conn) {
+            c.phase = Phase::Closing;
+        }
+        self.close(ctx, conn);
+    }
+
+    fn on_deadline(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
+        let Some(c) = self.conn_mut(conn) else {
+            ctx.abort(conn);
+            return;
+        };
+        match c.phase {
+            Phase::Handshake => {
+                self.count(Metric::ErrorsHandshakeTimeout);
+                ctx.abort(conn);
+            }
+            Phase::Open => {
+                self.count(Metric::ClosesIdle);
+                self.close_with(ctx, conn, CLOSE_NORMAL, "idle");
+            }
+            Phase::Closing => ctx.abort(conn),
+        }
+    }
+
+    fn on_closed(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
+        if let Some(t) = self.tls.get_mut(conn.index()) {
+            *t = None;
+        }
+        let gone = self
+            .conns
+            .get_mut(conn.index())
+            .and_then(|slot| slot.take_if(|c| c.id == conn));
+        if let Some(c) = gone {
+            self.leave_all(ctx, conn, &c.joined);
+        }
+    }
+
+    fn on_mesh_record(&mut self, ctx: &mut Ctx<M>, from: usize, lane: Lane, record: &mut [u8]) {
+        match relay::read(record) {
+            Some(r) if lane == Lane::Reply => self.on_reply(ctx, r),
+            Some(r) => self.on_request(ctx, from, r),
+            None => log::debug!("worker {}: unreadable mesh record from {from}", self.id),
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<M>, token: u64) {
+        if token == TIMER_CLEAN {
+            let now = self.now(ctx.now());
+            self.shard.clean(now, self.state.settings.peer_timeout);
+        } else if token == TIMER_STATS {
+            let s = self.shard.stats();
+            self.set(Metric::Torrents, s.torrents as u64);
+            self.set(Metric::Seeders, s.seeders);
+            self.set(Metric::Leechers, s.leechers);
+            self.set(Metric::PendingOffers, self.shard.pending_offers() as u64);
+            if let Some(base) = self.metrics.runtime_base {
+                riptide_common::metrics::fill_runtime(
+                    ctx.stats(),
+                    ctx.connections(),
+                    &self.metrics.values,
+                    base,
+                );
+            }
+        }
+    }
+
+    fn on_signal(&mut self, ctx: &mut Ctx<M>, signal: Signal) {
+        match signal {
+            Signal::Reload => {
+                self.state.access_list.reload_and_log();
+                if let Some(certs) = &self.state.certs {
+                    match certs.reload() {
+                        Ok(()) => log::info!(
+                            "TLS: reloaded {} and {}: new handshakes use them",
+                            certs.cert_path().display(),
+                            certs.key_path().display()
+                        ),
+                        Err(e) => log::error!("TLS: reload failed, the old pair stays: {e}"),
+                    }
+                }
+            }
+            Signal::Terminate => {
+                // Every open connection gets close 1001 ("going away").
+                let open: Vec<ConnId> = self
+                    .conns
+                    .iter()
+                    .flatten()
+                    .filter(|c| c.phase == Phase::Open)
+                    .map(|c| c.id)
+                    .collect();
+                for conn in open {
+                    self.close_with(ctx, conn, CLOSE_GOING_AWAY, "tracker shutting down");
+                }
+            }
+        }
+    }
+}
