@@ -48,32 +48,6 @@ pub struct Started {
     pub metrics: Vec<Arc<WorkerMetrics>>,
 }
 
-/// A tracker that goes through the whole start-up and then only prints its
-/// configuration (riptide-http and riptide-ws, until they serve).
-pub struct ConfigOnly<C>(std::marker::PhantomData<C>);
-
-impl<C: TrackerConfig> Service for ConfigOnly<C> {
-    type Config = C;
-    type Bound = ();
-    const METRICS: &'static [&'static [Desc]] = &[crate::metrics::RUNTIME];
-
-    fn probe_verdict(probe: &uring_rt::Probe) -> (Vec<&'static str>, &'static str) {
-        (probe.missing_for_tcp(), "it needs them and will not start")
-    }
-
-    fn bind(_: &C, _: &Started) -> anyhow::Result<((), BoundAddrs)> {
-        Ok(((), Vec::new()))
-    }
-
-    fn serve(config: C, (): (), _: Started) -> anyhow::Result<()> {
-        print!("{}", crate::config::to_commented_toml(&config)?);
-        anyhow::bail!(
-            "{} does not serve yet: the configuration above is valid; use riptide-udp for a running tracker",
-            C::NAME
-        )
-    }
-}
-
 /// The whole binary: reads the flags (`-c`, `-p`, `--check-config`,
 /// `--probe`, `--ready-file`), then probes or runs.
 pub fn main<T: Service>() -> anyhow::Result<()> {
