@@ -5,7 +5,7 @@ import * as rtc from '/rtc-spy.mjs' // first: WebTorrent's bundle takes RTCPeerC
 import WebTorrent from '/webtorrent.min.js'
 
 const state = {
-  role: null,
+  role: 'page',
   announces: 0, // tracker announces answered ('trackerAnnounce': a reply with complete/incomplete)
   warnings: [],
   errors: [],

@@ -96,6 +96,7 @@ const server = http.createServer((req, res) => {
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': data.length })
     return res.end(data)
   }
+  if (u === '/favicon.ico') { res.writeHead(204); return res.end() }
   const f = files[u]
   if (!f) { res.writeHead(404); return res.end() }
   res.writeHead(200, { 'content-type': f[1], 'cache-control': 'no-store' })
@@ -169,7 +170,7 @@ try {
       '--no-sandbox', // root in CI; the page is our own
       '--allow-loopback-in-peer-connection', // WebRTC gathers candidates on lo (the only interface here)
       // No host name resolves (the rules map IP literals too: except loopback's).
-      '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE [::1]',
+      '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE ::1',
       '--disable-features=WebRtcHideLocalIpsWithMdns', // belt and braces: the pages also hold camera/mic permission
       '--no-first-run',
       '--disable-background-networking',
@@ -218,12 +219,15 @@ async function start (role) {
 const state = role => pages[role].evaluate(() => window.e2eState)
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
 
-async function waitFor (role, what, pred, seconds) {
+// Poll the page's state until pred(state); fail on a page error (and, with
+// failOnWarning, on a tracker warning such as "Error connecting to wss://...").
+async function waitFor (role, what, pred, seconds, failOnWarning = false) {
   phase = `${role}: ${what}`
   const end = Date.now() + seconds * 1000
   for (;;) {
     const s = await state(role)
     if (s.errors.length) return finish(false, `${role}: ${s.errors[0]} (while waiting for ${what})`)
+    if (failOnWarning && s.warnings.length) return finish(false, `${role}: tracker warning "${s.warnings[0]}" (while waiting for ${what})`)
     if (pred(s)) return s
     if (Date.now() > end) return finish(false, `${role}: no ${what} within ${seconds}s`)
     await sleep(100)
@@ -233,7 +237,7 @@ async function waitFor (role, what, pred, seconds) {
 async function main () {
   const [first, second] = opt.order === 'seeder-first' ? ['seeder', 'leecher'] : ['leecher', 'seeder']
   await start(first)
-  await waitFor(first, 'answered announce', s => s.announces >= 1, opt.announceTimeout)
+  await waitFor(first, 'answered announce', s => s.announces >= 1, opt.announceTimeout, true)
   note(`${first}'s first announce answered`)
   const t0 = Date.now()
   await start(second)
