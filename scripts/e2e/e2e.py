@@ -281,6 +281,19 @@ class Runner:
         return ok, secs, reason, tails
 
 
+def reap_orphans():
+    """As PID 1 of the ws group's PID namespace, collect the exit status of
+    processes whose parent died before them (Chromium's helpers); called
+    between cases, when none of our own Procs runs."""
+    if os.getpid() != 1:
+        return
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+    except ChildProcessError:
+        pass
+
+
 def main():
     procs.exit_on_signals()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -333,6 +346,7 @@ def main():
                     for line in lines:
                         print(f"  | {line}")
                 sys.stdout.flush()
+            reap_orphans()
     finally:
         procs.stop_all()
         if a.keep or failed:

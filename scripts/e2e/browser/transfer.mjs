@@ -171,7 +171,6 @@ try {
       '--allow-loopback-in-peer-connection', // WebRTC gathers candidates on lo (the only interface here)
       // No host name resolves (the rules map IP literals too: except loopback's).
       '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE ::1',
-      '--disable-features=WebRtcHideLocalIpsWithMdns', // belt and braces: the pages also hold camera/mic permission
       '--no-first-run',
       '--disable-background-networking',
       '--disable-component-update',
@@ -189,8 +188,9 @@ note(`Chromium ${browser.version()} via playwright-core`)
 async function openPage (role) {
   // One context per page: separate storage, as two users' browsers would be.
   const ctx = await browser.newContext()
-  // With camera/mic permission Chromium exposes local (here: loopback) addresses as ICE
-  // candidates instead of mDNS names.
+  // Without camera/mic permission Chromium gathers candidates only on the interface of
+  // the default route (none here: no candidate at all); with it, every interface that
+  // --allow-loopback-in-peer-connection admits, i.e. lo.
   await ctx.grantPermissions(['camera', 'microphone'], { origin })
   const page = await ctx.newPage()
   pages[role] = page
@@ -229,7 +229,7 @@ async function waitFor (role, what, pred, seconds, failOnWarning = false) {
     if (s.errors.length) return finish(false, `${role}: ${s.errors[0]} (while waiting for ${what})`)
     if (failOnWarning && s.warnings.length) return finish(false, `${role}: tracker warning "${s.warnings[0]}" (while waiting for ${what})`)
     if (pred(s)) return s
-    if (Date.now() > end) return finish(false, `${role}: no ${what} within ${seconds}s`)
+    if (Date.now() > end) return finish(false, `${role}: no ${what} within ${Math.round(seconds)}s`)
     await sleep(100)
   }
 }
