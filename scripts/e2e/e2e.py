@@ -2,13 +2,15 @@
 """riptide end-to-end: a real file moves between real BitTorrent clients
 that meet only through our tracker. Entry point: ./run (see README.md).
 
-usage: e2e.py GROUP [--list] [FILTER ...]   (GROUP: udp, http, mixed)
+usage: e2e.py GROUP [--list] [FILTER ...]   (GROUP: udp, http, mixed, ws)
   FILTER: substring of a case name; a case runs if it matches any filter.
 """
 import argparse
 import os
 import re
 import shutil
+import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +34,9 @@ ANNOUNCE_TIMEOUT = 20.0      # first client's first announce answered
 RESTART_RATE = 384 << 10     # seeder upload limit in restart cases, bytes/s
 REANNOUNCE = 5              # restart cases: clients announce this often, s
 RESTART_AT = 0.10            # restart the tracker once the leecher has this share
+BROWSER_SIZE = 4 << 20       # ws group: bytes moved between the two WebTorrent pages
+BROWSER_TIMEOUT = float(os.environ.get("E2E_BROWSER_TIMEOUT", 60))  # one ws case (browser start to verified file), s
+BROWSER_DIR = Path(__file__).resolve().parent / "browser"
 
 
 @dataclass
@@ -40,7 +45,7 @@ class Case:
     family: int
     seeder: str
     leecher: str
-    kind: str = "transfer"   # or "restart"
+    kind: str = "transfer"   # or "restart"; ws group: "seeder-first" or "leecher-first"
     scheme: str = ""         # URL scheme, default proto; "https" in the http group
     leech_scheme: str = ""   # the leecher's URL scheme, default scheme (mixed group: the other one)
 
@@ -50,6 +55,8 @@ class Case:
 
     @property
     def name(self):
+        if self.proto == "ws":  # "wss6 leecher-first webtorrent->webtorrent"
+            return f"{self.scheme}{self.family} {self.kind} {self.seeder}->{self.leecher}"
         k = " restart" if self.kind == "restart" else ""
         if self.leech_scheme != self.scheme:  # "udp4->http4 libtorrent->rtorrent"
             return f"{self.scheme}{self.family}->{self.leech_scheme}{self.family}{k} {self.seeder}->{self.leecher}"
@@ -58,6 +65,9 @@ class Case:
 
 def cases_for(proto):
     out = []
+    if proto == "ws":  # two WebTorrent pages in headless Chromium; not clients/ adapters (one browser, two pages)
+        return [Case(proto, fam, "webtorrent", "webtorrent", kind=order, scheme=scheme)
+                for scheme in ("ws", "wss") for fam in (4, 6) for order in ("seeder-first", "leecher-first")]
     if proto == "udp":
         for fam in (4, 6):
             out += [Case(proto, fam, "libtorrent", "rtorrent"), Case(proto, fam, "rtorrent", "libtorrent")]
@@ -101,6 +111,7 @@ class Runner:
         self.deadline = deadline
         self.clients = []
         self.tracker = None
+        self.browser = None
         self.note = ""
 
     def budget(self, want):
@@ -215,10 +226,40 @@ class Runner:
                      " after the restart)")
         return time.monotonic() - t0
 
+    def run_browser(self):
+        """ws group: browser/transfer.mjs moves BROWSER_SIZE random bytes
+        between two WebTorrent pages in headless Chromium that meet only
+        through this case's tracker (the first page starts, the second once
+        the first page's first announce was answered) and checks the
+        leecher's SHA-256. Its last line is the verdict: `PASS <s>` or
+        `FAIL <reason>` (the page console logs come before it)."""
+        c = self.case
+        self.tracker = TRACKERS[c.proto](self.dir, common.free_port(("tcp",)), tls=c.scheme == "wss")
+        self.tracker.start(timeout=self.budget(10))
+        timeout = self.budget(BROWSER_TIMEOUT)
+        argv = [shutil.which("node") or "/usr/bin/node", str(BROWSER_DIR / "transfer.mjs"),
+                "--tracker", self.tracker.url(c.family, c.scheme), "--order", c.kind,
+                "--size", str(BROWSER_SIZE), "--timeout", f"{timeout:.0f}", "--workdir", str(self.dir / "browser")]
+        if c.scheme == "wss":
+            argv += ["--ca", str(self.tracker.ca_file)]
+        self.browser = procs.Proc("browser", argv, self.dir / "browser.log")
+        try:
+            rc = self.browser.wait(timeout + 15)  # transfer.mjs stops itself at `timeout`
+        except subprocess.TimeoutExpired:
+            self.browser.stop()
+            raise CaseFailed(f"transfer.mjs did not stop by itself within {timeout + 15:.0f}s")
+        verdict = [ln for ln in self.browser.log_text().splitlines() if ln.startswith(("PASS ", "FAIL "))]
+        if rc == 0 and verdict and verdict[-1].startswith("PASS "):
+            return float(verdict[-1].split()[1].rstrip("s"))
+        raise CaseFailed(verdict[-1][5:] if verdict else f"transfer.mjs exited {rc} without a verdict")
+
     def run(self):
         try:
-            self.setup()
-            secs = self.run_restart() if self.case.kind == "restart" else self.run_transfer()
+            if self.case.proto == "ws":
+                secs = self.run_browser()
+            else:
+                self.setup()
+                secs = self.run_restart() if self.case.kind == "restart" else self.run_transfer()
             ok, reason = True, ""
         except (CaseFailed, RuntimeError) as e:  # RuntimeError: tracker did not start
             ok, reason, secs = False, str(e), 0.0
@@ -227,12 +268,30 @@ class Runner:
         tails = [(cl.label(), cl.tail(20)) for cl in self.clients]
         for cl in self.clients:
             cl.stop()
+        if self.browser:
+            self.browser.stop()
+            # the pages' console logs and states, up to the FAIL line (printed above already)
+            tails.append(("browser (transfer.mjs: harness notes and page consoles)",
+                          [ln for ln in self.browser.tail(150) if not ln.startswith("FAIL ")]))
         if self.tracker and self.tracker.proc:
             rc = self.tracker.stop()
             if ok and rc != 0:
                 ok, reason = False, f"tracker exited {rc} on SIGTERM (expected 0)"
             tails.append(("tracker", self.tracker.tail(20)))
         return ok, secs, reason, tails
+
+
+def reap_orphans():
+    """As PID 1 of the ws group's PID namespace, collect the exit status of
+    processes whose parent died before them (Chromium's helpers); called
+    between cases, when none of our own Procs runs."""
+    if os.getpid() != 1:
+        return
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+    except ChildProcessError:
+        pass
 
 
 def main():
@@ -253,7 +312,19 @@ def main():
     if not cases:
         print(f"no case matches {a.filters}", file=sys.stderr)
         return 2
-    tracker_bin = TRACKERS[a.proto](Path("."), 0).bin
+    if a.proto == "ws":
+        # WebRTC on loopback: Chromium must see no interface but lo (scripts/e2e/run puts this run in
+        # its own network namespace); elsewhere it would gather candidates on the host's real addresses.
+        others = sorted(n for _, n in socket.if_nameindex() if n != "lo")
+        if others:
+            print(f"FAIL ws: network interfaces {others} besides lo: run the ws group through scripts/e2e/run "
+                  "(own network namespace)")
+            return 1
+    try:
+        tracker_bin = TRACKERS[a.proto](Path("."), 0).bin
+    except RuntimeError as e:
+        print(f"FAIL {a.proto}: {e}")
+        return 1
     if not os.access(tracker_bin, os.X_OK):
         print(f"FAIL {a.proto}: tracker binary {tracker_bin} not found or not executable "
               f"(build it, or set {TRACKERS[a.proto].bin_env})")
@@ -275,6 +346,7 @@ def main():
                     for line in lines:
                         print(f"  | {line}")
                 sys.stdout.flush()
+            reap_orphans()
     finally:
         procs.stop_all()
         if a.keep or failed:

@@ -1,7 +1,8 @@
-"""How to start each tracker under test. Adding a protocol (ws): one
-class here with start/stop/url/ready, and one line in TRACKERS (its key is
-the `run` argument)."""
+"""How to start each tracker under test. Adding a protocol: one class here
+with start/stop/url/ready, and one line in TRACKERS (its key is the `run`
+argument)."""
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -245,4 +246,113 @@ class RiptideTracker:
         return self.proc.tail(n) if self.proc else []
 
 
-TRACKERS = {"udp": UdpTracker, "http": HttpTracker, "mixed": RiptideTracker}
+class WsTracker:
+    """The WebSocket (WebTorrent) tracker: riptide-ws, or with
+    E2E_WS_TRACKER=reference the npm `bittorrent-tracker` server
+    (scripts/e2e/browser/reference-tracker.mjs, same command line, config
+    subset and ready file), the stand-in the harness was proven against.
+    `ws://` on `port` (127.0.0.1 and ::1) and, with tls=True, `wss://` on a
+    second port with a certificate from a test CA made for this tracker
+    (`ca_file`). Ready once `--ready-file` lists every socket (`ws
+    127.0.0.1:P`, `ws [::1]:P`, `wss 127.0.0.1:Q`, `wss [::1]:Q`); the URLs
+    are built from what it lists. `workers = 2`: the two pages' connections
+    may land on different workers."""
+    proto = "ws"
+    bin_env = "RIPTIDE_WS_BIN"
+    schemes = ("ws", "wss")
+
+    def __init__(self, workdir, port, announce_interval=5, tls=False):
+        self.workdir = Path(workdir)
+        self.port = port
+        self.announce_interval = announce_interval
+        self.tls = tls
+        self.tls_port = free_port(("tcp",)) if tls and port else 0
+        self.kind = os.environ.get("E2E_WS_TRACKER") or "riptide-ws"
+        if self.kind == "reference":
+            self.bin = shutil.which("node") or "/usr/bin/node"
+            self.argv = [self.bin, str(REPO / "scripts/e2e/browser/reference-tracker.mjs")]
+        elif self.kind == "riptide-ws":
+            self.bin = _bin(self.bin_env, "target/debug/riptide-ws")
+            self.argv = [self.bin]
+        else:
+            raise RuntimeError(f"E2E_WS_TRACKER={self.kind}: expected riptide-ws (default) or reference")
+        self.proc = None
+        self.starts = 0
+        self.ca_file = self.cert = self.key = None
+        self.sockets = {}  # (scheme, family) -> "127.0.0.1:P" / "[::1]:P", from the ready file
+
+    def url(self, family, scheme="ws"):
+        return f"{scheme}://{self.sockets[(scheme, family)]}"
+
+    def config(self):
+        cfg = (
+            'log_level = "info"\n'
+            "workers = 2\n"
+            "[network]\n"
+            f'address_ipv4 = "{host_port(4, self.port)}"\n'
+            f'address_ipv6 = "{host_port(6, self.port)}"\n'
+            "[protocol]\n"
+            f"announce_interval = {self.announce_interval}\n"
+        )
+        if self.tls:
+            cfg += (
+                "[tls]\n"
+                "enabled = true\n"
+                f'cert_path = "{self.cert}"\n'
+                f'key_path = "{self.key}"\n'
+                f'address_ipv4 = "{host_port(4, self.tls_port)}"\n'
+                f'address_ipv6 = "{host_port(6, self.tls_port)}"\n'
+            )
+        return cfg
+
+    def wanted(self):
+        return {(s, f) for s in (self.schemes if self.tls else ("ws",)) for f in (4, 6)}
+
+    @classmethod
+    def parse_ready(cls, text):
+        out = {}
+        for line in text.split("\n")[:-1]:  # complete lines only
+            scheme, _, addr = line.partition(" ")
+            if scheme in cls.schemes and addr:
+                out[(scheme, 6 if addr.startswith("[") else 4)] = addr
+        return out
+
+    def start(self, timeout=10.0):
+        """Start and wait until the ready file lists every socket; raises on failure."""
+        if not os.access(self.bin, os.X_OK):
+            raise RuntimeError(f"tracker binary {self.bin} missing (set {self.bin_env}, "
+                               "or E2E_WS_TRACKER=reference)")
+        if self.tls and self.ca_file is None:
+            self.ca_file, self.cert, self.key = make_test_ca(self.workdir / "tls")
+        cfg = self.workdir / "tracker.toml"
+        cfg.write_text(self.config())
+        ready = self.workdir / "tracker.ready"
+        ready.unlink(missing_ok=True)
+        self.starts += 1
+        self.proc = Proc(f"{self.kind}#{self.starts}", [*self.argv, "-c", str(cfg), "--ready-file", str(ready)],
+                         self.workdir / "tracker.log")
+        want = self.wanted()
+        end = time.monotonic() + timeout
+        got = {}
+        while time.monotonic() < end and self.proc.alive():
+            try:
+                got = self.parse_ready(ready.read_text())
+            except FileNotFoundError:
+                got = {}
+            if want <= got.keys():
+                self.sockets = got
+                return
+            time.sleep(0.05)
+        code = self.proc.returncode
+        raise RuntimeError(f"{self.kind} listed {sorted(got)} in its ready file within {timeout:g}s, "
+                           f"wanted {sorted(want)}" + (f" (exited {code})" if code is not None else ""))
+
+    def stop(self):
+        """SIGTERM; returns the exit code (contract: 0)."""
+        return self.proc.stop() if self.proc else None
+
+    def tail(self, n=20):
+        return self.proc.tail(n) if self.proc else []
+
+
+TRACKERS = {"udp": UdpTracker, "http": HttpTracker, "mixed": RiptideTracker, "ws": WsTracker}
