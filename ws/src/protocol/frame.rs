@@ -180,7 +180,7 @@ struct Header {
     fin: bool,
     opcode: Opcode,
     mask: Option<[u8; 4]>,
-    header_len: usize,
+    head_len: usize,
     payload_len: usize,
 }
 
@@ -219,7 +219,7 @@ impl FrameReader {
             else {
                 break;
             };
-            let payload_at = at + h.header_len;
+            let payload_at = at + h.head_len;
             let end = payload_at + h.payload_len;
             if end > buf.len() {
                 break;
@@ -234,7 +234,7 @@ impl FrameReader {
                 if self.frag_opcode == 0 {
                     start = end;
                 } else {
-                    gap += h.header_len + h.payload_len;
+                    gap += h.head_len + h.payload_len;
                 }
                 if close || flow == Flow::Stop {
                     break;
@@ -255,7 +255,7 @@ impl FrameReader {
             let to = start + frag;
             buf.copy_within(payload_at..end, to);
             frag += h.payload_len;
-            gap += h.header_len;
+            gap += h.head_len;
             if h.opcode != Opcode::Continuation {
                 self.frag_opcode = h.opcode as u8;
             }
@@ -304,9 +304,7 @@ fn parse_header(
     let opcode = Opcode::from_u8(b0 & 0x0f).ok_or(CloseCode::PROTOCOL_ERROR)?;
     match opcode {
         Opcode::Continuation if frag_opcode == 0 => return Err(CloseCode::PROTOCOL_ERROR),
-        Opcode::Text | Opcode::Binary if frag_opcode != 0 => {
-            return Err(CloseCode::PROTOCOL_ERROR)
-        }
+        Opcode::Text | Opcode::Binary if frag_opcode != 0 => return Err(CloseCode::PROTOCOL_ERROR),
         _ if opcode.is_control() && !fin => return Err(CloseCode::PROTOCOL_ERROR),
         _ => {}
     }
@@ -356,7 +354,7 @@ fn parse_header(
         fin,
         opcode,
         mask,
-        header_len,
+        head_len: header_len,
         payload_len,
     }))
 }
@@ -435,11 +433,11 @@ fn write_header(out: &mut [u8], b0: u8, mask: Option<[u8; 4]>, payload_len: usiz
         out[1] = mask_bit | payload_len as u8;
         2
     } else if payload_len <= 0xffff {
-        out[1] = mask_bit | 126;
+        out[1] = mask_bit | 0x7e;
         out[2..4].copy_from_slice(&(payload_len as u16).to_be_bytes());
         4
     } else {
-        out[1] = mask_bit | 127;
+        out[1] = mask_bit | 0x7f;
         out[2..10].copy_from_slice(&(payload_len as u64).to_be_bytes());
         10
     };

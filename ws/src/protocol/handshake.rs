@@ -430,9 +430,15 @@ mod tests {
             forwarded_header: None,
         };
         let r = parse_upgrade(&RFC_REQUEST[..100], &small);
-        assert!(matches!(r, Err(HandshakeError::Reject(Reject { status: 431, .. }))));
+        assert!(matches!(
+            r,
+            Err(HandshakeError::Reject(Reject { status: 431, .. }))
+        ));
         let r = parse_upgrade(RFC_REQUEST, &small);
-        assert!(matches!(r, Err(HandshakeError::Reject(Reject { status: 431, .. }))));
+        assert!(matches!(
+            r,
+            Err(HandshakeError::Reject(Reject { status: 431, .. }))
+        ));
         let mut many = b"GET / HTTP/1.1\r\n".to_vec();
         for i in 0..=MAX_HEADERS {
             many.extend_from_slice(format!("X-{i}: y\r\n").as_bytes());
@@ -519,9 +525,15 @@ mod tests {
     #[test]
     fn reject_responses() {
         let mut out = [0u8; REJECT_MAX_LEN];
-        let n = write_reject(&mut out, &Reject::new(426, "unsupported Sec-WebSocket-Version"));
+        let n = write_reject(
+            &mut out,
+            &Reject::new(426, "unsupported Sec-WebSocket-Version"),
+        );
         let text = std::str::from_utf8(&out[..n]).unwrap();
-        assert!(text.starts_with("HTTP/1.1 426 Upgrade Required\r\n"), "{text}");
+        assert!(
+            text.starts_with("HTTP/1.1 426 Upgrade Required\r\n"),
+            "{text}"
+        );
         assert!(text.contains("\r\nSec-WebSocket-Version: 13\r\n"));
         assert!(text.contains("\r\nUpgrade: websocket\r\n"));
         assert!(text.contains("\r\nConnection: close\r\n"));

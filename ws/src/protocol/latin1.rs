@@ -66,7 +66,10 @@ mod tests {
 
     #[test]
     fn decode_rules() {
-        assert_eq!(decode_20("abcdefghijklmnopqrst"), Some(*b"abcdefghijklmnopqrst"));
+        assert_eq!(
+            decode_20("abcdefghijklmnopqrst"),
+            Some(*b"abcdefghijklmnopqrst")
+        );
         assert_eq!(decode_20("abcdefghijklmnopqrs"), None);
         assert_eq!(decode_20("abcdefghijklmnopqrstu"), None);
         let s: String = (0xe0u8..0xf4).map(char::from).collect();

@@ -42,7 +42,7 @@ pub type PeerId = [u8; 20];
 /// Most offers an [`Offers`] holds, whatever the limits say.
 pub const MAX_OFFERS: usize = 10;
 /// Most hashes a [`Scrape`] holds, whatever the limits say.
-pub const MAX_SCRAPE_HASHES: usize = 64;
+pub const MAX_SCRAPE_HASHES: usize = 32;
 
 /// An offer id: 1 to 20 bytes (latin-1 characters on the wire).
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -157,6 +157,11 @@ impl<'a> Offers<'a> {
     /// The offers kept, in message order.
     pub fn as_slice(&self) -> &[Offer<'a>] {
         &self.items[..usize::from(self.len)]
+    }
+
+    /// Iterates over the offers kept.
+    pub fn iter(&self) -> std::slice::Iter<'_, Offer<'a>> {
+        self.as_slice().iter()
     }
 
     /// Offers kept.
@@ -772,7 +777,9 @@ struct Raw<'a> {
     left: Scalar<'a>,
     event: Scalar<'a>,
     offers: Offers<'a>,
-    answer: Option<Option<RawSdp<'a>>>,
+    /// `answer` was there (`answer_sdp`: `None` if not an object).
+    has_answer: bool,
+    answer_sdp: Option<RawSdp<'a>>,
     to_peer_id: Scalar<'a>,
     offer_id: Scalar<'a>,
 }
@@ -810,7 +817,10 @@ impl<'de> Visitor<'de> for MessageSeed<'_> {
                     offers: &mut raw.offers,
                     limits: self.limits,
                 })?,
-                Key::Answer => raw.answer = Some(map.next_value_seed(SdpSeed)?),
+                Key::Answer => {
+                    raw.has_answer = true;
+                    raw.answer_sdp = map.next_value_seed(SdpSeed)?;
+                }
                 Key::ToPeerId => raw.to_peer_id = map.next_value()?,
                 Key::OfferId => raw.offer_id = map.next_value()?,
                 _ => {
@@ -868,9 +878,8 @@ impl<'a> Raw<'a> {
                     Some("completed") => Event::Completed,
                     _ => Event::Update,
                 };
-                let answer = match self.answer {
-                    None => None,
-                    Some(sdp) => Some(Answer {
+                let answer = if self.has_answer {
+                    Some(Answer {
                         to_peer_id: self
                             .to_peer_id
                             .str()
@@ -881,10 +890,13 @@ impl<'a> Raw<'a> {
                             .str()
                             .and_then(OfferId::from_latin1)
                             .ok_or_else(|| fail("offer_id must be 1 to 20 latin-1 characters"))?,
-                        sdp: sdp
+                        sdp: self
+                            .answer_sdp
                             .and_then(|s| s.check("answer", limits.max_sdp_len))
                             .ok_or_else(|| fail("invalid answer"))?,
-                    }),
+                    })
+                } else {
+                    None
                 };
                 Ok(ClientMessage::Announce(Announce {
                     info_hash,

@@ -11,7 +11,8 @@ use super::*;
 fn json(bytes: &[u8]) -> BorrowedValue<'static> {
     let text = bytes.to_vec().leak();
     assert!(std::str::from_utf8(text).is_ok());
-    simd_json::to_borrowed_value(text).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(bytes)))
+    simd_json::to_borrowed_value(text)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(bytes)))
 }
 
 fn latin1(v: &BorrowedValue<'_>) -> Vec<u8> {
@@ -28,7 +29,9 @@ fn all_bytes(offset: u8) -> [u8; 20] {
 
 /// Every byte value, in 13 hashes of 20 bytes.
 fn hashes() -> Vec<[u8; 20]> {
-    (0..13u8).map(|k| std::array::from_fn(|i| (k as usize * 20 + i) as u8)).collect()
+    (0..13u8)
+        .map(|k| std::array::from_fn(|i| (k as usize * 20 + i) as u8))
+        .collect()
 }
 
 #[test]
@@ -56,8 +59,11 @@ fn offer_and_answer_round_trip_through_our_parser() {
     let ids = hashes();
     for (k, h) in ids.iter().enumerate() {
         let from = all_bytes(k as u8 * 7);
-        let offer_id = OfferId::new(&h[..1 + k % 20]).unwrap();
-        let sdp = Sdp { kind: "offer", sdp: SDP };
+        let offer_id = OfferId::new(&h[..=(k % 20)]).unwrap();
+        let sdp = Sdp {
+            kind: "offer",
+            sdp: SDP,
+        };
         let mut out = vec![0u8; offer_max_len(SDP.len())];
         let n = write_offer(&mut out, &InfoHash(*h), &from, &offer_id, &sdp);
         let v = json(&out[..n]);
@@ -67,7 +73,10 @@ fn offer_and_answer_round_trip_through_our_parser() {
         assert_eq!(v["offer"]["type"].as_str(), Some("offer"));
         assert_eq!(v["offer"]["sdp"].as_str(), Some(SDP));
 
-        let answer = Sdp { kind: "answer", sdp: SDP };
+        let answer = Sdp {
+            kind: "answer",
+            sdp: SDP,
+        };
         let mut out = vec![0u8; answer_max_len(SDP.len())];
         let n = write_answer(&mut out, &InfoHash(*h), &from, &offer_id, &answer);
         let v = json(&out[..n]);
@@ -106,7 +115,11 @@ fn scrape_reply_round_trip() {
         .map(|(i, h)| {
             (
                 InfoHash(h),
-                ScrapeCounts { complete: i as u32, incomplete: 1000 + i as u32, downloaded: u32::MAX },
+                ScrapeCounts {
+                    complete: i as u32,
+                    incomplete: 1000 + i as u32,
+                    downloaded: u32::MAX,
+                },
             )
         })
         .collect();
@@ -117,11 +130,20 @@ fn scrape_reply_round_trip() {
     let obj = v["files"].as_object().unwrap();
     assert_eq!(obj.len(), files.len());
     for (key, counts) in obj {
-        let h: Vec<u8> = key.chars().map(|c| u8::try_from(u32::from(c)).unwrap()).collect();
+        let h: Vec<u8> = key
+            .chars()
+            .map(|c| u8::try_from(u32::from(c)).unwrap())
+            .collect();
         let (_, want) = files.iter().find(|(f, _)| f.0[..] == h[..]).unwrap();
         assert_eq!(counts["complete"].as_u64(), Some(u64::from(want.complete)));
-        assert_eq!(counts["incomplete"].as_u64(), Some(u64::from(want.incomplete)));
-        assert_eq!(counts["downloaded"].as_u64(), Some(u64::from(want.downloaded)));
+        assert_eq!(
+            counts["incomplete"].as_u64(),
+            Some(u64::from(want.incomplete))
+        );
+        assert_eq!(
+            counts["downloaded"].as_u64(),
+            Some(u64::from(want.downloaded))
+        );
     }
     let n = write_scrape_reply(&mut out, &[]);
     assert_eq!(&out[..n], br#"{"action":"scrape","files":{}}"#);
@@ -146,9 +168,14 @@ fn reply_in_a_frame() {
     let h = InfoHash([b'a'; 20]);
     let max = announce_reply_max_len();
     let mut out = vec![0u8; frame_header_len(max) + max];
-    let n = write_frame(&mut out, Opcode::Text, max, |p| write_announce_reply(p, &h, 120, 1, 2));
+    let n = write_frame(&mut out, Opcode::Text, max, |p| {
+        write_announce_reply(p, &h, 120, 1, 2)
+    });
     let mut got = Vec::new();
-    let limits = FrameLimits { role: Role::Client, max_message_len: 1 << 16 };
+    let limits = FrameLimits {
+        role: Role::Client,
+        max_message_len: 1 << 16,
+    };
     let r = FrameReader::default().read(&mut out[..n], &limits, |m| {
         if let Message::Text(t) = m {
             got.extend_from_slice(t);

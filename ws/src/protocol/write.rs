@@ -145,8 +145,7 @@ pub fn write_announce_reply(
 /// Longest [`write_offer`] or [`write_answer`] of an SDP of `sdp_len` bytes
 /// (its `type` at most 6 bytes, as the parser checks).
 pub const fn offer_max_len(sdp_len: usize) -> usize {
-    br#"{"action":"announce","info_hash":,"peer_id":,"answer":{"type":,"sdp":},"offer_id":}"#
-        .len()
+    br#"{"action":"announce","info_hash":,"peer_id":,"answer":{"type":,"sdp":},"offer_id":}"#.len()
         + 3 * BIN20_MAX_LEN
         + string_max_len(6)
         + string_max_len(sdp_len)

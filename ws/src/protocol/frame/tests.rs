@@ -118,7 +118,10 @@ fn rfc_single_frame_masked_text() {
     // The server refuses it unmasked, the client refuses it masked.
     assert_eq!(read_all(&wire, &CLIENT).1, Err(CloseCode::PROTOCOL_ERROR));
     let unmasked = [0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f];
-    assert_eq!(read_all(&unmasked, &SERVER).1, Err(CloseCode::PROTOCOL_ERROR));
+    assert_eq!(
+        read_all(&unmasked, &SERVER).1,
+        Err(CloseCode::PROTOCOL_ERROR)
+    );
 }
 
 #[test]
@@ -223,7 +226,10 @@ fn close_frames() {
 
     let close = |payload: &[u8]| read_all(&client(Opcode::Close, true, payload), &SERVER);
     assert_eq!(close(b"").0, [Got::Close(None, vec![])]);
-    assert_eq!(close(b"\x03\xe8bye").0, [Got::Close(Some(1000), b"bye".to_vec())]);
+    assert_eq!(
+        close(b"\x03\xe8bye").0,
+        [Got::Close(Some(1000), b"bye".to_vec())]
+    );
     assert_eq!(close(b"\x0f\xa0").0, [Got::Close(Some(4000), vec![])]);
     for bad in [
         &b"\x03"[..],
@@ -285,7 +291,10 @@ fn protocol_errors() {
 fn too_big_is_seen_from_the_header() {
     let err = |stream: &[u8]| read_all(stream, &SERVER).1;
     // Only the header of a 1001-byte frame: refused before any payload.
-    assert_eq!(err(&[0x81, 0xfe, 0x03, 0xe9]), Err(CloseCode::MESSAGE_TOO_BIG));
+    assert_eq!(
+        err(&[0x81, 0xfe, 0x03, 0xe9]),
+        Err(CloseCode::MESSAGE_TOO_BIG)
+    );
     assert_eq!(
         err(&[0x82, 0xff, 0, 0, 0, 1, 0, 0, 0, 0]),
         Err(CloseCode::MESSAGE_TOO_BIG)

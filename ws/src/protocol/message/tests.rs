@@ -78,7 +78,13 @@ fn webtorrent_answer() {
     let ans = a.answer.unwrap();
     assert_eq!(&ans.to_peer_id, b"-WW0207-aaaaaaaaaaaa");
     assert_eq!(ans.offer_id.as_bytes(), b"abc");
-    assert_eq!(ans.sdp, Sdp { kind: "answer", sdp: "v=0\r\na=x\r\n" });
+    assert_eq!(
+        ans.sdp,
+        Sdp {
+            kind: "answer",
+            sdp: "v=0\r\na=x\r\n"
+        }
+    );
     assert_eq!(a.event, Event::Update);
     assert!(a.offers.is_empty());
     assert_eq!(a.left, None);
@@ -87,7 +93,9 @@ fn webtorrent_answer() {
 #[test]
 fn numbers_strings_nulls() {
     let base = |extra: &str| {
-        format!(r#"{{"action":"announce","info_hash":"{HASH}","peer_id":"aaaaaaaaaaaaaaaaaaaa"{extra}}}"#)
+        format!(
+            r#"{{"action":"announce","info_hash":"{HASH}","peer_id":"aaaaaaaaaaaaaaaaaaaa"{extra}}}"#
+        )
     };
     assert_eq!(announce(&base(r#","left":null"#)).left, None);
     assert_eq!(announce(&base("")).left, None);
@@ -96,7 +104,13 @@ fn numbers_strings_nulls() {
     assert!(announce(&base(r#","left":12,"event":"completed""#)).is_seeder());
     assert_eq!(announce(&base(r#","left":12345"#)).left, Some(12345));
     assert_eq!(announce(&base(r#","left":1e3"#)).left, Some(1000));
-    for bad in [r#","left":-1"#, r#","left":"x""#, r#","left":"""#, r#","left":[]"#, r#","left":true"#] {
+    for bad in [
+        r#","left":-1"#,
+        r#","left":"x""#,
+        r#","left":"""#,
+        r#","left":[]"#,
+        r#","left":true"#,
+    ] {
         let e = error(&base(bad));
         assert_eq!(e.reason, "invalid left");
         assert_eq!(e.action, Some(Action::Announce));
@@ -105,13 +119,21 @@ fn numbers_strings_nulls() {
     assert_eq!(announce(&base(r#","numwant":"7""#)).numwant, Some(7));
     assert_eq!(announce(&base(r#","numwant":50"#)).numwant, Some(50));
     assert_eq!(announce(&base(r#","numwant":-1"#)).numwant, None);
-    assert_eq!(announce(&base(r#","numwant":99999999999"#)).numwant, Some(u32::MAX));
+    assert_eq!(
+        announce(&base(r#","numwant":99999999999"#)).numwant,
+        Some(u32::MAX)
+    );
     assert_eq!(announce(&base(r#","numwant":{"a":[1]}"#)).numwant, None);
     assert_eq!(announce(&base(r#","event":"paused""#)).event, Event::Update);
-    assert_eq!(announce(&base(r#","event":"stopped""#)).event, Event::Stopped);
+    assert_eq!(
+        announce(&base(r#","event":"stopped""#)).event,
+        Event::Stopped
+    );
     assert_eq!(announce(&base(r#","event":7"#)).event, Event::Update);
     // Unknown fields of every kind are skipped.
-    let a = announce(&base(r#","x":{"y":[1,{"z":null}]},"trackerid":"t","uploaded":"5""#));
+    let a = announce(&base(
+        r#","x":{"y":[1,{"z":null}]},"trackerid":"t","uploaded":"5""#,
+    ));
     assert_eq!(a.info_hash, InfoHash(HASH_BYTES));
 }
 
@@ -146,7 +168,9 @@ fn binary_strings() {
         assert_eq!(e.info_hash, Some(InfoHash(HASH_BYTES)));
     }
     // An array is only for scrapes.
-    let e = error(&format!(r#"{{"action":"announce","info_hash":["{HASH}"],"peer_id":"{peer}"}}"#));
+    let e = error(&format!(
+        r#"{{"action":"announce","info_hash":["{HASH}"],"peer_id":"{peer}"}}"#
+    ));
     assert_eq!(e.info_hash, Some(InfoHash(HASH_BYTES)));
 }
 
@@ -175,11 +199,33 @@ fn offers_are_bounded_and_checked() {
         list.join(",")
     );
     let a = announce(&json);
-    let ids: Vec<&[u8]> = a.offers.as_slice().iter().map(|o| o.offer_id.as_bytes()).collect();
-    assert_eq!(ids, [&b"a"[..], b"o0", b"o1", b"o2", b"o3", b"o4", b"o5", b"o6", b"o7", b"o8"]);
+    let ids: Vec<&[u8]> = a
+        .offers
+        .as_slice()
+        .iter()
+        .map(|o| o.offer_id.as_bytes())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            &b"a"[..],
+            b"o0",
+            b"o1",
+            b"o2",
+            b"o3",
+            b"o4",
+            b"o5",
+            b"o6",
+            b"o7",
+            b"o8"
+        ]
+    );
     assert_eq!(a.offers.dropped(), 9 + 3);
     let mut bufs = ParseBuffers::new(4096);
-    let lim = MessageLimits { max_offers: 2, ..limits() };
+    let lim = MessageLimits {
+        max_offers: 2,
+        ..limits()
+    };
     let mut text = json.into_bytes();
     match parse_message(&mut text, &lim, &mut bufs) {
         Ok(ClientMessage::Announce(a)) => assert_eq!(a.offers.len(), 2),
@@ -225,7 +271,10 @@ fn scrapes() {
         Ok(ClientMessage::Scrape(s)) => assert_eq!(s.info_hashes(), &[InfoHash(HASH_BYTES)]),
         other => panic!("{other:?}"),
     }
-    let many = format!(r#"{{"action":"scrape","info_hash":["{HASH}","{}","{HASH}"]}}"#, "b".repeat(20));
+    let many = format!(
+        r#"{{"action":"scrape","info_hash":["{HASH}","{}","{HASH}"]}}"#,
+        "b".repeat(20)
+    );
     match parse(&many) {
         Ok(ClientMessage::Scrape(s)) => {
             assert_eq!(s.len(), 3);
@@ -233,7 +282,11 @@ fn scrapes() {
         }
         other => panic!("{other:?}"),
     }
-    for empty in [r#"{"action":"scrape"}"#, r#"{"action":"scrape","info_hash":[]}"#, r#"{"action":"scrape","info_hash":null}"#] {
+    for empty in [
+        r#"{"action":"scrape"}"#,
+        r#"{"action":"scrape","info_hash":[]}"#,
+        r#"{"action":"scrape","info_hash":null}"#,
+    ] {
         match parse(empty) {
             Ok(ClientMessage::Scrape(s)) => assert!(s.is_empty()),
             other => panic!("{other:?}"),
@@ -241,14 +294,30 @@ fn scrapes() {
     }
     let bad = format!(r#"{{"action":"scrape","info_hash":["{HASH}",5]}}"#);
     let e = error(&bad);
-    assert_eq!((e.action, e.info_hash), (Some(Action::Scrape), Some(InfoHash(HASH_BYTES))));
-    let list: Vec<String> = (0..=MAX_SCRAPE_HASHES).map(|_| format!("\"{HASH}\"")).collect();
-    let e = error(&format!(r#"{{"action":"scrape","info_hash":[{}]}}"#, list.join(",")));
+    assert_eq!(
+        (e.action, e.info_hash),
+        (Some(Action::Scrape), Some(InfoHash(HASH_BYTES)))
+    );
+    let list: Vec<String> = (0..=MAX_SCRAPE_HASHES)
+        .map(|_| format!("\"{HASH}\""))
+        .collect();
+    let e = error(&format!(
+        r#"{{"action":"scrape","info_hash":[{}]}}"#,
+        list.join(",")
+    ));
     assert_eq!(e.reason, "too many info hashes");
     let mut bufs = ParseBuffers::new(64);
-    let lim = MessageLimits { max_scrape_hashes: 2, ..limits() };
+    let lim = MessageLimits {
+        max_scrape_hashes: 2,
+        ..limits()
+    };
     let mut three = many.into_bytes();
-    assert_eq!(parse_message(&mut three, &lim, &mut bufs).unwrap_err().reason, "too many info hashes");
+    assert_eq!(
+        parse_message(&mut three, &lim, &mut bufs)
+            .unwrap_err()
+            .reason,
+        "too many info hashes"
+    );
 }
 
 #[test]
@@ -264,7 +333,11 @@ fn unreadable_messages() {
         (r#"{"action":5}"#, "unknown action"),
     ] {
         let e = error(json);
-        assert_eq!((e.reason, e.action, e.info_hash), (reason, None, None), "{json}");
+        assert_eq!(
+            (e.reason, e.action, e.info_hash),
+            (reason, None, None),
+            "{json}"
+        );
     }
     // An unknown action still carries the hash when readable.
     let e = error(&format!(r#"{{"info_hash":"{HASH}","action":"x"}}"#));
@@ -273,15 +346,30 @@ fn unreadable_messages() {
 
 #[test]
 fn depth_is_limited() {
-    let nest = |d: usize| format!(r#"{{"action":"scrape","x":{}1{}}}"#, "[".repeat(d), "]".repeat(d));
+    let nest = |d: usize| {
+        format!(
+            r#"{{"action":"scrape","x":{}1{}}}"#,
+            "[".repeat(d),
+            "]".repeat(d)
+        )
+    };
     assert!(parse(&nest(6)).is_ok());
     assert_eq!(error(&nest(8)).reason, "JSON nested too deeply");
     assert_eq!(error(&nest(100_000)).reason, "JSON nested too deeply");
     let mut bufs = ParseBuffers::new(64);
-    let lim = MessageLimits { max_depth: 3, ..limits() };
+    let lim = MessageLimits {
+        max_depth: 3,
+        ..limits()
+    };
     let mut a = webtorrent_announce(1).into_bytes();
-    assert_eq!(parse_message(&mut a, &lim, &mut bufs).unwrap_err().reason, "JSON nested too deeply");
-    let lim = MessageLimits { max_depth: 4, ..limits() };
+    assert_eq!(
+        parse_message(&mut a, &lim, &mut bufs).unwrap_err().reason,
+        "JSON nested too deeply"
+    );
+    let lim = MessageLimits {
+        max_depth: 4,
+        ..limits()
+    };
     let mut a = webtorrent_announce(1).into_bytes();
     assert!(parse_message(&mut a, &lim, &mut bufs).is_ok());
 }
