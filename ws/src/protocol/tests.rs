@@ -1,0 +1,209 @@
+//! Round trips across the modules: what the writers produce parses back
+//! (with simd-json, and with our own parser where it is a client message)
+//! to the same bytes.
+
+use proptest::prelude::*;
+use simd_json::prelude::*;
+use simd_json::BorrowedValue;
+
+use super::*;
+
+fn json(bytes: &[u8]) -> BorrowedValue<'static> {
+    let text = bytes.to_vec().leak();
+    assert!(std::str::from_utf8(text).is_ok());
+    simd_json::to_borrowed_value(text)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(bytes)))
+}
+
+fn latin1(v: &BorrowedValue<'_>) -> Vec<u8> {
+    v.as_str()
+        .unwrap()
+        .chars()
+        .map(|c| u8::try_from(u32::from(c)).unwrap())
+        .collect()
+}
+
+fn all_bytes(offset: u8) -> [u8; 20] {
+    std::array::from_fn(|i| (i as u8).wrapping_mul(13).wrapping_add(offset))
+}
+
+/// Every byte value, in 13 hashes of 20 bytes.
+fn hashes() -> Vec<[u8; 20]> {
+    (0..13u8)
+        .map(|k| std::array::from_fn(|i| (k as usize * 20 + i) as u8))
+        .collect()
+}
+
+#[test]
+fn announce_reply_round_trip() {
+    for h in hashes() {
+        let mut out = vec![0u8; announce_reply_max_len()];
+        let n = write_announce_reply(&mut out, &InfoHash(h), 120, u32::MAX, 0);
+        let v = json(&out[..n]);
+        assert_eq!(v["action"].as_str(), Some("announce"));
+        assert_eq!(v["interval"].as_u64(), Some(120));
+        assert_eq!(v["complete"].as_u64(), Some(u64::from(u32::MAX)));
+        assert_eq!(v["incomplete"].as_u64(), Some(0));
+        assert_eq!(latin1(&v["info_hash"]), h);
+    }
+    // The worst case fits the promise.
+    let mut out = vec![0u8; announce_reply_max_len()];
+    let n = write_announce_reply(&mut out, &InfoHash([0; 20]), u32::MAX, u32::MAX, u32::MAX);
+    assert_eq!(n, announce_reply_max_len());
+}
+
+const SDP: &str = "v=0\r\no=- \"quoted\" \\back\\slash\t\u{1}\u{1f}\r\na=label:🦀 café ÿ\r\n";
+
+#[test]
+fn offer_and_answer_round_trip_through_our_parser() {
+    let ids = hashes();
+    for (k, h) in ids.iter().enumerate() {
+        let from = all_bytes(k as u8 * 7);
+        let offer_id = OfferId::new(&h[..=(k % 20)]).unwrap();
+        let sdp = Sdp {
+            kind: "offer",
+            sdp: SDP,
+        };
+        let mut out = vec![0u8; offer_max_len(SDP.len())];
+        let n = write_offer(&mut out, &InfoHash(*h), &from, &offer_id, &sdp);
+        let v = json(&out[..n]);
+        assert_eq!(latin1(&v["info_hash"]), h);
+        assert_eq!(latin1(&v["peer_id"]), from);
+        assert_eq!(latin1(&v["offer_id"]), offer_id.as_bytes());
+        assert_eq!(v["offer"]["type"].as_str(), Some("offer"));
+        assert_eq!(v["offer"]["sdp"].as_str(), Some(SDP));
+
+        let answer = Sdp {
+            kind: "answer",
+            sdp: SDP,
+        };
+        let mut out = vec![0u8; answer_max_len(SDP.len())];
+        let n = write_answer(&mut out, &InfoHash(*h), &from, &offer_id, &answer);
+        let v = json(&out[..n]);
+        assert_eq!(v["answer"]["type"].as_str(), Some("answer"));
+        assert_eq!(v["answer"]["sdp"].as_str(), Some(SDP));
+        assert_eq!(latin1(&v["offer_id"]), offer_id.as_bytes());
+
+        // A client's answer message is the relayed one plus to_peer_id and
+        // action: ours parses it back to the same values.
+        let mut text = out[..n - 1].to_vec();
+        text.extend_from_slice(b",\"to_peer_id\":");
+        let mut to = vec![0u8; 122];
+        let tn = super::latin1::write_json(&mut to, h);
+        text.extend_from_slice(&to[..tn]);
+        text.push(b'}');
+        let mut bufs = ParseBuffers::new(1024);
+        match parse_message(&mut text, &MessageLimits::default(), &mut bufs) {
+            Ok(ClientMessage::Announce(a)) => {
+                assert_eq!(a.info_hash, InfoHash(*h));
+                assert_eq!(a.peer_id, from);
+                let ans = a.answer.unwrap();
+                assert_eq!(ans.to_peer_id, *h);
+                assert_eq!(ans.offer_id, offer_id);
+                assert_eq!(ans.sdp, answer);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn scrape_reply_round_trip() {
+    let files: Vec<(InfoHash, ScrapeCounts)> = hashes()
+        .into_iter()
+        .enumerate()
+        .map(|(i, h)| {
+            (
+                InfoHash(h),
+                ScrapeCounts {
+                    complete: i as u32,
+                    incomplete: 1000 + i as u32,
+                    downloaded: u32::MAX,
+                },
+            )
+        })
+        .collect();
+    let mut out = vec![0u8; scrape_reply_max_len(files.len())];
+    let n = write_scrape_reply(&mut out, &files);
+    let v = json(&out[..n]);
+    assert_eq!(v["action"].as_str(), Some("scrape"));
+    let obj = v["files"].as_object().unwrap();
+    assert_eq!(obj.len(), files.len());
+    for (key, counts) in obj {
+        let h: Vec<u8> = key
+            .chars()
+            .map(|c| u8::try_from(u32::from(c)).unwrap())
+            .collect();
+        let (_, want) = files.iter().find(|(f, _)| f.0[..] == h[..]).unwrap();
+        assert_eq!(counts["complete"].as_u64(), Some(u64::from(want.complete)));
+        assert_eq!(
+            counts["incomplete"].as_u64(),
+            Some(u64::from(want.incomplete))
+        );
+        assert_eq!(
+            counts["downloaded"].as_u64(),
+            Some(u64::from(want.downloaded))
+        );
+    }
+    let n = write_scrape_reply(&mut out, &[]);
+    assert_eq!(&out[..n], br#"{"action":"scrape","files":{}}"#);
+}
+
+#[test]
+fn failure_round_trip() {
+    let reason = "bad \"thing\" \\ here\n\u{0}é";
+    let h = InfoHash(all_bytes(0x80));
+    let mut out = vec![0u8; failure_max_len(reason.len())];
+    let n = write_failure(&mut out, Some(Action::Scrape), Some(&h), reason);
+    let v = json(&out[..n]);
+    assert_eq!(v["failure reason"].as_str(), Some(reason));
+    assert_eq!(v["action"].as_str(), Some("scrape"));
+    assert_eq!(latin1(&v["info_hash"]), h.0);
+    let n = write_failure(&mut out, None, None, "x");
+    assert_eq!(&out[..n], br#"{"failure reason":"x"}"#);
+}
+
+#[test]
+fn reply_in_a_frame() {
+    let h = InfoHash([b'a'; 20]);
+    let max = announce_reply_max_len();
+    let mut out = vec![0u8; frame_header_len(max) + max];
+    let n = write_frame(&mut out, Opcode::Text, max, |p| {
+        write_announce_reply(p, &h, 120, 1, 2)
+    });
+    let mut got = Vec::new();
+    let limits = FrameLimits {
+        role: Role::Client,
+        max_message_len: 1 << 16,
+    };
+    let r = FrameReader::default().read(&mut out[..n], &limits, |m| {
+        if let Message::Text(t) = m {
+            got.extend_from_slice(t);
+        }
+        Flow::Continue
+    });
+    assert_eq!(r, Ok(n));
+    assert_eq!(got, br#"{"action":"announce","interval":120,"info_hash":"aaaaaaaaaaaaaaaaaaaa","complete":1,"incomplete":2}"#);
+}
+
+proptest! {
+    #[test]
+    fn any_sdp_and_ids_survive(
+        sdp in ".{0,300}",
+        h in proptest::array::uniform20(any::<u8>()),
+        from in proptest::array::uniform20(any::<u8>()),
+        id in proptest::collection::vec(any::<u8>(), 1..=20),
+    ) {
+        let offer_id = OfferId::new(&id).unwrap();
+        let s = Sdp { kind: "offer", sdp: &sdp };
+        let max = offer_max_len(sdp.len());
+        let mut out = vec![0u8; max];
+        let n = write_offer(&mut out, &InfoHash(h), &from, &offer_id, &s);
+        prop_assert!(n <= max);
+        let v = json(&out[..n]);
+        prop_assert_eq!(v["offer"]["sdp"].as_str(), Some(sdp.as_str()));
+        prop_assert_eq!(latin1(&v["info_hash"]), h);
+        prop_assert_eq!(latin1(&v["peer_id"]), from);
+        prop_assert_eq!(latin1(&v["offer_id"]), id);
+    }
+}
