@@ -2,6 +2,7 @@
 //! plus `[ws]` and `[tls]` (declared with `riptide_common::tracker_config!`).
 //! `riptide-ws -p` prints it with comments.
 
+use crate::protocol::{MAX_OFFERS, MAX_SCRAPE_HASHES};
 use riptide_common::config::{ConfigError, TlsConfig, ValidateOwn};
 use riptide_common::config_struct;
 
@@ -33,8 +34,8 @@ config_struct! {
         /// Bytes queued towards one connection before it counts as a slow
         /// reader and is closed.
         pub max_outbound_bytes: usize = 256 * 1024,
-        /// Offers relayed per announce (more are ignored); WebTorrent sends
-        /// at most 5, other clients up to 10.
+        /// Offers relayed per announce (more are ignored; at most 10);
+        /// WebTorrent sends at most 5, other clients up to 10.
         pub max_offers: usize = 10,
         /// Longest SDP of an offer or answer, in bytes.
         pub max_sdp_bytes: usize = 16 * 1024,
@@ -44,8 +45,8 @@ config_struct! {
         /// Torrents one connection may join (a browser tab uses one
         /// connection for all its torrents).
         pub max_torrents_per_connection: usize = 256,
-        /// Most info hashes in one scrape.
-        pub max_scrape_hashes: usize = 64,
+        /// Most info hashes in one scrape (at most 32).
+        pub max_scrape_hashes: usize = 32,
         /// Reverse proxies (CIDRs, e.g. "10.0.0.0/8", "::1/128") whose
         /// `forwarded_header` and PROXY headers are believed; from anyone
         /// else the socket's peer is the client.
@@ -60,7 +61,11 @@ config_struct! {
     }
 }
 
-fn check(key: &'static str, value: usize, range: std::ops::RangeInclusive<usize>) -> Result<(), ConfigError> {
+fn check(
+    key: &'static str,
+    value: usize,
+    range: std::ops::RangeInclusive<usize>,
+) -> Result<(), ConfigError> {
     if range.contains(&value) {
         Ok(())
     } else {
@@ -96,11 +101,27 @@ impl ValidateOwn for WsConfig {
         }
         check("ws.max_connections", w.max_connections, 1..=1 << 20)?;
         check("ws.max_message_bytes", w.max_message_bytes, 4096..=1 << 20)?;
-        check("ws.max_outbound_bytes", w.max_outbound_bytes, w.max_message_bytes..=64 << 20)?;
-        check("ws.max_offers", w.max_offers, 1..=20)?;
-        check("ws.max_sdp_bytes", w.max_sdp_bytes, 256..=w.max_message_bytes)?;
-        check("ws.max_torrents_per_connection", w.max_torrents_per_connection, 1..=4096)?;
-        check("ws.max_scrape_hashes", w.max_scrape_hashes, 1..=255)?;
+        check(
+            "ws.max_outbound_bytes",
+            w.max_outbound_bytes,
+            w.max_message_bytes..=64 << 20,
+        )?;
+        check("ws.max_offers", w.max_offers, 1..=MAX_OFFERS)?;
+        check(
+            "ws.max_sdp_bytes",
+            w.max_sdp_bytes,
+            256..=w.max_message_bytes,
+        )?;
+        check(
+            "ws.max_torrents_per_connection",
+            w.max_torrents_per_connection,
+            1..=4096,
+        )?;
+        check(
+            "ws.max_scrape_hashes",
+            w.max_scrape_hashes,
+            1..=MAX_SCRAPE_HASHES,
+        )?;
         for (key, v) in [
             ("ws.handshake_timeout", w.handshake_timeout),
             ("ws.idle_timeout", w.idle_timeout),
@@ -122,7 +143,10 @@ mod tests {
         let text = print_default::<WsConfig>();
         assert_eq!(parse::<WsConfig>(&text).unwrap(), WsConfig::default());
         assert!(text.contains("[tls]") && text.contains(":8000"), "{text}");
-        assert!(text.contains("[ws]") && text.contains("max_offers"), "{text}");
+        assert!(
+            text.contains("[ws]") && text.contains("max_offers"),
+            "{text}"
+        );
         assert!(!text.contains("kernel_steering"), "a UDP-only key:\n{text}");
     }
 

@@ -15,10 +15,10 @@
 //! answer are kept at the offering peer, at most [`MAX_PENDING`], each
 //! until its deadline.
 
-use crate::protocol::{OfferId, ScrapeCounts};
+use crate::protocol::{OfferId, PeerId, ScrapeCounts};
 use hashbrown::HashMap;
 use rand::Rng;
-use riptide_common::{InfoHash, PeerId};
+use riptide_common::InfoHash;
 use std::collections::hash_map::RandomState;
 use uring_rt::ConnId;
 

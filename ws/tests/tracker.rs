@@ -47,7 +47,10 @@ impl Tracker {
     }
 
     fn client(&self, wss: bool, v4: bool) -> Client {
-        Client::connect(self.addr(wss, v4), if wss { self.tls.as_ref() } else { None })
+        Client::connect(
+            self.addr(wss, v4),
+            if wss { self.tls.as_ref() } else { None },
+        )
     }
 }
 
@@ -59,8 +62,11 @@ fn hash(owner: u8, n: u8) -> [u8; 20] {
 }
 
 fn peer(n: u8) -> [u8; 20] {
-    let mut p = *b"-RT0001-\xe9\x00\xff...........";
-    p[9] = n;
+    // Bytes above 0x7f and below 0x20 travel as latin-1 code points.
+    let mut p = [b'.'; 20];
+    p[..8].copy_from_slice(b"-RT0001-");
+    p[8..11].copy_from_slice(&[0xe9, 0x00, 0xff]);
+    p[11] = n;
     p
 }
 
@@ -105,7 +111,12 @@ fn offer_and_answer(t: &Tracker, wss: bool, v4: bool) {
         let r = expect_reply(&mut b, &ih);
         assert_eq!(r["incomplete"], 1, "{r}");
         let sdp = "v=0\r\no=- 46117 2 IN IP4 127.0.0.1\r\na=\"quoted\" \\ é";
-        a.send_json(&announce(&ih, &pa, Some("started"), &[("offer-id-\u{ff}-1", sdp)]));
+        a.send_json(&announce(
+            &ih,
+            &pa,
+            Some("started"),
+            &[("offer-id-\u{ff}-1", sdp)],
+        ));
         let r = expect_reply(&mut a, &ih);
         assert_eq!(r["incomplete"], 2, "{r}");
         let offer = b.recv_json();
@@ -122,7 +133,10 @@ fn offer_and_answer(t: &Tracker, wss: bool, v4: bool) {
         b.send_json(&answer);
         let got = a.recv_json();
         assert_eq!(got["peer_id"], latin1(&pb), "{got}");
-        assert_eq!(got["answer"], json!({"type": "answer", "sdp": "v=0 answer"}));
+        assert_eq!(
+            got["answer"],
+            json!({"type": "answer", "sdp": "v=0 answer"})
+        );
         assert_eq!(got["offer_id"], "offer-id-\u{ff}-1");
         // No reply to the answerer; a second answer to the same offer is dropped.
         b.send_json(&answer);
@@ -170,14 +184,23 @@ fn each_offer_goes_to_a_different_peer_never_the_sender() {
         expect_reply(c, &ih);
     }
     let mut sender = t.client(false, true);
-    let offers: Vec<(String, String)> = (0..6).map(|i| (format!("o{i}"), format!("sdp {i}"))).collect();
-    let refs: Vec<(&str, &str)> = offers.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let offers: Vec<(String, String)> = (0..6)
+        .map(|i| (format!("o{i}"), format!("sdp {i}")))
+        .collect();
+    let refs: Vec<(&str, &str)> = offers
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
     sender.send_json(&announce(&ih, &peer(99), None, &refs));
     expect_reply(&mut sender, &ih);
     for c in &mut peers {
         let v = c.recv_json();
         assert_eq!(v["peer_id"], latin1(&peer(99)), "{v}");
-        assert_eq!(c.recv_within(Duration::from_millis(200)), Got::Nothing, "one offer each");
+        assert_eq!(
+            c.recv_within(Duration::from_millis(200)),
+            Got::Nothing,
+            "one offer each"
+        );
     }
     assert_eq!(sender.recv_within(Duration::from_millis(200)), Got::Nothing);
 }
@@ -202,7 +225,10 @@ fn a_client_that_vanishes_leaves_every_swarm_and_gets_no_offers() {
             if s["files"][latin1(ih)]["incomplete"] == 0 {
                 break;
             }
-            assert!(std::time::Instant::now() < deadline, "still in the swarm: {s}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still in the swarm: {s}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         other.send_json(&announce(ih, &peer(2), None, &[("x", "sdp")]));
@@ -224,7 +250,10 @@ fn a_live_peer_id_on_another_connection_gets_a_failure() {
     let v = second.recv_json();
     assert_eq!(v["action"], "announce", "{v}");
     assert_eq!(v["info_hash"], latin1(&ih));
-    assert!(v["failure reason"].as_str().unwrap().contains("peer_id"), "{v}");
+    assert!(
+        v["failure reason"].as_str().unwrap().contains("peer_id"),
+        "{v}"
+    );
     // Once the first connection is gone, the id is free.
     first.send_frame(Opcode::Close, &1000u16.to_be_bytes());
     assert_eq!(first.recv(), Got::Close(Some(1000)));
@@ -248,16 +277,26 @@ fn refused(t: &Tracker, send: impl FnOnce(&mut Client), want: impl Fn(&Got) -> b
 
 #[test]
 fn broken_frames_and_messages_are_refused_as_the_rfc_says() {
-    let t = tracker("[ws]\nmax_message_bytes = 8192\n");
+    let t = tracker("[ws]\nmax_message_bytes = 8192\nmax_sdp_bytes = 4096\n");
     let close = |code: u16| move |g: &Got| *g == Got::Close(Some(code));
-    refused(&t, |c| c.send_frame(Opcode::Binary, b"\x01\x02"), close(1003), "binary");
+    refused(
+        &t,
+        |c| c.send_frame(Opcode::Binary, b"\x01\x02"),
+        close(1003),
+        "binary",
+    );
     refused(
         &t,
         |c| c.send_raw(&[0x81, 0x02, b'{', b'}']),
         close(1002),
         "unmasked frame",
     );
-    refused(&t, |c| c.send_frame(Opcode::Text, b"{\"a\":\"\xff\xfe\"}"), close(1007), "bad UTF-8");
+    refused(
+        &t,
+        |c| c.send_frame(Opcode::Text, b"{\"a\":\"\xff\xfe\"}"),
+        close(1007),
+        "bad UTF-8",
+    );
     refused(
         &t,
         |c| c.send_frame(Opcode::Text, &vec![b' '; 9000]),
@@ -265,9 +304,23 @@ fn broken_frames_and_messages_are_refused_as_the_rfc_says() {
         "oversized",
     );
     let failure = |g: &Got| matches!(g, Got::Text(v) if v["failure reason"].is_string() && v["action"].is_string());
-    refused(&t, |c| c.send_frame(Opcode::Text, b"{\"action\":\"announce\","), failure, "invalid JSON");
-    let deep = format!("{{\"action\":\"announce\",\"x\":{}1{}}}", "[".repeat(500), "]".repeat(500));
-    refused(&t, |c| c.send_frame(Opcode::Text, deep.as_bytes()), failure, "deep JSON");
+    refused(
+        &t,
+        |c| c.send_frame(Opcode::Text, b"{\"action\":\"announce\","),
+        failure,
+        "invalid JSON",
+    );
+    let deep = format!(
+        "{{\"action\":\"announce\",\"x\":{}1{}}}",
+        "[".repeat(500),
+        "]".repeat(500)
+    );
+    refused(
+        &t,
+        |c| c.send_frame(Opcode::Text, deep.as_bytes()),
+        failure,
+        "deep JSON",
+    );
     let wide = |c: &mut Client| {
         let v = json!({"action": "announce", "info_hash": "\u{100}aaaaaaaaaaaaaaaaaaa", "peer_id": latin1(&peer(1))});
         c.send_json(&v);
@@ -280,9 +333,9 @@ fn broken_frames_and_messages_are_refused_as_the_rfc_says() {
     let ih = hash(1, 81);
     let text = announce(&ih, &peer(81), None, &[]).to_string();
     let (x, y) = text.as_bytes().split_at(10);
-    c.send_frame(Opcode::Text.with_fin(false), x);
+    c.send_fragment(Opcode::Text, false, x);
     c.send_frame(Opcode::Ping, b"mid");
-    c.send_frame(Opcode::Continuation, y);
+    c.send_fragment(Opcode::Continuation, true, y);
     assert_eq!(c.recv(), Got::Pong(b"mid".to_vec()));
     expect_reply(&mut c, &ih);
     assert!(t.p.metric("riptide_errors_total", "reason=\"frame\"") >= 3);
@@ -292,15 +345,21 @@ fn broken_frames_and_messages_are_refused_as_the_rfc_says() {
 fn handshakes_that_are_not_websocket_are_refused() {
     let t = tracker("");
     for (req, status) in [
-        ("GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_string(), "400"),
-        (upgrade_request("").replace("Version: 13", "Version: 8"), "426"),
+        ("GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_string(), "426"),
+        (
+            upgrade_request("").replace("Version: 13", "Version: 8"),
+            "426",
+        ),
         (upgrade_request("").replace("GET", "POST"), "405"),
     ] {
         let mut s = client::tcp(t.addr(false, true));
         s.write_all(req.as_bytes()).unwrap();
         let mut out = String::new();
         let _ = s.read_to_string(&mut out);
-        assert!(out.starts_with(&format!("HTTP/1.1 {status}")), "{req:?} -> {out}");
+        assert!(
+            out.starts_with(&format!("HTTP/1.1 {status}")),
+            "{req:?} -> {out}"
+        );
     }
 }
 
@@ -324,7 +383,10 @@ fn a_close_frame_is_answered_with_one_and_sigterm_sends_1001() {
 fn an_idle_connection_is_closed_and_a_slow_reader_is_cut_off() {
     let t = tracker("[ws]\nidle_timeout = 1\nmax_outbound_bytes = 65536\n");
     let mut idle = t.client(false, true);
-    assert_eq!(idle.recv_within(Duration::from_secs(4)), Got::Close(Some(1000)));
+    assert_eq!(
+        idle.recv_within(Duration::from_secs(4)),
+        Got::Close(Some(1000))
+    );
 
     let ih = hash(0, 90);
     // The slow reader: a small receive buffer, and it never reads.
@@ -344,7 +406,10 @@ fn an_idle_connection_is_closed_and_a_slow_reader_is_cut_off() {
     for i in 0..2000 {
         sender.send_json(&announce(&ih, &peer(2), None, &[(&format!("o{i}"), &sdp)]));
         expect_reply(&mut sender, &ih);
-        if t.p.metric("riptide_ws_closes_total", "reason=\"slow_reader\"") > 0 {
+        if t.p
+            .metric("riptide_ws_closes_total", "reason=\"slow_reader\"")
+            > 0
+        {
             closed = true;
             break;
         }

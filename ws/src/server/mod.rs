@@ -196,7 +196,8 @@ impl WsService {
         let trusted = TrustedProxies::parse(&config.ws.trusted_proxies)
             .map_err(|e| anyhow::anyhow!("ws.trusted_proxies: {e}"))?;
         // The header name lives as long as the process.
-        let forwarded: &'static str = Box::leak(config.ws.forwarded_header.clone().into_boxed_str());
+        let forwarded: &'static str =
+            Box::leak(config.ws.forwarded_header.clone().into_boxed_str());
         let state = ServerState {
             forwarded_header: (!trusted.is_empty() && !forwarded.is_empty()).then_some(forwarded),
             settings,
@@ -219,6 +220,10 @@ impl WsService {
 /// and answers between workers, pinning.
 pub fn runtime_config(config: &WsConfig, workers: usize, base: &RuntimeConfig) -> RuntimeConfig {
     let max_message = config.ws.max_message_bytes;
+    // The longest record: an announce (no longer than its message) or a
+    // relayed offer or answer with every SDP byte escaped.
+    let max_record = (max_message + 1024)
+        .max(relay::DELIVER_HEAD + crate::protocol::offer_max_len(config.ws.max_sdp_bytes));
     RuntimeConfig {
         workers,
         cores: riptide_common::pinning::worker_cores(&config.cpu_pinning),
@@ -227,8 +232,12 @@ pub fn runtime_config(config: &WsConfig, workers: usize, base: &RuntimeConfig) -
         tcp_send_chunk: worker::DIRECT_MAX as u32,
         // A fragmented message waits whole in the carry.
         max_inbound_bytes: base.max_inbound_bytes.max(2 * max_message + 1024),
-        byte_mesh_ring_bytes: if workers > 1 { (4 << 20).max(8 * max_message) } else { 0 },
-        byte_mesh_max_record: max_message + 1024,
+        byte_mesh_ring_bytes: if workers > 1 {
+            (4 << 20).max(8 * max_record)
+        } else {
+            0
+        },
+        byte_mesh_max_record: max_record,
         ..base.clone()
     }
 }

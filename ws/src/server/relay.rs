@@ -21,9 +21,9 @@
 //! `conn` and `ret` are a [`ReturnAddr`] (worker, connection id, sequence
 //! number; the sequence only matters for scrapes). Integers little-endian.
 
-use crate::protocol::{Announce, Event, OfferId, ScrapeCounts, Sdp};
+use crate::protocol::{Announce, Event, OfferId, PeerId, ScrapeCounts, Sdp};
 use crate::swarm::{PeerConn, SwarmEvent};
-use riptide_common::{InfoHash, PeerId};
+use riptide_common::InfoHash;
 use uring_rt::mesh::bytes::ReturnAddr;
 
 const ANNOUNCE: u8 = 1;
@@ -34,7 +34,6 @@ const SCRAPE_ANSWER: u8 = 5;
 
 const HEAD: usize = 1 + ReturnAddr::LEN;
 const ANNOUNCE_FIXED: usize = HEAD + 20 + 20 + 4;
-const OFFER_ID_LEN: usize = 1 + 20;
 
 /// Bytes an SDP takes in a record.
 fn sdp_len(sdp: &Sdp<'_>) -> usize {
@@ -46,12 +45,11 @@ pub fn announce_len(a: &Announce<'_>) -> usize {
     let offers: usize = a
         .offers
         .iter()
-        .map(|o| OFFER_ID_LEN + sdp_len(&o.sdp))
+        .map(|o| 1 + o.offer_id.as_bytes().len() + sdp_len(&o.sdp))
         .sum();
-    let answer = a
-        .answer
-        .as_ref()
-        .map_or(0, |x| 20 + OFFER_ID_LEN + sdp_len(&x.sdp));
+    let answer = a.answer.as_ref().map_or(0, |x| {
+        20 + 1 + x.offer_id.as_bytes().len() + sdp_len(&x.sdp)
+    });
     ANNOUNCE_FIXED + offers + answer
 }
 
@@ -99,7 +97,7 @@ pub fn write_announce(out: &mut [u8], conn: PeerConn, a: &Announce<'_>) -> usize
     w.byte(ANNOUNCE);
     w.put(&conn_addr(conn, 0).encode());
     w.put(&a.info_hash.0);
-    w.put(&a.peer_id.0);
+    w.put(&a.peer_id);
     w.byte(match a.event {
         Event::Stopped => 2,
         Event::Completed => 1,
@@ -113,7 +111,7 @@ pub fn write_announce(out: &mut [u8], conn: PeerConn, a: &Announce<'_>) -> usize
         w.sdp(&o.sdp);
     }
     if let Some(x) = &a.answer {
-        w.put(&x.to_peer_id.0);
+        w.put(&x.to_peer_id);
         w.offer_id(&x.offer_id);
         w.sdp(&x.sdp);
     }
@@ -121,12 +119,17 @@ pub fn write_announce(out: &mut [u8], conn: PeerConn, a: &Announce<'_>) -> usize
 }
 
 /// Writes a leave record; returns its length ([`LEAVE_LEN`]).
-pub fn write_leave(out: &mut [u8], conn: PeerConn, info_hash: &InfoHash, peer_id: &PeerId) -> usize {
+pub fn write_leave(
+    out: &mut [u8],
+    conn: PeerConn,
+    info_hash: &InfoHash,
+    peer_id: &PeerId,
+) -> usize {
     let mut w = Writer { out, at: 0 };
     w.byte(LEAVE);
     w.put(&conn_addr(conn, 0).encode());
     w.put(&info_hash.0);
-    w.put(&peer_id.0);
+    w.put(peer_id);
     w.at
 }
 
@@ -275,7 +278,7 @@ impl<'a> Reader<'a> {
 
     fn offer_id(&mut self) -> Option<OfferId> {
         let n = usize::from(self.byte()?);
-        OfferId::from_bytes(self.take(n)?)
+        OfferId::new(self.take(n)?)
     }
 
     fn sdp(&mut self) -> Option<Sdp<'a>> {
@@ -309,7 +312,7 @@ pub fn read(record: &[u8]) -> Option<Record<'_>> {
     Some(match kind {
         ANNOUNCE => {
             let info_hash = InfoHash(r.id20()?);
-            let peer_id = PeerId(r.id20()?);
+            let peer_id = r.id20()?;
             let event = match r.byte()? {
                 2 => SwarmEvent::Stopped,
                 1 => SwarmEvent::Completed,
@@ -325,7 +328,7 @@ pub fn read(record: &[u8]) -> Option<Record<'_>> {
             }
             let offers = &offers_start[..offers_start.len() - r.b.len()];
             let answer = if has_answer {
-                Some((PeerId(r.id20()?), r.offer_id()?, r.sdp()?))
+                Some((r.id20()?, r.offer_id()?, r.sdp()?))
             } else {
                 None
             };
@@ -340,7 +343,7 @@ pub fn read(record: &[u8]) -> Option<Record<'_>> {
                 answer,
             })
         }
-        LEAVE => Record::Leave(peer_conn(&ret), InfoHash(r.id20()?), PeerId(r.id20()?)),
+        LEAVE => Record::Leave(peer_conn(&ret), InfoHash(r.id20()?), r.id20()?),
         SCRAPE_ASK => {
             let n = usize::from(r.byte()?);
             Record::ScrapeAsk(ret, r.take(21 * n)?)

@@ -15,19 +15,22 @@ use super::relay::{self, AnnounceRecord, Record};
 use super::ServerState;
 use crate::metrics::Metric;
 use crate::protocol::{
-    frame_header_len, parse_message, parse_upgrade, write_accept, write_announce_reply,
-    write_answer, write_close, write_failure, write_frame, write_offer,
-    write_pong, write_reject, write_scrape_reply, Action, Announce, ClientMessage, CloseCode,
-    Event, FrameLimits, FrameReader, HandshakeError, HandshakeLimits, Message, MessageLimits,
-    OfferId, Opcode, ParseBuffers, Role, Scrape, ScrapeCounts, ACCEPT_MAX_LEN, REJECT_MAX_LEN,
+    announce_reply_max_len, answer_max_len, failure_max_len, offer_max_len, scrape_reply_max_len,
+    PeerId,
 };
-use crate::protocol::{answer_max_len, failure_max_len, offer_max_len, scrape_reply_max_len};
+use crate::protocol::{
+    frame_header_len, parse_message, parse_upgrade, write_accept, write_announce_reply,
+    write_answer, write_close, write_failure, write_frame, write_offer, write_pong, write_reject,
+    write_scrape_reply, Action, Announce, ClientMessage, CloseCode, Event, FrameLimits,
+    FrameReader, HandshakeError, HandshakeLimits, Message, MessageLimits, OfferId, Opcode,
+    ParseBuffers, Role, Scrape, ScrapeCounts, ACCEPT_MAX_LEN, CLOSE_MAX_LEN, REJECT_MAX_LEN,
+};
 use crate::swarm::{AnnounceError, PeerConn, SwarmAnnounce, WsShard};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use riptide_common::access_list::AccessCache;
 use riptide_common::metrics::WorkerMetrics;
-use riptide_common::{shard_of, InfoHash, PeerId};
+use riptide_common::{shard_of, InfoHash};
 use riptide_stream::{
     client_from_forwarded, parse_proxy_header, ProxyAddrs, ProxyHeader, TlsSession,
 };
@@ -63,6 +66,9 @@ const ERR_EMPTY_SCRAPE: &str = "scrape needs at least one info_hash";
 /// Largest frame written straight into the send space (one send chunk,
 /// `RuntimeConfig::tcp_send_chunk`); larger ones go through the scratch.
 pub const DIRECT_MAX: usize = 16 * 1024;
+
+/// Longest close frame (2-byte header, code and reason).
+const CLOSE_FRAME_MAX: usize = 2 + CLOSE_MAX_LEN;
 
 /// Close codes the tracker sends (RFC 6455 7.4.1).
 const CLOSE_NORMAL: u16 = 1000;
@@ -281,13 +287,21 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
         let open = c.phase == Phase::Open;
         c.phase = Phase::Closing;
         if open {
-            self.emit(ctx, conn, 4 + 125, |out| write_close(out, code, reason));
+            self.emit(ctx, conn, CLOSE_FRAME_MAX, |out| {
+                write_close(out, code, reason)
+            });
         }
         self.close(ctx, conn);
     }
 
     /// Close gracefully, with a TLS close_notify first on TLS connections.
+    /// The peer leaves its torrents now, not when the close completes
+    /// (that may wait for the client's FIN up to the linger time).
     fn close(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
+        if let Some(c) = self.conn_mut(conn) {
+            let joined = std::mem::take(&mut c.joined);
+            self.leave_all(ctx, conn, &joined);
+        }
         if let Some(session) = self.tls.get_mut(conn.index()).and_then(Option::as_mut) {
             let mut out = |min: usize, fill: &mut dyn FnMut(&mut [u8]) -> usize| {
                 ctx.send_with(conn, min, |room| fill(room))
@@ -306,7 +320,7 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
         reason: &str,
     ) {
         self.count(Metric::ResponsesFailure);
-        let max = failure_max_len(reason);
+        let max = failure_max_len(reason.len());
         self.deliver(ctx, to, max, |out| {
             write_failure(out, action, info_hash, reason)
         });
@@ -356,7 +370,10 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
             Err(e) => {
                 self.count(Metric::ErrorsMessage);
                 let me = self.me(conn);
-                self.failure(ctx, me, e.action, e.info_hash.as_ref(), e.reason);
+                // Without a known `action` the bittorrent-tracker client
+                // drops its socket (every torrent's): call it an announce.
+                let action = e.action.or(Some(Action::Announce));
+                self.failure(ctx, me, action, e.info_hash.as_ref(), e.reason);
             }
         }
         self.bufs = Some(bufs);
@@ -389,7 +406,13 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
         } else if !c.joined.contains(&key) {
             if c.joined.len() >= max_torrents {
                 self.count(Metric::ErrorsTooManyTorrents);
-                self.failure(ctx, me, Some(Action::Announce), Some(&ih), ERR_TOO_MANY_TORRENTS);
+                self.failure(
+                    ctx,
+                    me,
+                    Some(Action::Announce),
+                    Some(&ih),
+                    ERR_TOO_MANY_TORRENTS,
+                );
                 return;
             }
             c.joined.push(key);
@@ -431,7 +454,7 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
                 .answer(&ih, &r.peer_id, r.conn, to, offer_id, now)
             {
                 Ok(target) => {
-                    let max = answer_max_len(offer_id, sdp);
+                    let max = answer_max_len(sdp.sdp.len());
                     if self.deliver(ctx, target, max, |out| {
                         write_answer(out, &ih, &r.peer_id, offer_id, sdp)
                     }) {
@@ -462,18 +485,24 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
         {
             Err(AnnounceError::PeerIdInUse) => {
                 self.count(Metric::ErrorsPeerIdInUse);
-                self.failure(ctx, r.conn, Some(Action::Announce), Some(&ih), ERR_PEER_ID_IN_USE);
+                self.failure(
+                    ctx,
+                    r.conn,
+                    Some(Action::Announce),
+                    Some(&ih),
+                    ERR_PEER_ID_IN_USE,
+                );
             }
             Ok(_) if r.event == crate::swarm::SwarmEvent::Stopped => {}
             Ok(counts) => {
                 let interval = self.state.settings.interval;
-                if self.deliver(ctx, r.conn, 256, |out| {
+                if self.deliver(ctx, r.conn, announce_reply_max_len(), |out| {
                     write_announce_reply(out, &ih, interval, counts.complete, counts.incomplete)
                 }) {
                     self.count(Metric::ResponsesAnnounce);
                 }
                 for ((offer_id, sdp), target) in r.offers().zip(targets.iter().copied()) {
-                    let max = offer_max_len(&offer_id, &sdp);
+                    let max = offer_max_len(sdp.sdp.len());
                     if self.deliver(ctx, target, max, |out| {
                         write_offer(out, &ih, &r.peer_id, &offer_id, &sdp)
                     }) {
@@ -525,12 +554,13 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
             self.send_scrape(ctx, conn, &pending.files);
             return;
         }
+        let worker = self.id;
         let Some(c) = self.conn_mut(conn) else {
             return;
         };
         c.seq = c.seq.wrapping_add(1);
         let ret = ReturnAddr {
-            worker: self.id,
+            worker,
             conn,
             seq: c.seq,
         };
@@ -574,7 +604,7 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
                 true
             }
             Message::Ping(payload) => {
-                self.emit(ctx, conn, 4 + payload.len(), |out| write_pong(out, payload));
+                self.emit(ctx, conn, 2 + payload.len(), |out| write_pong(out, payload));
                 true
             }
             Message::Pong(_) => true,
@@ -592,7 +622,7 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
                     c.phase = Phase::Closing;
                     // Echo the client's code (RFC 6455 5.5.1), 1000 if it gave none.
                     let code = code.unwrap_or(CLOSE_NORMAL);
-                    self.emit(ctx, conn, 4, |out| write_close(out, code, ""));
+                    self.emit(ctx, conn, CLOSE_FRAME_MAX, |out| write_close(out, code, ""));
                 }
                 self.close(ctx, conn);
                 false
@@ -746,7 +776,7 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
         }
     }
 
-    /// `conn` is gone: its peer leaves every torrent it joined.
+    /// `conn` is gone or going: its peer leaves every torrent it joined.
     fn leave_all(&mut self, ctx: &mut Ctx<M>, conn: ConnId, joined: &[(InfoHash, PeerId)]) {
         let me = self.me(conn);
         for (ih, peer_id) in joined {

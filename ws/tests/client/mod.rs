@@ -3,7 +3,10 @@
 //! over plain TCP or rustls.
 #![allow(dead_code)]
 
-use riptide_ws::protocol::{write_client_frame, Flow, FrameLimits, FrameReader, Message, Opcode, Role};
+use riptide_ws::protocol::{
+    write_client_fragment, write_client_frame, Flow, FrameLimits, FrameReader, Message, Opcode,
+    Role,
+};
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use serde_json::Value;
@@ -53,6 +56,7 @@ pub fn test_cert(dir: &Path) -> Arc<ClientConfig> {
     let der: CertificateDer<'static> = ck.cert.der().clone();
     let mut roots = RootCertStore::empty();
     roots.add(der).unwrap();
+    #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let cfg = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -115,7 +119,11 @@ impl Client {
             }
             let mut chunk = [0u8; 4096];
             let n = s.read(&mut chunk).expect("read the upgrade response");
-            assert!(n > 0, "closed during the upgrade: {:?}", String::from_utf8_lossy(&buf));
+            assert!(
+                n > 0,
+                "closed during the upgrade: {:?}",
+                String::from_utf8_lossy(&buf)
+            );
             buf.extend_from_slice(&chunk[..n]);
         };
         let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
@@ -124,7 +132,10 @@ impl Client {
             head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
             "the RFC's accept key: {head}"
         );
-        assert!(!head.to_ascii_lowercase().contains("permessage-deflate"), "{head}");
+        assert!(
+            !head.to_ascii_lowercase().contains("permessage-deflate"),
+            "{head}"
+        );
         buf.drain(..head_end);
         Client {
             s,
@@ -148,6 +159,14 @@ impl Client {
         self.s.flush().unwrap();
     }
 
+    /// Sends one frame of a fragmented message (`fin` on the last).
+    pub fn send_fragment(&mut self, opcode: Opcode, fin: bool, payload: &[u8]) {
+        let mut out = vec![0; payload.len() + 14];
+        let n = write_client_fragment(&mut out, opcode, fin, [1, 2, 3, 4], payload);
+        self.s.write_all(&out[..n]).unwrap();
+        self.s.flush().unwrap();
+    }
+
     pub fn send_raw(&mut self, bytes: &[u8]) {
         self.s.write_all(bytes).unwrap();
         self.s.flush().unwrap();
@@ -167,7 +186,9 @@ impl Client {
             .reader
             .read(&mut self.buf, &limits, |m| {
                 queue.push_back(match m {
-                    Message::Text(t) => Got::Text(serde_json::from_slice(t).expect("JSON from the tracker")),
+                    Message::Text(t) => {
+                        Got::Text(serde_json::from_slice(t).expect("JSON from the tracker"))
+                    }
                     Message::Binary(b) => Got::Binary(b.to_vec()),
                     Message::Ping(b) => Got::Ping(b.to_vec()),
                     Message::Pong(b) => Got::Pong(b.to_vec()),

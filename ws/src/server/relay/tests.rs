@@ -37,7 +37,7 @@ fn an_announce_with_offers_reads_back() {
         panic!("not read back");
     };
     assert_eq!(r.conn, conn);
-    assert_eq!(&r.peer_id.0, PEER.as_bytes());
+    assert_eq!(&r.peer_id, PEER.as_bytes());
     assert_eq!(r.info_hash.0[0..2], [1, 2]);
     assert_eq!(r.info_hash.0[19], 0xff);
     assert_eq!(r.event, SwarmEvent::Update);
@@ -72,7 +72,7 @@ fn an_answer_and_a_stop_read_back() {
         panic!("not read back");
     };
     let (to, offer_id, sdp) = r.answer.expect("the answer");
-    assert_eq!(&to.0, b"-WW0105-mnopqrstuvwx");
+    assert_eq!(&to, b"-WW0105-mnopqrstuvwx");
     assert_eq!(offer_id.as_bytes(), b"o2");
     assert_eq!((sdp.kind, sdp.sdp), ("answer", "v=0"));
     assert_eq!(r.offer_count(), 0);
@@ -81,7 +81,8 @@ fn an_answer_and_a_stop_read_back() {
     let stop = format!(
         r#"{{"action":"announce","info_hash":"{IH}","peer_id":"{PEER}","event":"stopped","left":null}}"#
     );
-    let Some(Record::Announce(r)) = read(&parse_and_encode(&stop, conn)).map(|r| r) else {
+    let rec = parse_and_encode(&stop, conn);
+    let Some(Record::Announce(r)) = read(&rec) else {
         panic!("not read back");
     };
     assert_eq!(r.event, SwarmEvent::Stopped);
@@ -93,11 +94,13 @@ fn small_records_read_back() {
         worker: 1,
         conn: ConnId::from_parts(9, 2),
     };
-    let (ih, pid) = (InfoHash([4; 20]), PeerId([5; 20]));
+    let (ih, pid) = (InfoHash([4; 20]), [5u8; 20]);
     let mut b = [0u8; 256];
     let n = write_leave(&mut b, conn, &ih, &pid);
     assert_eq!(n, LEAVE_LEN);
-    assert!(matches!(read(&b[..n]), Some(Record::Leave(c, h, p)) if c == conn && h == ih && p == pid));
+    assert!(
+        matches!(read(&b[..n]), Some(Record::Leave(c, h, p)) if c == conn && h == ih && p == pid)
+    );
 
     let n = write_deliver_head(&mut b, conn);
     b[n..n + 2].copy_from_slice(b"{}");
