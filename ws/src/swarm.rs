@@ -231,42 +231,39 @@ impl WsShard {
         }
         let t = self.torrents.entry(a.info_hash).or_default();
         let seeder = a.seeder || a.event == SwarmEvent::Completed;
-        let pos = match t.find(&a.peer_id) {
-            Some(pos) => {
-                let p = &mut t.peers[pos];
-                if p.conn != a.conn {
-                    return Err(AnnounceError::PeerIdInUse);
-                }
-                if a.event == SwarmEvent::Completed && !p.seeder {
-                    t.downloaded = t.downloaded.saturating_add(1);
-                }
-                if p.seeder != seeder {
-                    p.seeder = seeder;
-                    if seeder {
-                        t.seeders += 1;
-                    } else {
-                        t.seeders -= 1;
-                    }
-                }
-                p.seen = now;
-                pos
+        let pos = if let Some(pos) = t.find(&a.peer_id) {
+            let p = &mut t.peers[pos];
+            if p.conn != a.conn {
+                return Err(AnnounceError::PeerIdInUse);
             }
-            None => {
-                if a.event == SwarmEvent::Completed {
-                    t.downloaded = t.downloaded.saturating_add(1);
-                }
-                t.push(
-                    Peer {
-                        id: a.peer_id,
-                        conn: a.conn,
-                        seeder,
-                        seen: now,
-                        pending: Vec::new(),
-                    },
-                    &self.hasher,
-                );
-                t.peers.len() - 1
+            if a.event == SwarmEvent::Completed && !p.seeder {
+                t.downloaded = t.downloaded.saturating_add(1);
             }
+            if p.seeder != seeder {
+                p.seeder = seeder;
+                if seeder {
+                    t.seeders += 1;
+                } else {
+                    t.seeders -= 1;
+                }
+            }
+            p.seen = now;
+            pos
+        } else {
+            if a.event == SwarmEvent::Completed {
+                t.downloaded = t.downloaded.saturating_add(1);
+            }
+            t.push(
+                Peer {
+                    id: a.peer_id,
+                    conn: a.conn,
+                    seeder,
+                    seen: now,
+                    pending: Vec::new(),
+                },
+                &self.hasher,
+            );
+            t.peers.len() - 1
         };
         let n = t.peers.len();
         if !a.offers.is_empty() && n > 1 {

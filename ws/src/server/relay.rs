@@ -106,7 +106,7 @@ pub fn write_announce(out: &mut [u8], conn: PeerConn, a: &Announce<'_>) -> usize
     w.byte(u8::from(a.is_seeder()));
     w.byte(a.offers.len() as u8);
     w.byte(u8::from(a.answer.is_some()));
-    for o in a.offers.iter() {
+    for o in &a.offers {
         w.offer_id(&o.offer_id);
         w.sdp(&o.sdp);
     }

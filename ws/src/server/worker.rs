@@ -711,8 +711,8 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
         }
     }
 
-    fn on_reply(&mut self, ctx: &mut Ctx<M>, record: Record<'_>) {
-        match record {
+    fn on_reply(&mut self, ctx: &mut Ctx<M>, record: &Record<'_>) {
+        match *record {
             Record::Deliver(to, text) => {
                 if !self
                     .conn_mut(to.conn)
@@ -954,7 +954,7 @@ impl<M: Copy + Send + 'static> Handler for WsWorker<M> {
 
     fn on_mesh_record(&mut self, ctx: &mut Ctx<M>, from: usize, lane: Lane, record: &mut [u8]) {
         match relay::read(record) {
-            Some(r) if lane == Lane::Reply => self.on_reply(ctx, r),
+            Some(r) if lane == Lane::Reply => self.on_reply(ctx, &r),
             Some(r) => self.on_request(ctx, from, r),
             None => log::debug!("worker {}: unreadable mesh record from {from}", self.id),
         }

@@ -21,7 +21,7 @@ fn oid(i: u32) -> OfferId {
 
 const IH: InfoHash = InfoHash([7; 20]);
 
-fn ann<'a>(i: u32, event: SwarmEvent, seeder: bool, offers: &'a [OfferId]) -> SwarmAnnounce<'a> {
+fn ann(i: u32, event: SwarmEvent, seeder: bool, offers: &[OfferId]) -> SwarmAnnounce<'_> {
     SwarmAnnounce {
         info_hash: IH,
         peer_id: pid(i),

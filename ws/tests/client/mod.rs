@@ -216,7 +216,7 @@ impl Client {
                 .tcp()
                 .set_read_timeout(Some(left.max(Duration::from_millis(1))))
                 .unwrap();
-            let mut chunk = [0u8; 65536];
+            let mut chunk = [0u8; 16384];
             match self.s.read(&mut chunk) {
                 Ok(0) => return Got::Gone,
                 Ok(n) => {
