@@ -207,3 +207,99 @@ proptest! {
         prop_assert_eq!(latin1(&v["offer_id"]), id);
     }
 }
+
+/// The fuzz seeds are real traffic: each parses as expected.
+#[test]
+fn fuzz_seeds_parse() {
+    let limits = HandshakeLimits {
+        max_head_len: 4096,
+        forwarded_header: Some("X-Forwarded-For"),
+    };
+    for ok in [
+        &include_bytes!("../../fuzz/seeds/handshake/chromium")[..],
+        include_bytes!("../../fuzz/seeds/handshake/firefox"),
+        include_bytes!("../../fuzz/seeds/handshake/proxied"),
+    ] {
+        assert!(parse_upgrade(ok, &limits).is_ok());
+    }
+    let status = |b: &[u8]| match parse_upgrade(b, &limits) {
+        Err(HandshakeError::Reject(r)) => r.status,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        status(include_bytes!("../../fuzz/seeds/handshake/smuggling_te_cl")),
+        400
+    );
+    assert_eq!(
+        status(include_bytes!("../../fuzz/seeds/handshake/version_8")),
+        426
+    );
+
+    let mut bufs = ParseBuffers::new(1 << 16);
+    let limits = MessageLimits::default();
+    let mut parse = |b: &[u8]| {
+        parse_message(&mut b.to_vec(), &limits, &mut bufs).map(|m| match m {
+            ClientMessage::Announce(a) => (a.offers.len(), a.answer.is_some(), a.left, a.event, 0),
+            ClientMessage::Scrape(s) => (0, false, None, Event::Update, s.len()),
+        })
+    };
+    assert_eq!(
+        parse(include_bytes!("../../fuzz/seeds/message/announce_offers")),
+        Ok((5, false, Some(1_048_576), Event::Started, 0))
+    );
+    assert_eq!(
+        parse(include_bytes!("../../fuzz/seeds/message/answer")),
+        Ok((0, true, None, Event::Update, 0))
+    );
+    assert_eq!(
+        parse(include_bytes!("../../fuzz/seeds/message/announce_magnet")),
+        Ok((0, false, None, Event::Started, 0))
+    );
+    assert_eq!(
+        parse(include_bytes!(
+            "../../fuzz/seeds/message/announce_stopped_int"
+        )),
+        Ok((0, false, Some(0), Event::Stopped, 0))
+    );
+    assert_eq!(
+        parse(include_bytes!("../../fuzz/seeds/message/scrape_one")),
+        Ok((0, false, None, Event::Update, 1))
+    );
+    assert_eq!(
+        parse(include_bytes!("../../fuzz/seeds/message/scrape_array")),
+        Ok((0, false, None, Event::Update, 3))
+    );
+    assert!(parse(include_bytes!("../../fuzz/seeds/message/deep")).is_err());
+
+    let frames = FrameLimits {
+        role: Role::Server,
+        max_message_len: 1 << 16,
+    };
+    let mut kinds = Vec::new();
+    for f in [
+        &include_bytes!("../../fuzz/seeds/frame/announce_text")[..],
+        include_bytes!("../../fuzz/seeds/frame/fragmented_with_ping"),
+        include_bytes!("../../fuzz/seeds/frame/ping_close"),
+        include_bytes!("../../fuzz/seeds/frame/scrape_then_binary"),
+    ] {
+        let mut buf = f.to_vec();
+        let n = FrameReader::default().read(&mut buf, &frames, |m| {
+            kinds.push(match m {
+                Message::Text(t) => {
+                    assert!(parse(t).is_ok());
+                    "text"
+                }
+                Message::Binary(_) => "binary",
+                Message::Ping(_) => "ping",
+                Message::Pong(_) => "pong",
+                Message::Close { .. } => "close",
+            });
+            Flow::Continue
+        });
+        assert_eq!(n, Ok(f.len()));
+    }
+    assert_eq!(
+        kinds,
+        ["text", "ping", "pong", "text", "close", "ping", "close", "text", "binary"]
+    );
+}

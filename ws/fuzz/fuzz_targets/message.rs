@@ -1,0 +1,71 @@
+//! Fuzz target: `parse_message` on arbitrary bytes (the reader hands it
+//! UTF-8 only, but it must not panic on anything). Checks: no panic; what
+//! parses stays within the limits; a failure is writable with what it
+//! carries; replies to what parsed fit their promised sizes.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use riptide_ws::protocol::{
+    failure_max_len, offer_max_len, parse_message, scrape_reply_max_len, write_answer,
+    write_failure, write_offer, write_scrape_reply, ClientMessage, MessageLimits, ParseBuffers,
+    ScrapeCounts,
+};
+
+fuzz_target!(|data: &[u8]| {
+    let limits = MessageLimits {
+        max_offers: 5,
+        max_sdp_len: 2048,
+        max_scrape_hashes: 8,
+        max_depth: 6,
+    };
+    let mut bufs = ParseBuffers::new(1024);
+    let mut text = data.to_vec();
+    let mut out = vec![0u8; 16 * 1024];
+    match parse_message(&mut text, &limits, &mut bufs) {
+        Ok(ClientMessage::Announce(a)) => {
+            assert!(a.offers.len() <= limits.max_offers);
+            for o in &a.offers {
+                assert!(o.sdp.sdp.len() <= limits.max_sdp_len);
+                assert!(!o.offer_id.as_bytes().is_empty());
+                let max = offer_max_len(o.sdp.sdp.len());
+                assert!(
+                    write_offer(
+                        &mut out[..max],
+                        &a.info_hash,
+                        &a.peer_id,
+                        &o.offer_id,
+                        &o.sdp
+                    ) <= max
+                );
+            }
+            if let Some(ans) = a.answer {
+                let max = offer_max_len(ans.sdp.sdp.len());
+                assert!(
+                    write_answer(
+                        &mut out[..max],
+                        &a.info_hash,
+                        &a.peer_id,
+                        &ans.offer_id,
+                        &ans.sdp
+                    ) <= max
+                );
+            }
+        }
+        Ok(ClientMessage::Scrape(s)) => {
+            assert!(s.len() <= limits.max_scrape_hashes);
+            let files: Vec<_> = s
+                .info_hashes()
+                .iter()
+                .map(|h| (*h, ScrapeCounts::default()))
+                .collect();
+            let max = scrape_reply_max_len(files.len());
+            assert!(write_scrape_reply(&mut out[..max], &files) <= max);
+        }
+        Err(e) => {
+            let max = failure_max_len(e.reason.len());
+            assert!(
+                write_failure(&mut out[..max], e.action, e.info_hash.as_ref(), e.reason) <= max
+            );
+        }
+    }
+});
