@@ -421,3 +421,54 @@ fn an_idle_connection_is_closed_and_a_slow_reader_is_cut_off() {
     let r = expect_reply(&mut sender, &ih);
     assert_eq!(r["incomplete"], 1, "{r}");
 }
+
+#[test]
+fn proxy_protocol_and_forwarded_for_name_the_client_only_from_trusted_proxies() {
+    let t = tracker("[ws]\nproxy_protocol = true\ntrusted_proxies = [\"127.0.0.1/32\"]\n");
+    let ih = hash(0, 100);
+    // From a trusted proxy (127.0.0.1): the PROXY header's IPv6 source is the client.
+    let mut s = client::tcp(t.addr(false, true));
+    s.write_all(b"PROXY TCP6 2001:db8::1 2001:db8::2 40000 443\r\n")
+        .unwrap();
+    let mut c = Client::upgrade(Box::new(s));
+    c.send_json(&announce(&ih, &peer(1), None, &[]));
+    expect_reply(&mut c, &ih);
+    assert_eq!(t.p.metric("riptide_requests_total", "ip=\"6\""), 1);
+    // From ::1, not trusted: refused before the upgrade.
+    let mut s = client::tcp(t.addr(false, false));
+    s.write_all(b"PROXY TCP4 192.0.2.1 192.0.2.2 40000 443\r\n")
+        .unwrap();
+    s.write_all(upgrade_request("").as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
+    assert_eq!(
+        t.p.metric("riptide_errors_total", "reason=\"untrusted_proxy\""),
+        1
+    );
+    // Without the header: refused too.
+    let mut s = client::tcp(t.addr(false, true));
+    s.write_all(upgrade_request("").as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
+
+    let t = tracker("[ws]\ntrusted_proxies = [\"::1/128\"]\n");
+    // X-Forwarded-For from the trusted ::1 names an IPv4 client ...
+    let mut s = client::tcp(t.addr(false, false));
+    s.write_all(upgrade_request("X-Forwarded-For: 198.51.100.7\r\n").as_bytes())
+        .unwrap();
+    let mut c = Client::upgrade_sent(Box::new(s));
+    c.send_json(&announce(&ih, &peer(2), None, &[]));
+    expect_reply(&mut c, &ih);
+    assert_eq!(t.p.metric("riptide_requests_total", "ip=\"4\""), 1);
+    // ... and is ignored from anyone else.
+    let mut s = client::tcp(t.addr(false, true));
+    s.write_all(upgrade_request("X-Forwarded-For: 2001:db8::9\r\n").as_bytes())
+        .unwrap();
+    let mut c = Client::upgrade_sent(Box::new(s));
+    c.send_json(&announce(&ih, &peer(3), None, &[]));
+    expect_reply(&mut c, &ih);
+    assert_eq!(t.p.metric("riptide_requests_total", "ip=\"4\""), 2);
+    assert_eq!(t.p.metric("riptide_requests_total", "ip=\"6\""), 0);
+}

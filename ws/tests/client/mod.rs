@@ -112,6 +112,11 @@ impl Client {
     /// Upgrades over an already connected stream.
     pub fn upgrade(mut s: Box<dyn Stream>) -> Client {
         s.write_all(upgrade_request("").as_bytes()).unwrap();
+        Client::upgrade_sent(s)
+    }
+
+    /// Reads the answer to an upgrade request already sent on `s`.
+    pub fn upgrade_sent(mut s: Box<dyn Stream>) -> Client {
         let mut buf = Vec::new();
         let head_end = loop {
             if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
