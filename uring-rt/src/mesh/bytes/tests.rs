@@ -474,7 +474,7 @@ fn stress(count: u64, ring: usize, max_record: usize, seed: u64) {
             producer_flag.wake();
         }
         if received < count && !rx.has_backlog() {
-            if next_rand(&mut rng) % 4 == 0 {
+            if next_rand(&mut rng).is_multiple_of(4) {
                 thread::yield_now();
             }
             if !consumer_flag.sleep(STALL) {
