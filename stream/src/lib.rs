@@ -10,18 +10,23 @@
 //!   `ServerConfig` new handshakes use (SIGUSR1), keeping the old one on error;
 //! - [`proxy_protocol`]: the PROXY protocol v1/v2 header parser;
 //! - [`forwarded`]: trusted proxies (CIDR list) and the client address
-//!   from `X-Forwarded-For`.
+//!   from `X-Forwarded-For`;
+//! - [`listen`]: the plain and TLS listener groups of a stream tracker and
+//!   its certificates, bound at start-up.
 //!
-//! Not: sockets, the runtime, HTTP or WebSocket framing, configuration
-//! files. Nothing here does I/O except reading certificate files.
+//! Not: the runtime's loop, HTTP or WebSocket framing, configuration
+//! files. Nothing here does I/O except reading certificate files and
+//! binding the listeners at start-up.
 
 pub mod certs;
 pub mod forwarded;
+pub mod listen;
 pub mod proxy_protocol;
 pub mod tls;
 
 pub use certs::{CertError, CertStore, TlsOptions};
 pub use forwarded::{client_from_forwarded, CidrError, IpCidr, TrustedProxies};
+pub use listen::{bind_stream_listeners, StreamListeners};
 pub use proxy_protocol::{parse_proxy_header, ProxyAddrs, ProxyError, ProxyHeader};
 pub use tls::{Read, TlsError, TlsPhase, TlsSession};
 

@@ -9,15 +9,12 @@ pub mod worker;
 
 use crate::config::WsConfig;
 use crate::metrics::TABLES;
-use anyhow::Context;
 use riptide_common::access_list::SharedAccessList;
 use riptide_common::metrics::Desc;
 use riptide_common::startup::{BoundAddrs, Service, Started};
-use riptide_stream::{CertStore, TlsOptions, TrustedProxies};
-use std::net::TcpListener;
+use riptide_stream::{bind_stream_listeners, CertStore, StreamListeners, TrustedProxies};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use uring_rt::socket::{reuseport_listeners, ListenOptions};
 use uring_rt::RuntimeConfig;
 use worker::{MetricsPlace, WsWorker};
 
@@ -94,10 +91,7 @@ pub struct ServerState {
 
 /// What `bind` prepared: each worker's listeners (with "speaks TLS"), and
 /// the certificates, loaded while the files are still readable as root.
-pub struct Bound {
-    listeners: Vec<Vec<(TcpListener, bool)>>,
-    certs: Option<Arc<CertStore>>,
-}
+pub type Bound = StreamListeners;
 
 /// riptide-ws for the shared start-up sequence.
 pub struct WsService;
@@ -115,51 +109,13 @@ impl Service for WsService {
     }
 
     fn bind(config: &WsConfig, started: &Started) -> anyhow::Result<(Self::Bound, BoundAddrs)> {
-        let probe = uring_rt::Probe::detect();
-        let missing = probe.missing_for_tcp();
-        anyhow::ensure!(
-            missing.is_empty(),
-            "riptide-ws needs io_uring features kernel {} lacks: {}",
-            probe.kernel(),
-            missing.join(", ")
-        );
-        let certs = if config.tls.enabled {
-            let store = CertStore::open(
-                &config.tls.cert_path,
-                &config.tls.key_path,
-                TlsOptions::default(),
-            )?;
-            log::info!(
-                "TLS: {} and {} loaded (TLS 1.2 and 1.3, ALPN http/1.1, ring)",
-                config.tls.cert_path.display(),
-                config.tls.key_path.display()
-            );
-            Some(Arc::new(store))
-        } else {
-            None
-        };
-        let workers = started.workers;
-        let mut per_worker: Vec<Vec<(TcpListener, bool)>> =
-            (0..workers).map(|_| Vec::new()).collect();
-        let mut addrs = Vec::new();
-        let plain = [config.network.ipv4()?, config.network.ipv6()?].map(|a| (a, false));
-        let tls = [config.tls.ipv4()?, config.tls.ipv6()?].map(|a| (a, true));
-        for (addr, tls) in plain.into_iter().chain(tls) {
-            let Some(addr) = addr else { continue };
-            let group = reuseport_listeners(addr, workers, ListenOptions::default())
-                .with_context(|| format!("listen on tcp {addr}"))?;
-            addrs.push((if tls { "wss" } else { "ws" }, group[0].local_addr()?));
-            for (w, l) in per_worker.iter_mut().zip(group) {
-                w.push((l, tls));
-            }
-        }
-        Ok((
-            Bound {
-                listeners: per_worker,
-                certs,
-            },
-            addrs,
-        ))
+        bind_stream_listeners(
+            "riptide-ws",
+            &config.network,
+            &config.tls,
+            started.workers,
+            ("ws", "wss"),
+        )
     }
 
     fn serve(config: WsConfig, bound: Self::Bound, started: Started) -> anyhow::Result<()> {
@@ -207,7 +163,7 @@ impl WsService {
             start: Instant::now(),
         };
         Ok(bound
-            .listeners
+            .per_worker
             .into_iter()
             .enumerate()
             .map(|(i, listeners)| WsWorker::new(i, workers, state.clone(), listeners, place(i)))
