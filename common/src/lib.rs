@@ -17,4 +17,4 @@ pub mod startup;
 pub mod swarm;
 pub mod types;
 
-pub use types::{shard_of, ClientName, InfoHash, PeerId};
+pub use types::{mesh_tag, shard_of, ClientName, InfoHash, PeerId};

@@ -33,6 +33,16 @@ impl fmt::Debug for PeerId {
     }
 }
 
+/// The first byte of every byte-mesh record says which tracker wrote it, so
+/// one process serving several protocols (`riptide`) hands each record to
+/// the right one.
+pub mod mesh_tag {
+    /// riptide-http's records.
+    pub const HTTP: u8 = b'h';
+    /// riptide-ws's records.
+    pub const WS: u8 = b'w';
+}
+
 /// The worker that owns the torrent `hash` among `workers` workers.
 ///
 /// The first four bytes of a hash are already uniform, and this exact

@@ -5,7 +5,8 @@
 //! [`ReturnAddr`] (worker, connection, sequence number), so an answer that
 //! comes back after its connection moved on is recognised and dropped.
 //!
-//! Layouts (integers little-endian):
+//! Layouts (integers little-endian), each after the tag byte `h`
+//! (`riptide_common::mesh_tag::HTTP`):
 //! - announce: `ret | 1 | info_hash[20] | family (4|6) | ip[16] | port u16 |
 //!   event | seeder | numwant u16 | compact | connection`
 //! - announce answer: `ret | 1 | the whole HTTP response`
@@ -19,6 +20,8 @@ use riptide_common::InfoHash;
 use std::net::IpAddr;
 use uring_rt::mesh::bytes::ReturnAddr;
 
+/// First byte of every record (`riptide_common::mesh_tag`).
+const TAG: u8 = riptide_common::mesh_tag::HTTP;
 const ANNOUNCE: u8 = 1;
 const SCRAPE: u8 = 2;
 
@@ -57,14 +60,14 @@ impl RemoteAnnounce {
 }
 
 /// Bytes of an encoded announce record.
-pub const ANNOUNCE_LEN: usize = ReturnAddr::LEN + 1 + 20 + 1 + 16 + 2 + 1 + 1 + 2 + 1 + 1;
+pub const ANNOUNCE_LEN: usize = 1 + ReturnAddr::LEN + 1 + 20 + 1 + 16 + 2 + 1 + 1 + 2 + 1 + 1;
 /// Bytes of a scrape ask of `n` hashes.
 pub const fn scrape_ask_len(n: usize) -> usize {
-    ReturnAddr::LEN + 2 + n * 21
+    1 + ReturnAddr::LEN + 2 + n * 21
 }
 /// Bytes of a scrape answer of `n` hashes.
 pub const fn scrape_answer_len(n: usize) -> usize {
-    ReturnAddr::LEN + 2 + n * 13
+    1 + ReturnAddr::LEN + 2 + n * 13
 }
 
 /// A record as received.
@@ -120,6 +123,7 @@ fn connection_of(b: u8) -> Connection {
 /// returns its length.
 pub fn write_announce(buf: &mut [u8], ret: &ReturnAddr, a: &RemoteAnnounce) -> usize {
     let mut w = Cursor::new(buf);
+    w.put(&[TAG]);
     w.put(&ret.encode());
     w.put(&[ANNOUNCE]);
     w.put(&a.info_hash.0);
@@ -144,6 +148,7 @@ pub fn write_announce(buf: &mut [u8], ret: &ReturnAddr, a: &RemoteAnnounce) -> u
 /// follows it; returns the head's length.
 pub fn write_answer_head(buf: &mut [u8], ret: &ReturnAddr) -> usize {
     let mut w = Cursor::new(buf);
+    w.put(&[TAG]);
     w.put(&ret.encode());
     w.put(&[ANNOUNCE]);
     w.at
@@ -153,6 +158,7 @@ pub fn write_answer_head(buf: &mut [u8], ret: &ReturnAddr) -> usize {
 /// length (`buf` holds at least [`scrape_ask_len`]).
 pub fn write_scrape_ask(buf: &mut [u8], ret: &ReturnAddr, hashes: &[(u8, InfoHash)]) -> usize {
     let mut w = Cursor::new(buf);
+    w.put(&[TAG]);
     w.put(&ret.encode());
     w.put(&[SCRAPE, hashes.len() as u8]);
     for (i, h) in hashes {
@@ -170,6 +176,7 @@ pub fn write_scrape_answer(
     counts: impl ExactSizeIterator<Item = (u8, ScrapeStats)>,
 ) -> usize {
     let mut w = Cursor::new(buf);
+    w.put(&[TAG]);
     w.put(&ret.encode());
     w.put(&[SCRAPE, counts.len() as u8]);
     for (i, s) in counts {
@@ -208,11 +215,14 @@ pub fn answer_counts(body: &[u8]) -> impl Iterator<Item = (u8, ScrapeStats)> + '
 /// Reads a record from the mesh; `None` for one that does not parse (never
 /// expected: only workers of this process write them).
 pub fn read(record: &[u8], reply: bool) -> Option<Record<'_>> {
+    let (&TAG, record) = record.split_first()? else {
+        return None;
+    };
     let (ret, rest) = ReturnAddr::decode(record)?;
     let (&kind, body) = rest.split_first()?;
     match (kind, reply) {
         (ANNOUNCE, false) => {
-            let b = body.get(..ANNOUNCE_LEN - ReturnAddr::LEN - 1)?;
+            let b = body.get(..ANNOUNCE_LEN - ReturnAddr::LEN - 2)?;
             let mut info_hash = [0; 20];
             info_hash.copy_from_slice(&b[..20]);
             let mut ip16 = [0; 16];

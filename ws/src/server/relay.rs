@@ -18,7 +18,8 @@
 //! - scrape answer: `5 | ret | n | (index u8, complete u32, incomplete u32,
 //!   downloaded u32) * n`.
 //!
-//! `conn` and `ret` are a [`ReturnAddr`] (worker, connection id, sequence
+//! Every record starts with the tag byte `w` (`riptide_common::mesh_tag::WS`),
+//! then the kind. `conn` and `ret` are a [`ReturnAddr`] (worker, connection id, sequence
 //! number; the sequence only matters for scrapes). Integers little-endian.
 
 use crate::protocol::{Announce, Event, OfferId, PeerId, ScrapeCounts, Sdp};
@@ -26,13 +27,15 @@ use crate::swarm::{PeerConn, SwarmEvent};
 use riptide_common::InfoHash;
 use uring_rt::mesh::bytes::ReturnAddr;
 
+/// First byte of every record.
+const TAG: u8 = riptide_common::mesh_tag::WS;
 const ANNOUNCE: u8 = 1;
 const LEAVE: u8 = 2;
 const SCRAPE_ASK: u8 = 3;
 const DELIVER: u8 = 4;
 const SCRAPE_ANSWER: u8 = 5;
 
-const HEAD: usize = 1 + ReturnAddr::LEN;
+const HEAD: usize = 2 + ReturnAddr::LEN;
 const ANNOUNCE_FIXED: usize = HEAD + 20 + 20 + 4;
 
 /// Bytes an SDP takes in a record.
@@ -94,6 +97,7 @@ impl Writer<'_> {
 /// (at least [`announce_len`] bytes); returns its length.
 pub fn write_announce(out: &mut [u8], conn: PeerConn, a: &Announce<'_>) -> usize {
     let mut w = Writer { out, at: 0 };
+    w.byte(TAG);
     w.byte(ANNOUNCE);
     w.put(&conn_addr(conn, 0).encode());
     w.put(&a.info_hash.0);
@@ -126,6 +130,7 @@ pub fn write_leave(
     peer_id: &PeerId,
 ) -> usize {
     let mut w = Writer { out, at: 0 };
+    w.byte(TAG);
     w.byte(LEAVE);
     w.put(&conn_addr(conn, 0).encode());
     w.put(&info_hash.0);
@@ -141,8 +146,9 @@ pub const DELIVER_HEAD: usize = HEAD;
 
 /// Writes a deliver record's head for `conn`; the JSON text goes after it.
 pub fn write_deliver_head(out: &mut [u8], conn: PeerConn) -> usize {
-    out[0] = DELIVER;
-    out[1..HEAD].copy_from_slice(&conn_addr(conn, 0).encode());
+    out[0] = TAG;
+    out[1] = DELIVER;
+    out[2..HEAD].copy_from_slice(&conn_addr(conn, 0).encode());
     HEAD
 }
 
@@ -155,6 +161,7 @@ pub fn scrape_ask_len(n: usize) -> usize {
 /// owner counts.
 pub fn write_scrape_ask(out: &mut [u8], ret: &ReturnAddr, hashes: &[(u8, InfoHash)]) -> usize {
     let mut w = Writer { out, at: 0 };
+    w.byte(TAG);
     w.byte(SCRAPE_ASK);
     w.put(&ret.encode());
     w.byte(hashes.len() as u8);
@@ -177,6 +184,7 @@ pub fn write_scrape_answer(
     counts: impl ExactSizeIterator<Item = (u8, ScrapeCounts)>,
 ) -> usize {
     let mut w = Writer { out, at: 0 };
+    w.byte(TAG);
     w.byte(SCRAPE_ANSWER);
     w.put(&ret.encode());
     w.byte(counts.len() as u8);
@@ -307,6 +315,9 @@ fn peer_conn(ret: &ReturnAddr) -> PeerConn {
 /// logged by the caller).
 pub fn read(record: &[u8]) -> Option<Record<'_>> {
     let mut r = Reader { b: record };
+    if r.byte()? != TAG {
+        return None;
+    }
     let kind = r.byte()?;
     let ret = r.conn()?;
     Some(match kind {
