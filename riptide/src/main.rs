@@ -1,7 +1,8 @@
-//! riptide: udp:// and http(s):// from one process and one swarm per
-//! torrent (a UDP peer and an HTTP peer of one torrent see each other).
-//! The protocol crates are libraries; this is where they are composed.
-//! `riptide-udp` and `riptide-http` stay as single-protocol shorthands.
+//! riptide: udp://, http(s):// and ws(s):// from one process, UDP and HTTP
+//! from one swarm per torrent (a UDP peer and an HTTP peer of one torrent
+//! see each other; WebRTC peers have their own swarms). The protocol
+//! crates are libraries; this is where they are composed. `riptide-udp`,
+//! `riptide-http` and `riptide-ws` stay as single-protocol shorthands.
 
 mod combined;
 mod config;
@@ -16,6 +17,8 @@ use riptide_http::server::HttpService;
 use riptide_udp::metrics::DESCS_UDP;
 use riptide_udp::server::uring::{runtime_config, UringDriver};
 use riptide_udp::server::UdpService;
+use riptide_ws::metrics::DESCS_WS;
+use riptide_ws::server::WsService;
 use std::sync::Arc;
 use uring_rt::RuntimeConfig;
 
@@ -26,15 +29,16 @@ struct Riptide;
 struct Bound {
     udp: Option<riptide_udp::server::Bound>,
     http: Option<riptide_http::server::Bound>,
+    ws: Option<riptide_ws::server::Bound>,
 }
 
 impl Service for Riptide {
     type Config = RiptideConfig;
     type Bound = Bound;
     /// UDP's series (first, so its indices and its runtime block are as in
-    /// riptide-udp), the runtime block, then HTTP's; every series carries
-    /// `proto="udp"` or `proto="http"`.
-    const METRICS: &'static [&'static [Desc]] = &[DESCS_UDP, RUNTIME, DESCS_HTTP];
+    /// riptide-udp), the runtime block, then HTTP's and WebTorrent's; every
+    /// series carries `proto="udp"`, `proto="http"` or `proto="ws"`.
+    const METRICS: &'static [&'static [Desc]] = &[DESCS_UDP, RUNTIME, DESCS_HTTP, DESCS_WS];
 
     fn probe_verdict(probe: &uring_rt::Probe) -> (Vec<&'static str>, &'static str) {
         let mut missing = probe.missing_for_udp();
@@ -58,8 +62,18 @@ impl Service for Riptide {
         } else {
             None
         };
-        log::info!("serving {} from one swarm", config.protocols.join(" and "));
-        Ok((Bound { udp, http }, addrs))
+        let ws = if config.ws() {
+            let (b, a) = WsService::bind(&config.ws_config(), started)?;
+            addrs.extend(a);
+            Some(b)
+        } else {
+            None
+        };
+        log::info!(
+            "serving {} (UDP and HTTP from one swarm)",
+            config.protocols.join(", ")
+        );
+        Ok((Bound { udp, http, ws }, addrs))
     }
 
     fn serve(config: RiptideConfig, bound: Bound, started: Started) -> anyhow::Result<()> {
@@ -78,6 +92,7 @@ impl Service for Riptide {
             }
         }
         let mut http: Vec<Option<_>> = (0..workers).map(|_| None).collect();
+        let bound_http = bound.http.is_some();
         if let Some(b) = bound.http {
             let http_config = config.http_config();
             rt = riptide_http::server::runtime_config(&http_config, workers, &rt);
@@ -91,10 +106,34 @@ impl Service for Riptide {
                 *slot = Some(w);
             }
         }
+        let mut ws: Vec<Option<_>> = (0..workers).map(|_| None).collect();
+        if let Some(b) = bound.ws {
+            let ws_config = config.ws_config();
+            // The stream limits of both TCP protocols, the larger of each.
+            let before = rt.clone();
+            rt = riptide_ws::server::runtime_config(&ws_config, workers, &rt);
+            if bound_http {
+                rt.max_connections += before.max_connections;
+                rt.max_outbound_bytes = rt.max_outbound_bytes.max(before.max_outbound_bytes);
+                rt.byte_mesh_ring_bytes = rt.byte_mesh_ring_bytes.max(before.byte_mesh_ring_bytes);
+            }
+            let no_runtime_block = !config.udp() && !config.http();
+            let built = WsService::workers(&ws_config, b, &started, |i| {
+                riptide_ws::server::worker::MetricsPlace {
+                    values: Arc::clone(&started.metrics[i]),
+                    base: udp_len + RUNTIME.len() + DESCS_HTTP.len(),
+                    runtime_base: no_runtime_block.then_some(udp_len),
+                }
+            })?;
+            for (slot, w) in ws.iter_mut().zip(built) {
+                *slot = Some(w);
+            }
+        }
         let handlers: Vec<Combined> = udp
             .into_iter()
             .zip(http)
-            .map(|(udp, http)| Combined { udp, http })
+            .zip(ws)
+            .map(|((udp, http), ws)| Combined::new(udp, http, ws))
             .collect();
         let stopped = uring_rt::run(&rt, handlers).map_err(|e| anyhow::anyhow!("runtime: {e}"))?;
         if stopped

@@ -1,18 +1,24 @@
 //! The combined process: a UDP peer and an HTTP peer of one torrent see
-//! each other, on whichever worker owns it; metrics carry `proto`.
+//! each other, on whichever worker owns it; WebTorrent peers beside them
+//! trade offers and answers in their own swarm; metrics carry `proto`.
 
+#[path = "../../ws/tests/client/mod.rs"]
+mod client;
+
+use client::{latin1, Client};
 use riptide_test_support::Process;
+use serde_json::json;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::Path;
 use std::time::Duration;
 
-fn start() -> Process {
+fn start(extra: &str) -> Process {
     Process::start(
         Path::new(env!("CARGO_BIN_EXE_riptide")),
         None,
         "riptide",
-        "workers = 2\n[network]\naddress_ipv4 = \"127.0.0.1:0\"\naddress_ipv6 = \"\"\n[metrics]\nenabled = true\naddress = \"127.0.0.1:0\"\n",
+        &format!("workers = 2\n{extra}[network]\naddress_ipv4 = \"127.0.0.1:0\"\naddress_ipv6 = \"\"\n[metrics]\nenabled = true\naddress = \"127.0.0.1:0\"\n[webtorrent]\naddress_ipv4 = \"127.0.0.1:0\"\naddress_ipv6 = \"\"\n"),
     )
 }
 
@@ -81,13 +87,14 @@ fn udp_announce(a: SocketAddr, hash: &[u8; 20], port: u16) -> Vec<u8> {
 
 #[test]
 fn a_udp_peer_and_an_http_peer_of_one_torrent_see_each_other() {
-    let t = start();
+    let t = start("");
+    assert!(t.addr("ws", true).is_none(), "ws is off by default");
     let udp = t.addr("udp", true).expect("a UDP socket");
     let http = t.addr("http", true).expect("an HTTP listener");
     // One torrent per worker, so both the local path and the hops are used.
     for first in [0u8, 1] {
         let mut hash = [0x5a; 20];
-        hash[0] = first;
+        hash[..4].copy_from_slice(&[0, 0, 0, first]);
         let r = http_announce(http, &hash, 1, 1111);
         assert!(r.starts_with(b"HTTP/1.1 200 OK"), "{r:?}");
         let peers = udp_announce(udp, &hash, 2222);
@@ -102,4 +109,48 @@ fn a_udp_peer_and_an_http_peer_of_one_torrent_see_each_other() {
     }
     assert!(t.metric("riptide_requests_total", "proto=\"udp\",kind=\"announce\"") >= 2);
     assert!(t.metric("riptide_requests_total", "proto=\"http\",kind=\"announce\"") >= 4);
+}
+
+#[test]
+fn udp_http_and_webtorrent_from_one_process() {
+    let t = start("protocols = [\"udp\", \"http\", \"ws\"]\n");
+    let (udp, http) = (t.addr("udp", true).unwrap(), t.addr("http", true).unwrap());
+    let ws = t.addr("ws", true).expect("a ws listener");
+    for owner in [0u8, 1] {
+        let mut hash = [0x33; 20];
+        hash[..4].copy_from_slice(&[0, 0, 0, owner]);
+        let (pa, pb) = ([b'a'; 20], [b'b'; 20]);
+        let announce = |pid: &[u8; 20], offers: bool| {
+            let mut v = json!({"action": "announce", "info_hash": latin1(&hash),
+                "peer_id": latin1(pid), "numwant": 1, "left": 0, "event": "started"});
+            if offers {
+                v["left"] = json!(1);
+                v["offers"] = json!([{"offer": {"type": "offer", "sdp": "v=0"}, "offer_id": "o1"}]);
+            }
+            v
+        };
+        let mut a = Client::connect(ws, None);
+        let mut b = Client::connect(ws, None);
+        b.send_json(&announce(&pb, false));
+        assert_eq!(b.recv_json()["complete"], 1);
+        a.send_json(&announce(&pa, true));
+        let r = a.recv_json();
+        assert_eq!(
+            (r["complete"].as_u64(), r["incomplete"].as_u64()),
+            (Some(1), Some(1)),
+            "{r}"
+        );
+        let offer = b.recv_json();
+        assert_eq!(offer["offer_id"], "o1", "{offer}");
+        b.send_json(&json!({"action": "announce", "info_hash": latin1(&hash), "peer_id": latin1(&pb),
+            "to_peer_id": latin1(&pa), "offer_id": "o1", "answer": {"type": "answer", "sdp": "v=1"}}));
+        assert_eq!(a.recv_json()["answer"]["sdp"], "v=1");
+        // The same torrent over UDP and HTTP: their own swarm, which the
+        // WebRTC peers are not in.
+        let r = http_announce(http, &hash, 1, 1111);
+        assert!(r.starts_with(b"HTTP/1.1 200 OK"), "{r:?}");
+        assert_eq!(udp_announce(udp, &hash, 2222), [127, 0, 0, 1, 0x04, 0x57]);
+    }
+    assert!(t.metric("riptide_relayed_total", "proto=\"ws\",kind=\"offer\"") >= 2);
+    assert!(t.metric("riptide_requests_total", "proto=\"http\",kind=\"announce\"") >= 2);
 }

@@ -122,6 +122,16 @@ impl ValidateOwn for WsConfig {
             w.max_scrape_hashes,
             1..=MAX_SCRAPE_HASHES,
         )?;
+        if w.idle_timeout <= self.protocol.announce_interval {
+            return Err(ConfigError::invalid(
+                "ws.idle_timeout",
+                &w.idle_timeout.to_string(),
+                &format!(
+                    "more than protocol.announce_interval ({}): clients re-announce that often, and a silent connection is closed",
+                    self.protocol.announce_interval
+                ),
+            ));
+        }
         for (key, v) in [
             ("ws.handshake_timeout", w.handshake_timeout),
             ("ws.idle_timeout", w.idle_timeout),
@@ -160,6 +170,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("enable"), "{err}");
+        let err = parse::<WsConfig>("[ws]\nidle_timeout = 60\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("ws.idle_timeout") && err.contains("120"),
+            "{err}"
+        );
         let err = parse::<WsConfig>("[ws]\nmax_offers = 0\n")
             .unwrap_err()
             .to_string();

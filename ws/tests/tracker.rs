@@ -381,10 +381,12 @@ fn a_close_frame_is_answered_with_one_and_sigterm_sends_1001() {
 
 #[test]
 fn an_idle_connection_is_closed_and_a_slow_reader_is_cut_off() {
-    let t = tracker("[ws]\nidle_timeout = 1\nmax_outbound_bytes = 65536\n");
+    let t = tracker(
+        "[protocol]\nannounce_interval = 1\n[ws]\nidle_timeout = 2\nmax_outbound_bytes = 65536\n",
+    );
     let mut idle = t.client(false, true);
     assert_eq!(
-        idle.recv_within(Duration::from_secs(4)),
+        idle.recv_within(Duration::from_secs(5)),
         Got::Close(Some(1000))
     );
 

@@ -103,8 +103,9 @@ pub struct HttpWorker<M = ()> {
     /// This worker's listeners and whether each speaks TLS, until
     /// `on_start` hands them to the runtime (by `ListenerId` order).
     listeners: Vec<(TcpListener, bool)>,
-    /// Whether listener `i` speaks TLS.
-    listener_tls: Vec<bool>,
+    /// The listeners the runtime took in `on_start`, and whether each
+    /// speaks TLS (a process serving several protocols has more).
+    listener_tls: Vec<(ListenerId, bool)>,
     /// The TLS session of connection slot `i`, on TLS listeners.
     tls: Vec<Option<TlsSession>>,
     /// Where a TLS connection's response is written before encryption.
@@ -142,7 +143,7 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
             _msg: std::marker::PhantomData,
             id,
             workers,
-            listener_tls: listeners.iter().map(|(_, tls)| *tls).collect(),
+            listener_tls: Vec::new(),
             listeners,
             tls: Vec::new(),
             scratch: Vec::new(),
@@ -175,6 +176,11 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
     /// protocols serve one swarm in one process (`riptide`).
     pub fn shard_mut(&mut self) -> &mut Shard {
         &mut self.shard
+    }
+
+    /// Whether `l` is one of this worker's listeners (after `on_start`).
+    pub fn owns_listener(&self, l: ListenerId) -> bool {
+        self.listener_tls.iter().any(|&(id, _)| id == l)
     }
 
     fn now(&self, at: Instant) -> u32 {
@@ -665,11 +671,14 @@ impl<M: Copy + Send + 'static> Handler for HttpWorker<M> {
     type Msg = M;
 
     fn on_start(&mut self, ctx: &mut Ctx<M>) {
-        for (l, _) in std::mem::take(&mut self.listeners) {
-            if let Err(e) = ctx.add_listener(l) {
-                log::error!("worker {}: cannot add a listener: {e}", self.id);
-                ctx.stop_all();
-                return;
+        for (l, tls) in std::mem::take(&mut self.listeners) {
+            match ctx.add_listener(l) {
+                Ok(id) => self.listener_tls.push((id, tls)),
+                Err(e) => {
+                    log::error!("worker {}: cannot add a listener: {e}", self.id);
+                    ctx.stop_all();
+                    return;
+                }
             }
         }
         ctx.add_timer(self.state.settings.clean_interval, TIMER_CLEAN);
@@ -682,7 +691,7 @@ impl<M: Copy + Send + 'static> Handler for HttpWorker<M> {
             self.conns.resize_with(i + 1, || None);
             self.tls.resize_with(i + 1, || None);
         }
-        let tls = self.listener_tls.get(l.index()).copied().unwrap_or(false);
+        let tls = self.listener_tls.iter().any(|&(id, tls)| id == l && tls);
         self.tls[i] = None;
         if tls {
             let session = self.state.certs.as_ref().map(|c| c.new_session());
