@@ -37,7 +37,8 @@ config_struct! {
         /// Offers relayed per announce (more are ignored; at most 10);
         /// WebTorrent sends at most 5, other clients up to 10.
         pub max_offers: usize = 10,
-        /// Longest SDP of an offer or answer, in bytes.
+        /// Longest SDP of an offer or answer, in bytes (at most 64 KiB and
+        /// `max_message_bytes`).
         pub max_sdp_bytes: usize = 16 * 1024,
         /// Seconds an offer waits for its answer; an answer to an offer
         /// that is unknown or older is dropped.
@@ -110,7 +111,7 @@ impl ValidateOwn for WsConfig {
         check(
             "ws.max_sdp_bytes",
             w.max_sdp_bytes,
-            256..=w.max_message_bytes,
+            256..=w.max_message_bytes.min(64 * 1024),
         )?;
         check(
             "ws.max_torrents_per_connection",

@@ -202,12 +202,17 @@ impl WsShard {
     /// sender, leechers only when the sender seeds. `targets` gets their
     /// connections, in offer order (fewer when the swarm is smaller); each
     /// relayed offer is remembered as pending until `now + offer_timeout`.
-    /// Returns the torrent's counts after the change.
+    /// Returns the torrent's counts after the change. Another connection
+    /// holding the `peer_id` refuses the announce, unless it has been
+    /// silent for more than `takeover_after` seconds (an announce
+    /// interval: a live client re-announces within it).
+    #[allow(clippy::too_many_arguments)]
     pub fn announce<R: Rng>(
         &mut self,
         a: &SwarmAnnounce<'_>,
         now: u32,
         offer_timeout: u32,
+        takeover_after: u32,
         rng: &mut R,
         targets: &mut Vec<PeerConn>,
     ) -> Result<ScrapeCounts, AnnounceError> {
@@ -234,7 +239,14 @@ impl WsShard {
         let pos = if let Some(pos) = t.find(&a.peer_id) {
             let p = &mut t.peers[pos];
             if p.conn != a.conn {
-                return Err(AnnounceError::PeerIdInUse);
+                // A tab that reconnected: its old connection missed its
+                // re-announce (it died, or its leave is still on the way).
+                if p.seen.saturating_add(takeover_after) >= now {
+                    return Err(AnnounceError::PeerIdInUse);
+                }
+                p.conn = a.conn;
+                self.pending -= p.pending.len();
+                p.pending.clear();
             }
             if a.event == SwarmEvent::Completed && !p.seeder {
                 t.downloaded = t.downloaded.saturating_add(1);
@@ -273,7 +285,9 @@ impl WsShard {
             let step = coprime_step(n, rng);
             let mut i = start;
             let mut picked = 0;
-            for _ in 0..n {
+            // Bounded: a seeder in a swarm of seeders finds few targets,
+            // and never costs a walk over the whole swarm.
+            for _ in 0..n.min(8 * a.offers.len() + 32) {
                 if picked == a.offers.len() {
                     break;
                 }

@@ -106,8 +106,9 @@ pub struct HttpWorker<M = ()> {
     /// The listeners the runtime took in `on_start`, and whether each
     /// speaks TLS (a process serving several protocols has more).
     listener_tls: Vec<(ListenerId, bool)>,
-    /// The TLS session of connection slot `i`, on TLS listeners.
-    tls: Vec<Option<TlsSession>>,
+    /// The TLS session of connection slot `i`, on TLS listeners (boxed: a
+    /// plain connection's slot holds a pointer, not a session).
+    tls: Vec<Option<Box<TlsSession>>>,
     /// Where a TLS connection's response is written before encryption.
     scratch: Vec<u8>,
     shard: Shard,
@@ -696,7 +697,7 @@ impl<M: Copy + Send + 'static> Handler for HttpWorker<M> {
         if tls {
             let session = self.state.certs.as_ref().map(|c| c.new_session());
             if let Some(Ok(s)) = session {
-                self.tls[i] = Some(s);
+                self.tls[i] = Some(Box::new(s));
             } else {
                 self.count(Metric::TlsHandshakeFailures);
                 ctx.abort(conn);

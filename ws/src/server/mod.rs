@@ -189,7 +189,7 @@ pub fn runtime_config(config: &WsConfig, workers: usize, base: &RuntimeConfig) -
         // A fragmented message waits whole in the carry.
         max_inbound_bytes: base.max_inbound_bytes.max(2 * max_message + 1024),
         byte_mesh_ring_bytes: if workers > 1 {
-            (4 << 20).max(8 * max_record)
+            (4 << 20).max(4 * max_record)
         } else {
             0
         },

@@ -32,7 +32,7 @@ use riptide_common::access_list::AccessCache;
 use riptide_common::metrics::WorkerMetrics;
 use riptide_common::{shard_of, InfoHash};
 use riptide_stream::{
-    client_from_forwarded, parse_proxy_header, ProxyAddrs, ProxyHeader, TlsSession,
+    client_from_forwarded, parse_proxy_header, ProxyAddrs, ProxyHeader, TlsError, TlsSession,
 };
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -63,6 +63,16 @@ const ERR_PEER_ID_IN_USE: &str = "peer_id is in use by another connection to thi
 const ERR_TOO_MANY_TORRENTS: &str = "too many torrents on one connection";
 const ERR_EMPTY_SCRAPE: &str = "scrape needs at least one info_hash";
 
+/// How long a scrape waits for other workers' counts.
+const SCRAPE_PATIENCE: Duration = Duration::from_secs(2);
+/// Receives in a row that leave a message unfinished before the client is
+/// cut off (1008): a frame trickled in tiny pieces (over TLS each costs a
+/// move of what came so far) is an attack, not a slow link.
+const MAX_UNFINISHED_READS: u16 = 256;
+
+/// Leaves kept per owner while the mesh to it is full (58 bytes each).
+const MAX_QUEUED_LEAVES: usize = 1 << 16;
+
 /// Largest frame written straight into the send space (one send chunk,
 /// `RuntimeConfig::tcp_send_chunk`); larger ones go through the scratch.
 pub const DIRECT_MAX: usize = 16 * 1024;
@@ -87,9 +97,11 @@ enum Phase {
 }
 
 /// A scrape some of whose hashes other workers count.
-#[derive(Default)]
 struct PendingScrape {
     seq: u32,
+    /// When it was asked: answered with what is known after
+    /// [`SCRAPE_PATIENCE`] (an owner's answer may be lost to a full mesh).
+    since: Instant,
     files: Vec<(InfoHash, ScrapeCounts)>,
     missing: usize,
 }
@@ -107,6 +119,8 @@ struct Conn {
     proxy_pending: bool,
     /// Sequence number of the last scrape sent to other workers.
     seq: u32,
+    /// Receives in a row that ended inside a message.
+    unfinished: u16,
     /// Torrents joined from this connection, left when it closes.
     joined: Vec<(InfoHash, PeerId)>,
     scrape: Option<Box<PendingScrape>>,
@@ -125,8 +139,9 @@ pub struct WsWorker<M = ()> {
     /// The listeners the runtime took in `on_start`, and whether each
     /// speaks TLS (a process serving several protocols has more).
     listener_tls: Vec<(ListenerId, bool)>,
-    /// The TLS session of connection slot `i`, on TLS listeners.
-    tls: Vec<Option<TlsSession>>,
+    /// The TLS session of connection slot `i`, on TLS listeners (boxed: a
+    /// plain connection's slot holds a pointer, not a session).
+    tls: Vec<Option<Box<TlsSession>>>,
     conns: Vec<Option<Conn>>,
     shard: WsShard,
     rng: SmallRng,
@@ -144,6 +159,8 @@ pub struct WsWorker<M = ()> {
     targets: Vec<PeerConn>,
     /// Scratch for a scrape: hashes per owner worker.
     remote: Vec<Vec<(u8, InfoHash)>>,
+    /// Leaves the mesh refused, per owner, sent on `on_mesh_space`.
+    leaves: Vec<std::collections::VecDeque<(PeerConn, InfoHash, PeerId)>>,
 }
 
 impl<M: Copy + Send + 'static> WsWorker<M> {
@@ -181,6 +198,9 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
             offer_ids: Vec::with_capacity(s.max_offers),
             targets: Vec::with_capacity(s.max_offers),
             remote: (0..workers).map(|_| Vec::new()).collect(),
+            leaves: (0..workers)
+                .map(|_| std::collections::VecDeque::new())
+                .collect(),
             state,
         }
     }
@@ -211,6 +231,10 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
             .get_mut(id.index())
             .and_then(Option::as_mut)
             .filter(|c| c.id == id)
+    }
+
+    fn is_open(&mut self, conn: ConnId) -> bool {
+        self.conn_mut(conn).is_some_and(|c| c.phase == Phase::Open)
     }
 
     fn me(&self, conn: ConnId) -> PeerConn {
@@ -246,7 +270,11 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
                     };
                     match session.write(&scratch[..n], &mut out) {
                         Ok(k) if k == n => Ok(n),
-                        _ => Err(SendError::QueueFull),
+                        // A frame cut short, or no room: a slow reader.
+                        Ok(_) | Err(TlsError::Write(SendError::QueueFull)) => {
+                            Err(SendError::QueueFull)
+                        }
+                        Err(_) => Err(SendError::Closed),
                     }
                 }
                 None => Err(SendError::Closed),
@@ -265,6 +293,7 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
                 // A frame cut short cannot be finished: the client is
                 // closed, not buffered for without end.
                 self.count(Metric::ClosesSlowReader);
+                self.shut(ctx, conn);
                 ctx.abort(conn);
                 false
             }
@@ -300,14 +329,20 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
         self.close(ctx, conn);
     }
 
-    /// Close gracefully, with a TLS close_notify first on TLS connections.
-    /// The peer leaves its torrents now, not when the close completes
+    /// The connection is closing: nothing more is read or relayed to it,
+    /// and its peer leaves its torrents now, not when the close completes
     /// (that may wait for the client's FIN up to the linger time).
-    fn close(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
+    fn shut(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
         if let Some(c) = self.conn_mut(conn) {
+            c.phase = Phase::Closing;
             let joined = std::mem::take(&mut c.joined);
             self.leave_all(ctx, conn, &joined);
         }
+    }
+
+    /// Close gracefully, with a TLS close_notify first on TLS connections.
+    fn close(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
+        self.shut(ctx, conn);
         if let Some(session) = self.tls.get_mut(conn.index()).and_then(Option::as_mut) {
             let mut out = |min: usize, fill: &mut dyn FnMut(&mut [u8]) -> usize| {
                 ctx.send_with(conn, min, |room| fill(room))
@@ -408,7 +443,7 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
         };
         let key = (ih, a.peer_id);
         if a.event == Event::Stopped {
-            c.joined.retain(|j| *j != key);
+            // Forgotten once the owner has the stop (below).
         } else if !c.joined.contains(&key) {
             if c.joined.len() >= max_torrents {
                 self.count(Metric::ErrorsTooManyTorrents);
@@ -436,6 +471,9 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
                 self.run_announce(ctx, &r);
             }
             self.record = record;
+            if a.event == Event::Stopped {
+                self.forget(conn, key);
+            }
             return;
         }
         let pushed = ctx.mesh_push_with(owner, Lane::Request, len, |b| {
@@ -443,6 +481,9 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
         });
         if pushed.is_ok() {
             self.count(Metric::AnnouncesForwarded);
+            if a.event == Event::Stopped {
+                self.forget(conn, key);
+            }
         } else {
             self.count(Metric::ErrorsMeshFull);
             self.failure(ctx, me, Some(Action::Announce), Some(&ih), ERR_BUSY);
@@ -484,10 +525,13 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
             seeder: r.seeder,
             offers: &offer_ids,
         };
-        let timeout = self.state.settings.offer_timeout;
+        let (timeout, interval) = (
+            self.state.settings.offer_timeout,
+            self.state.settings.interval,
+        );
         match self
             .shard
-            .announce(&a, now, timeout, &mut self.rng, &mut targets)
+            .announce(&a, now, timeout, interval, &mut self.rng, &mut targets)
         {
             Err(AnnounceError::PeerIdInUse) => {
                 self.count(Metric::ErrorsPeerIdInUse);
@@ -536,7 +580,12 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
             self.failure(ctx, me, Some(Action::Scrape), None, ERR_EMPTY_SCRAPE);
             return;
         }
-        let mut pending = Box::<PendingScrape>::default();
+        let mut pending = Box::new(PendingScrape {
+            seq: 0,
+            since: ctx.now(),
+            files: Vec::new(),
+            missing: 0,
+        });
         for r in &mut self.remote {
             r.clear();
         }
@@ -607,11 +656,11 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
         match msg {
             Message::Text(text) => {
                 self.on_text(ctx, conn, text);
-                true
+                self.is_open(conn)
             }
             Message::Ping(payload) => {
                 self.emit(ctx, conn, 2 + payload.len(), |out| write_pong(out, payload));
-                true
+                self.is_open(conn)
             }
             Message::Pong(_) => true,
             Message::Binary(_) => {
@@ -706,7 +755,19 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
         };
         c.reader = reader;
         match read {
-            Ok(n) if c.phase == Phase::Open => used + n,
+            Ok(n) if c.phase == Phase::Open => {
+                if used + n == data.len() {
+                    c.unfinished = 0;
+                } else {
+                    c.unfinished += 1;
+                    if c.unfinished > MAX_UNFINISHED_READS {
+                        self.count(Metric::ErrorsFrame);
+                        self.close_with(ctx, conn, 1008, "message sent in too many pieces");
+                        return data.len();
+                    }
+                }
+                used + n
+            }
             Ok(_) => data.len(),
             Err(code) => {
                 self.count(Metric::ErrorsFrame);
@@ -733,7 +794,7 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
                 });
             }
             Record::ScrapeAnswer(ret, counts) => {
-                let Some(c) = self.conn_mut(ret.conn) else {
+                let Some(c) = self.conn_mut(ret.conn).filter(|c| c.phase == Phase::Open) else {
                     return;
                 };
                 let Some(pending) = c.scrape.as_mut().filter(|p| p.seq == ret.seq) else {
@@ -785,19 +846,66 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
     /// `conn` is gone or going: its peer leaves every torrent it joined.
     fn leave_all(&mut self, ctx: &mut Ctx<M>, conn: ConnId, joined: &[(InfoHash, PeerId)]) {
         let me = self.me(conn);
-        for (ih, peer_id) in joined {
-            let owner = shard_of(ih, self.workers);
+        for &(ih, peer_id) in joined {
+            let owner = shard_of(&ih, self.workers);
             if owner == self.id {
-                self.shard.leave(ih, peer_id, me);
-            } else if ctx
-                .mesh_push_with(owner, Lane::Request, relay::LEAVE_LEN, |b| {
-                    relay::write_leave(b, me, ih, peer_id)
-                })
-                .is_err()
-            {
-                // The owner's cleaner removes it after `peer_timeout`.
-                self.count(Metric::ErrorsMeshFull);
+                self.shard.leave(&ih, &peer_id, me);
+            } else {
+                self.push_leave(ctx, owner, (me, ih, peer_id));
             }
+        }
+    }
+
+    /// Tells `owner` a peer left; a leave the full mesh refused waits (in
+    /// order) for `on_mesh_space`, so a closed tab never stays in a swarm,
+    /// holding its `peer_id`, until the cleaner comes.
+    fn push_leave(&mut self, ctx: &mut Ctx<M>, owner: usize, leave: (PeerConn, InfoHash, PeerId)) {
+        let (me, ih, peer_id) = leave;
+        let queued = &mut self.leaves[owner];
+        if queued.is_empty()
+            && ctx
+                .mesh_push_with(owner, Lane::Request, relay::LEAVE_LEN, |b| {
+                    relay::write_leave(b, me, &ih, &peer_id)
+                })
+                .is_ok()
+        {
+            return;
+        }
+        self.count(Metric::ErrorsMeshFull);
+        let queued = &mut self.leaves[owner];
+        if queued.len() < MAX_QUEUED_LEAVES {
+            queued.push_back(leave);
+        } else {
+            // The owner's cleaner removes it after `peer_timeout`.
+            log::warn!("worker {}: leave queue to worker {owner} full", self.id);
+        }
+    }
+
+    /// Scrapes whose counts did not all come back in time are answered
+    /// with what is known (zeros for the rest).
+    fn answer_late_scrapes(&mut self, ctx: &mut Ctx<M>) {
+        let now = ctx.now();
+        for i in 0..self.conns.len() {
+            let Some(c) = self.conns[i].as_mut() else {
+                continue;
+            };
+            if c.scrape
+                .as_ref()
+                .is_none_or(|p| now.saturating_duration_since(p.since) <= SCRAPE_PATIENCE)
+            {
+                continue;
+            }
+            let (conn, done) = (c.id, c.scrape.take());
+            if let Some(done) = done {
+                self.send_scrape(ctx, conn, &done.files);
+            }
+        }
+    }
+
+    /// Forget `key` in `conn`'s joined torrents.
+    fn forget(&mut self, conn: ConnId, key: (InfoHash, PeerId)) {
+        if let Some(c) = self.conn_mut(conn) {
+            c.joined.retain(|j| *j != key);
         }
     }
 }
@@ -831,7 +939,7 @@ impl<M: Copy + Send + 'static> Handler for WsWorker<M> {
         if tls {
             let session = self.state.certs.as_ref().map(|c| c.new_session());
             if let Some(Ok(s)) = session {
-                self.tls[i] = Some(s);
+                self.tls[i] = Some(Box::new(s));
             } else {
                 self.count(Metric::TlsHandshakeFailures);
                 ctx.abort(conn);
@@ -846,6 +954,7 @@ impl<M: Copy + Send + 'static> Handler for WsWorker<M> {
             peer: peer.ip(),
             proxy_pending: self.state.settings.proxy_protocol,
             seq: 0,
+            unfinished: 0,
             joined: Vec::new(),
             scrape: None,
         });
@@ -898,6 +1007,7 @@ impl<M: Copy + Send + 'static> Handler for WsWorker<M> {
             Err(e) => {
                 log::debug!("worker {}: TLS: {e}", self.id);
                 self.count(Metric::TlsHandshakeFailures);
+                self.shut(ctx, conn);
                 ctx.close(conn);
                 return start + data.len();
             }
@@ -961,6 +1071,21 @@ impl<M: Copy + Send + 'static> Handler for WsWorker<M> {
         }
     }
 
+    fn on_mesh_space(&mut self, ctx: &mut Ctx<M>, to: usize, lane: Lane) {
+        if lane != Lane::Request {
+            return;
+        }
+        while let Some(&(me, ih, peer_id)) = self.leaves[to].front() {
+            let pushed = ctx.mesh_push_with(to, Lane::Request, relay::LEAVE_LEN, |b| {
+                relay::write_leave(b, me, &ih, &peer_id)
+            });
+            if pushed.is_err() {
+                break;
+            }
+            self.leaves[to].pop_front();
+        }
+    }
+
     fn on_mesh_record(&mut self, ctx: &mut Ctx<M>, from: usize, lane: Lane, record: &mut [u8]) {
         match relay::read(record) {
             Some(r) if lane == Lane::Reply => self.on_reply(ctx, &r),
@@ -974,6 +1099,7 @@ impl<M: Copy + Send + 'static> Handler for WsWorker<M> {
             let now = self.now(ctx.now());
             self.shard.clean(now, self.state.settings.peer_timeout);
         } else if token == TIMER_STATS {
+            self.answer_late_scrapes(ctx);
             let s = self.shard.stats();
             self.set(Metric::Torrents, s.torrents as u64);
             self.set(Metric::Seeders, s.seeders);

@@ -34,8 +34,15 @@ fn ann(i: u32, event: SwarmEvent, seeder: bool, offers: &[OfferId]) -> SwarmAnno
 
 fn join(s: &mut WsShard, rng: &mut SmallRng, i: u32, seeder: bool) -> ScrapeCounts {
     let mut t = Vec::new();
-    s.announce(&ann(i, SwarmEvent::Update, seeder, &[]), 0, 60, rng, &mut t)
-        .unwrap()
+    s.announce(
+        &ann(i, SwarmEvent::Update, seeder, &[]),
+        0,
+        60,
+        120,
+        rng,
+        &mut t,
+    )
+    .unwrap()
 }
 
 #[test]
@@ -52,6 +59,7 @@ fn offers_go_to_distinct_peers_never_the_sender() {
             &ann(0, SwarmEvent::Update, false, &offers),
             1,
             60,
+            120,
             &mut rng,
             &mut targets,
         )
@@ -84,6 +92,7 @@ fn a_seeder_offers_to_leechers_only() {
             &ann(0, SwarmEvent::Update, true, &offers),
             1,
             60,
+            120,
             &mut rng,
             &mut targets,
         )
@@ -108,6 +117,7 @@ fn an_answer_goes_through_once_while_its_offer_is_pending() {
         &ann(0, SwarmEvent::Update, false, &offers),
         10,
         60,
+        120,
         &mut rng,
         &mut targets,
     )
@@ -140,6 +150,7 @@ fn an_answer_goes_through_once_while_its_offer_is_pending() {
         &ann(0, SwarmEvent::Update, false, &offers),
         20,
         60,
+        120,
         &mut rng,
         &mut targets,
     )
@@ -163,6 +174,7 @@ fn pending_offers_are_bounded_per_peer() {
             &ann(0, SwarmEvent::Update, false, &offers),
             1,
             60,
+            120,
             &mut rng,
             &mut targets,
         )
@@ -194,12 +206,12 @@ fn a_live_peer_id_is_not_taken_over_by_another_connection() {
     hijack.conn = conn(1, 9);
     let mut t = Vec::new();
     assert_eq!(
-        s.announce(&hijack, 1, 60, &mut rng, &mut t),
+        s.announce(&hijack, 1, 60, 120, &mut rng, &mut t),
         Err(AnnounceError::PeerIdInUse)
     );
     hijack.event = SwarmEvent::Stopped;
     assert_eq!(
-        s.announce(&hijack, 1, 60, &mut rng, &mut t),
+        s.announce(&hijack, 1, 60, 120, &mut rng, &mut t),
         Err(AnnounceError::PeerIdInUse)
     );
     // A leave from the other connection changes nothing.
@@ -210,7 +222,7 @@ fn a_live_peer_id_is_not_taken_over_by_another_connection() {
     assert_eq!(s.stats(), ShardStats::default());
     hijack.event = SwarmEvent::Update;
     assert_eq!(
-        s.announce(&hijack, 2, 60, &mut rng, &mut t)
+        s.announce(&hijack, 2, 60, 120, &mut rng, &mut t)
             .unwrap()
             .complete,
         1
@@ -224,9 +236,9 @@ fn completed_counts_a_download_once_and_stopped_leaves() {
     let mut t = Vec::new();
     join(&mut s, &mut rng, 1, false);
     let done = ann(1, SwarmEvent::Completed, true, &[]);
-    let c = s.announce(&done, 1, 60, &mut rng, &mut t).unwrap();
+    let c = s.announce(&done, 1, 60, 120, &mut rng, &mut t).unwrap();
     assert_eq!((c.complete, c.incomplete, c.downloaded), (1, 0, 1));
-    let c = s.announce(&done, 2, 60, &mut rng, &mut t).unwrap();
+    let c = s.announce(&done, 2, 60, 120, &mut rng, &mut t).unwrap();
     assert_eq!(c.downloaded, 1, "a seeder's second completed");
     // A seeder that starts seeding (started, then completed) downloaded nothing.
     join(&mut s, &mut rng, 2, true);
@@ -235,6 +247,7 @@ fn completed_counts_a_download_once_and_stopped_leaves() {
             &ann(2, SwarmEvent::Completed, true, &[]),
             3,
             60,
+            120,
             &mut rng,
             &mut t,
         )
@@ -245,6 +258,7 @@ fn completed_counts_a_download_once_and_stopped_leaves() {
             &ann(1, SwarmEvent::Stopped, true, &[]),
             4,
             60,
+            120,
             &mut rng,
             &mut t,
         )
@@ -254,6 +268,7 @@ fn completed_counts_a_download_once_and_stopped_leaves() {
         &ann(2, SwarmEvent::Stopped, true, &[]),
         4,
         60,
+        120,
         &mut rng,
         &mut t,
     )
@@ -284,7 +299,7 @@ fn the_index_agrees_with_the_swarm_through_joins_and_leaves() {
     for i in 0..80 {
         let mut t = Vec::new();
         let stop = ann(i, SwarmEvent::Stopped, false, &[]);
-        s.announce(&stop, 0, 60, &mut rng, &mut t).unwrap();
+        s.announce(&stop, 0, 60, 120, &mut rng, &mut t).unwrap();
     }
     assert_eq!(s.stats().torrents, 0);
 }
@@ -298,6 +313,7 @@ fn cleaning_drops_silent_peers_and_expired_offers() {
         &ann(1, SwarmEvent::Update, false, &[]),
         90,
         30,
+        120,
         &mut rng,
         &mut t,
     )
@@ -307,6 +323,7 @@ fn cleaning_drops_silent_peers_and_expired_offers() {
         &ann(2, SwarmEvent::Update, false, &offers),
         100,
         30,
+        120,
         &mut rng,
         &mut t,
     )
@@ -320,4 +337,40 @@ fn cleaning_drops_silent_peers_and_expired_offers() {
     assert_eq!(s.scrape(&IH).incomplete, 1);
     assert_eq!(s.clean(161, 60), 1);
     assert_eq!(s.stats().torrents, 0);
+}
+
+#[test]
+fn a_silent_holder_of_a_peer_id_is_taken_over_by_its_new_connection() {
+    let mut rng = SmallRng::seed_from_u64(9);
+    let mut s = WsShard::new();
+    let mut t = Vec::new();
+    join(&mut s, &mut rng, 2, false);
+    let offers = [oid(1)];
+    s.announce(
+        &ann(1, SwarmEvent::Update, false, &offers),
+        10,
+        60,
+        120,
+        &mut rng,
+        &mut t,
+    )
+    .unwrap();
+    assert_eq!(s.pending_offers(), 1);
+    let mut again = ann(1, SwarmEvent::Update, false, &[]);
+    again.conn = conn(1, 7);
+    assert_eq!(
+        s.announce(&again, 130, 60, 120, &mut rng, &mut t),
+        Err(AnnounceError::PeerIdInUse),
+        "seen 120 s ago: still live"
+    );
+    let c = s.announce(&again, 131, 60, 120, &mut rng, &mut t).unwrap();
+    assert_eq!(c.incomplete, 2, "the same peer, now on its new connection");
+    assert_eq!(
+        s.pending_offers(),
+        0,
+        "the old connection's offers are gone"
+    );
+    // The old connection's leave, arriving late, changes nothing.
+    assert!(!s.leave(&IH, &pid(1), conn(0, 1)));
+    assert!(s.leave(&IH, &pid(1), conn(1, 7)));
 }
