@@ -138,7 +138,6 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|e| format!("`{s}`: {e}"))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -201,7 +201,10 @@ fn value_end(m: &[u8], i: usize) -> Option<usize> {
         }
         _ => {
             let mut j = i;
-            while !matches!(m.get(j), None | Some(b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t')) {
+            while !matches!(
+                m.get(j),
+                None | Some(b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t')
+            ) {
                 j += 1;
             }
             (j > i).then_some(j)
@@ -385,7 +388,14 @@ mod tests {
     fn messages_are_json_and_scan() {
         let t = Templates::new(500);
         let mut out = Vec::new();
-        t.announce(&mut out, br#""abc""#, br#""-RW0001-aaaaaaaaaaaa""#, 50, true, &[*b"aaaaaaaaaaaaaaaaaaaa"; 5]);
+        t.announce(
+            &mut out,
+            br#""abc""#,
+            br#""-RW0001-aaaaaaaaaaaa""#,
+            50,
+            true,
+            &[*b"aaaaaaaaaaaaaaaaaaaa"; 5],
+        );
         assert!(out.len() <= t.announce_max_len(5));
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["offers"].as_array().unwrap().len(), 5);
@@ -402,7 +412,8 @@ mod tests {
         assert_eq!(&offer[s.info_hash.unwrap()], br#""a\"b""#);
         assert_eq!(&offer[s.peer_id.unwrap()], br#""pp""#);
         assert_eq!(&offer[s.offer_id.unwrap()], br#""oo""#);
-        let reply = br#"{"action":"announce","interval":120,"info_hash":"h","complete":1,"incomplete":0}"#;
+        let reply =
+            br#"{"action":"announce","interval":120,"info_hash":"h","complete":1,"incomplete":0}"#;
         assert_eq!(scan(reply).unwrap().kind, Kind::AnnounceReply);
         let answer = br#"{"action":"announce","info_hash":"h","peer_id":"p","answer":{"type":"answer","sdp":"s"},"offer_id":"o"}"#;
         assert_eq!(scan(answer).unwrap().kind, Kind::Answer);

@@ -51,7 +51,12 @@ impl Tally {
     }
 
     pub(crate) fn errors(&self) -> u64 {
-        self.failures + self.malformed + self.io_errors + self.closed + self.tls_errors + self.timeouts
+        self.failures
+            + self.malformed
+            + self.io_errors
+            + self.closed
+            + self.tls_errors
+            + self.timeouts
     }
 
     pub(crate) fn add(&mut self, o: &Tally) {

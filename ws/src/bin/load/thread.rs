@@ -201,7 +201,9 @@ impl<'a> Worker<'a> {
             plan,
             rng,
             conns,
-            json: Vec::with_capacity(templates.announce_max_len(MAX_OFFERS) + templates.answer_max_len()),
+            json: Vec::with_capacity(
+                templates.announce_max_len(MAX_OFFERS) + templates.answer_max_len(),
+            ),
             templates,
             offer_ids: [[0; 20]; MAX_OFFERS],
             tally: Tally::default(),
@@ -301,7 +303,11 @@ impl<'a> Worker<'a> {
                     bits >>= 6;
                 }
             }
-            let left = if self.rng.random_bool(args.seeders) { 0 } else { 1 << 20 };
+            let left = if self.rng.random_bool(args.seeders) {
+                0
+            } else {
+                1 << 20
+            };
             self.templates.announce(
                 &mut self.json,
                 &self.plan.info_hash_lits[t as usize],
@@ -529,10 +535,9 @@ impl<'a> Worker<'a> {
                                 }
                                 // Which announce in flight does it answer?
                                 let mut hash = [0_u8; 20];
-                                let hash_ok = s
-                                    .info_hash
-                                    .and_then(|r| decode_binary(&text[r], &mut hash))
-                                    == Some(20);
+                                let hash_ok =
+                                    s.info_hash.and_then(|r| decode_binary(&text[r], &mut hash))
+                                        == Some(20);
                                 let k = (0..*npending).find(|&k| {
                                     hash_ok && plan.info_hashes[pending[k].0 as usize] == hash
                                 });
@@ -552,9 +557,12 @@ impl<'a> Worker<'a> {
                             }
                             Kind::Offer => {
                                 tally.offers += 1;
-                                if let (Some(h), Some(p), Some(o)) = (s.info_hash, s.peer_id, s.offer_id) {
+                                if let (Some(h), Some(p), Some(o)) =
+                                    (s.info_hash, s.peer_id, s.offer_id)
+                                {
                                     if rng.random_range(0..100_u8) < answer_percent {
-                                        templates.answer(json, &text[h], peer_lit, &text[p], &text[o]);
+                                        templates
+                                            .answer(json, &text[h], peer_lit, &text[p], &text[o]);
                                         push_frame(out, Opcode::Text, rng.random(), json);
                                         tally.answers_sent += 1;
                                     }
@@ -578,7 +586,10 @@ impl<'a> Worker<'a> {
             })
             .map_err(|code| {
                 if first_error.is_none() {
-                    *first_error = Some(format!("bad frame from the tracker (close code {})", code.0));
+                    *first_error = Some(format!(
+                        "bad frame from the tracker (close code {})",
+                        code.0
+                    ));
                 }
                 Failure::Malformed
             })?;
