@@ -92,6 +92,8 @@ struct Conn {
     reader: FrameReader,
     /// `"<peer id>"`.
     peer_lit: [u8; 22],
+    /// This peer seeds (`left` = 0) all its torrents.
+    seeder: bool,
     /// The torrents this peer announces.
     torrents: [u32; TORRENTS_PER_PEER],
     /// Announces in flight: torrent and when sent.
@@ -179,6 +181,7 @@ impl<'a> Worker<'a> {
                     *t = pick_torrent(&mut rng, plan.info_hashes.len(), args.pareto) as u32;
                 }
                 Conn {
+                    seeder: rng.random_bool(args.seeders),
                     phase: Phase::Closed,
                     stream: None,
                     tls: None,
@@ -303,11 +306,7 @@ impl<'a> Worker<'a> {
                     bits >>= 6;
                 }
             }
-            let left = if self.rng.random_bool(args.seeders) {
-                0
-            } else {
-                1 << 20
-            };
+            let left = if c.seeder { 0 } else { 1 << 20 };
             self.templates.announce(
                 &mut self.json,
                 &self.plan.info_hash_lits[t as usize],
