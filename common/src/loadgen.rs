@@ -21,6 +21,7 @@ pub struct CpuTime {
 
 impl CpuTime {
     /// The time spent between `earlier` and `self`.
+    #[must_use]
     pub fn since(self, earlier: CpuTime) -> CpuTime {
         CpuTime {
             user: self.user.saturating_sub(earlier.user),

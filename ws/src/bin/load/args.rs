@@ -15,6 +15,7 @@ pub(crate) const MAX_IN_FLIGHT: usize = 16;
 
 /// Command line.
 #[derive(Parser, Debug)]
+#[allow(clippy::struct_excessive_bools)] // command-line switches
 #[command(
     name = "riptide-ws-load",
     about = "Load generator for WebTorrent trackers (WebSocket signalling, ws:// and wss://)"
