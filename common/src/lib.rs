@@ -9,6 +9,7 @@
 pub mod access_list;
 pub mod config;
 pub mod histogram;
+pub mod loadgen;
 pub mod logging;
 pub mod metrics;
 pub mod pinning;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::bail;
 use clap::{Parser, ValueEnum};
+use riptide_common::loadgen::parse_duration;
 
 /// Most info hashes in one scrape request (riptide-http's own default limit
 /// is 74; a tracker that allows fewer answers with a `failure reason`).
@@ -134,25 +135,6 @@ pub(crate) enum TlsVersion {
     Tls13,
 }
 
-pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (number, unit) = s.split_at(split);
-    let n: f64 = number
-        .parse()
-        .map_err(|_| format!("`{s}`: expected e.g. 10s, 500ms, 2m"))?;
-    let secs = match unit.trim() {
-        "" | "s" => n,
-        "ms" => n / 1000.0,
-        "m" | "min" => n * 60.0,
-        "h" => n * 3600.0,
-        other => return Err(format!("`{s}`: unknown unit `{other}` (ms, s, m, h)")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("`{s}`: {e}"))
-}
-
 /// Refuse what the load threads cannot run with.
 pub(crate) fn check(args: &Args) -> anyhow::Result<()> {
     if args.threads == 0 || args.connections < args.threads {
@@ -201,14 +183,6 @@ pub(crate) fn check(args: &Args) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert!(parse_duration("10x").is_err());
-    }
 
     #[test]
     fn defaults_pass_and_tls_needs_trust() {
