@@ -241,17 +241,14 @@ impl<'a> Worker<'a> {
         c.reader = FrameReader::default();
         c.npending = 0;
         c.since = now;
-        c.tls = match &self.plan.tls {
-            Some((config, name)) => {
-                let mut tls = ClientConnection::new(Arc::clone(config), name.clone())
-                    .map_err(io::Error::other)?;
-                tls.writer().write_all(&request)?;
-                Some(tls)
-            }
-            None => {
-                c.out.extend_from_slice(&request);
-                None
-            }
+        c.tls = if let Some((config, name)) = &self.plan.tls {
+            let mut tls = ClientConnection::new(Arc::clone(config), name.clone())
+                .map_err(io::Error::other)?;
+            tls.writer().write_all(&request)?;
+            Some(tls)
+        } else {
+            c.out.extend_from_slice(&request);
+            None
         };
         c.phase = Phase::Upgrading;
         self.connecting += 1;
