@@ -34,6 +34,14 @@ config_struct! {
         pub max_requests_per_connection: u32 = 10_000,
         /// Most info hashes in one scrape.
         pub max_scrape_hashes: usize = 74,
+        /// Answer a scrape without `info_hash` with every torrent (BEP 48
+        /// "full scrape"). Heavy on a big tracker: the body is built at most
+        /// once per `full_scrape_interval` and shared, and each client
+        /// address gets it at most once per interval (per worker).
+        pub full_scrape: bool = false,
+        /// Seconds between full-scrape rebuilds, and between two full
+        /// scrapes of one client address.
+        pub full_scrape_interval: u32 = 600,
         /// Seconds for `min interval` in announce answers.
         pub min_interval: u32 = 60,
         /// Reverse proxies (CIDRs, e.g. "10.0.0.0/8", "::1/128") whose
@@ -86,6 +94,13 @@ impl ValidateOwn for HttpConfig {
                 "http.max_head_bytes",
                 &h.max_head_bytes.to_string(),
                 "512 to 65536",
+            ));
+        }
+        if h.full_scrape_interval == 0 {
+            return Err(ConfigError::invalid(
+                "http.full_scrape_interval",
+                "0",
+                "1 or more seconds",
             ));
         }
         if h.head_timeout == 0 || h.idle_timeout == 0 {

@@ -27,6 +27,8 @@ riptide_common::metrics_table! {
         ResponsesFailure = Counter("responses_total", "kind=\"failure\"", RESP),
         /// `responses_total` (HTTP error status).
         ResponsesError = Counter("responses_total", "kind=\"error\"", RESP),
+        /// `responses_total` (full scrape).
+        ResponsesFullScrape = Counter("responses_total", "kind=\"full_scrape\"", RESP),
         /// `errors_total` (malformed head or smuggling shape).
         ErrorsMalformed = Counter("errors_total", "reason=\"malformed\"", ERR),
         /// `errors_total` (head not complete in time).
@@ -39,6 +41,8 @@ riptide_common::metrics_table! {
         ErrorsMeshFull = Counter("errors_total", "reason=\"mesh_full\"", ERR),
         /// `errors_total` (an answer came back for a connection that moved on).
         ErrorsLateReply = Counter("errors_total", "reason=\"late_reply\"", ERR),
+        /// `errors_total` (a second full scrape within the interval).
+        ErrorsFullScrapeRate = Counter("errors_total", "reason=\"full_scrape_rate\"", ERR),
         /// `errors_total` (a PROXY header from a peer that is not a trusted proxy).
         ErrorsUntrustedProxy = Counter("errors_total", "reason=\"untrusted_proxy\"", ERR),
         /// `announces_total` (local).

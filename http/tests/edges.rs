@@ -226,3 +226,75 @@ fn proxy_protocol_v1_and_v2_name_the_client_and_a_bare_connection_is_refused() {
     );
     assert!(resp.is_empty(), "answered without a PROXY header: {resp:?}");
 }
+
+/// Announces of torrents `from..to` (both workers own some), pipelined on
+/// one keep-alive connection.
+fn announce_many(a: SocketAddr, from: u16, to: u16) {
+    let mut s = TcpStream::connect(a).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut reqs = String::new();
+    for i in from..to {
+        let mut h = [0x11u8; 20];
+        h[..2].copy_from_slice(&i.to_be_bytes());
+        h[2..4].copy_from_slice(&i.to_be_bytes());
+        reqs += &announce_req(&h, 1, 1000, "").replace("Connection: close\r\n", "");
+    }
+    reqs += &announce_req(&[0xee; 20], 1, 1000, "");
+    let all = exchange(&mut s, reqs.as_bytes());
+    let answers = all.windows(15).filter(|w| w == b"HTTP/1.1 200 OK").count();
+    assert_eq!(answers, usize::from(to - from) + 1);
+}
+
+#[test]
+fn full_scrape_is_opt_in_rate_limited_and_streamed_whole_over_plain_and_tls() {
+    let t = tracker("");
+    let a = t.addr("http", true).unwrap();
+    let resp = exchange(
+        TcpStream::connect(a).unwrap(),
+        b"GET /scrape HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    assert!(body(&resp).starts_with(b"d14:failure reason"), "{resp:?}");
+
+    let d = dir("http-full-scrape");
+    let cert = write_cert(&d);
+    let t = tracker(&format!(
+        "[http]\nfull_scrape = true\nfull_scrape_interval = 1\n[tls]\nenabled = true\ncert_path = \"{}\"\nkey_path = \"{}\"\naddress_ipv4 = \"127.0.0.1:0\"\naddress_ipv6 = \"\"\n",
+        d.join("cert.pem").display(),
+        d.join("key.pem").display()
+    ));
+    let plain = t.addr("http", true).unwrap();
+    let tls = t.addr("https", true).unwrap();
+    for from in (0..4000).step_by(100) {
+        announce_many(plain, from, from + 100);
+    }
+    let scrape = b"GET /scrape HTTP/1.1\r\nHost: t\r\n\r\nGET /scrape HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    for tls in [None, Some(tls)] {
+        // Every worker has published its part since, and this address may
+        // ask again.
+        std::thread::sleep(Duration::from_millis(2200));
+        let resp = match tls {
+            None => exchange(TcpStream::connect(plain).unwrap(), scrape),
+            Some(a) => exchange(tls_connect(a, &client_config(&cert.der, false)), scrape),
+        };
+        let b = body(&resp);
+        assert!(
+            b.starts_with(b"d5:filesd20:"),
+            "{:?}",
+            &resp[..200.min(resp.len())]
+        );
+        let files = b.windows(11).filter(|w| w == b"8:completei").count();
+        // The second request on the connection: refused until the interval passed.
+        let refused = resp.windows(16).any(|w| w == b"at most once per");
+        assert!(refused, "no rate limit");
+        assert_eq!(
+            files,
+            4001,
+            "every torrent, streamed whole ({} bytes)",
+            resp.len()
+        );
+    }
+    assert_eq!(
+        t.metric("riptide_responses_total", "kind=\"full_scrape\""),
+        2
+    );
+}

@@ -321,6 +321,24 @@ impl Shard {
         }
     }
 
+    /// Every torrent's counts (IPv4 and IPv6 summed), sorted by info hash,
+    /// into `out` (cleared first): this shard's part of a full scrape.
+    pub fn scrape_all(&self, out: &mut Vec<(InfoHash, ScrapeStats)>) {
+        out.clear();
+        self.v4.for_each(|h, s| out.push((h, s)));
+        self.v6.for_each(|h, s| out.push((h, s)));
+        out.sort_unstable_by_key(|e| e.0);
+        out.dedup_by(|b, a| {
+            if a.0 != b.0 {
+                return false;
+            }
+            a.1.seeders = a.1.seeders.saturating_add(b.1.seeders);
+            a.1.completed = a.1.completed.saturating_add(b.1.completed);
+            a.1.leechers = a.1.leechers.saturating_add(b.1.leechers);
+            true
+        });
+    }
+
     /// Remove peers not seen for more than `peer_timeout_secs`, and empty
     /// torrents, visiting at most `budget` torrents from a cursor that
     /// persists across calls (IPv4 map, then IPv6 map). The timeout is

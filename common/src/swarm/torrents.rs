@@ -211,6 +211,21 @@ impl<A: PeerAddr> Torrents<A> {
         std::hint::black_box(sum);
     }
 
+    /// Every torrent's counts, in storage order.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(InfoHash, ScrapeStats)) {
+        for e in &self.entries {
+            let c = e.counts();
+            f(
+                e.hash,
+                ScrapeStats {
+                    seeders: c.seeders,
+                    completed: c.completed,
+                    leechers: c.leechers,
+                },
+            );
+        }
+    }
+
     pub(crate) fn scrape<S: BuildHasher>(&self, hash: &InfoHash, s: &S) -> ScrapeStats {
         self.find(hash, s).map_or_else(ScrapeStats::default, |p| {
             let c = self.entries[p].counts();

@@ -29,8 +29,9 @@ pub use request::{
     Target, DEFAULT_MAX_HEAD_LEN, DEFAULT_MAX_SCRAPE_HASHES, MAX_HEADERS, MAX_KEY_LEN,
 };
 pub use response::{
-    announce_response_max_len, scrape_response_max_len, write_announce, write_error, write_failure,
-    write_scrape, AnnounceResponse, Peers, HEAD_RESERVE,
+    announce_response_max_len, full_scrape_body_max_len, scrape_response_max_len, write_announce,
+    write_body_head, write_error, write_failure, write_full_scrape_body, write_scrape,
+    AnnounceResponse, Peers, HEAD_RESERVE,
 };
 pub use riptide_common::swarm::{Event, PeerV4, PeerV6, ScrapeStats};
 

@@ -237,26 +237,61 @@ pub fn write_scrape(
     connection: Connection,
 ) -> Result<usize, BufferTooSmall> {
     files.sort_unstable_by_key(|f| f.0);
-    with_body(out, connection, |w| {
-        w.dict()?;
-        w.bytes(b"files")?;
-        w.dict()?;
-        let mut last = None;
-        for (hash, s) in &*files {
-            if last == Some(hash) {
-                continue;
-            }
-            last = Some(hash);
-            w.bytes(&hash.0)?;
-            w.dict()?;
-            w.key_uint(b"complete", s.seeders.into())?;
-            w.key_uint(b"downloaded", s.completed.into())?;
-            w.key_uint(b"incomplete", s.leechers.into())?;
-            w.end()?;
+    with_body(out, connection, |w| files_dict(w, files))
+}
+
+/// Bytes a full scrape's body of `files` torrents may take.
+pub const fn full_scrape_body_max_len(files: usize) -> usize {
+    16 + files * SCRAPE_FILE_MAX
+}
+
+/// Write a full scrape's body (the whole `d5:filesd…ee`, no head): `files`
+/// sorted by hash, as [`write_scrape`]'s. It is written once and sent to
+/// many clients, each after its own [`write_body_head`].
+pub fn write_full_scrape_body(
+    out: &mut [u8],
+    files: &[(InfoHash, ScrapeStats)],
+) -> Result<usize, BufferTooSmall> {
+    debug_assert!(files.windows(2).all(|p| p[0].0 <= p[1].0));
+    let mut w = BencodeWriter::new(out);
+    files_dict(&mut w, files)?;
+    Ok(w.len())
+}
+
+/// Write the head of an HTTP 200 whose body of `body_len` bytes is sent
+/// separately (a full scrape).
+pub fn write_body_head(
+    out: &mut [u8],
+    body_len: usize,
+    connection: Connection,
+) -> Result<usize, BufferTooSmall> {
+    write_head(out, Status::Ok, body_len, connection)
+}
+
+/// `d5:filesd<hash>d8:completei…e10:downloadedi…e10:incompletei…ee…ee` of
+/// sorted `files`, a repeated hash once.
+fn files_dict(
+    w: &mut BencodeWriter<'_>,
+    files: &[(InfoHash, ScrapeStats)],
+) -> Result<(), BufferTooSmall> {
+    w.dict()?;
+    w.bytes(b"files")?;
+    w.dict()?;
+    let mut last = None;
+    for (hash, s) in files {
+        if last == Some(hash) {
+            continue;
         }
+        last = Some(hash);
+        w.bytes(&hash.0)?;
+        w.dict()?;
+        w.key_uint(b"complete", s.seeders.into())?;
+        w.key_uint(b"downloaded", s.completed.into())?;
+        w.key_uint(b"incomplete", s.leechers.into())?;
         w.end()?;
-        w.end()
-    })
+    }
+    w.end()?;
+    w.end()
 }
 
 /// Write a tracker failure: HTTP 200 with `d14:failure reason<…>e` (what

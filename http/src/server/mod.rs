@@ -3,6 +3,7 @@
 //! through the byte mesh ([`relay`]). [`HttpService`] plugs all of it into
 //! the shared start-up sequence (`riptide_common::startup`).
 
+pub mod full_scrape;
 pub mod relay;
 pub mod worker;
 
@@ -79,6 +80,8 @@ pub struct ServerState {
     pub trusted: Arc<TrustedProxies>,
     /// Process start: the epoch of the swarm's coarse seconds.
     pub start: Instant,
+    /// The full scrape's parts and cached body, when it is offered.
+    pub full_scrape: Option<Arc<full_scrape::FullScrape>>,
 }
 
 /// What `bind` prepared: each worker's listeners (with "speaks TLS"), and
@@ -150,7 +153,7 @@ impl HttpService {
             parse: ParseConfig {
                 max_head_len: settings.max_head_len,
                 max_scrape_hashes: settings.max_scrape_hashes,
-                full_scrape: false,
+                full_scrape: config.http.full_scrape,
                 forwarded_header: (!trusted.is_empty() && !forwarded.is_empty())
                     .then_some(forwarded),
             },
@@ -159,6 +162,12 @@ impl HttpService {
             certs: bound.certs,
             trusted: Arc::new(trusted),
             start: Instant::now(),
+            full_scrape: config.http.full_scrape.then(|| {
+                Arc::new(full_scrape::FullScrape::new(
+                    workers,
+                    Duration::from_secs(u64::from(config.http.full_scrape_interval)),
+                ))
+            }),
         };
         Ok(bound
             .per_worker

@@ -8,13 +8,14 @@
 //! the answer resumes it. The sequence number in the return address makes
 //! a late answer (the connection timed out or closed meanwhile) harmless.
 
+use super::full_scrape::RateLimit;
 use super::relay::{self, Record, RemoteAnnounce};
 use super::ServerState;
 use crate::metrics::Metric;
 use crate::protocol::{
-    announce_response_max_len, parse_request, scrape_response_max_len, write_announce, write_error,
-    write_failure, write_scrape, AnnounceResponse, Connection, ParseError, Peers, ScrapeRequest,
-    Status, Target,
+    announce_response_max_len, parse_request, scrape_response_max_len, write_announce,
+    write_body_head, write_error, write_failure, write_scrape, AnnounceResponse, Connection,
+    ParseError, Peers, ScrapeRequest, Status, Target, HEAD_RESERVE,
 };
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
@@ -36,6 +37,8 @@ use uring_rt::{ConnId, Ctx, Handler, ListenerId, Signal};
 pub const TIMER_CLEAN: u64 = 101;
 /// Timer token: copy statistics into the metrics.
 pub const TIMER_STATS: u64 = 102;
+/// Timer token: publish this shard's part of the full scrape.
+pub const TIMER_FULL_SCRAPE: u64 = 103;
 
 /// Where a worker's series live in its values: at `base` (0 alone; after
 /// riptide-udp's in one process), and whether it fills the runtime block
@@ -54,6 +57,7 @@ const CLEAN_BUDGET: usize = 4096;
 const ERR_NOT_ALLOWED: &[u8] = b"info hash is not allowed on this tracker";
 const ERR_BUSY: &[u8] = b"tracker busy, retry later";
 const ERR_FULL_SCRAPE: &[u8] = b"full scrape is not offered";
+const ERR_FULL_SCRAPE_RATE: &[u8] = b"full scrape at most once per full_scrape_interval";
 
 /// What a connection waits for.
 enum Waiting {
@@ -63,6 +67,9 @@ enum Waiting {
     Announce(u32),
     /// The owners' counts for the scrape with this sequence number.
     Scrape(u32, PendingScrape),
+    /// A full scrape's body is being sent, `sent` bytes so far (its head
+    /// went first); more as the connection drains (`on_writable`).
+    Body { body: Arc<Vec<u8>>, sent: usize },
 }
 
 /// A scrape some of whose hashes other workers count.
@@ -121,6 +128,8 @@ pub struct HttpWorker<M = ()> {
     /// Scratch for a scrape: hashes per owner worker.
     remote: Vec<Vec<(u8, InfoHash)>>,
     spare_scrapes: Vec<PendingScrape>,
+    /// Who had a full scrape when.
+    full_rate: RateLimit,
 }
 
 /// What handling one request left to do.
@@ -129,6 +138,8 @@ enum Outcome {
     Answered(Connection),
     /// Sent to another worker; wait for its answer.
     Forwarded,
+    /// A long body is on its way out: wait until it is sent.
+    Streaming,
 }
 
 impl<M: Copy + Send + 'static> HttpWorker<M> {
@@ -157,6 +168,7 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
             peers_v6: Vec::with_capacity(state.settings.max_numwant),
             remote: (0..workers).map(|_| Vec::new()).collect(),
             spare_scrapes: Vec::new(),
+            full_rate: RateLimit::default(),
             state,
         }
     }
@@ -402,7 +414,7 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
                 } else {
                     Metric::RequestsScrape6
                 });
-                self.scrape(ctx, conn, &s, connection)
+                self.scrape(ctx, conn, client, &s, connection)
             }
         }
     }
@@ -411,12 +423,12 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
         &mut self,
         ctx: &mut Ctx<M>,
         conn: ConnId,
+        client: IpAddr,
         s: &ScrapeRequest<'_>,
         connection: Connection,
     ) -> Outcome {
         if s.is_empty() {
-            self.failure(ctx, conn, ERR_FULL_SCRAPE, connection);
-            return Outcome::Answered(connection);
+            return self.full_scrape(ctx, conn, client, connection);
         }
         let mut pending = self.spare_scrapes.pop().unwrap_or_default();
         pending.files.clear();
@@ -487,6 +499,96 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
             c.after = connection;
         }
         Outcome::Forwarded
+    }
+
+    /// A scrape of every torrent: the shared body (rebuilt at most once per
+    /// interval), to each address at most once per interval.
+    fn full_scrape(
+        &mut self,
+        ctx: &mut Ctx<M>,
+        conn: ConnId,
+        client: IpAddr,
+        connection: Connection,
+    ) -> Outcome {
+        let Some(full) = self.state.full_scrape.clone() else {
+            self.failure(ctx, conn, ERR_FULL_SCRAPE, connection);
+            return Outcome::Answered(connection);
+        };
+        let now = ctx.now();
+        if !self.full_rate.allow(client, now, full.interval()) {
+            self.count(Metric::ErrorsFullScrapeRate);
+            self.failure(ctx, conn, ERR_FULL_SCRAPE_RATE, connection);
+            return Outcome::Answered(connection);
+        }
+        let mut part = Vec::new();
+        self.shard.scrape_all(&mut part);
+        full.publish(self.id, part);
+        let body = full.body(now);
+        if !self.respond(ctx, conn, HEAD_RESERVE, |out| {
+            write_body_head(out, body.len(), connection).unwrap_or(0)
+        }) {
+            return Outcome::Answered(Connection::Close);
+        }
+        self.count(Metric::ResponsesFullScrape);
+        let Some(c) = self.conn_mut(conn) else {
+            return Outcome::Answered(Connection::Close);
+        };
+        c.waiting = Waiting::Body { body, sent: 0 };
+        c.after = connection;
+        if self.push_body(ctx, conn) {
+            Outcome::Streaming
+        } else {
+            // All of it fitted at once.
+            Outcome::Answered(connection)
+        }
+    }
+
+    /// Sends what the connection can take of its full-scrape body; returns
+    /// whether some is left (then `on_writable` goes on). Once all is
+    /// queued the connection continues as its request said.
+    fn push_body(&mut self, ctx: &mut Ctx<M>, conn: ConnId) -> bool {
+        let (body, mut sent) = match self.conn_mut(conn).map(|c| &c.waiting) {
+            Some(Waiting::Body { body, sent }) => (Arc::clone(body), *sent),
+            _ => return false,
+        };
+        let start = sent;
+        while sent < body.len() {
+            let rest = &body[sent..];
+            let n = match self.tls.get_mut(conn.index()).and_then(Option::as_mut) {
+                Some(session) => {
+                    let mut out = |min: usize, fill: &mut dyn FnMut(&mut [u8]) -> usize| {
+                        ctx.send_with(conn, min, |room| fill(room))
+                    };
+                    session.write(rest, &mut out).unwrap_or(0)
+                }
+                None => ctx
+                    .send_with(conn, 1, |room| {
+                        let n = room.len().min(rest.len());
+                        room[..n].copy_from_slice(&rest[..n]);
+                        n
+                    })
+                    .unwrap_or(0),
+            };
+            if n == 0 {
+                break;
+            }
+            sent += n;
+        }
+        self.add(Metric::BytesSent, (sent - start) as u64);
+        let done = sent == body.len();
+        if let Some(c) = self.conn_mut(conn) {
+            if let Waiting::Body { sent: s, .. } = &mut c.waiting {
+                *s = sent;
+            }
+            if done {
+                c.waiting = Waiting::Nothing;
+            }
+        }
+        if !done {
+            // A client that stops reading is cut off like an idle one.
+            ctx.set_deadline(conn, Some(self.state.settings.idle_timeout));
+        }
+        !done
     }
 
     /// The answer came: finish the connection's request as it asked.
@@ -662,6 +764,10 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
                     ctx.pause_recv(conn);
                     return used;
                 }
+                Outcome::Streaming => {
+                    ctx.pause_recv(conn);
+                    return used;
+                }
             }
         }
         used
@@ -684,6 +790,9 @@ impl<M: Copy + Send + 'static> Handler for HttpWorker<M> {
         }
         ctx.add_timer(self.state.settings.clean_interval, TIMER_CLEAN);
         ctx.add_timer(Duration::from_secs(1), TIMER_STATS);
+        if let Some(full) = &self.state.full_scrape {
+            ctx.add_timer(full.interval(), TIMER_FULL_SCRAPE);
+        }
     }
 
     fn on_accept(&mut self, ctx: &mut Ctx<M>, l: ListenerId, conn: ConnId, peer: SocketAddr) {
@@ -793,12 +902,24 @@ impl<M: Copy + Send + 'static> Handler for HttpWorker<M> {
         }
     }
 
+    fn on_writable(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
+        let streaming = self
+            .conn_mut(conn)
+            .is_some_and(|c| matches!(c.waiting, Waiting::Body { .. }));
+        if streaming && !self.push_body(ctx, conn) {
+            self.finish(ctx, conn);
+        }
+    }
+
     fn on_deadline(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
         let Some(c) = self.conn_mut(conn) else {
             ctx.abort(conn);
             return;
         };
-        if !matches!(c.waiting, Waiting::Nothing) {
+        if matches!(c.waiting, Waiting::Body { .. }) {
+            // It stopped reading a full scrape.
+            ctx.abort(conn);
+        } else if !matches!(c.waiting, Waiting::Nothing) {
             // The owner did not answer in time.
             c.waiting = Waiting::Nothing;
             self.failure(ctx, conn, ERR_BUSY, Connection::Close);
@@ -836,7 +957,13 @@ impl<M: Copy + Send + 'static> Handler for HttpWorker<M> {
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<M>, token: u64) {
-        if token == TIMER_CLEAN {
+        if token == TIMER_FULL_SCRAPE {
+            if let Some(full) = &self.state.full_scrape {
+                let mut part = Vec::new();
+                self.shard.scrape_all(&mut part);
+                full.publish(self.id, part);
+            }
+        } else if token == TIMER_CLEAN {
             let now = self.now(ctx.now());
             self.shard
                 .clean(now, self.state.settings.peer_timeout, CLEAN_BUDGET);
