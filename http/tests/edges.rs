@@ -298,3 +298,38 @@ fn full_scrape_is_opt_in_rate_limited_and_streamed_whole_over_plain_and_tls() {
         2
     );
 }
+
+#[test]
+fn sigterm_closes_idle_keep_alive_connections_with_close_notify() {
+    let d = dir("http-sigterm");
+    let cert = write_cert(&d);
+    let t = tracker(&format!(
+        "[tls]\nenabled = true\ncert_path = \"{}\"\nkey_path = \"{}\"\naddress_ipv4 = \"127.0.0.1:0\"\naddress_ipv6 = \"\"\n",
+        d.join("cert.pem").display(),
+        d.join("key.pem").display()
+    ));
+    let mut tls = tls_connect(
+        t.addr("https", true).unwrap(),
+        &client_config(&cert.der, false),
+    );
+    let mut plain = TcpStream::connect(t.addr("http", true).unwrap()).unwrap();
+    plain
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let req = announce_req(&[3; 20], 1, 1000, "").replace("Connection: close\r\n", "");
+    for s in [&mut tls as &mut dyn ReadWrite, &mut plain] {
+        s.write_all(req.as_bytes()).unwrap();
+        let mut buf = [0u8; 4096];
+        let n = s.read(&mut buf).unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200 OK"));
+    }
+    assert!(t.stop().success());
+    // Both see a clean end: EOF, and over TLS a close_notify before it
+    // (rustls reports a bare EOF as UnexpectedEof).
+    let mut buf = [0u8; 64];
+    assert_eq!(plain.read(&mut buf).unwrap(), 0);
+    assert_eq!(tls.read(&mut buf).unwrap(), 0);
+}
+
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}

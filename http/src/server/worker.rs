@@ -985,8 +985,22 @@ impl<M: Copy + Send + 'static> Handler for HttpWorker<M> {
         }
     }
 
-    fn on_signal(&mut self, _: &mut Ctx<M>, signal: Signal) {
-        if signal == Signal::Reload {
+    fn on_signal(&mut self, ctx: &mut Ctx<M>, signal: Signal) {
+        if signal == Signal::Terminate {
+            // Idle keep-alive connections close now (TLS: close_notify
+            // first); one with an answer on its way closes after it.
+            let mut idle = Vec::new();
+            for c in self.conns.iter_mut().flatten() {
+                if matches!(c.waiting, Waiting::Nothing) {
+                    idle.push(c.id);
+                } else {
+                    c.after = Connection::Close;
+                }
+            }
+            for conn in idle {
+                self.close(ctx, conn);
+            }
+        } else if signal == Signal::Reload {
             self.state.access_list.reload_and_log();
             if let Some(certs) = &self.state.certs {
                 match certs.reload() {
