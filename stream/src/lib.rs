@@ -12,7 +12,9 @@
 //! - [`forwarded`]: trusted proxies (CIDR list) and the client address
 //!   from `X-Forwarded-For`;
 //! - [`listen`]: the plain and TLS listener groups of a stream tracker and
-//!   its certificates, bound at start-up.
+//!   its certificates, bound at start-up;
+//! - [`front`]: what a stream tracker's worker does below its protocol:
+//!   its listeners, and per connection the PROXY header and TLS session.
 //!
 //! Not: the runtime's loop, HTTP or WebSocket framing, configuration
 //! files. Nothing here does I/O except reading certificate files and
@@ -20,12 +22,14 @@
 
 pub mod certs;
 pub mod forwarded;
+pub mod front;
 pub mod listen;
 pub mod proxy_protocol;
 pub mod tls;
 
 pub use certs::{CertError, CertStore, TlsOptions};
 pub use forwarded::{client_from_forwarded, CidrError, IpCidr, TrustedProxies};
+pub use front::{Front, Opened, Opening, Refusal};
 pub use listen::{bind_stream_listeners, StreamListeners};
 pub use proxy_protocol::{parse_proxy_header, ProxyAddrs, ProxyError, ProxyHeader};
 pub use tls::{Read, TlsError, TlsPhase, TlsSession};

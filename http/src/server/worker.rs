@@ -23,9 +23,7 @@ use riptide_common::access_list::AccessCache;
 use riptide_common::metrics::WorkerMetrics;
 use riptide_common::swarm::{PeerV4, PeerV6, ScrapeStats, Shard};
 use riptide_common::{shard_of, InfoHash};
-use riptide_stream::{
-    client_from_forwarded, parse_proxy_header, ProxyAddrs, ProxyHeader, TlsSession,
-};
+use riptide_stream::{client_from_forwarded, Front, Opened, Refusal};
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -95,8 +93,6 @@ struct Conn {
     in_head: bool,
     /// The direct peer (a proxy, or the client itself).
     peer: IpAddr,
-    /// A PROXY protocol header must come first.
-    proxy_pending: bool,
 }
 
 /// One worker's HTTP tracker; `M` is the runtime's small-mesh message
@@ -107,15 +103,8 @@ pub struct HttpWorker<M = ()> {
     id: usize,
     workers: usize,
     state: ServerState,
-    /// This worker's listeners and whether each speaks TLS, until
-    /// `on_start` hands them to the runtime (by `ListenerId` order).
-    listeners: Vec<(TcpListener, bool)>,
-    /// The listeners the runtime took in `on_start`, and whether each
-    /// speaks TLS (a process serving several protocols has more).
-    listener_tls: Vec<(ListenerId, bool)>,
-    /// The TLS session of connection slot `i`, on TLS listeners (boxed: a
-    /// plain connection's slot holds a pointer, not a session).
-    tls: Vec<Option<Box<TlsSession>>>,
+    /// Listeners, TLS sessions and PROXY headers.
+    front: Front,
     /// Where a TLS connection's response is written before encryption.
     scratch: Vec<u8>,
     shard: Shard,
@@ -155,9 +144,12 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
             _msg: std::marker::PhantomData,
             id,
             workers,
-            listener_tls: Vec::new(),
-            listeners,
-            tls: Vec::new(),
+            front: Front::new(
+                listeners,
+                state.certs.clone(),
+                Arc::clone(&state.trusted),
+                state.settings.proxy_protocol,
+            ),
             scratch: Vec::new(),
             shard: Shard::new(),
             rng: SmallRng::from_os_rng(),
@@ -193,7 +185,7 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
 
     /// Whether `l` is one of this worker's listeners (after `on_start`).
     pub fn owns_listener(&self, l: ListenerId) -> bool {
-        self.listener_tls.iter().any(|&(id, _)| id == l)
+        self.front.owns_listener(l)
     }
 
     fn now(&self, at: Instant) -> u32 {
@@ -229,24 +221,15 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
         need: usize,
         write: impl FnOnce(&mut Self, &mut [u8]) -> usize,
     ) -> bool {
-        let tls = self.tls.get(conn.index()).is_some_and(Option::is_some);
-        let sent = if tls {
+        let sent = if self.front.session_mut(conn).is_some() {
             let mut scratch = std::mem::take(&mut self.scratch);
             if scratch.len() < need {
                 scratch.resize(need, 0);
             }
             let n = write(self, &mut scratch[..need]);
-            let ok = match self.tls.get_mut(conn.index()).and_then(Option::as_mut) {
-                Some(session) => {
-                    let mut out = |min: usize, fill: &mut dyn FnMut(&mut [u8]) -> usize| {
-                        ctx.send_with(conn, min, |room| fill(room))
-                    };
-                    matches!(session.write(&scratch[..n], &mut out), Ok(k) if k == n)
-                }
-                None => false,
-            };
+            let sent = self.front.send(ctx, conn, &scratch[..n]).ok();
             self.scratch = scratch;
-            ok.then_some(n)
+            sent
         } else {
             ctx.send_with(conn, need, |out| write(self, out)).ok()
         };
@@ -261,12 +244,7 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
 
     /// Close gracefully, with a TLS close_notify first on TLS connections.
     fn close(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
-        if let Some(session) = self.tls.get_mut(conn.index()).and_then(Option::as_mut) {
-            let mut out = |min: usize, fill: &mut dyn FnMut(&mut [u8]) -> usize| {
-                ctx.send_with(conn, min, |room| fill(room))
-            };
-            let _ = session.send_close_notify(&mut out);
-        }
+        self.front.close_notify(ctx, conn);
         ctx.close(conn);
     }
 
@@ -554,7 +532,7 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
         let start = sent;
         while sent < body.len() {
             let rest = &body[sent..];
-            let n = match self.tls.get_mut(conn.index()).and_then(Option::as_mut) {
+            let n = match self.front.session_mut(conn) {
                 Some(session) => {
                     let mut out = |min: usize, fill: &mut dyn FnMut(&mut [u8]) -> usize| {
                         ctx.send_with(conn, min, |room| fill(room))
@@ -778,15 +756,10 @@ impl<M: Copy + Send + 'static> Handler for HttpWorker<M> {
     type Msg = M;
 
     fn on_start(&mut self, ctx: &mut Ctx<M>) {
-        for (l, tls) in std::mem::take(&mut self.listeners) {
-            match ctx.add_listener(l) {
-                Ok(id) => self.listener_tls.push((id, tls)),
-                Err(e) => {
-                    log::error!("worker {}: cannot add a listener: {e}", self.id);
-                    ctx.stop_all();
-                    return;
-                }
-            }
+        if let Err(e) = self.front.start(ctx) {
+            log::error!("worker {}: cannot add a listener: {e}", self.id);
+            ctx.stop_all();
+            return;
         }
         ctx.add_timer(self.state.settings.clean_interval, TIMER_CLEAN);
         ctx.add_timer(Duration::from_secs(1), TIMER_STATS);
@@ -799,19 +772,12 @@ impl<M: Copy + Send + 'static> Handler for HttpWorker<M> {
         let i = conn.index();
         if self.conns.len() <= i {
             self.conns.resize_with(i + 1, || None);
-            self.tls.resize_with(i + 1, || None);
         }
-        let tls = self.listener_tls.iter().any(|&(id, tls)| id == l && tls);
-        self.tls[i] = None;
-        if tls {
-            let session = self.state.certs.as_ref().map(|c| c.new_session());
-            if let Some(Ok(s)) = session {
-                self.tls[i] = Some(Box::new(s));
-            } else {
-                self.count(Metric::TlsHandshakeFailures);
-                ctx.abort(conn);
-                return;
-            }
+        self.conns[i] = None;
+        if self.front.accept(l, conn).is_err() {
+            self.count(Metric::TlsHandshakeFailures);
+            ctx.abort(conn);
+            return;
         }
         self.conns[i] = Some(Conn {
             id: conn,
@@ -822,76 +788,39 @@ impl<M: Copy + Send + 'static> Handler for HttpWorker<M> {
             served: 0,
             in_head: true,
             peer: peer.ip(),
-            proxy_pending: self.state.settings.proxy_protocol,
         });
         ctx.set_deadline(conn, Some(self.state.settings.head_timeout));
     }
 
     fn on_recv(&mut self, ctx: &mut Ctx<M>, conn: ConnId, data: &mut [u8]) -> usize {
         self.add(Metric::BytesReceived, data.len() as u64);
-        // Field by field (not `conn_mut`), so the trusted proxies can be
-        // read while the connection is borrowed.
-        let trusted = &self.state.trusted;
-        let Some(c) = self
-            .conns
-            .get_mut(conn.index())
-            .and_then(Option::as_mut)
-            .filter(|c| c.id == conn)
-        else {
+        let Some(peer) = self.conn_mut(conn).map(|c| c.peer) else {
             return data.len();
         };
-        let mut start = 0;
-        if c.proxy_pending {
-            match parse_proxy_header(data) {
-                ProxyHeader::Incomplete => return 0,
-                ProxyHeader::Parsed { addrs, header_len } => {
-                    c.proxy_pending = false;
-                    if let ProxyAddrs::Proxied { src, .. } = addrs {
-                        c.client = src.ip();
-                    }
-                    start = header_len;
-                    if !trusted.contains(c.peer) {
-                        self.count(Metric::ErrorsUntrustedProxy);
-                        ctx.abort(conn);
-                        return data.len();
-                    }
-                }
-                ProxyHeader::Invalid(_) => {
-                    self.count(Metric::ErrorsMalformed);
-                    ctx.abort(conn);
-                    return data.len();
-                }
+        let opening = match self.front.open(ctx, conn, peer, data) {
+            Opened::Wait(n) => return n,
+            Opened::Refused(why, n) => {
+                self.count(match why {
+                    Refusal::Tls => Metric::TlsHandshakeFailures,
+                    Refusal::UntrustedProxy => Metric::ErrorsUntrustedProxy,
+                    Refusal::BadProxyHeader => Metric::ErrorsMalformed,
+                });
+                return n;
             }
+            Opened::Ready(o) => o,
+        };
+        if let (Some(ip), Some(c)) = (opening.proxied, self.conn_mut(conn)) {
+            c.client = ip;
         }
-        let data = &mut data[start..];
-        let Some(session) = self.tls.get_mut(conn.index()).and_then(Option::as_mut) else {
-            return start + self.serve(ctx, conn, data);
-        };
-        let mut out = |min: usize, fill: &mut dyn FnMut(&mut [u8]) -> usize| {
-            ctx.send_with(conn, min, |room| fill(room))
-        };
-        let read = match session.read(data, &mut out) {
-            Ok(r) => r,
-            Err(e) => {
-                log::debug!("worker {}: TLS: {e}", self.id);
-                self.count(Metric::TlsHandshakeFailures);
-                ctx.close(conn);
-                return start + data.len();
-            }
-        };
-        if read.handshake_done {
+        if opening.handshake_done {
             self.count(Metric::TlsHandshakes);
         }
-        let used = self.serve(ctx, conn, &data[read.plaintext.clone()]);
-        let peer_closed = read.peer_closed;
-        let consumed = match self.tls.get_mut(conn.index()).and_then(Option::as_mut) {
-            Some(session) => session.finish_read(data, &read, used),
-            None => data.len(),
-        };
-        if peer_closed && self.conn_mut(conn).is_some() {
+        let used = self.serve(ctx, conn, &data[opening.plaintext()]);
+        let consumed = self.front.finish(conn, data, &opening, used);
+        if opening.peer_closed && self.conn_mut(conn).is_some() {
             self.on_peer_closed(ctx, conn);
         }
-        start + consumed
+        consumed
     }
 
     fn on_peer_closed(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
@@ -933,9 +862,7 @@ impl<M: Copy + Send + 'static> Handler for HttpWorker<M> {
     }
 
     fn on_closed(&mut self, _: &mut Ctx<M>, conn: ConnId) {
-        if let Some(t) = self.tls.get_mut(conn.index()) {
-            *t = None;
-        }
+        self.front.closed(conn);
         if let Some(slot) = self.conns.get_mut(conn.index()) {
             if let Some(Conn {
                 waiting: Waiting::Scrape(_, pending),
@@ -1002,16 +929,7 @@ impl<M: Copy + Send + 'static> Handler for HttpWorker<M> {
             }
         } else if signal == Signal::Reload {
             self.state.access_list.reload_and_log();
-            if let Some(certs) = &self.state.certs {
-                match certs.reload() {
-                    Ok(()) => log::info!(
-                        "TLS: reloaded {} and {}: new handshakes use them",
-                        certs.cert_path().display(),
-                        certs.key_path().display()
-                    ),
-                    Err(e) => log::error!("TLS: reload failed, the old pair stays: {e}"),
-                }
-            }
+            self.front.reload_certs();
         }
     }
 }
