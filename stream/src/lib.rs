@@ -14,7 +14,9 @@
 //! - [`listen`]: the plain and TLS listener groups of a stream tracker and
 //!   its certificates, bound at start-up;
 //! - [`front`]: what a stream tracker's worker does below its protocol:
-//!   its listeners, and per connection the PROXY header and TLS session.
+//!   its listeners, and per connection the PROXY header and TLS session;
+//! - [`insecure`]: the accept-any-certificate verifier of the load
+//!   generators (`--tls-insecure`).
 //!
 //! Not: the runtime's loop, HTTP or WebSocket framing, configuration
 //! files. Nothing here does I/O except reading certificate files and
@@ -23,6 +25,7 @@
 pub mod certs;
 pub mod forwarded;
 pub mod front;
+pub mod insecure;
 pub mod listen;
 pub mod proxy_protocol;
 pub mod tls;
