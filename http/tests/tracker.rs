@@ -86,10 +86,11 @@ fn esc(bytes: &[u8]) -> String {
     out
 }
 
-/// A hash whose first byte picks its owner among the workers.
-fn hash(first: u8, n: u8) -> [u8; 20] {
+/// A hash whose owner among the workers is `owner` modulo their number
+/// (`shard_of` reads the first four bytes, big-endian).
+fn hash(owner: u8, n: u8) -> [u8; 20] {
     let mut h = [0xF0u8 ^ n; 20];
-    h[0] = first;
+    h[..4].copy_from_slice(&[0, 0, 0, owner]);
     h[19] = n;
     h
 }
