@@ -593,7 +593,8 @@ fn sorted_retain<A: Copy>(
 /// Up to `want` (minus what `out` holds) random peers of `range`, without
 /// position `me`. A window of consecutive peers from a random start,
 /// wrapping: every peer is equally likely to be in it, and it reads one
-/// contiguous run of memory instead of `want` scattered cache lines.
+/// contiguous run of memory instead of `want` scattered cache lines. The
+/// window is copied as at most four runs, not peer by peer.
 fn select_window<A: PeerAddr>(
     range: &[Stored<A>],
     me: Option<usize>,
@@ -609,32 +610,32 @@ fn select_window<A: PeerAddr>(
         return;
     }
     if avail <= want {
-        out.extend(
-            range
-                .iter()
-                .enumerate()
-                .filter(|&(i, _)| Some(i) != me)
-                .map(|(_, p)| p.addr),
-        );
+        push_except(out, range, me);
         return;
     }
-    // Here m >= 2 (avail > want >= 1).
+    // Here m > want: the window of `want` peers, one longer when it covers
+    // `me` (skipped), still fits in the range.
     let start = rng.random_range(0..m);
-    let (tail, head) = range.split_at(start);
-    let mut taken = 0;
-    for (i, p) in head
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (i + start, p))
-        .chain(tail.iter().enumerate())
-    {
-        if Some(i) != me {
-            out.push(p.addr);
-            taken += 1;
-            if taken == want {
-                break;
-            }
+    let covers_me = me.is_some_and(|p| (p + m - start) % m < want);
+    let take = want + usize::from(covers_me);
+    let first = take.min(m - start);
+    out.reserve(want);
+    push_except(
+        out,
+        &range[start..start + first],
+        me.map(|p| p.wrapping_sub(start)),
+    );
+    push_except(out, &range[..take - first], me);
+}
+
+/// Append the addresses of `run`, without position `skip` of it.
+fn push_except<A: PeerAddr>(out: &mut Vec<A>, run: &[Stored<A>], skip: Option<usize>) {
+    match skip.filter(|&k| k < run.len()) {
+        Some(k) => {
+            out.extend(run[..k].iter().map(|p| p.addr));
+            out.extend(run[k + 1..].iter().map(|p| p.addr));
         }
+        None => out.extend(run.iter().map(|p| p.addr)),
     }
 }
 
@@ -807,5 +808,71 @@ impl<A: PeerAddr> IndexedPeers<A> {
             self.peers()
         };
         select_window(range, me, want, rng, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+
+    use super::*;
+    use crate::swarm::PeerV4;
+
+    /// The window the obvious way: from the drawn start, peer by peer,
+    /// wrapping, skipping `me`.
+    fn window_one_by_one(
+        range: &[Stored<PeerV4>],
+        me: Option<usize>,
+        want: usize,
+        rng: &mut SmallRng,
+    ) -> Vec<PeerV4> {
+        let m = range.len();
+        let me = me.filter(|&p| p < m);
+        let avail = m - usize::from(me.is_some());
+        let mut out = Vec::new();
+        if avail <= want {
+            out.extend((0..m).filter(|&i| Some(i) != me).map(|i| range[i].addr));
+            return out;
+        }
+        let start = rng.random_range(0..m);
+        for i in (start..m).chain(0..start) {
+            if out.len() == want {
+                break;
+            }
+            if Some(i) != me {
+                out.push(range[i].addr);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn window_runs_match_one_by_one() {
+        for m in 0..12u32 {
+            let range: Vec<Stored<PeerV4>> = (0..m)
+                .map(|i| {
+                    Stored::new(
+                        PeerV4 {
+                            ip: i.to_be_bytes(),
+                            port: 1,
+                        },
+                        0,
+                    )
+                })
+                .collect();
+            let mes = (0..=m as usize + 1).map(Some).chain([None]);
+            for me in mes {
+                for want in 1..=m as usize + 1 {
+                    for seed in 0..8 {
+                        let mut a = SmallRng::seed_from_u64(seed);
+                        let mut b = SmallRng::seed_from_u64(seed);
+                        let mut out = Vec::new();
+                        select_window(&range, me, want, &mut a, &mut out);
+                        let expected = window_one_by_one(&range, me, want, &mut b);
+                        assert_eq!(out, expected, "m {m} me {me:?} want {want} seed {seed}");
+                    }
+                }
+            }
+        }
     }
 }
