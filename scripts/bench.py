@@ -4,7 +4,7 @@
 Each tracker runs with one worker pinned to TRACKER_CORE; each load
 generator runs pinned to LOAD_CORE. Phases per tracker:
   1. saturation, riptide-udp-load (open loop)          -> responses/s
-  2. saturation, aquatic_udp_load_test                 -> responses/s
+  2. saturation, aquatic_udp_load_test (its defaults)  -> responses/s, user CPU us/response
   3. fixed offered load RATE/s, riptide-udp-load       -> user, system CPU us/response
   4. peak RSS (VmHWM) after a fill of PEERS peers      -> MiB, bytes/peer over the idle RSS
 Then saturation side by side: riptide-udp (io_uring) and riptide-udp (mio),
@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -120,7 +121,10 @@ def run_riptide_load(extra, threads=1, cores=LOAD_CORE, duration=None, port=PORT
     return {k: float(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
 
 
-def run_aquatic_load(workdir):
+def run_aquatic_load(workdir, pid):
+    """aquatic_udp_load_test with its default workload at saturation ->
+    (responses/s, the tracker's user CPU µs per response). Both are taken
+    over the summarized seconds only (the first two are warm-up)."""
     exe = os.environ["AQUATIC_UDP_LOAD_TEST"]
     text = subprocess.run([exe, "-p"], capture_output=True, text=True, check=True).stdout
     text = re.sub(r'(?m)^server_address = .*$', f'server_address = "127.0.0.1:{PORT}"', text)
@@ -130,13 +134,20 @@ def run_aquatic_load(workdir):
     cfg = os.path.join(workdir, "aquatic-load.toml")
     with open(cfg, "w") as f:
         f.write(text)
+    window = max(DURATION - 2, 1)
+    meter = []
+    timer = threading.Timer(DURATION - window, lambda: meter.append(CpuMeter(pid)))
+    timer.start()
     out = procs.run([exe, "-c", cfg], LOAD_CORE, timeout=DURATION * 4 + 60)
+    timer.cancel()
     text = out.stdout + out.stderr
     # The summary prints "Responses in: N/second" (average over the summarized seconds).
     found = re.findall(r"[Rr]esponses in:\s*([\d.]+)", text)
     if not found:
         raise RuntimeError("aquatic_udp_load_test printed no responses line:\n" + text[-2000:])
-    return float(found[-1])
+    rate = float(found[-1])
+    user_us = meter[0].per_response_us(rate * window)[0] if meter else None
+    return rate, user_us
 
 
 def measure(tracker, workdir):
@@ -148,7 +159,7 @@ def measure(tracker, workdir):
         tracker.start()
         # aquatic's load test uses random hashes, which a whitelist-only tracker refuses.
         aq = os.environ.get("AQUATIC_UDP_LOAD_TEST") and not tracker.whitelist_only
-        row["sat_aquatic_load"] = run_aquatic_load(workdir) if aq else None
+        row["sat_aquatic_load"], row["user_us_aquatic_load"] = run_aquatic_load(workdir, tracker.proc.pid) if aq else (None, None)
         tracker.stop()
         tracker.start()
         cpu = CpuMeter(tracker.proc.pid)
@@ -202,14 +213,16 @@ def main():
           f"saturation {DURATION} s, fixed load {RATE:,}/s for {FIXED_DURATION} s; RSS after {PEERS:,} peers "
           f"({FILL_TORRENTS:,} torrents); median of {REPS} rounds, tracker order rotated\n")
     table = [[r["name"], fmt(r.get("sat_riptide_load")), fmt(r.get("sat_aquatic_load")), fmt(r.get("user_us"), 2),
-              fmt(r.get("sys_us"), 2), fmt((r.get("peak_rss") or 0) / 2**20, 1), fmt(r.get("bytes_per_peer"), 1)]
+              fmt(r.get("user_us_aquatic_load"), 2), fmt(r.get("sys_us"), 2), fmt((r.get("peak_rss") or 0) / 2**20, 1),
+              fmt(r.get("bytes_per_peer"), 1)]
              for r in rows]
     ours = next((r for r in rows if r["name"].startswith("riptide-udp (io_uring)")), rows[0] if rows else None)
-    keys = ("sat_riptide_load", "sat_aquatic_load", "user_us", "sys_us", "peak_rss", "bytes_per_peer")
+    keys = ("sat_riptide_load", "sat_aquatic_load", "user_us", "user_us_aquatic_load", "sys_us", "peak_rss",
+            "bytes_per_peer")
     table += [[f"ratio {ours['name']} / {peer['name']}"] + [times(ours.get(k), peer.get(k)) for k in keys]
               for peer in rows if not peer["name"].startswith("riptide")]
     print_table(["tracker", "resp/s (riptide-udp-load)", "resp/s (aquatic load test)", "user µs/resp",
-                 "sys µs/resp", "peak RSS MiB", "bytes/peer"], table)
+                 "user µs/resp (aquatic load test)", "sys µs/resp", "peak RSS MiB", "bytes/peer"], table)
     if any(t.name.startswith("riptide-udp (io_uring)") for t in trackers):
         peers = [lambda port: riptide("mio", workdir, port=port)]
         if os.environ.get("AQUATIC_UDP"):

@@ -292,17 +292,18 @@ impl<A: PeerAddr> Peers<A> {
         }
     }
 
-    /// Warming, first step: read the line a lookup of `addr` starts at (the
-    /// index slot, or the middle of a sorted array); returns a value to fold
+    /// Warming, first step: read the lines a lookup of `addr` starts at (the
+    /// index slot, or the first probe of each half of a sorted array, since
+    /// the caller's seeder flag is not known yet); returns a value to fold
     /// into the warm-up's checksum and the hash for `warm_peer`.
     pub(crate) fn warm_slot<S: BuildHasher>(&self, addr: &A, s: &S) -> (u64, u64) {
         match self {
             Peers::Inline { .. } => (0, 0),
-            Peers::Sorted { list, leechers, .. } => (
-                list.get(usize::from(*leechers) / 2)
-                    .map_or(0, |p| u64::from(p.seen)),
-                0,
-            ),
+            Peers::Sorted { list, len, leechers } => {
+                let (n, l) = (usize::from(*len), usize::from(*leechers));
+                let seen = |i: usize| list.get(i).map_or(0, |p| u64::from(p.seen));
+                (seen(l / 2) ^ seen(l + (n - l) / 2), 0)
+            }
             Peers::Indexed(h) => {
                 let hash = s.hash_one(addr);
                 (h.index.guess(hash).unwrap_or(0) as u64, hash)
