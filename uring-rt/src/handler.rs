@@ -6,6 +6,12 @@ use crate::mesh::bytes::Lane;
 use crate::tcp::accept::ListenerId;
 use std::net::{IpAddr, SocketAddr};
 
+/// Most completions one [`Handler::look_ahead`] call covers: a turn's
+/// completions are looked ahead in windows of this many, each just before
+/// its own are handled, so a saturated turn of hundreds has all of its
+/// datagrams looked at, each window's cache misses overlapping.
+pub const LOOK_AHEAD: usize = 32;
+
 /// Everything a worker's protocol code reacts to. Completion-driven: no
 /// futures, no per-request allocation. Every method runs on the worker's
 /// own thread; what it queues through `ctx` is submitted at the end of the
@@ -24,9 +30,10 @@ pub trait Handler: Send + 'static {
         let _ = (ctx, dgram);
     }
 
-    /// Called once per loop turn that received two or more datagrams,
-    /// before the first `on_datagram` of the turn, with those datagrams in
-    /// the order they will be handed over. For looking ahead only, e.g. to
+    /// Called before each window of a turn's completions (at most
+    /// [`LOOK_AHEAD`] of them) that holds two or more datagrams, before the
+    /// window's first `on_datagram`, with those datagrams in the order
+    /// they will be handed over. For looking ahead only, e.g. to
     /// touch the memory their requests will need so that the cache misses
     /// of a batch overlap instead of following one another; nothing here
     /// may assume a datagram is valid. The iterator is lazy: a handler

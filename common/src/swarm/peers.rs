@@ -299,7 +299,11 @@ impl<A: PeerAddr> Peers<A> {
     pub(crate) fn warm_slot<S: BuildHasher>(&self, addr: &A, s: &S) -> (u64, u64) {
         match self {
             Peers::Inline { .. } => (0, 0),
-            Peers::Sorted { list, len, leechers } => {
+            Peers::Sorted {
+                list,
+                len,
+                leechers,
+            } => {
                 let (n, l) = (usize::from(*len), usize::from(*leechers));
                 let seen = |i: usize| list.get(i).map_or(0, |p| u64::from(p.seen));
                 (seen(l / 2) ^ seen(l + (n - l) / 2), 0)

@@ -9,6 +9,7 @@ use anyhow::Context;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use riptide_common::metrics::RuntimeMetric;
+use riptide_common::swarm::WARM_BATCH;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -223,14 +224,6 @@ impl MioDriver {
                     return;
                 }
             };
-            if n > 1 {
-                self.tracker.look_ahead(
-                    (0..n)
-                        .filter_map(|i| recv.get(i))
-                        .filter(|d| !d.truncated)
-                        .map(|d| (d.src, d.payload)),
-                );
-            }
             let mut io = MioIo {
                 v4: self.v4.as_mut(),
                 v6: self.v6.as_mut(),
@@ -238,6 +231,15 @@ impl MioDriver {
                 wake,
             };
             for i in 0..n {
+                // Look ahead in windows, each just before its own datagrams.
+                if i % WARM_BATCH == 0 && n - i > 1 {
+                    self.tracker.look_ahead(
+                        (i..n.min(i + WARM_BATCH))
+                            .filter_map(|j| recv.get(j))
+                            .filter(|d| !d.truncated)
+                            .map(|d| (d.src, d.payload)),
+                    );
+                }
                 if let Some(d) = recv.get(i) {
                     if !d.truncated {
                         self.tracker

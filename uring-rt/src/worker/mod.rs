@@ -11,7 +11,7 @@
 use crate::bufring::BufRing;
 use crate::ctx::Ctx;
 use crate::deadline;
-use crate::handler::{Handler, Signal};
+use crate::handler::{Handler, Signal, LOOK_AHEAD};
 use crate::mesh::bytes::{ByteMeshEnd, ByteReceiver, Lane};
 use crate::mesh::MeshEnd;
 use crate::probe::Probe;
@@ -359,10 +359,10 @@ impl<M: Copy + Send + 'static> Worker<M> {
                 self.behind = false;
             }
         }
-        if !draining {
-            self.look_ahead(h);
-        }
         for i in 0..self.cqes.len() {
+            if !draining && i % LOOK_AHEAD == 0 {
+                self.look_ahead(h, i);
+            }
             let c = self.cqes[i].clone();
             self.dispatch(h, c.user_data(), c.result(), c.flags(), draining);
         }

@@ -2,7 +2,7 @@
 //! slots' SENDs, and the look-ahead over a turn's datagrams.
 
 use super::{push, Worker, UDP_BGID, UDP_FILE_SLOTS};
-use crate::handler::{Datagram, Handler, SocketId};
+use crate::handler::{Datagram, Handler, SocketId, LOOK_AHEAD};
 use crate::socket;
 use crate::user_data::{Kind, UserData};
 use io_uring::types::{Fd, Fixed, RecvMsgOut};
@@ -11,19 +11,21 @@ use std::io;
 use std::os::fd::AsRawFd;
 
 impl<M: Copy + Send + 'static> Worker<M> {
-    /// Hand the turn's received datagrams to `Handler::look_ahead` when
-    /// there are two or more.
-    pub(super) fn look_ahead<H: Handler<Msg = M>>(&self, h: &mut H) {
+    /// Hand the datagrams received among the turn's completions
+    /// `from..from + LOOK_AHEAD` to `Handler::look_ahead` when there are
+    /// two or more.
+    pub(super) fn look_ahead<H: Handler<Msg = M>>(&self, h: &mut H, from: usize) {
         let received = |c: &&cqueue::Entry| {
             UserData(c.user_data()).kind() == Some(Kind::UdpRecv)
                 && c.result() > 0
                 && cqueue::buffer_select(c.flags()).is_some()
         };
-        if self.cqes.iter().filter(received).take(2).count() < 2 {
+        let window = &self.cqes[from..self.cqes.len().min(from + LOOK_AHEAD)];
+        if window.iter().filter(received).take(2).count() < 2 {
             return;
         }
         let (bufs, hdr) = (&self.udp_bufs, &*self.recv_hdr);
-        h.look_ahead(self.cqes.iter().filter(received).filter_map(|c| {
+        h.look_ahead(window.iter().filter(received).filter_map(|c| {
             let bid = cqueue::buffer_select(c.flags())?;
             let buf = bufs.get(bid, c.result() as usize);
             let out = RecvMsgOut::parse(buf, hdr).ok()?;
