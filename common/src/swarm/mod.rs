@@ -182,6 +182,17 @@ pub struct Announce<A> {
     pub numwant: usize,
 }
 
+/// An announce about to be handled, as [`Shard::warm_v4`] needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Upcoming<A> {
+    /// The torrent.
+    pub info_hash: InfoHash,
+    /// Source IP of the request with the announced port.
+    pub addr: A,
+    /// `left == 0`: its lookup starts in the seeders' half.
+    pub seeder: bool,
+}
+
 /// Counts of the announced torrent in the requester's address family.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AnnounceCounts {
@@ -296,17 +307,18 @@ impl Shard {
         self.v6.announce(req, now, rng, out, &self.hasher)
     }
 
-    /// Warm the cache lines that announces of these (torrent, IPv4 peer)
-    /// pairs will read, for a batch about to be handled: one pass per level
-    /// (torrent slot, entry, peer slot, peer), so the misses of the whole
-    /// batch overlap instead of following one another. Reads only; at most
-    /// [`WARM_BATCH`] pairs are looked at.
-    pub fn warm_v4(&self, batch: &[(InfoHash, PeerV4)]) {
+    /// Warm the cache lines that these IPv4 announces will read, for a
+    /// batch about to be handled: one pass per level (torrent slot, entry,
+    /// then the peer's index slot and the peer, or each probe of a sorted
+    /// swarm's binary search), so the misses of the whole batch overlap
+    /// instead of following one another. Reads only; at most
+    /// [`WARM_BATCH`] announces are looked at.
+    pub fn warm_v4(&self, batch: &[Upcoming<PeerV4>]) {
         self.v4.warm(batch, &self.hasher);
     }
 
     /// [`Shard::warm_v4`] for IPv6 peers.
-    pub fn warm_v6(&self, batch: &[(InfoHash, PeerV6)]) {
+    pub fn warm_v6(&self, batch: &[Upcoming<PeerV6>]) {
         self.v6.warm(batch, &self.hasher);
     }
 

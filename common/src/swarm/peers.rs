@@ -73,6 +73,21 @@ pub(crate) const SORTED_MAX: usize = 1024;
 /// rebuild its index on every announce).
 const SORTED_AGAIN_BELOW: usize = SORTED_MAX / 2;
 
+/// A binary search of a sorted swarm, one probe per warm-up pass:
+/// `size` peers from `base` left to search (0: done).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Probe {
+    base: u32,
+    size: u32,
+}
+
+impl Probe {
+    /// More lines to read.
+    pub(crate) fn active(self) -> bool {
+        self.size > 0
+    }
+}
+
 /// What an announce did to the peer set, for the caller's counters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Change {
@@ -292,27 +307,63 @@ impl<A: PeerAddr> Peers<A> {
         }
     }
 
-    /// Warming, first step: read the lines a lookup of `addr` starts at (the
-    /// index slot, or the first probe of each half of a sorted array, since
-    /// the caller's seeder flag is not known yet); returns a value to fold
-    /// into the warm-up's checksum and the hash for `warm_peer`.
+    /// Warming an indexed swarm, first step: read the index slot a lookup
+    /// of `addr` starts at; returns a value to fold into the warm-up's
+    /// checksum and the hash for `warm_peer` (zeros for other forms).
     pub(crate) fn warm_slot<S: BuildHasher>(&self, addr: &A, s: &S) -> (u64, u64) {
         match self {
-            Peers::Inline { .. } => (0, 0),
-            Peers::Sorted {
-                list,
-                len,
-                leechers,
-            } => {
-                let (n, l) = (usize::from(*len), usize::from(*leechers));
-                let seen = |i: usize| list.get(i).map_or(0, |p| u64::from(p.seen));
-                (seen(l / 2) ^ seen(l + (n - l) / 2), 0)
-            }
             Peers::Indexed(h) => {
                 let hash = s.hash_one(addr);
                 (h.index.guess(hash).unwrap_or(0) as u64, hash)
             }
+            _ => (0, 0),
         }
+    }
+
+    /// Warming a sorted swarm: the binary search a lookup by a `seeder` or
+    /// a leecher starts with (in its own half); a finished one for other
+    /// forms. Advanced by [`Peers::warm_step`].
+    pub(crate) fn warm_probe(&self, seeder: bool) -> Probe {
+        match self {
+            Peers::Sorted { len, leechers, .. } => {
+                let (n, l) = (u32::from(*len), u32::from(*leechers));
+                if seeder {
+                    Probe {
+                        base: l,
+                        size: n - l,
+                    }
+                } else {
+                    Probe { base: 0, size: l }
+                }
+            }
+            _ => Probe::default(),
+        }
+    }
+
+    /// Warming a sorted swarm: read the line of the next probe of `p` for
+    /// `addr`, the one `sorted_find`'s binary search will read, and advance
+    /// `p` as that search does. Returns a value for the checksum.
+    pub(crate) fn warm_step(&self, p: &mut Probe, addr: &A) -> u64 {
+        let Peers::Sorted { list, .. } = self else {
+            p.size = 0;
+            return 0;
+        };
+        if p.size <= 1 {
+            // The search's last read, at its base.
+            p.size = 0;
+            return list.get(p.base as usize).map_or(0, |q| u64::from(q.seen));
+        }
+        let half = p.size / 2;
+        let mid = p.base + half;
+        let Some(q) = list.get(mid as usize) else {
+            p.size = 0;
+            return 0;
+        };
+        if q.addr.key() <= addr.key() {
+            p.base = mid;
+        }
+        p.size -= half;
+        u64::from(q.seen)
     }
 
     /// Warming, second step: read the peer's own line if the index slot
@@ -849,6 +900,34 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn warm_probes_end_where_the_lookup_finds() {
+        let mut rng = SmallRng::seed_from_u64(9);
+        for n in 3..300u32 {
+            let mut peers = Peers::<PeerV4>::default();
+            let (mut out, s) = (Vec::new(), std::hash::RandomState::new());
+            for i in 0..n {
+                let addr = PeerV4 {
+                    ip: rng.random::<u32>().to_be_bytes(),
+                    port: 1,
+                };
+                peers.announce(addr, i % 3 == 0, 0, 0, &mut rng, &mut out, &s);
+            }
+            let list = peers.peers().to_vec();
+            for (pos, q) in list.iter().enumerate() {
+                let seeder = pos >= peers.leechers();
+                let mut p = peers.warm_probe(seeder);
+                let mut steps = 0;
+                while p.active() {
+                    peers.warm_step(&mut p, &q.addr);
+                    steps += 1;
+                }
+                assert_eq!(p.base as usize, pos, "n {n}: the probes went elsewhere");
+                assert!(steps <= 12, "n {n}: {steps} steps");
+            }
+        }
     }
 
     #[test]

@@ -570,7 +570,13 @@ fn memory_per_peer_one_million() {
 fn warming_reads_only() {
     let (mut s, mut r, mut out) = (Shard::new(), rng(), Vec::new());
     // Nothing stored yet, more pairs than one warm-up looks at.
-    let batch: Vec<_> = (0..100u32).map(|i| (hash(i % 5), v4(i, 6881))).collect();
+    let batch: Vec<_> = (0..100u32)
+        .map(|i| Upcoming {
+            info_hash: hash(i % 5),
+            addr: v4(i, 6881),
+            seeder: i % 2 == 0,
+        })
+        .collect();
     s.warm_v4(&batch);
     // Inline, heap without index and heap with index swarms, known and
     // unknown peers.
@@ -587,13 +593,14 @@ fn warming_reads_only() {
     let before = s.stats();
     s.warm_v4(&batch);
     s.warm_v4(&[]);
-    s.warm_v6(&[(
-        hash(1),
-        PeerV6 {
+    s.warm_v6(&[Upcoming {
+        info_hash: hash(1),
+        addr: PeerV6 {
             ip: [1; 16],
             port: 1,
         },
-    )]);
+        seeder: false,
+    }]);
     assert_eq!(s.stats(), before);
     s.check_invariants();
 }

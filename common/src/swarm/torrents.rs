@@ -10,9 +10,9 @@ use core::hash::BuildHasher;
 
 use rand::rngs::SmallRng;
 
-use super::peers::{malloc_size, Change, PeerAddr, Peers};
+use super::peers::{malloc_size, Change, PeerAddr, Peers, Probe};
 use super::pos_index::PosIndex;
-use super::{Announce, AnnounceCounts, CleanReport, Event, ScrapeStats, WARM_BATCH};
+use super::{Announce, AnnounceCounts, CleanReport, Event, ScrapeStats, Upcoming, WARM_BATCH};
 use crate::InfoHash;
 
 /// One torrent: 48 bytes (hash, counter and the peers: inline, or a heap
@@ -177,13 +177,14 @@ impl<A: PeerAddr> Torrents<A> {
     /// See `Shard::warm_v4`. Each pass reads one level for every pair;
     /// the values read are folded into a checksum handed to `black_box`,
     /// so the loads happen but nothing waits on them until the end.
-    pub(crate) fn warm<S: BuildHasher>(&self, batch: &[(InfoHash, A)], s: &S) {
+    pub(crate) fn warm<S: BuildHasher>(&self, batch: &[Upcoming<A>], s: &S) {
         let batch = &batch[..batch.len().min(WARM_BATCH)];
         let mut hashes = [0u64; WARM_BATCH];
         let mut pos = [usize::MAX; WARM_BATCH];
+        let mut probes = [Probe::default(); WARM_BATCH];
         let mut sum = 0u64;
-        for (h, (info_hash, _)) in hashes.iter_mut().zip(batch) {
-            *h = s.hash_one(info_hash);
+        for (h, up) in hashes.iter_mut().zip(batch) {
+            *h = s.hash_one(up.info_hash);
             sum ^= self.index.guess(*h).unwrap_or(0) as u64;
         }
         for (p, &h) in pos.iter_mut().zip(&hashes[..batch.len()]) {
@@ -196,16 +197,29 @@ impl<A: PeerAddr> Torrents<A> {
                 sum ^= u64::from(e.1.completed);
             }
         }
-        for ((h, &p), (_, addr)) in hashes.iter_mut().zip(&pos).zip(batch) {
+        for (((h, probe), &p), up) in hashes.iter_mut().zip(&mut probes).zip(&pos).zip(batch) {
             if let Some(e) = self.entries.get(p) {
-                let (v, peer_hash) = e.peers.warm_slot(addr, s);
+                let (v, peer_hash) = e.peers.warm_slot(&up.addr, s);
                 sum ^= v;
                 *h = peer_hash;
+                *probe = e.peers.warm_probe(up.seeder);
             }
         }
         for (&h, &p) in hashes.iter().zip(&pos[..batch.len()]) {
             if let Some(e) = self.entries.get(p) {
                 sum ^= e.peers.warm_peer(h);
+            }
+        }
+        // Sorted swarms: every search one probe further per pass (at most
+        // ~11 passes for the largest sorted swarm).
+        let mut active = true;
+        while active {
+            active = false;
+            for ((probe, &p), up) in probes.iter_mut().zip(&pos).zip(batch) {
+                if let (true, Some(e)) = (probe.active(), self.entries.get(p)) {
+                    sum ^= e.peers.warm_step(probe, &up.addr);
+                    active |= probe.active();
+                }
             }
         }
         std::hint::black_box(sum);

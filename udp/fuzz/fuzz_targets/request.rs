@@ -4,14 +4,19 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use riptide_udp::protocol::{parse_request, peek_announce, Request};
+use riptide_udp::protocol::{parse_request, peek_announce, Peek, Request};
 
 fuzz_target!(|data: &[u8]| {
     let peeked = peek_announce(data);
     if let Ok(req) = parse_request(data) {
         match req {
             Request::Announce(a) => {
-                assert_eq!(peeked, Some((a.info_hash, a.port)));
+                let expected = Peek {
+                    info_hash: a.info_hash,
+                    port: a.port,
+                    seeder: a.left == 0,
+                };
+                assert_eq!(peeked, Some(expected));
                 let total: usize = a.url_data().map(<[u8]>::len).sum();
                 assert!(total <= a.options.len());
                 let mut out = [0u8; 2048];

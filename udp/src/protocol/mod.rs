@@ -12,8 +12,8 @@ mod request;
 mod response;
 
 pub use request::{
-    parse_request, peek_announce, AnnounceRequest, ConnectRequest, Request, ScrapeRequest, UrlData,
-    ANNOUNCE_MIN_LEN, MAX_SCRAPE_HASHES,
+    parse_request, peek_announce, AnnounceRequest, ConnectRequest, Peek, Request, ScrapeRequest,
+    UrlData, ANNOUNCE_MIN_LEN, MAX_SCRAPE_HASHES,
 };
 pub use response::{
     parse_response, scrape_stats, write_announce_v4, write_announce_v6, write_connect, write_error,

@@ -252,15 +252,30 @@ impl<'a> ScrapeRequest<'a> {
     }
 }
 
-/// The info hash and port of what looks like an announce, without checking
-/// anything else: for warming caches ahead of the real parse, never for
-/// answering.
-pub fn peek_announce(bytes: &[u8]) -> Option<(InfoHash, u16)> {
+/// What [`peek_announce`] reads of an announce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Peek {
+    /// The torrent.
+    pub info_hash: InfoHash,
+    /// The announced port.
+    pub port: u16,
+    /// `left == 0`.
+    pub seeder: bool,
+}
+
+/// The info hash, port and seeder flag of what looks like an announce,
+/// without checking anything else: for warming caches ahead of the real
+/// parse, never for answering.
+pub fn peek_announce(bytes: &[u8]) -> Option<Peek> {
     if bytes.len() < ANNOUNCE_MIN_LEN || bytes[8..12] != ACTION_ANNOUNCE.to_be_bytes() {
         return None;
     }
     let hash: [u8; 20] = bytes[16..36].try_into().ok()?;
-    Some((InfoHash(hash), u16::from_be_bytes([bytes[96], bytes[97]])))
+    Some(Peek {
+        info_hash: InfoHash(hash),
+        port: u16::from_be_bytes([bytes[96], bytes[97]]),
+        seeder: be_i64(bytes, 64) == 0,
+    })
 }
 
 /// Parse one request datagram. Never panics, never allocates.

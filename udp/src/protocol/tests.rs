@@ -105,6 +105,26 @@ fn announce_request_vector() {
 }
 
 #[test]
+fn peek_reads_what_the_look_ahead_needs() {
+    let mut b = announce_98();
+    let leecher = Peek {
+        info_hash: InfoHash([0x11; 20]),
+        port: 6881,
+        seeder: false,
+    };
+    assert_eq!(peek_announce(&b), Some(leecher));
+    b[64..72].fill(0); // left 0
+    let seeder = Peek {
+        seeder: true,
+        ..leecher
+    };
+    assert_eq!(peek_announce(&b), Some(seeder));
+    assert_eq!(peek_announce(&b[..97]), None, "too short");
+    b[11] = 2; // a scrape
+    assert_eq!(peek_announce(&b), None);
+}
+
+#[test]
 fn libtorrent_style_announce_with_url_data_109_bytes() {
     let mut b = announce_98();
     b.extend_from_slice(&[0x02, 0x09]);

@@ -15,7 +15,7 @@ use rand::SeedableRng;
 use riptide_common::access_list::AccessCache;
 use riptide_common::metrics::WorkerMetrics;
 use riptide_common::swarm::{
-    Announce, AnnounceCounts, Event, PeerV4, PeerV6, ScrapeStats, Shard, WARM_BATCH,
+    Announce, AnnounceCounts, Event, PeerV4, PeerV6, ScrapeStats, Shard, Upcoming, WARM_BATCH,
 };
 use riptide_common::{shard_of, InfoHash};
 use std::net::{IpAddr, SocketAddr};
@@ -173,8 +173,8 @@ pub struct Tracker {
     peers_v4: Vec<PeerV4>,
     peers_v6: Vec<PeerV6>,
     /// Announces of the batch about to be handled, for `look_ahead`.
-    ahead_v4: Vec<(InfoHash, PeerV4)>,
-    ahead_v6: Vec<(InfoHash, PeerV6)>,
+    ahead_v4: Vec<Upcoming<PeerV4>>,
+    ahead_v6: Vec<Upcoming<PeerV6>>,
     pending: PendingScrapes,
     metrics: Arc<WorkerMetrics>,
 }
@@ -230,27 +230,30 @@ impl Tracker {
         self.ahead_v4.clear();
         self.ahead_v6.clear();
         for (client, payload) in batch.take(WARM_BATCH) {
-            let Some((hash, port)) = peek_announce(payload) else {
+            let Some(peek) = peek_announce(payload) else {
                 continue;
             };
-            if shard_of(&hash, self.workers) != self.id {
+            if shard_of(&peek.info_hash, self.workers) != self.id {
                 continue;
             }
+            let (info_hash, port, seeder) = (peek.info_hash, peek.port, peek.seeder);
             match client.ip() {
-                IpAddr::V4(ip) => self.ahead_v4.push((
-                    hash,
-                    PeerV4 {
+                IpAddr::V4(ip) => self.ahead_v4.push(Upcoming {
+                    info_hash,
+                    addr: PeerV4 {
                         ip: ip.octets(),
                         port,
                     },
-                )),
-                IpAddr::V6(ip) => self.ahead_v6.push((
-                    hash,
-                    PeerV6 {
+                    seeder,
+                }),
+                IpAddr::V6(ip) => self.ahead_v6.push(Upcoming {
+                    info_hash,
+                    addr: PeerV6 {
                         ip: ip.octets(),
                         port,
                     },
-                )),
+                    seeder,
+                }),
             }
         }
         if self.ahead_v4.len() > 1 {
