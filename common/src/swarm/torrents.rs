@@ -95,24 +95,23 @@ impl<A: PeerAddr> Torrents<A> {
     }
 
     fn account(&mut self, change: Change) {
-        match change {
-            Change::Added { seeder: true } => self.seeders += 1,
-            Change::Added { seeder: false } => self.leechers += 1,
-            Change::Updated {
-                was: true,
-                now: false,
-            } => {
-                self.seeders -= 1;
-                self.leechers += 1;
+        let now = match change {
+            Change::Added { seeder } => seeder,
+            Change::Updated { was, now } if was != now => {
+                *self.count_mut(was) -= 1;
+                now
             }
-            Change::Updated {
-                was: false,
-                now: true,
-            } => {
-                self.leechers -= 1;
-                self.seeders += 1;
-            }
-            Change::Updated { .. } => {}
+            Change::Updated { .. } => return,
+        };
+        *self.count_mut(now) += 1;
+    }
+
+    /// The shard-wide count of seeders, or of leechers.
+    fn count_mut(&mut self, seeder: bool) -> &mut u64 {
+        if seeder {
+            &mut self.seeders
+        } else {
+            &mut self.leechers
         }
     }
 
