@@ -513,6 +513,11 @@ impl EpollConn {
 fn serve_epoll(args: &Args, listener: std::net::TcpListener) -> Served {
     let mut poll = Poll::new().expect("epoll");
     let mut events = Events::with_capacity(1024);
+    // Accepted sockets inherit TCP_NODELAY, as uring-rt's `add_listener`
+    // sets it: neither server pays a setsockopt per connection.
+    socket2::SockRef::from(&listener)
+        .set_nodelay(true)
+        .expect("TCP_NODELAY");
     let mut listener = TcpListener::from_std(listener);
     poll.registry()
         .register(&mut listener, LISTENER, Interest::READABLE)
@@ -531,7 +536,6 @@ fn serve_epoll(args: &Args, listener: std::net::TcpListener) -> Served {
                 loop {
                     match listener.accept() {
                         Ok((stream, _peer)) => {
-                            let _ = stream.set_nodelay(true);
                             let entry = conns.vacant_entry();
                             let token = Token(entry.key());
                             let mut c = EpollConn::new(stream);

@@ -48,10 +48,10 @@ const READ: Need = Need {
     opcode: Some(opcode::Read::CODE),
     since: (5, 6),
 };
-const MULTISHOT_ACCEPT: Need = Need {
-    name: "multishot ACCEPT (Linux 5.19)",
-    opcode: Some(opcode::AcceptMulti::CODE),
-    since: (5, 19),
+const ACCEPT: Need = Need {
+    name: "ACCEPT (Linux 5.5)",
+    opcode: Some(opcode::Accept::CODE),
+    since: (5, 5),
 };
 const MULTISHOT_RECV: Need = Need {
     name: "multishot RECV (Linux 6.0)",
@@ -201,11 +201,11 @@ impl Probe {
         self.missing(&[&MULTISHOT_RECVMSG, &SENDMSG, &TIMEOUT, &READ])
     }
 
-    /// Empty when the TCP io_uring path can run: multishot ACCEPT, multishot
+    /// Empty when the TCP io_uring path can run: ACCEPT, multishot
     /// RECV, SEND, ASYNC_CANCEL, PBUF_RING, TIMEOUT, READ.
     pub fn missing_for_tcp(&self) -> Vec<&'static str> {
         self.missing(&[
-            &MULTISHOT_ACCEPT,
+            &ACCEPT,
             &MULTISHOT_RECV,
             &SEND,
             &SENDMSG,

@@ -17,7 +17,7 @@ pub struct RtStats {
     pub recv_buffers_grown: u64,
     /// Other receive errors (UDP or TCP).
     pub recv_errors: u64,
-    /// Multishot operations (RECVMSG, RECV, ACCEPT, TIMEOUT) re-armed after they ended.
+    /// Multishot operations (RECVMSG, RECV, TIMEOUT) re-armed after they ended.
     pub rearms: u64,
     /// UDP datagrams and TCP sends completed successfully.
     pub sends: u64,

@@ -36,7 +36,7 @@ kinds! {
     UdpRecv = 1,
     /// SENDMSG from send slot `index`.
     UdpSend = 2,
-    /// Multishot ACCEPT on listener `index`.
+    /// ACCEPT on listener `index` into its address slot `generation`.
     Accept = 3,
     /// Multishot RECV on connection slot `index`.
     TcpRecv = 4,

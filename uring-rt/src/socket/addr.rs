@@ -10,7 +10,7 @@ use libc::{c_int, socklen_t};
 use super::read_array;
 
 /// An all-zero `sockaddr_storage`.
-pub(super) fn zeroed_storage() -> libc::sockaddr_storage {
+pub(crate) fn zeroed_storage() -> libc::sockaddr_storage {
     // SAFETY: sockaddr_storage is a plain C struct of integers; all-zero
     // bytes are a valid value (family AF_UNSPEC).
     unsafe { std::mem::zeroed() }

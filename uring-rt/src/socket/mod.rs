@@ -40,6 +40,7 @@ mod mmsg;
 mod reuseport;
 mod sockopt;
 
+pub(crate) use addr::zeroed_storage;
 pub use addr::{sockaddr_bytes_to_std, sockaddr_to_std, std_to_sockaddr};
 pub use cmsg::{enable_pktinfo, pktinfo_dst, write_pktinfo, PKTINFO_SPACE};
 pub use listen::{ensure_fd_limit, reuseport_listeners, FdLimit, ListenOptions};

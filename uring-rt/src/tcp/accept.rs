@@ -1,7 +1,10 @@
-//! Listeners: one multishot ACCEPT each, paused while the worker is at
-//! `max_connections` (cancelled, re-armed once a slot frees) and backed off
-//! after EMFILE/ENFILE/ENOMEM/ENOBUFS (a TIMEOUT, then ACCEPT again) instead
-//! of re-arming in a hot loop while the process has no descriptor to give.
+//! Listeners: [`ACCEPTS`] single-shot ACCEPTs in flight each, every one
+//! with its own address buffer (so the peer's address comes with the
+//! connection, with no `getpeername` per accept), re-armed as each
+//! completes; all cancelled while the worker is at `max_connections`
+//! (re-armed once a slot frees) and backed off after
+//! EMFILE/ENFILE/ENOMEM/ENOBUFS (a TIMEOUT, then ACCEPT again) instead of
+//! re-arming in a hot loop while the process has no descriptor to give.
 
 use io_uring::types::Timespec;
 use std::net::TcpListener;
@@ -21,65 +24,130 @@ impl ListenerId {
     }
 }
 
-/// Where a listener's ACCEPT is.
+/// ACCEPTs in flight per listener: a turn takes up to this many new
+/// connections from each listener's backlog (each re-armed ACCEPT is tried
+/// at once when it is submitted, so a burst drains over a few turns).
+pub(crate) const ACCEPTS: usize = 8;
+
+/// What a listener is doing besides accepting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ListenState {
-    /// No ACCEPT in flight.
-    Idle,
-    /// The multishot ACCEPT is armed.
-    Armed,
-    /// Its cancel is pushed; waiting for the last completion.
-    Cancelling,
-    /// The back-off TIMEOUT is in flight.
+    /// Accepting: ACCEPTs are (or are about to be) in flight.
+    Open,
+    /// Paused: the in-flight ACCEPTs are being cancelled, or are gone.
+    Paused,
+    /// The back-off TIMEOUT is in flight; no ACCEPT is.
     BackingOff,
 }
 
 /// What a listener needs next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ListenOp {
-    Accept,
-    Cancel,
+    /// Arm the ACCEPT of address slot `k`.
+    Accept(usize),
+    /// Cancel the ACCEPT of address slot `k`.
+    Cancel(usize),
     Backoff,
+}
+
+/// Where one ACCEPT writes its peer's address.
+#[derive(Clone, Copy)]
+pub(crate) struct AcceptAddr {
+    pub(crate) storage: libc::sockaddr_storage,
+    pub(crate) len: libc::socklen_t,
 }
 
 pub(crate) struct Listener {
     pub(crate) sock: TcpListener,
     pub(crate) state: ListenState,
-    /// The last ACCEPT failed for want of resources: back off before the next.
+    /// Bit `k`: the ACCEPT of address slot `k` is in flight.
+    in_flight: u8,
+    /// Bit `k`: the ACCEPT of slot `k` has its cancel pushed.
+    cancelled: u8,
+    /// An ACCEPT failed for want of resources: back off before the next.
     pub(crate) backoff_due: bool,
     /// The back-off TIMEOUT's duration, boxed so its address is stable.
     pub(crate) backoff: Box<Timespec>,
+    /// One address buffer per ACCEPT, boxed so their addresses are stable
+    /// while the kernel writes them.
+    pub(crate) addrs: Box<[AcceptAddr; ACCEPTS]>,
 }
 
 impl Listener {
     pub(crate) fn new(sock: TcpListener) -> Listener {
+        let empty = AcceptAddr {
+            storage: crate::socket::zeroed_storage(),
+            len: 0,
+        };
         Listener {
             sock,
-            state: ListenState::Idle,
+            state: ListenState::Open,
+            in_flight: 0,
+            cancelled: 0,
             backoff_due: false,
             backoff: Box::new(Timespec::from(ACCEPT_BACKOFF)),
+            addrs: Box::new([empty; ACCEPTS]),
         }
     }
 
     /// The next op, given whether accepting is paused (at max_connections).
-    pub(crate) fn next_op(&self, paused: bool) -> Option<ListenOp> {
+    pub(crate) fn next_op(&mut self, paused: bool) -> Option<ListenOp> {
+        if paused && self.state == ListenState::Open {
+            self.state = ListenState::Paused;
+        }
         match self.state {
-            ListenState::Idle if self.backoff_due => Some(ListenOp::Backoff),
-            ListenState::Idle if !paused => Some(ListenOp::Accept),
-            ListenState::Armed if paused => Some(ListenOp::Cancel),
-            _ => None,
+            ListenState::BackingOff => None,
+            ListenState::Paused => {
+                let k = (self.in_flight & !self.cancelled).trailing_zeros() as usize;
+                if k < ACCEPTS {
+                    return Some(ListenOp::Cancel(k));
+                }
+                if !paused && self.in_flight == 0 {
+                    self.state = ListenState::Open;
+                    return self.next_op(paused);
+                }
+                None
+            }
+            ListenState::Open if self.backoff_due => {
+                // Back off once every ACCEPT has come back.
+                (self.in_flight == 0).then_some(ListenOp::Backoff)
+            }
+            ListenState::Open => {
+                let k = (!self.in_flight).trailing_zeros() as usize;
+                (k < ACCEPTS).then_some(ListenOp::Accept(k))
+            }
         }
     }
 
     pub(crate) fn started(&mut self, op: ListenOp) {
-        self.state = match op {
-            ListenOp::Accept => ListenState::Armed,
-            ListenOp::Cancel => ListenState::Cancelling,
+        match op {
+            ListenOp::Accept(k) => {
+                self.in_flight |= 1 << k;
+                self.addrs[k].len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            }
+            ListenOp::Cancel(k) => self.cancelled |= 1 << k,
             ListenOp::Backoff => {
                 self.backoff_due = false;
-                ListenState::BackingOff
+                self.state = ListenState::BackingOff;
             }
-        };
+        }
+    }
+
+    /// The ACCEPT of slot `k` completed (with a connection or not).
+    pub(crate) fn completed(&mut self, k: usize) {
+        self.in_flight &= !(1 << k);
+        self.cancelled &= !(1 << k);
+    }
+
+    /// The back-off TIMEOUT ended.
+    pub(crate) fn backed_off(&mut self) {
+        self.state = ListenState::Open;
+    }
+
+    /// ACCEPTs in flight.
+    #[cfg(test)]
+    fn in_flight(&self) -> u32 {
+        self.in_flight.count_ones()
     }
 }
 
@@ -102,20 +170,41 @@ mod tests {
     #[test]
     fn a_listener_pauses_backs_off_and_resumes() {
         let mut l = Listener::new(TcpListener::bind("127.0.0.1:0").unwrap());
-        assert_eq!(l.next_op(false), Some(ListenOp::Accept));
-        assert_eq!(l.next_op(true), None, "paused before arming: stay idle");
-        l.started(ListenOp::Accept);
-        assert_eq!(l.next_op(false), None);
-        assert_eq!(l.next_op(true), Some(ListenOp::Cancel));
-        l.started(ListenOp::Cancel);
-        assert_eq!(l.next_op(true), None);
-        // The multishot ended with EMFILE.
-        l.state = ListenState::Idle;
+        let arm = |l: &mut Listener, paused| {
+            let mut ops = Vec::new();
+            while let Some(op) = l.next_op(paused) {
+                l.started(op);
+                ops.push(op);
+            }
+            ops
+        };
+        assert_eq!(arm(&mut l, false).len(), ACCEPTS, "every slot armed");
+        assert_eq!(l.in_flight(), ACCEPTS as u32);
+        // Slot 3 accepted a connection: re-armed alone.
+        l.completed(3);
+        assert_eq!(arm(&mut l, false), [ListenOp::Accept(3)]);
+        // At max_connections: every ACCEPT is cancelled, once.
+        let cancels = arm(&mut l, true);
+        assert_eq!(cancels.len(), ACCEPTS);
+        assert!(cancels.iter().all(|op| matches!(op, ListenOp::Cancel(_))));
+        assert_eq!(arm(&mut l, true), []);
+        // A slot freed before the cancels came back: still nothing to arm.
+        assert_eq!(arm(&mut l, false), []);
+        for k in 0..ACCEPTS {
+            l.completed(k);
+        }
+        assert_eq!(arm(&mut l, true), [], "paused and idle: stay idle");
+        assert_eq!(arm(&mut l, false).len(), ACCEPTS, "resumed");
+        // EMFILE: the back-off waits for every ACCEPT to come back.
         l.backoff_due = true;
-        assert_eq!(l.next_op(false), Some(ListenOp::Backoff));
-        l.started(ListenOp::Backoff);
-        assert_eq!(l.next_op(false), None, "waiting for the back-off");
-        l.state = ListenState::Idle;
-        assert_eq!(l.next_op(false), Some(ListenOp::Accept));
+        l.completed(0);
+        assert_eq!(arm(&mut l, false), []);
+        for k in 1..ACCEPTS {
+            l.completed(k);
+        }
+        assert_eq!(arm(&mut l, false), [ListenOp::Backoff]);
+        assert_eq!(arm(&mut l, false), [], "waiting for the back-off");
+        l.backed_off();
+        assert_eq!(arm(&mut l, false).len(), ACCEPTS);
     }
 }

@@ -15,10 +15,14 @@ pub const CLOSE_LIMIT: Duration = Duration::from_secs(30);
 
 impl<M: Copy + Send + 'static> Ctx<M> {
     /// Register a TCP listener (see [`crate::socket::reuseport_listeners`] for building
-    /// per-worker `SO_REUSEPORT` listeners): multishot ACCEPT; accepted
-    /// connections get a multishot RECV and `on_accept` with this id.
+    /// per-worker `SO_REUSEPORT` listeners): several ACCEPTs in flight;
+    /// accepted connections get a multishot RECV and `on_accept` with this
+    /// id and their peer's address. `TCP_NODELAY` is set on the listener,
+    /// which every accepted connection inherits (small responses should not
+    /// wait for Nagle), so no accept costs a `setsockopt`.
     pub fn add_listener(&mut self, l: TcpListener) -> io::Result<ListenerId> {
         l.set_nonblocking(true)?;
+        socket2::SockRef::from(&l).set_nodelay(true)?;
         Ok(self.tcp.add_listener(l))
     }
 

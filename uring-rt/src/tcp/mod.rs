@@ -24,7 +24,6 @@ use accept::{Listener, ListenerId};
 use carry::CarryPool;
 use conn::{Conn, Phase, ReadSide};
 use outbound::{ChunkPool, HdrPool};
-use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::OwnedFd;
 use std::time::Duration;
@@ -60,8 +59,8 @@ pub(crate) struct Tcp {
     pub(crate) writable: Vec<ConnId>,
     /// Slots whose CLOSE completed and which wait for `on_closed`.
     pub(crate) finished: Vec<u32>,
-    /// Connections the multishot ACCEPT took after the worker reached
-    /// `max_conns` (before its cancel landed): they wait here for a slot
+    /// Connections the ACCEPTs took after the worker reached `max_conns`
+    /// (before their cancels landed): they wait here for a slot
     /// instead of being closed.
     pub(crate) waiting: std::collections::VecDeque<(OwnedFd, ListenerId, SocketAddr)>,
 }
@@ -369,18 +368,4 @@ impl Tcp {
             self.listeners_dirty = true;
         }
     }
-}
-
-/// Peer address of an accepted socket (unspecified when getpeername fails).
-pub(crate) fn peer_of(fd: &OwnedFd) -> SocketAddr {
-    socket2::SockRef::from(fd)
-        .peer_addr()
-        .ok()
-        .and_then(|a| a.as_socket())
-        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
-}
-
-/// Best-effort: small responses should not wait for Nagle.
-pub(crate) fn set_nodelay(fd: &OwnedFd) -> io::Result<()> {
-    socket2::SockRef::from(fd).set_nodelay(true)
 }

@@ -7,80 +7,85 @@ use super::{push, Worker, TCP_BGID};
 use crate::bufring::BufRing;
 use crate::ctx::Ctx;
 use crate::handler::{ConnId, Handler};
-use crate::tcp::accept::{backs_off, ListenOp, ListenState, ListenerId};
+use crate::socket;
+use crate::tcp::accept::{backs_off, ListenOp, ListenerId};
 use crate::tcp::conn::{Op, Phase, ReadSide};
 use crate::tcp::outbound::NextSend;
-use crate::tcp::{self, WAITING_MAX};
+use crate::tcp::WAITING_MAX;
 use crate::user_data::{Kind, UserData};
 use io_uring::types::Fd;
 use io_uring::{cqueue, opcode};
 use std::io;
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 
 impl<M: Copy + Send + 'static> Worker<M> {
-    /// An ACCEPT completion of listener `index`.
+    /// An ACCEPT completion of listener `ud.index()`, address slot
+    /// `ud.generation()`.
     pub(super) fn accept<H: Handler<Msg = M>>(
         &mut self,
         h: &mut H,
-        index: usize,
+        ud: UserData,
         res: i32,
-        more: bool,
         draining: bool,
     ) {
-        if res >= 0 {
-            // SAFETY: a successful ACCEPT returns a new fd that nothing else owns.
-            let fd = unsafe { OwnedFd::from_raw_fd(res) };
-            if !draining {
-                let _ = tcp::set_nodelay(&fd);
-                let peer = tcp::peer_of(&fd);
-                let was_paused = self.ctx.tcp.accept_paused;
-                let id = self.ctx.tcp.insert(fd);
-                if self.ctx.tcp.accept_paused && !was_paused {
-                    self.ctx.stats.accept_paused += 1;
-                }
-                let listener = ListenerId(index as u32);
-                match id {
-                    Ok(id) => {
-                        self.ctx.stats.accepts += 1;
-                        h.on_accept(&mut self.ctx, listener, id, peer);
-                    }
-                    // Accepted before the pause took effect: it waits for a
-                    // slot, or (beyond WAITING_MAX) is closed here.
-                    Err(fd) if self.ctx.tcp.waiting.len() < WAITING_MAX => {
-                        self.ctx.tcp.waiting.push_back((fd, listener, peer));
-                    }
-                    Err(_) => self.ctx.stats.conns_refused += 1,
-                }
-            }
-        } else if res != -libc::ECANCELED {
-            self.ctx.stats.accept_errors += 1;
-            log::debug!(
-                "worker {}: accept: {}",
-                self.ctx.worker,
-                io::Error::from_raw_os_error(-res)
-            );
-            if let Some(l) = self.ctx.tcp.listeners.get_mut(index) {
+        let (index, k) = (ud.index(), ud.generation() as usize);
+        let Some(l) = self.ctx.tcp.listeners.get_mut(index) else {
+            return;
+        };
+        l.completed(k);
+        // Unspecified if the kernel wrote no usable address.
+        let peer = l
+            .addrs
+            .get(k)
+            .and_then(|a| socket::sockaddr_to_std(&a.storage, a.len))
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+        if res < 0 {
+            if res != -libc::ECANCELED {
+                self.ctx.stats.accept_errors += 1;
+                log::debug!(
+                    "worker {}: accept: {}",
+                    self.ctx.worker,
+                    io::Error::from_raw_os_error(-res)
+                );
                 if backs_off(-res) {
                     l.backoff_due = true;
                     self.ctx.stats.accept_backoffs += 1;
                 }
             }
+            self.ctx.tcp.listeners_dirty = !draining;
+            return;
         }
-        if !more {
-            if let Some(l) = self.ctx.tcp.listeners.get_mut(index) {
-                if l.state == ListenState::Armed && !draining {
-                    self.ctx.stats.rearms += 1;
-                }
-                l.state = ListenState::Idle;
-                self.ctx.tcp.listeners_dirty = !draining;
+        self.ctx.tcp.listeners_dirty = !draining;
+        // SAFETY: a successful ACCEPT returns a new fd that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(res) };
+        if draining {
+            return;
+        }
+        let was_paused = self.ctx.tcp.accept_paused;
+        let id = self.ctx.tcp.insert(fd);
+        if self.ctx.tcp.accept_paused && !was_paused {
+            self.ctx.stats.accept_paused += 1;
+        }
+        let listener = ListenerId(index as u32);
+        match id {
+            Ok(id) => {
+                self.ctx.stats.accepts += 1;
+                h.on_accept(&mut self.ctx, listener, id, peer);
             }
+            // Accepted before the pause took effect: it waits for a slot,
+            // or (beyond WAITING_MAX) is closed here.
+            Err(fd) if self.ctx.tcp.waiting.len() < WAITING_MAX => {
+                self.ctx.tcp.waiting.push_back((fd, listener, peer));
+            }
+            Err(_) => self.ctx.stats.conns_refused += 1,
         }
     }
 
     /// Listener `index`'s back-off ended: accept again.
     pub(super) fn accept_retry(&mut self, index: usize) {
         if let Some(l) = self.ctx.tcp.listeners.get_mut(index) {
-            l.state = ListenState::Idle;
+            l.backed_off();
             self.ctx.tcp.listeners_dirty = true;
         }
     }
@@ -315,23 +320,32 @@ impl<M: Copy + Send + 'static> Worker<M> {
             let paused = tcp.accept_paused || ctx.stop_requested;
             for (i, l) in tcp.listeners.iter_mut().enumerate() {
                 while let Some(op) = l.next_op(paused) {
+                    let accept = |k: usize| UserData::conn(Kind::Accept, i, k as u32).0;
                     let e = match op {
-                        ListenOp::Accept => opcode::AcceptMulti::new(Fd(l.sock.as_raw_fd()))
+                        ListenOp::Accept(k) => {
+                            let a = &mut l.addrs[k];
+                            opcode::Accept::new(
+                                Fd(l.sock.as_raw_fd()),
+                                (&raw mut a.storage).cast(),
+                                &raw mut a.len,
+                            )
                             .flags(libc::SOCK_CLOEXEC)
                             .build()
-                            .user_data(UserData::new(Kind::Accept, i).0),
-                        ListenOp::Cancel => {
-                            opcode::AsyncCancel::new(UserData::new(Kind::Accept, i).0)
-                                .build()
-                                .user_data(UserData::new(Kind::Cancel, i).0)
+                            .user_data(accept(k))
                         }
+                        ListenOp::Cancel(k) => opcode::AsyncCancel::new(accept(k))
+                            .build()
+                            .user_data(UserData::new(Kind::Cancel, i).0),
                         ListenOp::Backoff => opcode::Timeout::new(&raw const *l.backoff)
                             .build()
                             .user_data(UserData::new(Kind::AcceptRetry, i).0),
                     };
-                    // SAFETY: ACCEPT and ASYNC_CANCEL reference no user
-                    // memory; the back-off Timespec is boxed in the listener,
-                    // which lives (in the Ctx) as long as the ring.
+                    // SAFETY: an ACCEPT writes its slot's address buffer and
+                    // the back-off TIMEOUT reads its Timespec; both are boxed
+                    // in the listener, which lives (in the Ctx) as long as
+                    // the ring, and a slot is re-armed only after its ACCEPT
+                    // completed (`Listener::completed`). ASYNC_CANCEL
+                    // references no user memory.
                     if !unsafe { push(ring, stats, &e)? } {
                         return Ok(false);
                     }
