@@ -6,9 +6,9 @@
 
 mod common;
 
+use common::Serving;
 use std::collections::VecDeque;
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use uring_rt::{Ctx, Datagram, Handler, RuntimeConfig};
 
@@ -27,8 +27,7 @@ struct Report {
 }
 
 struct Batcher {
-    sock: Option<UdpSocket>,
-    ready: Option<mpsc::Sender<SocketAddr>>,
+    serving: Serving<UdpSocket>,
     /// Payloads shown by the last look-ahead and not yet handled.
     pending: VecDeque<Vec<u8>>,
     report: Report,
@@ -37,10 +36,7 @@ struct Batcher {
 impl Handler for Batcher {
     type Msg = ();
     fn on_start(&mut self, ctx: &mut Ctx<()>) {
-        let sock = self.sock.take().unwrap();
-        let addr = sock.local_addr().unwrap();
-        ctx.add_udp(sock).unwrap();
-        self.ready.take().unwrap().send(addr).unwrap();
+        self.serving.start(ctx);
     }
     fn look_ahead<'a>(&mut self, batch: impl Iterator<Item = Datagram<'a>>) {
         assert!(
@@ -66,41 +62,29 @@ impl Handler for Batcher {
             return;
         }
         self.report.echoed += 1;
-        let p = d.payload;
-        ctx.send_to(d.socket, d.src, d.dst, |buf| {
-            buf[..p.len()].copy_from_slice(p);
-            p.len()
-        })
-        .unwrap();
+        common::echo(ctx, &d).unwrap();
     }
 }
 
-fn start(batch_wait_us: u32) -> (SocketAddr, std::thread::JoinHandle<Report>) {
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let (tx, rx) = mpsc::channel();
+/// The batching server, and a client whose reads give up after 5 s.
+fn start(batch_wait_us: u32) -> (SocketAddr, UdpSocket, std::thread::JoinHandle<Batcher>) {
     let cfg = RuntimeConfig {
         batch_wait_us,
         ..common::small(1)
     };
-    let h = Batcher {
-        sock: Some(sock),
-        ready: Some(tx),
+    let (addrs, t) = common::serve(cfg, vec![common::udp_socket()], |serving| Batcher {
+        serving,
         pending: VecDeque::new(),
         report: Report::default(),
-    };
-    let t = std::thread::spawn(move || {
-        let mut hs = uring_rt::run(&cfg, vec![h]).unwrap();
-        hs.pop().unwrap().report
     });
-    (rx.recv_timeout(Duration::from_secs(5)).unwrap(), t)
+    let client = common::udp_client(addrs[0].ip(), Duration::from_secs(5));
+    (addrs[0], client, t)
 }
 
 /// Sends `TOTAL` datagrams in bursts of `burst`, reading every answer of a
 /// burst before the next, then STOP; the worker's report.
 fn bursts(batch_wait_us: u32, burst: u32) -> Report {
-    let (server, t) = start(batch_wait_us);
-    let c = UdpSocket::bind("127.0.0.1:0").unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let (server, c, t) = start(batch_wait_us);
     let mut buf = [0u8; 64];
     for b in 0..TOTAL / burst {
         for i in 0..burst {
@@ -111,7 +95,7 @@ fn bursts(batch_wait_us: u32, burst: u32) -> Report {
         }
     }
     c.send_to(STOP, server).unwrap();
-    t.join().unwrap()
+    t.join().unwrap().report
 }
 
 #[test]
@@ -150,9 +134,7 @@ fn batching_answers_a_lone_datagram_and_sleeps_when_idle() {
     if common::skip_udp() {
         return;
     }
-    let (server, t) = start(1_000);
-    let c = UdpSocket::bind("127.0.0.1:0").unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let (server, c, t) = start(1_000);
     let mut buf = [0u8; 64];
     let t0 = Instant::now();
     c.send_to(b"one", server).unwrap();
@@ -162,7 +144,7 @@ fn batching_answers_a_lone_datagram_and_sleeps_when_idle() {
     assert!(t0.elapsed() < Duration::from_millis(500));
     std::thread::sleep(Duration::from_millis(300));
     c.send_to(STOP, server).unwrap();
-    let r = t.join().unwrap();
+    let r = t.join().unwrap().report;
     assert_eq!(r.echoed, 1);
     // Idle for 300 ms: a handful of loop turns, not a spinning worker.
     assert!(r.submits < 50, "{} loop turns while idle", r.submits);

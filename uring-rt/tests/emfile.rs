@@ -6,15 +6,14 @@
 
 mod common;
 
+use common::Serving;
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use uring_rt::{ConnId, Ctx, Datagram, Handler, ListenerId};
 
 struct Greeter {
-    listener: Option<TcpListener>,
-    ready: Option<mpsc::Sender<SocketAddr>>,
+    serving: Serving<TcpListener>,
     accepted: usize,
     backoffs: u64,
 }
@@ -22,11 +21,8 @@ struct Greeter {
 impl Handler for Greeter {
     type Msg = ();
     fn on_start(&mut self, ctx: &mut Ctx<()>) {
-        let l = self.listener.take().unwrap();
-        let a = l.local_addr().unwrap();
-        ctx.add_listener(l).unwrap();
+        self.serving.start(ctx);
         ctx.add_timer(Duration::from_millis(20), 0);
-        self.ready.take().unwrap().send(a).unwrap();
     }
     fn on_datagram(&mut self, _: &mut Ctx<()>, _: Datagram<'_>) {}
     fn on_accept(&mut self, ctx: &mut Ctx<()>, _: ListenerId, conn: ConnId, _: SocketAddr) {
@@ -72,17 +68,13 @@ fn emfile_backs_off_instead_of_spinning_and_accepting_resumes() {
         return;
     }
     set_limit(open_fds() + 64);
-    let (tx, rx) = mpsc::channel();
-    let h = Greeter {
-        listener: Some(TcpListener::bind("127.0.0.1:0").unwrap()),
-        ready: Some(tx),
-        accepted: 0,
-        backoffs: 0,
-    };
     let mut cfg = common::small(1);
     cfg.max_connections = 16;
-    let t = std::thread::spawn(move || uring_rt::run(&cfg, vec![h]).unwrap().pop().unwrap());
-    let addr = rx.recv().unwrap();
+    let (addrs, t) = common::serve(cfg, vec![common::tcp_listener()], |serving| Greeter {
+        serving,
+        accepted: 0,
+        backoffs: 0,
+    });
     // Client sockets exist before the limit drops; connecting needs no new fd.
     let socks: Vec<socket2::Socket> = (0..4)
         .map(|_| socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap())
@@ -94,7 +86,7 @@ fn emfile_backs_off_instead_of_spinning_and_accepting_resumes() {
         filler.push(fd);
     }
     for s in &socks {
-        s.connect(&addr.into()).unwrap();
+        s.connect(&addrs[0].into()).unwrap();
     }
     std::thread::sleep(Duration::from_millis(100));
     let (t0, c0) = (Instant::now(), cpu());

@@ -6,38 +6,18 @@
 
 mod common;
 
+use common::Watched;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 use uring_rt::{ConnId, Ctx, Datagram, Handler, ListenerId, RuntimeConfig, SendError};
 
 const WATCHDOG: Duration = Duration::from_secs(20);
-const WATCHDOG_TOKEN: u64 = u64::MAX;
 
 /// What every test server shares: its listeners, the address channel and
 /// the watchdog.
-struct Base {
-    listeners: Vec<TcpListener>,
-    ready: Option<mpsc::Sender<Vec<SocketAddr>>>,
-    watchdog_fired: bool,
-}
-
-impl Base {
-    fn start(&mut self, ctx: &mut Ctx<()>) {
-        let addrs = self
-            .listeners
-            .iter()
-            .map(|l| l.local_addr().unwrap())
-            .collect();
-        for l in self.listeners.drain(..) {
-            ctx.add_listener(l).unwrap();
-        }
-        ctx.add_timer(WATCHDOG, WATCHDOG_TOKEN);
-        self.ready.take().unwrap().send(addrs).unwrap();
-    }
-}
+type Base = Watched<TcpListener>;
 
 /// Start `h` (built around a `Base` with `n` listeners) on one worker.
 fn serve<H: Handler<Msg = ()>>(
@@ -45,22 +25,12 @@ fn serve<H: Handler<Msg = ()>>(
     cfg: RuntimeConfig,
     make: impl FnOnce(Base) -> H,
 ) -> (Vec<SocketAddr>, JoinHandle<H>) {
-    let (tx, rx) = mpsc::channel();
-    let base = Base {
-        listeners: (0..n)
-            .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-            .collect(),
-        ready: Some(tx),
-        watchdog_fired: false,
-    };
-    let h = make(base);
-    let t = std::thread::spawn(move || uring_rt::run(&cfg, vec![h]).unwrap().pop().unwrap());
-    (rx.recv().unwrap(), t)
+    let listeners = (0..n).map(|_| common::tcp_listener()).collect();
+    common::serve(cfg, listeners, |s| make(Watched::new(s, WATCHDOG)))
 }
 
 fn client(addr: SocketAddr) -> TcpStream {
-    let s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(WATCHDOG)).unwrap();
+    let s = common::connect(addr, WATCHDOG);
     s.set_nodelay(true).unwrap();
     s
 }
@@ -200,11 +170,10 @@ impl Handler for Lines {
         }
     }
     fn on_timer(&mut self, ctx: &mut Ctx<()>, token: u64) {
+        if self.base.fired(ctx, token) {
+            return;
+        }
         match token {
-            WATCHDOG_TOKEN => {
-                self.base.watchdog_fired = true;
-                ctx.stop();
-            }
             1 => {
                 if let Some(c) = self.paused.take() {
                     ctx.resume_recv(c);
@@ -459,9 +428,8 @@ impl Handler for Flood {
     fn on_closed(&mut self, ctx: &mut Ctx<()>, _: ConnId) {
         ctx.stop();
     }
-    fn on_timer(&mut self, ctx: &mut Ctx<()>, _: u64) {
-        self.base.watchdog_fired = true;
-        ctx.stop();
+    fn on_timer(&mut self, ctx: &mut Ctx<()>, token: u64) {
+        self.base.fired(ctx, token);
     }
 }
 

@@ -1,50 +1,28 @@
-//! Shared test helpers: probe-based skipping and small configs.
+//! Shared test helpers: running a test server ([`server`], which other
+//! crates' tests include too) and the sockets several tests bind.
 #![allow(dead_code)]
 
-use uring_rt::{Probe, RuntimeConfig};
+mod server;
 
-/// `true` (after printing why) when the UDP io_uring path cannot run here.
-pub fn skip_udp() -> bool {
-    let p = Probe::detect();
-    let missing = p.missing_for_udp();
-    if missing.is_empty() {
-        return false;
-    }
-    eprintln!(
-        "SKIP: io_uring UDP path unavailable on {}: missing {missing:?}",
-        p.kernel()
-    );
-    true
-}
+pub use server::*;
 
-/// `true` (after printing why) when the TCP io_uring path cannot run here.
-pub fn skip_tcp() -> bool {
-    let p = Probe::detect();
-    let missing = p.missing_for_tcp();
-    if missing.is_empty() {
-        return false;
-    }
-    eprintln!(
-        "SKIP: io_uring TCP path unavailable on {}: missing {missing:?}",
-        p.kernel()
-    );
-    true
-}
+use std::net::{SocketAddr, UdpSocket};
 
-/// A small config for tests (no signal handling: tests share a process).
-pub fn small(workers: usize) -> RuntimeConfig {
-    RuntimeConfig {
-        workers,
-        ring_entries: 256,
-        recv_buffers: 256,
-        recv_buffer_size: 2048,
-        send_slots: 256,
-        send_slot_size: 2048,
-        send_queue: 256,
-        mesh_capacity: 1024,
-        max_connections: 2048,
-        max_outbound_bytes: 16 * 1024,
-        handle_signals: false,
-        ..RuntimeConfig::default()
+/// A UDP socket on `addr` with `SO_REUSEPORT` (IPv6-only on an IPv6
+/// address), so that more sockets can join its group; port 0 picks a port
+/// no other group holds.
+pub fn reuseport_udp(addr: SocketAddr) -> UdpSocket {
+    let s = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::DGRAM,
+        None,
+    )
+    .unwrap();
+    if addr.is_ipv6() {
+        s.set_only_v6(true).unwrap();
     }
+    s.set_reuse_port(true).unwrap();
+    let addr = uring_rt::socket::reuseport_addr(addr).unwrap();
+    s.bind(&addr.into()).unwrap();
+    s.into()
 }
