@@ -18,7 +18,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 use support::*;
-use uring_rt::{ConnId, Ctx, Datagram, Handler, ListenerId, RuntimeConfig};
+use uring_rt::{ConnId, Ctx, Handler, ListenerId, RuntimeConfig};
 use HandshakeKind::{Full, Resumed};
 
 const WATCHDOG: Duration = Duration::from_secs(30);
@@ -62,9 +62,6 @@ impl Handler for TlsEcho {
     fn on_start(&mut self, ctx: &mut Ctx<()>) {
         self.server.start(ctx);
     }
-
-    fn on_datagram(&mut self, _: &mut Ctx<()>, _: Datagram<'_>) {}
-
     fn on_timer(&mut self, ctx: &mut Ctx<()>, token: u64) {
         self.server.fired(ctx, token);
     }

@@ -5,58 +5,16 @@
 
 mod common;
 
-use common::Watched;
+use common::{TcpEcho, Watched};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
-use uring_rt::{ConnId, Ctx, Datagram, Handler, ListenerId};
+use uring_rt::{ConnId, Ctx, Handler, ListenerId};
 
 const IDLE: Duration = Duration::from_millis(600);
 
 /// Stops the runtime if a test would otherwise hang.
 const WATCHDOG: Duration = Duration::from_secs(10);
-
-/// Echoes; every connection gets an idle deadline at accept, pushed back
-/// on every receive.
-struct IdleEcho {
-    server: Watched<TcpListener>,
-    expected: usize,
-    deadlines: usize,
-    closed: usize,
-}
-
-impl Handler for IdleEcho {
-    type Msg = ();
-    fn on_start(&mut self, ctx: &mut Ctx<()>) {
-        self.server.start(ctx);
-    }
-    fn on_datagram(&mut self, _: &mut Ctx<()>, _: Datagram<'_>) {}
-    fn on_accept(&mut self, ctx: &mut Ctx<()>, _: ListenerId, conn: ConnId, _: SocketAddr) {
-        assert!(ctx.set_deadline(conn, Some(IDLE)));
-    }
-    fn on_recv(&mut self, ctx: &mut Ctx<()>, conn: ConnId, data: &mut [u8]) -> usize {
-        assert!(ctx.set_deadline(conn, Some(IDLE)));
-        ctx.send(conn, data).unwrap();
-        data.len()
-    }
-    fn on_deadline(&mut self, ctx: &mut Ctx<()>, conn: ConnId) {
-        self.deadlines += 1;
-        ctx.close(conn);
-    }
-    fn on_closed(&mut self, ctx: &mut Ctx<()>, conn: ConnId) {
-        assert!(
-            !ctx.set_deadline(conn, Some(IDLE)),
-            "a closed id takes no deadline"
-        );
-        self.closed += 1;
-        if self.closed == self.expected {
-            ctx.stop();
-        }
-    }
-    fn on_timer(&mut self, ctx: &mut Ctx<()>, token: u64) {
-        self.server.fired(ctx, token);
-    }
-}
 
 /// Read until the server closes; returns how long that took from `since`.
 fn wait_for_close(s: &mut TcpStream, since: Instant) -> Duration {
@@ -77,13 +35,10 @@ fn idle_connections_close_at_their_deadline_and_busy_ones_stay_open() {
     if common::skip_tcp() {
         return;
     }
+    // Echoes; every connection gets an idle deadline at accept, pushed back
+    // on every receive.
     let (addrs, t) = common::serve(common::small(1), vec![common::tcp_listener()], |s| {
-        IdleEcho {
-            server: Watched::new(s, WATCHDOG),
-            expected: 2,
-            deadlines: 0,
-            closed: 0,
-        }
+        TcpEcho::new(Watched::new(s, WATCHDOG), 2, Some(IDLE))
     });
     let addr = addrs[0];
 
@@ -112,6 +67,7 @@ fn idle_connections_close_at_their_deadline_and_busy_ones_stay_open() {
     let h = t.join().unwrap();
     assert!(!h.server.watchdog_fired, "connections were not closed");
     assert_eq!((h.deadlines, h.closed), (2, 2));
+    assert_eq!(h.send_refused, 0);
     for after in [idle_after, busy_after] {
         // Never early; late by less than two 100 ms ticks (plus slack for
         // a loaded test machine).
@@ -138,7 +94,6 @@ impl Handler for Linger {
     fn on_start(&mut self, ctx: &mut Ctx<()>) {
         self.server.start(ctx);
     }
-    fn on_datagram(&mut self, _: &mut Ctx<()>, _: Datagram<'_>) {}
     fn on_accept(&mut self, ctx: &mut Ctx<()>, _: ListenerId, conn: ConnId, _: SocketAddr) {
         let chunk = vec![0x5a; 4096];
         while ctx.send(conn, &chunk).is_ok() {}

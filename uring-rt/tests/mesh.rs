@@ -154,7 +154,6 @@ impl Handler for Pinger {
             ctx.add_timer(Duration::from_millis(20), 7);
         }
     }
-    fn on_datagram(&mut self, _: &mut Ctx<u32>, _: Datagram<'_>) {}
     fn on_timer(&mut self, ctx: &mut Ctx<u32>, token: u64) {
         assert_eq!(token, 7);
         self.timer_fires += 1;

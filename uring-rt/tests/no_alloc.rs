@@ -12,7 +12,7 @@ use std::cell::Cell;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
-use uring_rt::{ConnId, Ctx, Datagram, Handler, ListenerId};
+use uring_rt::{ConnId, Ctx, Handler, ListenerId};
 
 struct Counting;
 
@@ -62,7 +62,6 @@ impl Handler for Server {
         self.serving.start(ctx);
         ctx.add_timer(Duration::from_secs(30), 0);
     }
-    fn on_datagram(&mut self, _: &mut Ctx<()>, _: Datagram<'_>) {}
     fn on_accept(&mut self, _: &mut Ctx<()>, _: ListenerId, _: ConnId, _: SocketAddr) {}
     fn on_recv(&mut self, ctx: &mut Ctx<()>, conn: ConnId, data: &mut [u8]) -> usize {
         let mut used = 0;

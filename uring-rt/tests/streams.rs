@@ -11,7 +11,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::thread::JoinHandle;
 use std::time::Duration;
-use uring_rt::{ConnId, Ctx, Datagram, Handler, ListenerId, RuntimeConfig, SendError};
+use uring_rt::{ConnId, Ctx, Handler, ListenerId, RuntimeConfig, SendError};
 
 const WATCHDOG: Duration = Duration::from_secs(20);
 
@@ -108,7 +108,6 @@ impl Handler for Lines {
             ctx.add_timer(Duration::from_millis(50), 2);
         }
     }
-    fn on_datagram(&mut self, _: &mut Ctx<()>, _: Datagram<'_>) {}
     fn on_accept(&mut self, ctx: &mut Ctx<()>, l: ListenerId, conn: ConnId, _: SocketAddr) {
         self.listeners_seen.push(l.index());
         ctx.send(conn, format!("listener {}\n", l.index()).as_bytes())
@@ -417,7 +416,6 @@ impl Handler for Flood {
     fn on_start(&mut self, ctx: &mut Ctx<()>) {
         self.base.start(ctx);
     }
-    fn on_datagram(&mut self, _: &mut Ctx<()>, _: Datagram<'_>) {}
     fn on_accept(&mut self, ctx: &mut Ctx<()>, _: ListenerId, conn: ConnId, _: SocketAddr) {
         self.pump(ctx, conn);
     }

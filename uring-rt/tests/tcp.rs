@@ -3,51 +3,12 @@
 
 mod common;
 
-use common::Serving;
-use std::collections::HashSet;
+use common::{Reply, TcpEcho, Watched};
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::time::Duration;
-use uring_rt::{ConnId, Ctx, Datagram, Handler, ListenerId};
 
 const CONNS: usize = 1000;
-
-struct EchoTcp {
-    serving: Serving<TcpListener>,
-    open: HashSet<ConnId>,
-    accepted: usize,
-    closed: usize,
-    bytes: usize,
-    send_refused: usize,
-}
-
-impl Handler for EchoTcp {
-    type Msg = ();
-    fn on_start(&mut self, ctx: &mut Ctx<()>) {
-        self.serving.start(ctx);
-    }
-    fn on_datagram(&mut self, _: &mut Ctx<()>, _: Datagram<'_>) {}
-    fn on_accept(&mut self, _: &mut Ctx<()>, _: ListenerId, conn: ConnId, peer: SocketAddr) {
-        assert!(peer.ip().is_loopback());
-        assert!(self.open.insert(conn), "ConnId reused while open");
-        self.accepted += 1;
-    }
-    fn on_recv(&mut self, ctx: &mut Ctx<()>, conn: ConnId, data: &mut [u8]) -> usize {
-        assert!(self.open.contains(&conn));
-        self.bytes += data.len();
-        if ctx.send(conn, data).is_err() {
-            self.send_refused += 1;
-        }
-        data.len()
-    }
-    fn on_closed(&mut self, ctx: &mut Ctx<()>, conn: ConnId) {
-        assert!(self.open.remove(&conn), "on_closed for unknown conn");
-        self.closed += 1;
-        if self.closed == CONNS {
-            ctx.stop();
-        }
-    }
-}
 
 fn pattern(conn: usize, len: usize) -> Vec<u8> {
     (0..len).map(|i| ((i * 7) ^ (conn * 13)) as u8).collect()
@@ -58,15 +19,8 @@ fn echo_1000_connections() {
     if common::skip_tcp() {
         return;
     }
-    let (addrs, t) = common::serve(common::small(1), vec![common::tcp_listener()], |serving| {
-        EchoTcp {
-            serving,
-            open: HashSet::new(),
-            accepted: 0,
-            closed: 0,
-            bytes: 0,
-            send_refused: 0,
-        }
+    let (addrs, t) = common::serve(common::small(1), vec![common::tcp_listener()], |s| {
+        TcpEcho::new(Watched::new(s, Duration::from_secs(60)), CONNS, None)
     });
     let mut streams: Vec<TcpStream> = (0..CONNS)
         .map(|_| common::connect(addrs[0], Duration::from_secs(10)))
@@ -90,44 +44,21 @@ fn echo_1000_connections() {
     assert_eq!(h.bytes, total);
     assert_eq!(h.send_refused, 0);
     assert!(h.open.is_empty());
-}
-
-/// The server closes right after queueing a reply larger than the socket
-/// buffer: the bytes must still all arrive (close waits for the send,
-/// continuing partial sends), then the peer sees EOF.
-struct Blob {
-    serving: Serving<TcpListener>,
-    partial: u64,
+    assert!(!h.server.watchdog_fired);
 }
 
 const BLOB: usize = 16 * 1024;
 
-impl Handler for Blob {
-    type Msg = ();
-    fn on_start(&mut self, ctx: &mut Ctx<()>) {
-        self.serving.start(ctx);
-    }
-    fn on_datagram(&mut self, _: &mut Ctx<()>, _: Datagram<'_>) {}
-    fn on_accept(&mut self, ctx: &mut Ctx<()>, _: ListenerId, conn: ConnId, _: SocketAddr) {
-        ctx.send(conn, &pattern(1, BLOB)).unwrap();
-        ctx.close(conn);
-    }
-    fn on_closed(&mut self, ctx: &mut Ctx<()>, _: ConnId) {
-        self.partial = ctx.stats().send_partial;
-        ctx.stop();
-    }
-}
-
+/// The server closes right after queueing a reply larger than the socket
+/// buffer: the bytes must still all arrive (close waits for the send,
+/// continuing partial sends), then the peer sees EOF.
 #[test]
 fn close_after_send_delivers_everything() {
     if common::skip_tcp() {
         return;
     }
-    let (addrs, t) = common::serve(common::small(1), vec![common::tcp_listener()], |serving| {
-        Blob {
-            serving,
-            partial: 0,
-        }
+    let (addrs, t) = common::serve(common::small(1), vec![common::tcp_listener()], |s| {
+        Reply::new(s, pattern(1, BLOB), 1)
     });
     let mut s = common::connect(addrs[0], Duration::from_secs(10));
     socket2::SockRef::from(&s)
@@ -137,6 +68,7 @@ fn close_after_send_delivers_everything() {
     let mut got = Vec::new();
     s.read_to_end(&mut got).unwrap();
     assert!(got == pattern(1, BLOB));
-    let partial = t.join().unwrap().partial;
-    eprintln!("partial sends continued: {partial}");
+    let h = t.join().unwrap();
+    assert_eq!(h.accepted, 1);
+    eprintln!("partial sends continued: {}", h.stats.send_partial);
 }

@@ -26,14 +26,13 @@ struct EchoSockets {
 
 impl common::Serve for EchoSockets {
     type Id = SocketId;
-    fn local_addr(&self) -> SocketAddr {
-        self.sock.local_addr().unwrap()
-    }
-    fn add_to<M: Copy + Send + 'static>(self, ctx: &mut Ctx<M>) -> SocketId {
-        match self.sender {
-            Some(sender) => ctx.add_udp_with_sender(self.sock, sender).unwrap(),
-            None => ctx.add_udp(self.sock).unwrap(),
-        }
+    fn add_to<M: Copy + Send + 'static>(self, ctx: &mut Ctx<M>) -> (SocketAddr, SocketId) {
+        let addr = self.sock.local_addr().unwrap();
+        let id = match self.sender {
+            Some(sender) => ctx.add_udp_with_sender(self.sock, sender),
+            None => ctx.add_udp(self.sock),
+        };
+        (addr, id.unwrap())
     }
 }
 

@@ -1,12 +1,145 @@
 //! Shared test helpers: running a test server ([`server`], which other
-//! crates' tests include too) and the sockets several tests bind.
+//! crates' tests include too), the TCP servers several tests run, and the
+//! sockets several tests bind.
 #![allow(dead_code)]
 
 mod server;
 
 pub use server::*;
 
-use std::net::{SocketAddr, UdpSocket};
+use std::collections::HashSet;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::time::Duration;
+use uring_rt::{ConnId, Ctx, Handler, ListenerId, RtStats};
+
+/// Echoes every byte on every connection and keeps count; stops once
+/// `stop_after` connections closed (or the watchdog fired). With `idle`,
+/// each connection gets that deadline at accept, pushed back by every
+/// receive, and is closed when it passes.
+pub struct TcpEcho {
+    pub server: Watched<TcpListener>,
+    pub idle: Option<Duration>,
+    pub stop_after: usize,
+    /// Connections accepted and not yet closed.
+    pub open: HashSet<ConnId>,
+    pub accepted: usize,
+    pub closed: usize,
+    pub bytes: usize,
+    /// Sends refused (the outbound bound).
+    pub send_refused: usize,
+    /// Connections closed at their idle deadline.
+    pub deadlines: usize,
+}
+
+impl TcpEcho {
+    /// An echo of `server`, stopping after `stop_after` closes.
+    pub fn new(server: Watched<TcpListener>, stop_after: usize, idle: Option<Duration>) -> TcpEcho {
+        TcpEcho {
+            server,
+            idle,
+            stop_after,
+            open: HashSet::new(),
+            accepted: 0,
+            closed: 0,
+            bytes: 0,
+            send_refused: 0,
+            deadlines: 0,
+        }
+    }
+
+    /// Set (or push back) `conn`'s idle deadline, if there is one.
+    fn push_back(&self, ctx: &mut Ctx<()>, conn: ConnId) {
+        if self.idle.is_some() {
+            assert!(ctx.set_deadline(conn, self.idle));
+        }
+    }
+}
+
+impl Handler for TcpEcho {
+    type Msg = ();
+    fn on_start(&mut self, ctx: &mut Ctx<()>) {
+        self.server.start(ctx);
+    }
+    fn on_accept(&mut self, ctx: &mut Ctx<()>, _: ListenerId, conn: ConnId, peer: SocketAddr) {
+        assert!(peer.ip().is_loopback());
+        assert!(self.open.insert(conn), "ConnId reused while open");
+        self.accepted += 1;
+        self.push_back(ctx, conn);
+    }
+    fn on_recv(&mut self, ctx: &mut Ctx<()>, conn: ConnId, data: &mut [u8]) -> usize {
+        assert!(self.open.contains(&conn));
+        self.bytes += data.len();
+        self.push_back(ctx, conn);
+        if ctx.send(conn, data).is_err() {
+            self.send_refused += 1;
+        }
+        data.len()
+    }
+    fn on_deadline(&mut self, ctx: &mut Ctx<()>, conn: ConnId) {
+        self.deadlines += 1;
+        ctx.close(conn);
+    }
+    fn on_closed(&mut self, ctx: &mut Ctx<()>, conn: ConnId) {
+        assert!(self.open.remove(&conn), "on_closed for unknown conn");
+        assert!(
+            !ctx.set_deadline(conn, Some(Duration::from_secs(1))),
+            "a closed id takes no deadline"
+        );
+        self.closed += 1;
+        if self.closed == self.stop_after {
+            ctx.stop();
+        }
+    }
+    fn on_timer(&mut self, ctx: &mut Ctx<()>, token: u64) {
+        self.server.fired(ctx, token);
+    }
+}
+
+/// Answers every connection with `reply` as soon as it is accepted, then
+/// closes it; stops once `stop_after` connections closed, keeping the
+/// worker's counters of that moment.
+pub struct Reply {
+    pub serving: Serving<TcpListener>,
+    pub reply: Vec<u8>,
+    pub stop_after: usize,
+    pub accepted: usize,
+    pub closed: usize,
+    /// The worker's counters when it stopped.
+    pub stats: RtStats,
+}
+
+impl Reply {
+    /// Answers with `reply` on `serving`, stopping after `stop_after` closes.
+    pub fn new(serving: Serving<TcpListener>, reply: Vec<u8>, stop_after: usize) -> Reply {
+        Reply {
+            serving,
+            reply,
+            stop_after,
+            accepted: 0,
+            closed: 0,
+            stats: RtStats::default(),
+        }
+    }
+}
+
+impl Handler for Reply {
+    type Msg = ();
+    fn on_start(&mut self, ctx: &mut Ctx<()>) {
+        self.serving.start(ctx);
+    }
+    fn on_accept(&mut self, ctx: &mut Ctx<()>, _: ListenerId, conn: ConnId, _: SocketAddr) {
+        self.accepted += 1;
+        ctx.send(conn, &self.reply).unwrap();
+        ctx.close(conn);
+    }
+    fn on_closed(&mut self, ctx: &mut Ctx<()>, _: ConnId) {
+        self.closed += 1;
+        if self.closed == self.stop_after {
+            self.stats = ctx.stats().clone();
+            ctx.stop();
+        }
+    }
+}
 
 /// A UDP socket on `addr` with `SO_REUSEPORT` (IPv6-only on an IPv6
 /// address), so that more sockets can join its group; port 0 picks a port

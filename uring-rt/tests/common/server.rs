@@ -96,29 +96,22 @@ pub fn echo<M: Copy + Send + 'static>(ctx: &mut Ctx<M>, d: &Datagram<'_>) -> Res
 pub trait Serve: Send + 'static {
     /// What the worker calls it once added.
     type Id;
-    /// The address the test thread reaches it on.
-    fn local_addr(&self) -> SocketAddr;
-    /// Hand it to the worker.
-    fn add_to<M: Copy + Send + 'static>(self, ctx: &mut Ctx<M>) -> Self::Id;
+    /// Hand it to the worker; the address the test thread reaches it on,
+    /// and its id.
+    fn add_to<M: Copy + Send + 'static>(self, ctx: &mut Ctx<M>) -> (SocketAddr, Self::Id);
 }
 
 impl Serve for TcpListener {
     type Id = ListenerId;
-    fn local_addr(&self) -> SocketAddr {
-        TcpListener::local_addr(self).unwrap()
-    }
-    fn add_to<M: Copy + Send + 'static>(self, ctx: &mut Ctx<M>) -> ListenerId {
-        ctx.add_listener(self).unwrap()
+    fn add_to<M: Copy + Send + 'static>(self, ctx: &mut Ctx<M>) -> (SocketAddr, ListenerId) {
+        (self.local_addr().unwrap(), ctx.add_listener(self).unwrap())
     }
 }
 
 impl Serve for UdpSocket {
     type Id = SocketId;
-    fn local_addr(&self) -> SocketAddr {
-        UdpSocket::local_addr(self).unwrap()
-    }
-    fn add_to<M: Copy + Send + 'static>(self, ctx: &mut Ctx<M>) -> SocketId {
-        ctx.add_udp(self).unwrap()
+    fn add_to<M: Copy + Send + 'static>(self, ctx: &mut Ctx<M>) -> (SocketAddr, SocketId) {
+        (self.local_addr().unwrap(), ctx.add_udp(self).unwrap())
     }
 }
 
@@ -143,8 +136,7 @@ impl<S: Serve> Serving<S> {
     /// In `on_start`: add the sockets to the worker, then send their
     /// addresses; their ids, in order.
     pub fn start<M: Copy + Send + 'static>(&mut self, ctx: &mut Ctx<M>) -> Vec<S::Id> {
-        let addrs = self.sockets.iter().map(Serve::local_addr).collect();
-        let ids = self.sockets.drain(..).map(|s| s.add_to(ctx)).collect();
+        let (addrs, ids) = self.sockets.drain(..).map(|s| s.add_to(ctx)).unzip();
         self.ready
             .take()
             .expect("started twice")
