@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::Reply;
+use common::Greeter;
 use std::io::Read;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -44,7 +44,7 @@ fn emfile_backs_off_instead_of_spinning_and_accepting_resumes() {
     let mut cfg = common::small(1);
     cfg.max_connections = 16;
     let (addrs, t) = common::serve(cfg, vec![common::tcp_listener()], |s| {
-        Reply::new(s, b"hi".to_vec(), 4)
+        Greeter::new(s, b"hi".to_vec(), 4)
     });
     // Client sockets exist before the limit drops; connecting needs no new fd.
     let socks: Vec<socket2::Socket> = (0..4)

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Reply, TcpEcho, Watched};
+use common::{Greeter, TcpEcho, Watched};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
@@ -58,7 +58,7 @@ fn close_after_send_delivers_everything() {
         return;
     }
     let (addrs, t) = common::serve(common::small(1), vec![common::tcp_listener()], |s| {
-        Reply::new(s, pattern(1, BLOB), 1)
+        Greeter::new(s, pattern(1, BLOB), 1)
     });
     let mut s = common::connect(addrs[0], Duration::from_secs(10));
     socket2::SockRef::from(&s)

@@ -95,12 +95,12 @@ impl Handler for TcpEcho {
     }
 }
 
-/// Answers every connection with `reply` as soon as it is accepted, then
+/// Answers every connection with `greeting` as soon as it is accepted, then
 /// closes it; stops once `stop_after` connections closed, keeping the
 /// worker's counters of that moment.
-pub struct Reply {
+pub struct Greeter {
     pub serving: Serving<TcpListener>,
-    pub reply: Vec<u8>,
+    pub greeting: Vec<u8>,
     pub stop_after: usize,
     pub accepted: usize,
     pub closed: usize,
@@ -108,12 +108,12 @@ pub struct Reply {
     pub stats: RtStats,
 }
 
-impl Reply {
-    /// Answers with `reply` on `serving`, stopping after `stop_after` closes.
-    pub fn new(serving: Serving<TcpListener>, reply: Vec<u8>, stop_after: usize) -> Reply {
-        Reply {
+impl Greeter {
+    /// Answers with `greeting` on `serving`, stopping after `stop_after` closes.
+    pub fn new(serving: Serving<TcpListener>, greeting: Vec<u8>, stop_after: usize) -> Greeter {
+        Greeter {
             serving,
-            reply,
+            greeting,
             stop_after,
             accepted: 0,
             closed: 0,
@@ -122,14 +122,14 @@ impl Reply {
     }
 }
 
-impl Handler for Reply {
+impl Handler for Greeter {
     type Msg = ();
     fn on_start(&mut self, ctx: &mut Ctx<()>) {
         self.serving.start(ctx);
     }
     fn on_accept(&mut self, ctx: &mut Ctx<()>, _: ListenerId, conn: ConnId, _: SocketAddr) {
         self.accepted += 1;
-        ctx.send(conn, &self.reply).unwrap();
+        ctx.send(conn, &self.greeting).unwrap();
         ctx.close(conn);
     }
     fn on_closed(&mut self, ctx: &mut Ctx<()>, _: ConnId) {
