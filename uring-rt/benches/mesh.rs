@@ -29,7 +29,8 @@ use std::hint::black_box;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use uring_rt::mesh::bytes::{ByteMesh, ByteMeshConfig, ByteMeshEnd, Lane, PushError};
 use uring_rt::mesh::{Mesh, MeshEnd};
 
@@ -156,11 +157,17 @@ fn ping_pong(iters: u64) -> Duration {
     elapsed
 }
 
-fn mesh(c: &mut Criterion) {
-    let mut group = c.benchmark_group("mesh/throughput");
-    group.throughput(Throughput::Elements(1));
+/// A benchmark group of 20 samples over 3 s.
+fn quick_group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
+    let mut group = c.benchmark_group(name);
     group.sample_size(20);
     group.measurement_time(Duration::from_secs(3));
+    group
+}
+
+fn mesh(c: &mut Criterion) {
+    let mut group = quick_group(c, "mesh/throughput");
+    group.throughput(Throughput::Elements(1));
     group.bench_function("batched", |bench| {
         bench.iter_custom(|iters| throughput(iters, 64));
     });
@@ -169,9 +176,7 @@ fn mesh(c: &mut Criterion) {
     });
     group.finish();
 
-    let mut group = c.benchmark_group("mesh");
-    group.sample_size(20);
-    group.measurement_time(Duration::from_secs(3));
+    let mut group = quick_group(c, "mesh");
     group.bench_function("ping_pong", |bench| {
         bench.iter_custom(ping_pong);
     });
@@ -249,10 +254,8 @@ fn byte_ping_pong(iters: u64, len: usize) -> Duration {
 }
 
 fn byte_mesh(c: &mut Criterion) {
-    let mut group = c.benchmark_group("byte_mesh/throughput/batched");
+    let mut group = quick_group(c, "byte_mesh/throughput/batched");
     group.throughput(Throughput::Elements(1));
-    group.sample_size(20);
-    group.measurement_time(Duration::from_secs(3));
     for len in [64, 1024, 4096] {
         group.bench_function(len.to_string(), |bench| {
             bench.iter_custom(|iters| byte_throughput(iters, 64, len));
@@ -260,9 +263,7 @@ fn byte_mesh(c: &mut Criterion) {
     }
     group.finish();
 
-    let mut group = c.benchmark_group("byte_mesh/ping_pong");
-    group.sample_size(20);
-    group.measurement_time(Duration::from_secs(3));
+    let mut group = quick_group(c, "byte_mesh/ping_pong");
     for len in [64, 1024, 4096] {
         group.bench_function(len.to_string(), |bench| {
             bench.iter_custom(|iters| byte_ping_pong(iters, len));
