@@ -5,23 +5,26 @@
 
 mod support;
 
-use riptide_stream::rustls::{self, HandshakeKind, ProtocolVersion};
+use riptide_stream::rustls::{self, ClientConfig, HandshakeKind, ProtocolVersion};
 use riptide_stream::tls::TlsPhase;
 use riptide_stream::{TlsError, TlsOptions, TlsSession};
+use std::sync::Arc;
 use support::*;
 
-fn versions() -> [(&'static rustls::SupportedProtocolVersion, ProtocolVersion); 2] {
+/// For TLS 1.3 and 1.2: a client config trusting `cert` and asking for
+/// `alpn`, limited to that version, and the version.
+fn configs(cert: &TestCert, alpn: &[&[u8]]) -> [(Arc<ClientConfig>, ProtocolVersion); 2] {
     [
         (&rustls::version::TLS13, ProtocolVersion::TLSv1_3),
         (&rustls::version::TLS12, ProtocolVersion::TLSv1_2),
     ]
+    .map(|(v, version)| (client_config(&cert.der, Some(v), alpn), version))
 }
 
 #[test]
 fn handshake_alpn_echo_both_versions() {
     let (store, cert) = store(TlsOptions::default());
-    for (v, want) in versions() {
-        let cfg = client_config(&cert.der, Some(v), &[b"http/1.1"]);
+    for (cfg, want) in configs(&cert, &[b"http/1.1"]) {
         let (mut c, mut s) = pair(&cfg, &store);
         assert_eq!(s.tls.phase(), TlsPhase::Handshaking);
         handshake(&mut c, &mut s, 1 << 20).unwrap();
@@ -66,8 +69,7 @@ fn alpn_mismatch_fails_with_alert() {
 #[test]
 fn byte_by_byte_and_tight_rooms() {
     let (store, cert) = store(TlsOptions::default());
-    for (v, _) in versions() {
-        let cfg = client_config(&cert.der, Some(v), &[b"http/1.1"]);
+    for (cfg, _) in configs(&cert, &[b"http/1.1"]) {
         let (mut c, mut s) = pair(&cfg, &store);
         s.tight = true;
         handshake(&mut c, &mut s, 1).unwrap();
@@ -139,8 +141,7 @@ fn large_writes_split_into_rooms() {
             max_record_bytes: max_record,
             ..TlsOptions::default()
         });
-        for (v, _) in versions() {
-            let cfg = client_config(&cert.der, Some(v), &[]);
+        for (cfg, _) in configs(&cert, &[]) {
             let (mut c, mut s) = pair(&cfg, &store);
             s.chunk = chunk;
             handshake(&mut c, &mut s, 1 << 20).unwrap();
@@ -161,8 +162,7 @@ fn large_writes_split_into_rooms() {
 #[test]
 fn close_notify_both_ways() {
     let (store, cert) = store(TlsOptions::default());
-    for (v, _) in versions() {
-        let cfg = client_config(&cert.der, Some(v), &[]);
+    for (cfg, _) in configs(&cert, &[]) {
         let (mut c, mut s) = connected(&cfg, &store);
         client_send(&mut c, b"last\n");
         c.send_close_notify();
@@ -273,8 +273,7 @@ fn tampered_record_is_an_error() {
 #[test]
 fn session_resumption_in_memory() {
     let (store, cert) = store(TlsOptions::default());
-    for (v, _) in versions() {
-        let cfg = client_config(&cert.der, Some(v), &[]);
+    for (cfg, version) in configs(&cert, &[]) {
         for round in 0..2 {
             let (mut c, mut s) = connected(&cfg, &store);
             // TLS 1.3 tickets come after the handshake: read them.
@@ -284,7 +283,11 @@ fn session_resumption_in_memory() {
             } else {
                 HandshakeKind::Resumed
             };
-            assert_eq!(s.tls.handshake_kind(), Some(want), "{v:?} round {round}");
+            assert_eq!(
+                s.tls.handshake_kind(),
+                Some(want),
+                "{version:?} round {round}"
+            );
         }
     }
 }
