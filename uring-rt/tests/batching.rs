@@ -6,77 +6,26 @@
 
 mod common;
 
-use common::Serving;
-use std::collections::VecDeque;
+use common::{EchoReport, UdpEcho, STOP};
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
-use uring_rt::{Ctx, Datagram, Handler, RuntimeConfig};
+use uring_rt::RuntimeConfig;
 
-const STOP: &[u8] = b"STOP";
 const TOTAL: u32 = 2_000;
 
-#[derive(Default)]
-struct Report {
-    echoed: u32,
-    looked_ahead: u32,
-    batches: u32,
-    /// `submit_batches` when the STOP arrived.
-    submits: u64,
-    /// `busy_turns` when the STOP arrived.
-    busy_turns: u64,
-}
-
-struct Batcher {
-    serving: Serving<UdpSocket>,
-    /// Payloads shown by the last look-ahead and not yet handled.
-    pending: VecDeque<Vec<u8>>,
-    report: Report,
-}
-
-impl Handler for Batcher {
-    type Msg = ();
-    fn on_start(&mut self, ctx: &mut Ctx<()>) {
-        self.serving.start(ctx);
-    }
-    fn look_ahead<'a>(&mut self, batch: impl Iterator<Item = Datagram<'a>>) {
-        assert!(
-            self.pending.is_empty(),
-            "a look-ahead before the previous batch was handled"
-        );
-        self.pending.extend(batch.map(|d| d.payload.to_vec()));
-        assert!(
-            self.pending.len() >= 2,
-            "look-ahead of fewer than 2 datagrams"
-        );
-        self.report.batches += 1;
-        self.report.looked_ahead += self.pending.len() as u32;
-    }
-    fn on_datagram(&mut self, ctx: &mut Ctx<()>, d: Datagram<'_>) {
-        if let Some(front) = self.pending.pop_front() {
-            assert_eq!(front, d.payload, "handled out of look-ahead order");
-        }
-        if d.payload == STOP {
-            self.report.submits = ctx.stats().submit_batches;
-            self.report.busy_turns = ctx.stats().busy_turns;
-            ctx.stop();
-            return;
-        }
-        self.report.echoed += 1;
-        common::echo(ctx, &d).unwrap();
-    }
-}
-
 /// The batching server, and a client whose reads give up after 5 s.
-fn start(batch_wait_us: u32) -> (SocketAddr, UdpSocket, std::thread::JoinHandle<Batcher>) {
+fn start(
+    batch_wait_us: u32,
+) -> (
+    SocketAddr,
+    UdpSocket,
+    std::thread::JoinHandle<UdpEcho<UdpSocket>>,
+) {
     let cfg = RuntimeConfig {
         batch_wait_us,
         ..common::small(1)
     };
-    let (addrs, t) = common::serve(cfg, vec![common::udp_socket()], |serving| Batcher {
-        serving,
-        pending: VecDeque::new(),
-        report: Report::default(),
-    });
+    let (addrs, t) = common::serve(cfg, vec![common::udp_socket()], UdpEcho::new);
     let client = common::udp_client(addrs[0].ip(), Duration::from_secs(5));
     (addrs[0], client, t)
 }
@@ -85,7 +34,7 @@ fn start(batch_wait_us: u32) -> (SocketAddr, UdpSocket, std::thread::JoinHandle<
 /// burst before the next, then STOP; the worker's report, which counts
 /// every one echoed. `None` (after saying why) when the UDP path cannot run
 /// here.
-fn bursts(batch_wait_us: u32, burst: u32) -> Option<Report> {
+fn bursts(batch_wait_us: u32, burst: u32) -> Option<EchoReport> {
     if common::skip_udp() {
         return None;
     }
@@ -101,7 +50,7 @@ fn bursts(batch_wait_us: u32, burst: u32) -> Option<Report> {
     }
     c.send_to(STOP, server).unwrap();
     let r = t.join().unwrap().report;
-    assert_eq!(r.echoed, TOTAL);
+    assert_eq!(r.echoed, u64::from(TOTAL));
     Some(r)
 }
 
@@ -114,7 +63,7 @@ fn look_ahead_shows_each_batch_before_it_is_handled() {
     };
     assert!(r.batches > 0, "no look-ahead at all");
     assert!(
-        r.looked_ahead > TOTAL / 2,
+        r.looked_ahead > u64::from(TOTAL / 2),
         "only {} of {TOTAL} datagrams were batched",
         r.looked_ahead
     );

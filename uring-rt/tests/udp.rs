@@ -5,13 +5,12 @@
 
 mod common;
 
-use common::Serving;
+use common::{Serving, UdpEcho, STOP};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::Duration;
 use uring_rt::socket::{attach_reuseport_cbpf, bind_sender, bpf_stmt};
 use uring_rt::{Ctx, Datagram, Handler, SocketId};
 
-const STOP: &[u8] = b"STOP";
 /// Datagrams in the exhaustion test.
 const TOTAL: u64 = 100_000;
 /// Datagrams in flight: more than the 64 buffers, less than the socket buffers hold.
@@ -33,31 +32,6 @@ impl common::Serve for EchoSockets {
             None => ctx.add_udp(self.sock),
         };
         (addr, id.unwrap())
-    }
-}
-
-/// Echoes every datagram; stops on "STOP".
-struct Echo {
-    serving: Serving<EchoSockets>,
-    seen: u64,
-    dst_seen: u64,
-}
-
-impl Handler for Echo {
-    type Msg = ();
-    fn on_start(&mut self, ctx: &mut Ctx<()>) {
-        self.serving.start(ctx);
-    }
-    fn on_datagram(&mut self, ctx: &mut Ctx<()>, d: Datagram<'_>) {
-        if d.payload == STOP {
-            ctx.stop();
-            return;
-        }
-        self.seen += 1;
-        if d.dst.is_some() {
-            self.dst_seen += 1;
-        }
-        common::echo(ctx, &d).unwrap();
     }
 }
 
@@ -115,11 +89,7 @@ fn echo_on(bind: &str, target_ip: &str, expect_dst: bool, answers: Answers) {
         .sender
         .as_ref()
         .map(|s| s.local_addr().unwrap().port());
-    let (addrs, t) = common::serve(common::small(1), vec![sockets], |serving| Echo {
-        serving,
-        seen: 0,
-        dst_seen: 0,
-    });
+    let (addrs, t) = common::serve(common::small(1), vec![sockets], UdpEcho::new);
     let bound = addrs[0];
     let server = SocketAddr::new(target_ip.parse().unwrap(), bound.port());
     let answer_from = match (answers, sender_port) {
@@ -140,10 +110,10 @@ fn echo_on(bind: &str, target_ip: &str, expect_dst: bool, answers: Answers) {
     }
     clients[0].send_to(STOP, server).unwrap();
     let h = t.join().unwrap();
-    assert_eq!(h.seen, 1000);
+    assert_eq!(h.report.echoed, 1000);
     let want = if expect_dst { 1000 } else { 0 };
     assert_eq!(
-        h.dst_seen, want,
+        h.report.dst_seen, want,
         "pktinfo destination only on wildcard binds"
     );
     // The worker's file table referenced the socket (and the sender); once

@@ -1,5 +1,5 @@
 //! Shared test helpers: running a test server ([`server`], which other
-//! crates' tests include too), the TCP servers several tests run, and the
+//! crates' tests include too), the servers several tests run, and the
 //! sockets several tests bind.
 #![allow(dead_code)]
 
@@ -7,10 +7,92 @@ mod server;
 
 pub use server::*;
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::time::Duration;
-use uring_rt::{ConnId, Ctx, Handler, ListenerId, RtStats};
+use uring_rt::{ConnId, Ctx, Datagram, Handler, ListenerId, RtStats};
+
+/// The datagram that stops a [`UdpEcho`].
+pub const STOP: &[u8] = b"STOP";
+
+/// What a [`UdpEcho`] counted.
+#[derive(Default)]
+pub struct EchoReport {
+    /// Datagrams echoed.
+    pub echoed: u64,
+    /// Echoed datagrams that came with their destination address (pktinfo).
+    pub dst_seen: u64,
+    /// Look-aheads.
+    pub batches: u64,
+    /// Datagrams they showed.
+    pub looked_ahead: u64,
+    /// `submit_batches` when the STOP arrived.
+    pub submits: u64,
+    /// `busy_turns` when the STOP arrived.
+    pub busy_turns: u64,
+}
+
+/// Echoes every datagram, from the address it was sent to, until one reads
+/// [`STOP`]; checks that every datagram a look-ahead shows is then handled,
+/// in order, before the next look-ahead.
+pub struct UdpEcho<S> {
+    serving: Serving<S>,
+    /// Payloads shown by the last look-ahead and not yet handled.
+    pending: VecDeque<Vec<u8>>,
+    pub report: EchoReport,
+}
+
+impl<S: Serve> UdpEcho<S> {
+    /// An echo of the sockets of `serving`.
+    pub fn new(serving: Serving<S>) -> UdpEcho<S> {
+        UdpEcho {
+            serving,
+            pending: VecDeque::new(),
+            report: EchoReport::default(),
+        }
+    }
+}
+
+impl<S: Serve> Handler for UdpEcho<S> {
+    type Msg = ();
+    fn on_start(&mut self, ctx: &mut Ctx<()>) {
+        self.serving.start(ctx);
+    }
+    fn look_ahead<'a>(&mut self, batch: impl Iterator<Item = Datagram<'a>>) {
+        assert!(
+            self.pending.is_empty(),
+            "a look-ahead before the previous batch was handled"
+        );
+        self.pending.extend(batch.map(|d| d.payload.to_vec()));
+        assert!(
+            self.pending.len() >= 2,
+            "look-ahead of fewer than 2 datagrams"
+        );
+        self.report.batches += 1;
+        self.report.looked_ahead += self.pending.len() as u64;
+    }
+    fn on_datagram(&mut self, ctx: &mut Ctx<()>, d: Datagram<'_>) {
+        if let Some(front) = self.pending.pop_front() {
+            assert_eq!(front, d.payload, "handled out of look-ahead order");
+        }
+        if d.payload == STOP {
+            self.report.submits = ctx.stats().submit_batches;
+            self.report.busy_turns = ctx.stats().busy_turns;
+            ctx.stop();
+            return;
+        }
+        self.report.echoed += 1;
+        if d.dst.is_some() {
+            self.report.dst_seen += 1;
+        }
+        let p = d.payload;
+        ctx.send_to(d.socket, d.src, d.dst, |buf| {
+            buf[..p.len()].copy_from_slice(p);
+            p.len()
+        })
+        .unwrap();
+    }
+}
 
 /// Echoes every byte on every connection and keeps count; stops once
 /// `stop_after` connections closed (or the watchdog fired). With `idle`,

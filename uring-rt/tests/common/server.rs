@@ -10,7 +10,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
-use uring_rt::{Ctx, Datagram, Handler, ListenerId, Probe, RuntimeConfig, SendError, SocketId};
+use uring_rt::{Ctx, Handler, ListenerId, Probe, RuntimeConfig, SocketId};
 
 /// How long the test thread waits for a worker to start serving.
 const START: Duration = Duration::from_secs(10);
@@ -80,15 +80,6 @@ pub fn udp_client(ip: std::net::IpAddr, timeout: Duration) -> UdpSocket {
     let c = UdpSocket::bind(SocketAddr::new(ip, 0)).unwrap();
     c.set_read_timeout(Some(timeout)).unwrap();
     c
-}
-
-/// Answer `d` with its own payload, from the address it was sent to.
-pub fn echo<M: Copy + Send + 'static>(ctx: &mut Ctx<M>, d: &Datagram<'_>) -> Result<(), SendError> {
-    let p = d.payload;
-    ctx.send_to(d.socket, d.src, d.dst, |buf| {
-        buf[..p.len()].copy_from_slice(p);
-        p.len()
-    })
 }
 
 /// A socket a worker serves: a TCP listener, a UDP socket, or a test's own
