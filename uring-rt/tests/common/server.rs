@@ -6,7 +6,7 @@
 //! (`#[path]`).
 #![allow(dead_code)]
 
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -76,7 +76,7 @@ pub fn connect(addr: SocketAddr, timeout: Duration) -> TcpStream {
 }
 
 /// A UDP client on `ip` (any port) whose reads give up after `timeout`.
-pub fn udp_client(ip: std::net::IpAddr, timeout: Duration) -> UdpSocket {
+pub fn udp_client(ip: IpAddr, timeout: Duration) -> UdpSocket {
     let c = UdpSocket::bind(SocketAddr::new(ip, 0)).unwrap();
     c.set_read_timeout(Some(timeout)).unwrap();
     c
