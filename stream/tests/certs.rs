@@ -20,9 +20,7 @@ fn fixture(name: &str) -> PathBuf {
 /// The leaf certificate a fresh client sees from `store`.
 fn served_cert(store: &CertStore, root: &TestCert) -> Vec<u8> {
     let cfg = client_config(&root.der, None, &[]);
-    let mut c = client(&cfg);
-    let mut s = MemServer::new(store.new_session().unwrap());
-    handshake(&mut c, &mut s, 1 << 20).unwrap();
+    let (c, _) = connected(&cfg, store);
     c.peer_certificates().unwrap()[0].to_vec()
 }
 
@@ -64,9 +62,7 @@ fn sec1_and_pkcs1_fixtures() {
             &riptide_stream::rustls::version::TLS12,
         ] {
             let cfg = client_config(&root.der, Some(v), &[]);
-            let mut c = client(&cfg);
-            let mut s = MemServer::new(store.new_session().unwrap());
-            handshake(&mut c, &mut s, 1 << 20).unwrap();
+            let (c, _) = connected(&cfg, &store);
             assert_eq!(c.peer_certificates().unwrap()[0], chain[0], "{cert}");
         }
     }
@@ -128,17 +124,19 @@ fn errors_name_the_file() {
 
 #[test]
 fn reload_swaps_for_new_handshakes_and_keeps_old_on_error() {
-    let dir = temp_dir("reload");
-    let first = make_cert();
-    let (c, k) = write_cert(&dir, &first);
-    let store = Arc::new(CertStore::open(&c, &k, TlsOptions::default()).unwrap());
+    let Served {
+        dir,
+        cert: first,
+        cert_path: c,
+        key_path: k,
+        store,
+    } = served("reload", TlsOptions::default());
     assert_eq!(served_cert(&store, &first), first.der.to_vec());
     let before = store.config();
 
     // A session started before the reload keeps the old config.
     let cfg = client_config(&first.der, None, &[]);
-    let mut old_client = client(&cfg);
-    let mut old_server = MemServer::new(store.new_session().unwrap());
+    let (mut old_client, mut old_server) = pair(&cfg, &store);
 
     // Good pair: new handshakes get it.
     let second = make_cert();
@@ -178,10 +176,7 @@ fn reload_swaps_for_new_handshakes_and_keeps_old_on_error() {
 /// is complete (ArcSwap), and the store is shared across threads.
 #[test]
 fn reload_shared_across_threads() {
-    let dir = temp_dir("threads");
-    let cert = make_cert();
-    let (c, k) = write_cert(&dir, &cert);
-    let store = Arc::new(CertStore::open(&c, &k, TlsOptions::default()).unwrap());
+    let store = served("threads", TlsOptions::default()).store;
     let readers: Vec<_> = (0..2)
         .map(|_| {
             let store = Arc::clone(&store);
@@ -204,25 +199,17 @@ fn reload_shared_across_threads() {
 /// outlives the certificate).
 #[test]
 fn resumption_survives_reload() {
-    let dir = temp_dir("resume");
-    let cert = make_cert();
-    let (c, k) = write_cert(&dir, &cert);
-    let store = CertStore::open(&c, &k, TlsOptions::default()).unwrap();
+    let Served { cert, store, .. } = served("resume", TlsOptions::default());
     let cfg = client_config(
         &cert.der,
         Some(&riptide_stream::rustls::version::TLS13),
         &[],
     );
-    let mut cl = client(&cfg);
-    let mut s = MemServer::new(store.new_session().unwrap());
-    handshake(&mut cl, &mut s, 1 << 20).unwrap();
-    client_send(&mut cl, b"x\n");
-    client_to_server(&mut cl, &mut s, 1 << 20, true).unwrap();
-    server_to_client(&mut s, &mut cl).unwrap();
+    let (mut cl, mut s) = connected(&cfg, &store);
+    // TLS 1.3 tickets come after the handshake: read them.
+    echo(&mut cl, &mut s, b"x\n", 1 << 20);
     store.reload().unwrap();
-    let mut cl = client(&cfg);
-    let mut s = MemServer::new(store.new_session().unwrap());
-    handshake(&mut cl, &mut s, 1 << 20).unwrap();
+    let (_, s) = connected(&cfg, &store);
     assert_eq!(
         s.tls.handshake_kind(),
         Some(riptide_stream::rustls::HandshakeKind::Resumed)

@@ -5,25 +5,27 @@
 
 mod support;
 
-use riptide_stream::rustls::{self, HandshakeKind, ProtocolVersion};
+use riptide_stream::rustls::{self, ClientConfig, HandshakeKind, ProtocolVersion};
 use riptide_stream::tls::TlsPhase;
 use riptide_stream::{TlsError, TlsOptions, TlsSession};
+use std::sync::Arc;
 use support::*;
 
-fn versions() -> [(&'static rustls::SupportedProtocolVersion, ProtocolVersion); 2] {
+/// For TLS 1.3 and 1.2: a client config trusting `cert` and asking for
+/// `alpn`, limited to that version, and the version.
+fn configs(cert: &TestCert, alpn: &[&[u8]]) -> [(Arc<ClientConfig>, ProtocolVersion); 2] {
     [
         (&rustls::version::TLS13, ProtocolVersion::TLSv1_3),
         (&rustls::version::TLS12, ProtocolVersion::TLSv1_2),
     ]
+    .map(|(v, version)| (client_config(&cert.der, Some(v), alpn), version))
 }
 
 #[test]
 fn handshake_alpn_echo_both_versions() {
     let (store, cert) = store(TlsOptions::default());
-    for (v, want) in versions() {
-        let cfg = client_config(&cert.der, Some(v), &[b"http/1.1"]);
-        let mut c = client(&cfg);
-        let mut s = MemServer::new(store.new_session().unwrap());
+    for (cfg, want) in configs(&cert, &[b"http/1.1"]) {
+        let (mut c, mut s) = pair(&cfg, &store);
         assert_eq!(s.tls.phase(), TlsPhase::Handshaking);
         handshake(&mut c, &mut s, 1 << 20).unwrap();
         assert_eq!(s.handshake_done, 1);
@@ -33,9 +35,7 @@ fn handshake_alpn_echo_both_versions() {
         assert_eq!(s.tls.protocol_version(), Some(want));
         assert_eq!(s.tls.handshake_kind(), Some(HandshakeKind::Full));
 
-        client_send(&mut c, b"hello\nworld\n");
-        client_to_server(&mut c, &mut s, 1 << 20, true).unwrap();
-        let got = server_to_client(&mut s, &mut c).unwrap();
+        let got = echo(&mut c, &mut s, b"hello\nworld\n", 1 << 20);
         assert_eq!(got, b"hello\nworld\n");
     }
 }
@@ -47,9 +47,7 @@ fn no_alpn_configured_and_client_without_alpn() {
         ..TlsOptions::default()
     });
     let cfg = client_config(&cert.der, None, &[]);
-    let mut c = client(&cfg);
-    let mut s = MemServer::new(store.new_session().unwrap());
-    handshake(&mut c, &mut s, 1 << 20).unwrap();
+    let (_, s) = connected(&cfg, &store);
     assert_eq!(s.tls.alpn(), None);
 }
 
@@ -57,8 +55,7 @@ fn no_alpn_configured_and_client_without_alpn() {
 fn alpn_mismatch_fails_with_alert() {
     let (store, cert) = store(TlsOptions::default());
     let cfg = client_config(&cert.der, None, &[b"h2"]);
-    let mut c = client(&cfg);
-    let mut s = MemServer::new(store.new_session().unwrap());
+    let (mut c, mut s) = pair(&cfg, &store);
     let e = client_to_server(&mut c, &mut s, 1 << 20, true).unwrap_err();
     assert!(e.contains("TLS"), "{e}");
     assert_eq!(s.tls.phase(), TlsPhase::Failed);
@@ -72,10 +69,8 @@ fn alpn_mismatch_fails_with_alert() {
 #[test]
 fn byte_by_byte_and_tight_rooms() {
     let (store, cert) = store(TlsOptions::default());
-    for (v, _) in versions() {
-        let cfg = client_config(&cert.der, Some(v), &[b"http/1.1"]);
-        let mut c = client(&cfg);
-        let mut s = MemServer::new(store.new_session().unwrap());
+    for (cfg, _) in configs(&cert, &[b"http/1.1"]) {
+        let (mut c, mut s) = pair(&cfg, &store);
         s.tight = true;
         handshake(&mut c, &mut s, 1).unwrap();
         let msg: Vec<u8> = (0..3000u32)
@@ -88,16 +83,12 @@ fn byte_by_byte_and_tight_rooms() {
             })
             .collect();
         let whole = msg.len() - msg.iter().rev().position(|&b| b == b'\n').unwrap();
-        client_send(&mut c, &msg);
-        client_to_server(&mut c, &mut s, 1, true).unwrap();
-        let got = server_to_client(&mut s, &mut c).unwrap();
+        let got = echo(&mut c, &mut s, &msg, 1);
         assert_eq!(got, &msg[..whole]);
         assert_eq!(s.received, &msg[..whole]);
         // The partial last line waits in the carry as plaintext, in front
         // of nothing; the rest of it completes it.
-        client_send(&mut c, b"tail\n");
-        client_to_server(&mut c, &mut s, 3, true).unwrap();
-        let got = server_to_client(&mut s, &mut c).unwrap();
+        let got = echo(&mut c, &mut s, b"tail\n", 3);
         let mut want = msg[whole..].to_vec();
         want.extend_from_slice(b"tail\n");
         assert_eq!(got, want);
@@ -110,9 +101,7 @@ fn byte_by_byte_and_tight_rooms() {
 fn lines_across_records_are_contiguous() {
     let (store, cert) = store(TlsOptions::default());
     let cfg = client_config(&cert.der, None, &[]);
-    let mut c = client(&cfg);
-    let mut s = MemServer::new(store.new_session().unwrap());
-    handshake(&mut c, &mut s, 1 << 20).unwrap();
+    let (mut c, mut s) = connected(&cfg, &store);
     // Each client write is its own record.
     for part in [
         &b"GET /announce?"[..],
@@ -152,10 +141,8 @@ fn large_writes_split_into_rooms() {
             max_record_bytes: max_record,
             ..TlsOptions::default()
         });
-        for (v, _) in versions() {
-            let cfg = client_config(&cert.der, Some(v), &[]);
-            let mut c = client(&cfg);
-            let mut s = MemServer::new(store.new_session().unwrap());
+        for (cfg, _) in configs(&cert, &[]) {
+            let (mut c, mut s) = pair(&cfg, &store);
             s.chunk = chunk;
             handshake(&mut c, &mut s, 1 << 20).unwrap();
             let mut line: Vec<u8> = (0..100_000u32).map(|i| b'A' + (i % 26) as u8).collect();
@@ -175,11 +162,8 @@ fn large_writes_split_into_rooms() {
 #[test]
 fn close_notify_both_ways() {
     let (store, cert) = store(TlsOptions::default());
-    for (v, _) in versions() {
-        let cfg = client_config(&cert.der, Some(v), &[]);
-        let mut c = client(&cfg);
-        let mut s = MemServer::new(store.new_session().unwrap());
-        handshake(&mut c, &mut s, 1 << 20).unwrap();
+    for (cfg, _) in configs(&cert, &[]) {
+        let (mut c, mut s) = connected(&cfg, &store);
         client_send(&mut c, b"last\n");
         c.send_close_notify();
         client_to_server(&mut c, &mut s, 1 << 20, true).unwrap();
@@ -214,9 +198,7 @@ fn write_before_handshake_and_refused_writer() {
     ));
     // A writer that refuses: the error comes back as Write.
     let cfg = client_config(&cert.der, None, &[]);
-    let mut c = client(&cfg);
-    let mut s = MemServer::new(store.new_session().unwrap());
-    handshake(&mut c, &mut s, 1 << 20).unwrap();
+    let (mut c, mut s) = connected(&cfg, &store);
     let mut full =
         |_: usize, _: &mut dyn FnMut(&mut [u8]) -> usize| Err::<usize, &str>("QueueFull");
     assert!(matches!(
@@ -275,9 +257,7 @@ fn garbage_fails_cleanly() {
 fn tampered_record_is_an_error() {
     let (store, cert) = store(TlsOptions::default());
     let cfg = client_config(&cert.der, None, &[]);
-    let mut c = client(&cfg);
-    let mut s = MemServer::new(store.new_session().unwrap());
-    handshake(&mut c, &mut s, 1 << 20).unwrap();
+    let (mut c, mut s) = connected(&cfg, &store);
     client_send(&mut c, b"secret\n");
     let mut wire = Vec::new();
     while c.wants_write() {
@@ -293,22 +273,21 @@ fn tampered_record_is_an_error() {
 #[test]
 fn session_resumption_in_memory() {
     let (store, cert) = store(TlsOptions::default());
-    for (v, _) in versions() {
-        let cfg = client_config(&cert.der, Some(v), &[]);
+    for (cfg, version) in configs(&cert, &[]) {
         for round in 0..2 {
-            let mut c = client(&cfg);
-            let mut s = MemServer::new(store.new_session().unwrap());
-            handshake(&mut c, &mut s, 1 << 20).unwrap();
+            let (mut c, mut s) = connected(&cfg, &store);
             // TLS 1.3 tickets come after the handshake: read them.
-            client_send(&mut c, b"x\n");
-            client_to_server(&mut c, &mut s, 1 << 20, true).unwrap();
-            server_to_client(&mut s, &mut c).unwrap();
+            echo(&mut c, &mut s, b"x\n", 1 << 20);
             let want = if round == 0 {
                 HandshakeKind::Full
             } else {
                 HandshakeKind::Resumed
             };
-            assert_eq!(s.tls.handshake_kind(), Some(want), "{v:?} round {round}");
+            assert_eq!(
+                s.tls.handshake_kind(),
+                Some(want),
+                "{version:?} round {round}"
+            );
         }
     }
 }
@@ -328,14 +307,10 @@ fn new_session_fails_on_nothing() {
 fn key_update_then_echo() {
     let (store, cert) = store(TlsOptions::default());
     let cfg = client_config(&cert.der, Some(&rustls::version::TLS13), &[]);
-    let mut c = client(&cfg);
-    let mut s = MemServer::new(store.new_session().unwrap());
-    handshake(&mut c, &mut s, 1 << 20).unwrap();
+    let (mut c, mut s) = connected(&cfg, &store);
     for round in 0..3 {
         c.refresh_traffic_keys().unwrap();
-        client_send(&mut c, b"after key update\n");
-        client_to_server(&mut c, &mut s, 7, true).unwrap();
-        let got = server_to_client(&mut s, &mut c).unwrap();
+        let got = echo(&mut c, &mut s, b"after key update\n", 7);
         assert_eq!(got, b"after key update\n", "round {round}");
     }
 }

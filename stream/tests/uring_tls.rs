@@ -5,20 +5,23 @@
 //! chunk, lines split over many writes, close_notify both ways. Skips
 //! with a message when the probe lacks the TCP path.
 
+/// uring-rt's own test-server helpers.
+#[path = "../../uring-rt/tests/common/server.rs"]
+mod server;
 mod support;
 
 use riptide_stream::rustls::{self, HandshakeKind, ProtocolVersion, StreamOwned};
 use riptide_stream::{CertStore, TlsOptions, TlsSession};
+use server::Watched;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::Duration;
 use support::*;
-use uring_rt::{ConnId, Ctx, Datagram, Handler, ListenerId, Probe, RuntimeConfig};
+use uring_rt::{ConnId, Ctx, Handler, ListenerId, RuntimeConfig};
 use HandshakeKind::{Full, Resumed};
 
 const WATCHDOG: Duration = Duration::from_secs(30);
-const WATCHDOG_TOKEN: u64 = 1;
 
 /// What the server saw of one connection, at its handshake.
 #[derive(Clone, Debug, PartialEq)]
@@ -30,15 +33,13 @@ struct Seen {
 
 struct TlsEcho {
     store: Arc<CertStore>,
-    listener: Option<TcpListener>,
-    ready: Option<mpsc::Sender<SocketAddr>>,
+    server: Watched<TcpListener>,
     sessions: Vec<Option<TlsSession>>,
     seen: Vec<Seen>,
     closed: usize,
     stop_after: usize,
     errors: Vec<String>,
     clean_closes: usize,
-    watchdog_fired: bool,
 }
 
 /// Queue `bytes` as application data; the runtime bound is large in this
@@ -59,18 +60,10 @@ impl Handler for TlsEcho {
     type Msg = ();
 
     fn on_start(&mut self, ctx: &mut Ctx<()>) {
-        let l = self.listener.take().unwrap();
-        let addr = l.local_addr().unwrap();
-        ctx.add_listener(l).unwrap();
-        ctx.add_timer(WATCHDOG, WATCHDOG_TOKEN);
-        self.ready.take().unwrap().send(addr).unwrap();
+        self.server.start(ctx);
     }
-
-    fn on_datagram(&mut self, _: &mut Ctx<()>, _: Datagram<'_>) {}
-
-    fn on_timer(&mut self, ctx: &mut Ctx<()>, _token: u64) {
-        self.watchdog_fired = true;
-        ctx.stop();
+    fn on_timer(&mut self, ctx: &mut Ctx<()>, token: u64) {
+        self.server.fired(ctx, token);
     }
 
     fn on_accept(&mut self, ctx: &mut Ctx<()>, _: ListenerId, conn: ConnId, _: SocketAddr) {
@@ -140,24 +133,10 @@ impl Handler for TlsEcho {
     }
 }
 
-fn skip() -> bool {
-    let p = Probe::detect();
-    let missing = p.missing_for_tcp();
-    if missing.is_empty() {
-        return false;
-    }
-    eprintln!(
-        "SKIP: io_uring TCP path unavailable on {}: missing {missing:?}",
-        p.kernel()
-    );
-    true
-}
-
 type Client = StreamOwned<rustls::ClientConnection, TcpStream>;
 
 fn connect(addr: SocketAddr, cfg: &Arc<rustls::ClientConfig>) -> Client {
-    let sock = TcpStream::connect(addr).unwrap();
-    sock.set_read_timeout(Some(WATCHDOG)).unwrap();
+    let sock = server::connect(addr, WATCHDOG);
     sock.set_nodelay(true).unwrap();
     StreamOwned::new(client(cfg), sock)
 }
@@ -204,23 +183,10 @@ fn converse(addr: SocketAddr, cfg: &Arc<rustls::ClientConfig>) -> HandshakeKind 
 
 #[test]
 fn tls_echo_on_uring_rt() {
-    if skip() {
+    if server::skip_tcp() {
         return;
     }
     let (store, cert) = store(TlsOptions::default());
-    let (tx, rx) = mpsc::channel();
-    let handler = TlsEcho {
-        store,
-        listener: Some(TcpListener::bind("127.0.0.1:0").unwrap()),
-        ready: Some(tx),
-        sessions: Vec::new(),
-        seen: Vec::new(),
-        closed: 0,
-        stop_after: 4,
-        errors: Vec::new(),
-        clean_closes: 0,
-        watchdog_fired: false,
-    };
     let cfg = RuntimeConfig {
         workers: 1,
         ring_entries: 256,
@@ -234,9 +200,17 @@ fn tls_echo_on_uring_rt() {
         handle_signals: false,
         ..RuntimeConfig::default()
     };
-    let server =
-        std::thread::spawn(move || uring_rt::run(&cfg, vec![handler]).unwrap().pop().unwrap());
-    let addr = rx.recv().unwrap();
+    let (addrs, worker) = server::serve(cfg, vec![server::tcp_listener()], |serving| TlsEcho {
+        store,
+        server: Watched::new(serving, WATCHDOG),
+        sessions: Vec::new(),
+        seen: Vec::new(),
+        closed: 0,
+        stop_after: 4,
+        errors: Vec::new(),
+        clean_closes: 0,
+    });
+    let addr = addrs[0];
 
     let mut kinds = Vec::new();
     for v in [&rustls::version::TLS13, &rustls::version::TLS12] {
@@ -244,8 +218,8 @@ fn tls_echo_on_uring_rt() {
         kinds.push(converse(addr, &cfg)); // full
         kinds.push(converse(addr, &cfg)); // resumed (ticket)
     }
-    let h = server.join().unwrap();
-    assert!(!h.watchdog_fired, "watchdog fired");
+    let h = worker.join().unwrap();
+    assert!(!h.server.watchdog_fired, "watchdog fired");
     assert!(h.errors.is_empty(), "{:?}", h.errors);
     assert_eq!(h.clean_closes, 4);
     assert_eq!(kinds, [Full, Resumed, Full, Resumed]);

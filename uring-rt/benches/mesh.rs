@@ -29,25 +29,61 @@ use std::hint::black_box;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use uring_rt::mesh::bytes::{ByteMesh, ByteMeshConfig, Lane, PushError};
-use uring_rt::mesh::Mesh;
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
+use uring_rt::mesh::bytes::{ByteMesh, ByteMeshConfig, ByteMeshEnd, Lane, PushError};
+use uring_rt::mesh::{Mesh, MeshEnd};
 
 type Msg = [u64; 4];
 
 const CAPACITY: usize = 4096;
 
-/// Send `iters` messages from worker 0 to worker 1 in bursts of `batch`;
-/// returns the time until the consumer has seen them all.
-fn throughput(iters: u64, batch: u64) -> Duration {
-    let mut ends = Mesh::<Msg>::new(2, CAPACITY).into_iter();
-    let (mut tx, mut rx) = (ends.next().unwrap(), ends.next().unwrap());
+/// The consuming end of a mesh under test.
+trait Consumer: Send + 'static {
+    /// Take every message or record waiting (looking at each); how many.
+    fn take_all(&mut self) -> u64;
+    /// More are queued than the last drain took.
+    fn has_backlog(&self) -> bool;
+}
+
+impl Consumer for MeshEnd<Msg> {
+    fn take_all(&mut self) -> u64 {
+        self.drain(|_, m| {
+            black_box(m);
+        }) as u64
+    }
+    fn has_backlog(&self) -> bool {
+        MeshEnd::has_backlog(self)
+    }
+}
+
+impl Consumer for ByteMeshEnd {
+    fn take_all(&mut self) -> u64 {
+        self.drain(|_, _, r| {
+            black_box((r[0], r[r.len() - 1]));
+        }) as u64
+    }
+    fn has_backlog(&self) -> bool {
+        ByteMeshEnd::has_backlog(self)
+    }
+}
+
+/// Send `iters` items to a thread draining `rx`, in bursts of `batch`, and
+/// wake it (`unpark`) once per burst when a push answered that it must be
+/// woken; returns the time until it has seen them all. `push(n)` queues
+/// item `n`: `Some(wake)`, or `None` when the ring is full, and the
+/// producer then wakes the consumer if it owes a wake and spins for room (a
+/// worker would keep the item back and wait for a space-freed wake).
+fn burst_throughput(
+    iters: u64,
+    batch: u64,
+    mut rx: impl Consumer,
+    mut push: impl FnMut(u64) -> Option<bool>,
+) -> Duration {
     let consumer = thread::spawn(move || {
         let mut got = 0_u64;
         while got < iters {
-            got += rx.drain(|_, m| {
-                black_box(m);
-            }) as u64;
+            got += rx.take_all();
             if got < iters && !rx.has_backlog() {
                 thread::park();
             }
@@ -60,7 +96,7 @@ fn throughput(iters: u64, batch: u64) -> Duration {
         let end = (sent + batch).min(iters);
         let mut wake = false;
         while sent < end {
-            if let Ok(empty) = tx.push(1, [sent; 4]) {
+            if let Some(empty) = push(sent) {
                 wake |= empty;
                 sent += 1;
             } else {
@@ -78,6 +114,14 @@ fn throughput(iters: u64, batch: u64) -> Duration {
     }
     consumer.join().unwrap();
     start.elapsed()
+}
+
+/// Send `iters` messages from worker 0 to worker 1 in bursts of `batch`;
+/// returns the time until the consumer has seen them all.
+fn throughput(iters: u64, batch: u64) -> Duration {
+    let mut ends = Mesh::<Msg>::new(2, CAPACITY).into_iter();
+    let (mut tx, rx) = (ends.next().unwrap(), ends.next().unwrap());
+    burst_throughput(iters, batch, rx, |n| tx.push(1, [n; 4]).ok())
 }
 
 /// `iters` round trips 0 → 1 → 0, both sides spinning.
@@ -113,11 +157,17 @@ fn ping_pong(iters: u64) -> Duration {
     elapsed
 }
 
-fn mesh(c: &mut Criterion) {
-    let mut group = c.benchmark_group("mesh/throughput");
-    group.throughput(Throughput::Elements(1));
+/// A benchmark group of 20 samples over 3 s.
+fn quick_group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
+    let mut group = c.benchmark_group(name);
     group.sample_size(20);
     group.measurement_time(Duration::from_secs(3));
+    group
+}
+
+fn mesh(c: &mut Criterion) {
+    let mut group = quick_group(c, "mesh/throughput");
+    group.throughput(Throughput::Elements(1));
     group.bench_function("batched", |bench| {
         bench.iter_custom(|iters| throughput(iters, 64));
     });
@@ -126,9 +176,7 @@ fn mesh(c: &mut Criterion) {
     });
     group.finish();
 
-    let mut group = c.benchmark_group("mesh");
-    group.sample_size(20);
-    group.measurement_time(Duration::from_secs(3));
+    let mut group = quick_group(c, "mesh");
     group.bench_function("ping_pong", |bench| {
         bench.iter_custom(ping_pong);
     });
@@ -136,10 +184,7 @@ fn mesh(c: &mut Criterion) {
 }
 
 /// Worker 0 and 1 of a two-worker byte mesh with default sizes.
-fn byte_pair() -> (
-    uring_rt::mesh::bytes::ByteMeshEnd,
-    uring_rt::mesh::bytes::ByteMeshEnd,
-) {
+fn byte_pair() -> (ByteMeshEnd, ByteMeshEnd) {
     let cfg = ByteMeshConfig {
         workers: 2,
         ..ByteMeshConfig::default()
@@ -149,54 +194,20 @@ fn byte_pair() -> (
 }
 
 /// Send `iters` records of `len` bytes from worker 0 to worker 1 in bursts
-/// of `batch`; returns the time until the consumer has seen them all. The
-/// producer waits for room by spinning (a worker would keep the record back
-/// and wait for a space-freed wake).
+/// of `batch`; returns the time until the consumer has seen them all.
 fn byte_throughput(iters: u64, batch: u64, len: usize) -> Duration {
-    let (mut tx, mut rx) = byte_pair();
-    let consumer = thread::spawn(move || {
-        let mut got = 0_u64;
-        while got < iters {
-            got += rx.drain(|_, _, r| {
-                black_box((r[0], r[r.len() - 1]));
-            }) as u64;
-            if got < iters && !rx.has_backlog() {
-                thread::park();
-            }
+    let (mut tx, rx) = byte_pair();
+    burst_throughput(iters, batch, rx, |n| {
+        let result = tx.push_with(1, Lane::Request, len, |buf| {
+            buf.fill(n as u8);
+            len
+        });
+        match result {
+            Ok(empty) => Some(empty),
+            Err(PushError::Full) => None,
+            Err(PushError::TooLarge) => unreachable!(),
         }
-    });
-    let waker = consumer.thread().clone();
-    let start = Instant::now();
-    let mut sent = 0_u64;
-    while sent < iters {
-        let end = (sent + batch).min(iters);
-        let mut wake = false;
-        while sent < end {
-            let result = tx.push_with(1, Lane::Request, len, |buf| {
-                buf.fill(sent as u8);
-                len
-            });
-            match result {
-                Ok(empty) => {
-                    wake |= empty;
-                    sent += 1;
-                }
-                Err(PushError::Full) => {
-                    if wake {
-                        waker.unpark();
-                        wake = false;
-                    }
-                    std::hint::spin_loop();
-                }
-                Err(PushError::TooLarge) => unreachable!(),
-            }
-        }
-        if wake {
-            waker.unpark();
-        }
-    }
-    consumer.join().unwrap();
-    start.elapsed()
+    })
 }
 
 /// `iters` round trips of a `len`-byte record 0 → 1 → 0, both sides spinning.
@@ -243,10 +254,8 @@ fn byte_ping_pong(iters: u64, len: usize) -> Duration {
 }
 
 fn byte_mesh(c: &mut Criterion) {
-    let mut group = c.benchmark_group("byte_mesh/throughput/batched");
+    let mut group = quick_group(c, "byte_mesh/throughput/batched");
     group.throughput(Throughput::Elements(1));
-    group.sample_size(20);
-    group.measurement_time(Duration::from_secs(3));
     for len in [64, 1024, 4096] {
         group.bench_function(len.to_string(), |bench| {
             bench.iter_custom(|iters| byte_throughput(iters, 64, len));
@@ -254,9 +263,7 @@ fn byte_mesh(c: &mut Criterion) {
     }
     group.finish();
 
-    let mut group = c.benchmark_group("byte_mesh/ping_pong");
-    group.sample_size(20);
-    group.measurement_time(Duration::from_secs(3));
+    let mut group = quick_group(c, "byte_mesh/ping_pong");
     for len in [64, 1024, 4096] {
         group.bench_function(len.to_string(), |bench| {
             bench.iter_custom(|iters| byte_ping_pong(iters, len));

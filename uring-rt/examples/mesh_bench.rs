@@ -24,7 +24,7 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use uring_rt::{Ctx, Datagram, Handler, RuntimeConfig};
+use uring_rt::{Ctx, Handler, RuntimeConfig};
 
 const BATCH: u64 = 64;
 const WATCHDOG_TOKEN: u64 = 1;
@@ -216,9 +216,6 @@ impl Handler for Bench {
             self.next_phase(ctx);
         }
     }
-
-    fn on_datagram(&mut self, _: &mut Ctx<Msg>, _: Datagram<'_>) {}
-
     fn on_mesh(&mut self, ctx: &mut Ctx<Msg>, _from: usize, msg: Msg) {
         match msg {
             Msg::Data { seq, ack } => {

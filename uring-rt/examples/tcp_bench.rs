@@ -42,7 +42,7 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::time::{Duration, Instant};
 use uring_rt::socket::{reuseport_listeners, ListenOptions};
-use uring_rt::{ConnId, Ctx, Datagram, Handler, RuntimeConfig};
+use uring_rt::{ConnId, Ctx, Handler, RuntimeConfig};
 
 // ---------------------------------------------------------------------------
 // Protocol (no I/O), shared by both servers and the load generators.
@@ -228,9 +228,6 @@ impl Handler for UringHttp {
             ctx.add_timer(Duration::from_millis(100), 0);
         }
     }
-
-    fn on_datagram(&mut self, _: &mut Ctx<()>, _: Datagram<'_>) {}
-
     fn on_recv(&mut self, ctx: &mut Ctx<()>, conn: ConnId, data: &mut [u8]) -> usize {
         let mut at = 0;
         loop {

@@ -181,6 +181,16 @@ mod tests {
         v
     }
 
+    /// A wheel started now, with slots `0..slots` due `after` from then.
+    fn wheel(slots: u32, after: Duration) -> (Instant, Deadlines) {
+        let t0 = Instant::now();
+        let mut d = Deadlines::new(t0);
+        for slot in 0..slots {
+            d.set(slot, t0, after);
+        }
+        (t0, d)
+    }
+
     #[test]
     fn due_never_early_and_at_most_a_tick_late() {
         let t0 = Instant::now();
@@ -193,11 +203,7 @@ mod tests {
 
     #[test]
     fn moving_and_clearing() {
-        let t0 = Instant::now();
-        let mut d = Deadlines::new(t0);
-        for slot in 0..4 {
-            d.set(slot, t0, Duration::from_millis(200));
-        }
+        let (t0, mut d) = wheel(4, Duration::from_millis(200));
         d.set(1, t0, Duration::from_secs(5));
         d.clear(2);
         d.clear(2);
@@ -209,11 +215,7 @@ mod tests {
 
     #[test]
     fn a_deadline_moved_or_cleared_after_it_fired_is_withdrawn() {
-        let t0 = Instant::now();
-        let mut d = Deadlines::new(t0);
-        for slot in 0..3 {
-            d.set(slot, t0, TICK);
-        }
+        let (t0, mut d) = wheel(3, TICK);
         let at = t0 + TICK;
         assert_eq!(expired(&mut d, at), [0, 1, 2]);
         // As if slot 0's handler cleared slot 1 and moved slot 2.

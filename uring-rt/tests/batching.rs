@@ -6,101 +6,39 @@
 
 mod common;
 
-use std::collections::VecDeque;
+use common::{EchoReport, UdpEcho, STOP};
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use uring_rt::{Ctx, Datagram, Handler, RuntimeConfig};
+use uring_rt::RuntimeConfig;
 
-const STOP: &[u8] = b"STOP";
 const TOTAL: u32 = 2_000;
 
-#[derive(Default)]
-struct Report {
-    echoed: u32,
-    looked_ahead: u32,
-    batches: u32,
-    /// `submit_batches` when the STOP arrived.
-    submits: u64,
-    /// `busy_turns` when the STOP arrived.
-    busy_turns: u64,
-}
-
-struct Batcher {
-    sock: Option<UdpSocket>,
-    ready: Option<mpsc::Sender<SocketAddr>>,
-    /// Payloads shown by the last look-ahead and not yet handled.
-    pending: VecDeque<Vec<u8>>,
-    report: Report,
-}
-
-impl Handler for Batcher {
-    type Msg = ();
-    fn on_start(&mut self, ctx: &mut Ctx<()>) {
-        let sock = self.sock.take().unwrap();
-        let addr = sock.local_addr().unwrap();
-        ctx.add_udp(sock).unwrap();
-        self.ready.take().unwrap().send(addr).unwrap();
-    }
-    fn look_ahead<'a>(&mut self, batch: impl Iterator<Item = Datagram<'a>>) {
-        assert!(
-            self.pending.is_empty(),
-            "a look-ahead before the previous batch was handled"
-        );
-        self.pending.extend(batch.map(|d| d.payload.to_vec()));
-        assert!(
-            self.pending.len() >= 2,
-            "look-ahead of fewer than 2 datagrams"
-        );
-        self.report.batches += 1;
-        self.report.looked_ahead += self.pending.len() as u32;
-    }
-    fn on_datagram(&mut self, ctx: &mut Ctx<()>, d: Datagram<'_>) {
-        if let Some(front) = self.pending.pop_front() {
-            assert_eq!(front, d.payload, "handled out of look-ahead order");
-        }
-        if d.payload == STOP {
-            self.report.submits = ctx.stats().submit_batches;
-            self.report.busy_turns = ctx.stats().busy_turns;
-            ctx.stop();
-            return;
-        }
-        self.report.echoed += 1;
-        let p = d.payload;
-        ctx.send_to(d.socket, d.src, d.dst, |buf| {
-            buf[..p.len()].copy_from_slice(p);
-            p.len()
-        })
-        .unwrap();
-    }
-}
-
-fn start(batch_wait_us: u32) -> (SocketAddr, std::thread::JoinHandle<Report>) {
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let (tx, rx) = mpsc::channel();
+/// The batching server, and a client whose reads give up after 5 s.
+fn start(
+    batch_wait_us: u32,
+) -> (
+    SocketAddr,
+    UdpSocket,
+    std::thread::JoinHandle<UdpEcho<UdpSocket>>,
+) {
     let cfg = RuntimeConfig {
         batch_wait_us,
         ..common::small(1)
     };
-    let h = Batcher {
-        sock: Some(sock),
-        ready: Some(tx),
-        pending: VecDeque::new(),
-        report: Report::default(),
-    };
-    let t = std::thread::spawn(move || {
-        let mut hs = uring_rt::run(&cfg, vec![h]).unwrap();
-        hs.pop().unwrap().report
-    });
-    (rx.recv_timeout(Duration::from_secs(5)).unwrap(), t)
+    let (addrs, t) = common::serve(cfg, vec![common::udp_socket()], UdpEcho::new);
+    let client = common::udp_client(addrs[0].ip(), Duration::from_secs(5));
+    (addrs[0], client, t)
 }
 
 /// Sends `TOTAL` datagrams in bursts of `burst`, reading every answer of a
-/// burst before the next, then STOP; the worker's report.
-fn bursts(batch_wait_us: u32, burst: u32) -> Report {
-    let (server, t) = start(batch_wait_us);
-    let c = UdpSocket::bind("127.0.0.1:0").unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+/// burst before the next, then STOP; the worker's report, which counts
+/// every one echoed. `None` (after saying why) when the UDP path cannot run
+/// here.
+fn bursts(batch_wait_us: u32, burst: u32) -> Option<EchoReport> {
+    if common::skip_udp() {
+        return None;
+    }
+    let (server, c, t) = start(batch_wait_us);
     let mut buf = [0u8; 64];
     for b in 0..TOTAL / burst {
         for i in 0..burst {
@@ -111,21 +49,21 @@ fn bursts(batch_wait_us: u32, burst: u32) -> Report {
         }
     }
     c.send_to(STOP, server).unwrap();
-    t.join().unwrap()
+    let r = t.join().unwrap().report;
+    assert_eq!(r.echoed, u64::from(TOTAL));
+    Some(r)
 }
 
 #[test]
 fn look_ahead_shows_each_batch_before_it_is_handled() {
-    if common::skip_udp() {
-        return;
-    }
     // Bursts of 20: with a 2 ms batching wait each burst is one batch or a
     // few, never the 4 × 32 completions that make a worker behind.
-    let r = bursts(2_000, 20);
-    assert_eq!(r.echoed, TOTAL);
+    let Some(r) = bursts(2_000, 20) else {
+        return;
+    };
     assert!(r.batches > 0, "no look-ahead at all");
     assert!(
-        r.looked_ahead > TOTAL / 2,
+        r.looked_ahead > u64::from(TOTAL / 2),
         "only {} of {TOTAL} datagrams were batched",
         r.looked_ahead
     );
@@ -134,14 +72,12 @@ fn look_ahead_shows_each_batch_before_it_is_handled() {
 
 #[test]
 fn a_worker_that_is_behind_does_not_wait_to_gather() {
-    if common::skip_udp() {
-        return;
-    }
     // Bursts of 200: the 2 ms wait returns with most of a burst (over the
     // 4 × 32 completions that make a worker behind), so the next turn must
     // not wait again.
-    let r = bursts(2_000, 200);
-    assert_eq!(r.echoed, TOTAL);
+    let Some(r) = bursts(2_000, 200) else {
+        return;
+    };
     assert!(r.busy_turns > 0, "no turn skipped the gathering wait");
 }
 
@@ -150,9 +86,7 @@ fn batching_answers_a_lone_datagram_and_sleeps_when_idle() {
     if common::skip_udp() {
         return;
     }
-    let (server, t) = start(1_000);
-    let c = UdpSocket::bind("127.0.0.1:0").unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let (server, c, t) = start(1_000);
     let mut buf = [0u8; 64];
     let t0 = Instant::now();
     c.send_to(b"one", server).unwrap();
@@ -162,7 +96,7 @@ fn batching_answers_a_lone_datagram_and_sleeps_when_idle() {
     assert!(t0.elapsed() < Duration::from_millis(500));
     std::thread::sleep(Duration::from_millis(300));
     c.send_to(STOP, server).unwrap();
-    let r = t.join().unwrap();
+    let r = t.join().unwrap().report;
     assert_eq!(r.echoed, 1);
     // Idle for 300 ms: a handful of loop turns, not a spinning worker.
     assert!(r.submits < 50, "{} loop turns while idle", r.submits);

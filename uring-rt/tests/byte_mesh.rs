@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 use uring_rt::mesh::bytes::{Lane, PushError};
-use uring_rt::{Ctx, Datagram, Handler};
+use uring_rt::{Ctx, Handler};
 
 const RECORDS: u32 = 3000;
 const MAX: usize = 64 * 1024;
@@ -74,7 +74,6 @@ impl Handler for Peer {
             self.pump(ctx);
         }
     }
-    fn on_datagram(&mut self, _: &mut Ctx<()>, _: Datagram<'_>) {}
     fn on_mesh_record(&mut self, ctx: &mut Ctx<()>, from: usize, lane: Lane, record: &mut [u8]) {
         let seq = u32::from_le_bytes(record[..4].try_into().unwrap());
         if ctx.worker() == 1 {

@@ -5,91 +5,16 @@
 
 mod common;
 
+use common::{TcpEcho, Watched};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use uring_rt::{ConnId, Ctx, Datagram, Handler, ListenerId};
+use uring_rt::{ConnId, Ctx, Handler, ListenerId};
 
 const IDLE: Duration = Duration::from_millis(600);
 
 /// Stops the runtime if a test would otherwise hang.
 const WATCHDOG: Duration = Duration::from_secs(10);
-
-/// What both test servers share: a listener whose address goes to the
-/// test thread, and a watchdog timer that stops a test that would hang.
-struct Listening {
-    listener: Option<TcpListener>,
-    ready: Option<mpsc::Sender<SocketAddr>>,
-    watchdog_fired: bool,
-}
-
-impl Listening {
-    fn new(listener: TcpListener) -> (Listening, mpsc::Receiver<SocketAddr>) {
-        let (tx, rx) = mpsc::channel();
-        let l = Listening {
-            listener: Some(listener),
-            ready: Some(tx),
-            watchdog_fired: false,
-        };
-        (l, rx)
-    }
-
-    fn start(&mut self, ctx: &mut Ctx<()>) {
-        let l = self.listener.take().unwrap();
-        let a = l.local_addr().unwrap();
-        ctx.add_listener(l).unwrap();
-        ctx.add_timer(WATCHDOG, 0);
-        self.ready.take().unwrap().send(a).unwrap();
-    }
-
-    fn watchdog(&mut self, ctx: &mut Ctx<()>) {
-        self.watchdog_fired = true;
-        ctx.stop();
-    }
-}
-
-/// Echoes; every connection gets an idle deadline at accept, pushed back
-/// on every receive.
-struct IdleEcho {
-    server: Listening,
-    expected: usize,
-    deadlines: usize,
-    closed: usize,
-}
-
-impl Handler for IdleEcho {
-    type Msg = ();
-    fn on_start(&mut self, ctx: &mut Ctx<()>) {
-        self.server.start(ctx);
-    }
-    fn on_datagram(&mut self, _: &mut Ctx<()>, _: Datagram<'_>) {}
-    fn on_accept(&mut self, ctx: &mut Ctx<()>, _: ListenerId, conn: ConnId, _: SocketAddr) {
-        assert!(ctx.set_deadline(conn, Some(IDLE)));
-    }
-    fn on_recv(&mut self, ctx: &mut Ctx<()>, conn: ConnId, data: &mut [u8]) -> usize {
-        assert!(ctx.set_deadline(conn, Some(IDLE)));
-        ctx.send(conn, data).unwrap();
-        data.len()
-    }
-    fn on_deadline(&mut self, ctx: &mut Ctx<()>, conn: ConnId) {
-        self.deadlines += 1;
-        ctx.close(conn);
-    }
-    fn on_closed(&mut self, ctx: &mut Ctx<()>, conn: ConnId) {
-        assert!(
-            !ctx.set_deadline(conn, Some(IDLE)),
-            "a closed id takes no deadline"
-        );
-        self.closed += 1;
-        if self.closed == self.expected {
-            ctx.stop();
-        }
-    }
-    fn on_timer(&mut self, ctx: &mut Ctx<()>, _: u64) {
-        self.server.watchdog(ctx);
-    }
-}
 
 /// Read until the server closes; returns how long that took from `since`.
 fn wait_for_close(s: &mut TcpStream, since: Instant) -> Duration {
@@ -110,15 +35,12 @@ fn idle_connections_close_at_their_deadline_and_busy_ones_stay_open() {
     if common::skip_tcp() {
         return;
     }
-    let (server, rx) = Listening::new(TcpListener::bind("127.0.0.1:0").unwrap());
-    let h = IdleEcho {
-        server,
-        expected: 2,
-        deadlines: 0,
-        closed: 0,
-    };
-    let t = std::thread::spawn(move || uring_rt::run(&common::small(1), vec![h]));
-    let addr = rx.recv().unwrap();
+    // Echoes; every connection gets an idle deadline at accept, pushed back
+    // on every receive.
+    let (addrs, t) = common::serve(common::small(1), vec![common::tcp_listener()], |s| {
+        TcpEcho::new(Watched::new(s, WATCHDOG), 2, Some(IDLE))
+    });
+    let addr = addrs[0];
 
     let idle = std::thread::spawn(move || {
         let start = Instant::now();
@@ -142,9 +64,10 @@ fn idle_connections_close_at_their_deadline_and_busy_ones_stay_open() {
     let idle_after = idle.join().unwrap();
     let busy_after = wait_for_close(&mut busy, last_write);
 
-    let h = t.join().unwrap().unwrap().pop().unwrap();
+    let h = t.join().unwrap();
     assert!(!h.server.watchdog_fired, "connections were not closed");
     assert_eq!((h.deadlines, h.closed), (2, 2));
+    assert_eq!(h.send_refused, 0);
     for after in [idle_after, busy_after] {
         // Never early; late by less than two 100 ms ticks (plus slack for
         // a loaded test machine).
@@ -159,7 +82,7 @@ fn idle_connections_close_at_their_deadline_and_busy_ones_stay_open() {
 /// Sends more than the peer's buffers hold, closes, and bounds the close
 /// with a deadline.
 struct Linger {
-    server: Listening,
+    server: Watched<TcpListener>,
     on_deadline_calls: usize,
     closed_after: Option<Duration>,
     closing_since: Option<Instant>,
@@ -171,7 +94,6 @@ impl Handler for Linger {
     fn on_start(&mut self, ctx: &mut Ctx<()>) {
         self.server.start(ctx);
     }
-    fn on_datagram(&mut self, _: &mut Ctx<()>, _: Datagram<'_>) {}
     fn on_accept(&mut self, ctx: &mut Ctx<()>, _: ListenerId, conn: ConnId, _: SocketAddr) {
         let chunk = vec![0x5a; 4096];
         while ctx.send(conn, &chunk).is_ok() {}
@@ -187,8 +109,8 @@ impl Handler for Linger {
         self.expired = ctx.stats().deadlines_expired;
         ctx.stop();
     }
-    fn on_timer(&mut self, ctx: &mut Ctx<()>, _: u64) {
-        self.server.watchdog(ctx);
+    fn on_timer(&mut self, ctx: &mut Ctx<()>, token: u64) {
+        self.server.fired(ctx, token);
     }
 }
 
@@ -206,23 +128,21 @@ fn a_close_the_peer_does_not_read_is_aborted_at_its_deadline() {
         .bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
         .unwrap();
     listener.listen(16).unwrap();
-    let (server, rx) = Listening::new(listener.into());
-    let h = Linger {
-        server,
+    let mut cfg = common::small(1);
+    cfg.max_outbound_bytes = 1 << 20;
+    let listener: TcpListener = listener.into();
+    let (addrs, t) = common::serve(cfg, vec![listener], |s| Linger {
+        server: Watched::new(s, WATCHDOG),
         on_deadline_calls: 0,
         closed_after: None,
         closing_since: None,
         expired: 0,
-    };
-    let mut cfg = common::small(1);
-    cfg.max_outbound_bytes = 1 << 20;
-    let t = std::thread::spawn(move || uring_rt::run(&cfg, vec![h]));
-    let addr = rx.recv().unwrap();
+    });
     let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     s.set_recv_buffer_size(4096).unwrap();
-    s.connect(&addr.into()).unwrap();
+    s.connect(&addrs[0].into()).unwrap();
     // Never read; keep the socket open until the server is done.
-    let h = t.join().unwrap().unwrap().pop().unwrap();
+    let h = t.join().unwrap();
     drop(s);
     assert!(
         !h.server.watchdog_fired,

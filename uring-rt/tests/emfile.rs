@@ -6,41 +6,10 @@
 
 mod common;
 
+use common::Greeter;
 use std::io::Read;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::mpsc;
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
-use uring_rt::{ConnId, Ctx, Datagram, Handler, ListenerId};
-
-struct Greeter {
-    listener: Option<TcpListener>,
-    ready: Option<mpsc::Sender<SocketAddr>>,
-    accepted: usize,
-    backoffs: u64,
-}
-
-impl Handler for Greeter {
-    type Msg = ();
-    fn on_start(&mut self, ctx: &mut Ctx<()>) {
-        let l = self.listener.take().unwrap();
-        let a = l.local_addr().unwrap();
-        ctx.add_listener(l).unwrap();
-        ctx.add_timer(Duration::from_millis(20), 0);
-        self.ready.take().unwrap().send(a).unwrap();
-    }
-    fn on_datagram(&mut self, _: &mut Ctx<()>, _: Datagram<'_>) {}
-    fn on_accept(&mut self, ctx: &mut Ctx<()>, _: ListenerId, conn: ConnId, _: SocketAddr) {
-        self.accepted += 1;
-        ctx.send(conn, b"hi").unwrap();
-        ctx.close(conn);
-    }
-    fn on_timer(&mut self, ctx: &mut Ctx<()>, _: u64) {
-        self.backoffs = ctx.stats().accept_backoffs;
-        if self.accepted == 4 {
-            ctx.stop();
-        }
-    }
-}
 
 fn set_limit(n: u64) {
     let r = libc::rlimit {
@@ -72,17 +41,11 @@ fn emfile_backs_off_instead_of_spinning_and_accepting_resumes() {
         return;
     }
     set_limit(open_fds() + 64);
-    let (tx, rx) = mpsc::channel();
-    let h = Greeter {
-        listener: Some(TcpListener::bind("127.0.0.1:0").unwrap()),
-        ready: Some(tx),
-        accepted: 0,
-        backoffs: 0,
-    };
     let mut cfg = common::small(1);
     cfg.max_connections = 16;
-    let t = std::thread::spawn(move || uring_rt::run(&cfg, vec![h]).unwrap().pop().unwrap());
-    let addr = rx.recv().unwrap();
+    let (addrs, t) = common::serve(cfg, vec![common::tcp_listener()], |s| {
+        Greeter::new(s, b"hi".to_vec(), 4)
+    });
     // Client sockets exist before the limit drops; connecting needs no new fd.
     let socks: Vec<socket2::Socket> = (0..4)
         .map(|_| socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap())
@@ -94,7 +57,7 @@ fn emfile_backs_off_instead_of_spinning_and_accepting_resumes() {
         filler.push(fd);
     }
     for s in &socks {
-        s.connect(&addr.into()).unwrap();
+        s.connect(&addrs[0].into()).unwrap();
     }
     std::thread::sleep(Duration::from_millis(100));
     let (t0, c0) = (Instant::now(), cpu());
@@ -118,5 +81,6 @@ fn emfile_backs_off_instead_of_spinning_and_accepting_resumes() {
         "the worker spun at {:.0}% of a core",
         busy * 100.0
     );
-    assert!(h.backoffs > 0, "no back-off counted");
+    assert_eq!(h.accepted, 4);
+    assert!(h.stats.accept_backoffs > 0, "no back-off counted");
 }

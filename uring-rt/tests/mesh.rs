@@ -5,8 +5,8 @@
 
 mod common;
 
-use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::sync::mpsc;
+use common::Serving;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 use uring_rt::{Ctx, Datagram, Handler, SocketId};
 
@@ -25,21 +25,32 @@ enum Msg {
 }
 
 struct W {
-    sock: Option<UdpSocket>,
-    ready: mpsc::Sender<SocketAddr>,
+    serving: Serving<UdpSocket>,
     socket: Option<SocketId>,
     forwarded: u64,
     answered: u64,
     wakeups: u64,
 }
 
+impl W {
+    /// A worker serving `sock`, and where its address arrives.
+    fn new(sock: UdpSocket) -> (W, std::sync::mpsc::Receiver<Vec<SocketAddr>>) {
+        let (serving, ready) = Serving::new(vec![sock]);
+        let w = W {
+            serving,
+            socket: None,
+            forwarded: 0,
+            answered: 0,
+            wakeups: 0,
+        };
+        (w, ready)
+    }
+}
+
 impl Handler for W {
     type Msg = Msg;
     fn on_start(&mut self, ctx: &mut Ctx<Msg>) {
-        let sock = self.sock.take().unwrap();
-        let addr = sock.local_addr().unwrap();
-        self.socket = Some(ctx.add_udp(sock).unwrap());
-        self.ready.send(addr).unwrap();
+        self.socket = self.serving.start(ctx).pop();
     }
     fn on_datagram(&mut self, ctx: &mut Ctx<Msg>, d: Datagram<'_>) {
         let other = 1 - ctx.worker();
@@ -80,58 +91,24 @@ impl Handler for W {
     }
 }
 
-fn reuseport_socket(addr: SocketAddr) -> UdpSocket {
-    let s = socket2::Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::DGRAM,
-        None,
-    )
-    .unwrap();
-    s.set_reuse_port(true).unwrap();
-    let addr = uring_rt::socket::reuseport_addr(addr).unwrap();
-    s.bind(&addr.into()).unwrap();
-    s.into()
-}
-
 #[test]
 fn forward_through_mesh_and_answer_from_right_source() {
     if common::skip_udp() {
         return;
     }
-    let first = reuseport_socket("0.0.0.0:0".parse().unwrap());
+    let first = common::reuseport_udp("0.0.0.0:0".parse().unwrap());
     let port = first.local_addr().unwrap().port();
-    let second = reuseport_socket(SocketAddr::from(([0, 0, 0, 0], port)));
-    let (tx, rx) = mpsc::channel();
-    let hs = vec![
-        W {
-            sock: Some(first),
-            ready: tx.clone(),
-            socket: None,
-            forwarded: 0,
-            answered: 0,
-            wakeups: 0,
-        },
-        W {
-            sock: Some(second),
-            ready: tx,
-            socket: None,
-            forwarded: 0,
-            answered: 0,
-            wakeups: 0,
-        },
-    ];
-    let t = std::thread::spawn(move || uring_rt::run(&common::small(2), hs));
-    rx.recv().unwrap();
-    rx.recv().unwrap();
+    let second = common::reuseport_udp(SocketAddr::from(([0, 0, 0, 0], port)));
+    let (a, a_ready) = W::new(first);
+    let (b, b_ready) = W::new(second);
+    let t = std::thread::spawn(move || uring_rt::run(&common::small(2), vec![a, b]));
+    a_ready.recv().unwrap();
+    b_ready.recv().unwrap();
     // 127.0.0.2 is local but not the default source: only pktinfo makes the
     // answer come from it.
     let server: SocketAddr = SocketAddr::from(([127, 0, 0, 2], port));
     let clients: Vec<UdpSocket> = (0..16)
-        .map(|_| {
-            let c = UdpSocket::bind("127.0.0.1:0").unwrap();
-            c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-            c
-        })
+        .map(|_| common::udp_client(Ipv4Addr::LOCALHOST.into(), Duration::from_secs(5)))
         .collect();
     let mut buf = [0u8; 64];
     let mut by_receiver = [0u32; 2];
@@ -177,7 +154,6 @@ impl Handler for Pinger {
             ctx.add_timer(Duration::from_millis(20), 7);
         }
     }
-    fn on_datagram(&mut self, _: &mut Ctx<u32>, _: Datagram<'_>) {}
     fn on_timer(&mut self, ctx: &mut Ctx<u32>, token: u64) {
         assert_eq!(token, 7);
         self.timer_fires += 1;

@@ -6,13 +6,13 @@
 
 mod common;
 
+use common::Serving;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::mpsc;
+use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
-use uring_rt::{ConnId, Ctx, Datagram, Handler, ListenerId};
+use uring_rt::{ConnId, Ctx, Handler, ListenerId};
 
 struct Counting;
 
@@ -49,8 +49,7 @@ const REQ: &[u8] = b"GET /announce?info_hash=aaaaaaaaaaaaaaaaaaaa HTTP/1.1\r\n\r
 /// place; records the thread's allocation count at request WARM and at the
 /// last one.
 struct Server {
-    listener: Option<TcpListener>,
-    ready: Option<mpsc::Sender<SocketAddr>>,
+    serving: Serving<TcpListener>,
     answered: usize,
     at_warm: u64,
     at_end: u64,
@@ -60,13 +59,9 @@ struct Server {
 impl Handler for Server {
     type Msg = ();
     fn on_start(&mut self, ctx: &mut Ctx<()>) {
-        let l = self.listener.take().unwrap();
-        let a = l.local_addr().unwrap();
-        ctx.add_listener(l).unwrap();
+        self.serving.start(ctx);
         ctx.add_timer(Duration::from_secs(30), 0);
-        self.ready.take().unwrap().send(a).unwrap();
     }
-    fn on_datagram(&mut self, _: &mut Ctx<()>, _: Datagram<'_>) {}
     fn on_accept(&mut self, _: &mut Ctx<()>, _: ListenerId, _: ConnId, _: SocketAddr) {}
     fn on_recv(&mut self, ctx: &mut Ctx<()>, conn: ConnId, data: &mut [u8]) -> usize {
         let mut used = 0;
@@ -102,19 +97,17 @@ fn the_stream_paths_do_not_allocate_per_request() {
     if common::skip_tcp() {
         return;
     }
-    let (tx, rx) = mpsc::channel();
-    let h = Server {
-        listener: Some(TcpListener::bind("127.0.0.1:0").unwrap()),
-        ready: Some(tx),
-        answered: 0,
-        at_warm: 0,
-        at_end: 0,
-        carries: 0,
-    };
-    let t = std::thread::spawn(move || uring_rt::run(&common::small(1), vec![h]));
-    let mut s = TcpStream::connect(rx.recv().unwrap()).unwrap();
+    let (addrs, t) = common::serve(common::small(1), vec![common::tcp_listener()], |serving| {
+        Server {
+            serving,
+            answered: 0,
+            at_warm: 0,
+            at_end: 0,
+            carries: 0,
+        }
+    });
+    let mut s = common::connect(addrs[0], Duration::from_secs(10));
     s.set_nodelay(true).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut answer = [0u8; 64 * 4];
     let mut i = 0;
     while i < REQUESTS {
@@ -141,7 +134,7 @@ fn the_stream_paths_do_not_allocate_per_request() {
         }
     }
     drop(s);
-    let h = t.join().unwrap().unwrap().pop().unwrap();
+    let h = t.join().unwrap();
     assert_eq!(h.answered, REQUESTS);
     assert!(
         h.carries > 100,

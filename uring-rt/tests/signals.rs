@@ -5,7 +5,7 @@
 mod common;
 
 use std::time::Duration;
-use uring_rt::{Ctx, Datagram, Handler, Signal};
+use uring_rt::{Ctx, Handler, Signal};
 
 #[derive(Default)]
 struct H {
@@ -21,7 +21,6 @@ impl Handler for H {
             ctx.add_timer(Duration::from_millis(10), 0);
         }
     }
-    fn on_datagram(&mut self, _: &mut Ctx<()>, _: Datagram<'_>) {}
     fn on_timer(&mut self, _: &mut Ctx<()>, _: u64) {
         self.ticks += 1;
         if self.ticks == 2 {

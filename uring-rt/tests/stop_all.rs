@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::Serving;
 use std::net::UdpSocket;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -10,18 +11,16 @@ use uring_rt::{Ctx, Datagram, Handler, Signal};
 
 #[derive(Default)]
 struct Stopper {
-    sock: Option<UdpSocket>,
-    ready: Option<mpsc::Sender<std::net::SocketAddr>>,
+    /// Worker 0's socket.
+    serving: Option<Serving<UdpSocket>>,
     terminated: bool,
 }
 
 impl Handler for Stopper {
     type Msg = ();
     fn on_start(&mut self, ctx: &mut Ctx<()>) {
-        if let Some(sock) = self.sock.take() {
-            let addr = sock.local_addr().unwrap();
-            ctx.add_udp(sock).unwrap();
-            self.ready.take().unwrap().send(addr).unwrap();
+        if let Some(serving) = &mut self.serving {
+            serving.start(ctx);
         }
     }
     fn on_datagram(&mut self, ctx: &mut Ctx<()>, _: Datagram<'_>) {
@@ -39,20 +38,16 @@ fn stop_all_stops_every_worker() {
     if common::skip_udp() {
         return;
     }
-    let (tx, rx) = mpsc::channel();
+    let (serving, ready) = Serving::new(vec![common::udp_socket()]);
     let first = Stopper {
-        sock: Some(UdpSocket::bind("127.0.0.1:0").unwrap()),
-        ready: Some(tx),
+        serving: Some(serving),
         ..Stopper::default()
     };
     let t = std::thread::spawn(move || {
         uring_rt::run(&common::small(2), vec![first, Stopper::default()]).unwrap()
     });
-    let server = rx.recv_timeout(Duration::from_secs(5)).unwrap();
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .send_to(b"stop", server)
-        .unwrap();
+    let server = ready.recv_timeout(Duration::from_secs(5)).unwrap()[0];
+    common::udp_socket().send_to(b"stop", server).unwrap();
     // A watchdog: the test fails (instead of hanging) if worker 1 never stops.
     let (done_tx, done_rx) = mpsc::channel();
     std::thread::spawn(move || done_tx.send(t.join().unwrap()).unwrap());

@@ -6,61 +6,37 @@
 
 mod common;
 
+use common::Watched;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
-use uring_rt::{ConnId, Ctx, Datagram, Handler, ListenerId, RuntimeConfig, SendError};
+use uring_rt::{ConnId, Ctx, Handler, ListenerId, RuntimeConfig, SendError};
 
 const WATCHDOG: Duration = Duration::from_secs(20);
-const WATCHDOG_TOKEN: u64 = u64::MAX;
 
 /// What every test server shares: its listeners, the address channel and
 /// the watchdog.
-struct Base {
-    listeners: Vec<TcpListener>,
-    ready: Option<mpsc::Sender<Vec<SocketAddr>>>,
-    watchdog_fired: bool,
-}
+type Base = Watched<TcpListener>;
 
-impl Base {
-    fn start(&mut self, ctx: &mut Ctx<()>) {
-        let addrs = self
-            .listeners
-            .iter()
-            .map(|l| l.local_addr().unwrap())
-            .collect();
-        for l in self.listeners.drain(..) {
-            ctx.add_listener(l).unwrap();
-        }
-        ctx.add_timer(WATCHDOG, WATCHDOG_TOKEN);
-        self.ready.take().unwrap().send(addrs).unwrap();
-    }
-}
-
-/// Start `h` (built around a `Base` with `n` listeners) on one worker.
+/// Start `h` (built around a `Base` with `n` listeners) on one worker;
+/// `None` (after saying why) when the TCP path cannot run here.
 fn serve<H: Handler<Msg = ()>>(
     n: usize,
     cfg: RuntimeConfig,
     make: impl FnOnce(Base) -> H,
-) -> (Vec<SocketAddr>, JoinHandle<H>) {
-    let (tx, rx) = mpsc::channel();
-    let base = Base {
-        listeners: (0..n)
-            .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-            .collect(),
-        ready: Some(tx),
-        watchdog_fired: false,
-    };
-    let h = make(base);
-    let t = std::thread::spawn(move || uring_rt::run(&cfg, vec![h]).unwrap().pop().unwrap());
-    (rx.recv().unwrap(), t)
+) -> Option<(Vec<SocketAddr>, JoinHandle<H>)> {
+    if common::skip_tcp() {
+        return None;
+    }
+    let listeners = (0..n).map(|_| common::tcp_listener()).collect();
+    Some(common::serve(cfg, listeners, |s| {
+        make(Watched::new(s, WATCHDOG))
+    }))
 }
 
 fn client(addr: SocketAddr) -> TcpStream {
-    let s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(WATCHDOG)).unwrap();
+    let s = common::connect(addr, WATCHDOG);
     s.set_nodelay(true).unwrap();
     s
 }
@@ -138,7 +114,6 @@ impl Handler for Lines {
             ctx.add_timer(Duration::from_millis(50), 2);
         }
     }
-    fn on_datagram(&mut self, _: &mut Ctx<()>, _: Datagram<'_>) {}
     fn on_accept(&mut self, ctx: &mut Ctx<()>, l: ListenerId, conn: ConnId, _: SocketAddr) {
         self.listeners_seen.push(l.index());
         ctx.send(conn, format!("listener {}\n", l.index()).as_bytes())
@@ -200,11 +175,10 @@ impl Handler for Lines {
         }
     }
     fn on_timer(&mut self, ctx: &mut Ctx<()>, token: u64) {
+        if self.base.fired(ctx, token) {
+            return;
+        }
         match token {
-            WATCHDOG_TOKEN => {
-                self.base.watchdog_fired = true;
-                ctx.stop();
-            }
             1 => {
                 if let Some(c) = self.paused.take() {
                     ctx.resume_recv(c);
@@ -220,6 +194,26 @@ impl Handler for Lines {
     }
 }
 
+/// A `Lines` server on one listener, stopping once its one connection
+/// closed (`lines` adjusts it), and that connection, greeted.
+fn greeted(
+    cfg: RuntimeConfig,
+    lines: impl FnOnce(Lines) -> Lines,
+) -> Option<(TcpStream, JoinHandle<Lines>)> {
+    let (addrs, t) = serve(1, cfg, |b| lines(Lines::new(b, 1)))?;
+    let mut s = client(addrs[0]);
+    assert_eq!(read_n(&mut s, 11), b"listener 0\n");
+    Some((s, t))
+}
+
+/// Close `s`, wait for the server to stop by itself, and return it.
+fn finish(s: TcpStream, t: JoinHandle<Lines>) -> Lines {
+    drop(s);
+    let h = t.join().unwrap();
+    assert!(!h.base.watchdog_fired, "the watchdog stopped the server");
+    h
+}
+
 fn small() -> RuntimeConfig {
     let mut cfg = common::small(1);
     cfg.tcp_recv_buffer_size = 512;
@@ -229,32 +223,24 @@ fn small() -> RuntimeConfig {
 
 #[test]
 fn a_request_split_over_many_small_writes_arrives_whole() {
-    if common::skip_tcp() {
+    let Some((mut s, t)) = greeted(small(), |l| l) else {
         return;
-    }
-    let (addrs, t) = serve(1, small(), |b| Lines::new(b, 1));
-    let mut s = client(addrs[0]);
-    assert_eq!(read_n(&mut s, 11), b"listener 0\n");
+    };
     let line = vec![b'a'; 300];
     for b in line.iter().chain(b"\n") {
         s.write_all(&[*b]).unwrap();
         std::thread::sleep(Duration::from_micros(200));
     }
     assert_eq!(read_n(&mut s, 6), b"300:97");
-    drop(s);
-    let h = t.join().unwrap();
-    assert!(!h.base.watchdog_fired);
+    let h = finish(s, t);
     assert_eq!(h.answered, 1);
 }
 
 #[test]
 fn a_16_kib_record_over_small_receive_buffers_arrives_whole() {
-    if common::skip_tcp() {
+    let Some((mut s, t)) = greeted(small(), |l| l) else {
         return;
-    }
-    let (addrs, t) = serve(1, small(), |b| Lines::new(b, 1));
-    let mut s = client(addrs[0]);
-    read_n(&mut s, 11);
+    };
     let mut record = vec![b'r'; 16 * 1024];
     record.push(b'\n');
     // Two lines in one write after it: the carry holds the rest of a read.
@@ -263,8 +249,7 @@ fn a_16_kib_record_over_small_receive_buffers_arrives_whole() {
     s.write_all(b"\n").unwrap();
     let want = b"16384:114\n2:120\n1:122\n";
     assert_eq!(read_n(&mut s, want.len()), want);
-    drop(s);
-    let h = t.join().unwrap();
+    let h = finish(s, t);
     assert!(h.max_seen > 16 * 1024, "the record was not seen whole");
 }
 
@@ -272,12 +257,12 @@ fn a_16_kib_record_over_small_receive_buffers_arrives_whole() {
 /// line and resumes on its next timer tick; with `half_close` the client
 /// shuts its write side right after. Every answer must come, in order.
 fn pipelined_across_pause_and_resume(half_close: bool) {
-    let (addrs, t) = serve(1, small(), |b| Lines {
+    let Some((mut s, t)) = greeted(small(), |l| Lines {
         pause_each: true,
-        ..Lines::new(b, 1)
-    });
-    let mut s = client(addrs[0]);
-    read_n(&mut s, 11);
+        ..l
+    }) else {
+        return;
+    };
     let mut batch = Vec::new();
     let mut want = Vec::new();
     for i in 0..200u8 {
@@ -296,36 +281,25 @@ fn pipelined_across_pause_and_resume(half_close: bool) {
     } else {
         assert_eq!(read_n(&mut s, want.len()), want);
     }
-    drop(s);
-    let h = t.join().unwrap();
+    let h = finish(s, t);
     assert_eq!(h.answered, 200);
-    assert!(!h.base.watchdog_fired);
 }
 
 #[test]
 fn pipelined_requests_are_answered_in_order_across_pause_and_resume() {
-    if common::skip_tcp() {
-        return;
-    }
     pipelined_across_pause_and_resume(false);
 }
 
 #[test]
 fn eof_while_paused_waits_until_the_kept_requests_are_answered() {
-    if common::skip_tcp() {
-        return;
-    }
     pipelined_across_pause_and_resume(true);
 }
 
 #[test]
 fn a_graceful_close_with_unread_pipelined_bytes_still_delivers_the_response() {
-    if common::skip_tcp() {
+    let Some((mut s, t)) = greeted(small(), |l| l) else {
         return;
-    }
-    let (addrs, t) = serve(1, small(), |b| Lines::new(b, 1));
-    let mut s = client(addrs[0]);
-    read_n(&mut s, 11);
+    };
     // "close" and, behind it, bytes the server will never read as requests.
     let mut req = b"close\n".to_vec();
     req.extend(std::iter::repeat_n(b'j', 200_000));
@@ -336,39 +310,30 @@ fn a_graceful_close_with_unread_pipelined_bytes_still_delivers_the_response() {
     s.read_to_end(&mut got)
         .expect("the response was turned into an RST");
     assert_eq!(got, b"5:99\n");
-    drop(s);
-    let h = t.join().unwrap();
-    assert!(!h.base.watchdog_fired);
+    finish(s, t);
 }
 
 #[test]
 fn a_half_closed_client_still_gets_a_late_answer() {
-    if common::skip_tcp() {
-        return;
-    }
-    let (addrs, t) = serve(1, small(), |b| Lines {
+    let Some((mut s, t)) = greeted(small(), |l| Lines {
         answer_late: true,
-        ..Lines::new(b, 1)
-    });
-    let mut s = client(addrs[0]);
-    read_n(&mut s, 11);
+        ..l
+    }) else {
+        return;
+    };
     s.write_all(b"late\n").unwrap();
     s.shutdown(Shutdown::Write).unwrap();
     let mut got = Vec::new();
     s.read_to_end(&mut got).unwrap();
     assert_eq!(got, b"4:108\n");
-    let h = t.join().unwrap();
-    assert!(!h.base.watchdog_fired);
+    finish(s, t);
 }
 
 #[test]
 fn abort_resets_the_connection() {
-    if common::skip_tcp() {
+    let Some((mut s, t)) = greeted(small(), |l| l) else {
         return;
-    }
-    let (addrs, t) = serve(1, small(), |b| Lines::new(b, 1));
-    let mut s = client(addrs[0]);
-    read_n(&mut s, 11);
+    };
     s.write_all(b"abort\n").unwrap();
     let mut buf = [0u8; 64];
     let mut got = Vec::new();
@@ -380,15 +345,14 @@ fn abort_resets_the_connection() {
         }
     };
     assert_eq!(err.kind(), ErrorKind::ConnectionReset);
-    t.join().unwrap();
+    finish(s, t);
 }
 
 #[test]
 fn two_listeners_are_told_apart_and_a_stale_id_reaches_nothing() {
-    if common::skip_tcp() {
+    let Some((addrs, server)) = serve(2, small(), |base| Lines::new(base, 3)) else {
         return;
-    }
-    let (addrs, server) = serve(2, small(), |base| Lines::new(base, 3));
+    };
     let mut first = client(addrs[0]);
     assert_eq!(read_n(&mut first, 11), b"listener 0\n");
     first.write_all(b"close\n").unwrap();
@@ -448,7 +412,6 @@ impl Handler for Flood {
     fn on_start(&mut self, ctx: &mut Ctx<()>) {
         self.base.start(ctx);
     }
-    fn on_datagram(&mut self, _: &mut Ctx<()>, _: Datagram<'_>) {}
     fn on_accept(&mut self, ctx: &mut Ctx<()>, _: ListenerId, conn: ConnId, _: SocketAddr) {
         self.pump(ctx, conn);
     }
@@ -459,27 +422,25 @@ impl Handler for Flood {
     fn on_closed(&mut self, ctx: &mut Ctx<()>, _: ConnId) {
         ctx.stop();
     }
-    fn on_timer(&mut self, ctx: &mut Ctx<()>, _: u64) {
-        self.base.watchdog_fired = true;
-        ctx.stop();
+    fn on_timer(&mut self, ctx: &mut Ctx<()>, token: u64) {
+        self.base.fired(ctx, token);
     }
 }
 
 #[test]
 fn a_slow_reader_hits_the_outbound_bound_and_the_handler_is_told_when_it_drains() {
-    if common::skip_tcp() {
-        return;
-    }
     let mut cfg = small();
     cfg.max_outbound_bytes = 64 * 1024;
     let total = 4 << 20;
-    let (addrs, t) = serve(1, cfg, |base| Flood {
+    let Some((addrs, t)) = serve(1, cfg, |base| Flood {
         base,
         refused_at: None,
         queued: 0,
         writable_calls: 0,
         total,
-    });
+    }) else {
+        return;
+    };
     let mut s = client(addrs[0]);
     std::thread::sleep(Duration::from_millis(200));
     let mut got = Vec::new();
@@ -498,12 +459,11 @@ fn a_slow_reader_hits_the_outbound_bound_and_the_handler_is_told_when_it_drains(
 
 #[test]
 fn at_max_connections_accepting_pauses_and_resumes_as_slots_free() {
-    if common::skip_tcp() {
-        return;
-    }
     let mut cfg = small();
     cfg.max_connections = 4;
-    let (addrs, t) = serve(1, cfg, |b| Lines::new(b, 6));
+    let Some((addrs, t)) = serve(1, cfg, |b| Lines::new(b, 6)) else {
+        return;
+    };
     let mut clients: Vec<TcpStream> = (0..6).map(|_| client(addrs[0])).collect();
     for c in &mut clients[..4] {
         assert_eq!(read_n(c, 11), b"listener 0\n");
@@ -536,14 +496,11 @@ fn at_max_connections_accepting_pauses_and_resumes_as_slots_free() {
 
 #[test]
 fn messages_under_the_inbound_bound_pass_even_when_a_receive_straddles_two() {
-    if common::skip_tcp() {
-        return;
-    }
     let mut cfg = small();
     cfg.max_inbound_bytes = 1024;
-    let (addrs, t) = serve(1, cfg, |b| Lines::new(b, 1));
-    let mut s = client(addrs[0]);
-    read_n(&mut s, 11);
+    let Some((mut s, t)) = greeted(cfg, |l| l) else {
+        return;
+    };
     // Ten 1000-byte lines in one write, over 512-byte receives: the carry
     // holds most of one line when the next receive brings its end and the
     // start of the next.
@@ -555,7 +512,5 @@ fn messages_under_the_inbound_bound_pass_even_when_a_receive_straddles_two() {
     s.write_all(&batch).unwrap();
     let want = "999:113\n".repeat(10);
     assert_eq!(String::from_utf8_lossy(&read_n(&mut s, want.len())), want);
-    drop(s);
-    let h = t.join().unwrap();
-    assert!(!h.base.watchdog_fired);
+    finish(s, t);
 }

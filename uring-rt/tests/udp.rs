@@ -5,54 +5,33 @@
 
 mod common;
 
-use std::net::{SocketAddr, UdpSocket};
-use std::sync::mpsc;
+use common::{Serving, UdpEcho, STOP};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::Duration;
 use uring_rt::socket::{attach_reuseport_cbpf, bind_sender, bpf_stmt};
 use uring_rt::{Ctx, Datagram, Handler, SocketId};
 
-const STOP: &[u8] = b"STOP";
 /// Datagrams in the exhaustion test.
 const TOTAL: u64 = 100_000;
 /// Datagrams in flight: more than the 64 buffers, less than the socket buffers hold.
 const WINDOW: u64 = 160;
 
-/// Echoes every datagram; stops on "STOP".
-struct Echo {
-    sock: Option<UdpSocket>,
-    /// Answers leave through this one when set.
+/// The echo server's receive socket, and the socket its answers leave
+/// through when that is another one.
+struct EchoSockets {
+    sock: UdpSocket,
     sender: Option<UdpSocket>,
-    ready: Option<mpsc::Sender<SocketAddr>>,
-    seen: u64,
-    dst_seen: u64,
 }
 
-impl Handler for Echo {
-    type Msg = ();
-    fn on_start(&mut self, ctx: &mut Ctx<()>) {
-        let sock = self.sock.take().unwrap();
-        let addr = sock.local_addr().unwrap();
-        match self.sender.take() {
-            Some(sender) => ctx.add_udp_with_sender(sock, sender).unwrap(),
-            None => ctx.add_udp(sock).unwrap(),
+impl common::Serve for EchoSockets {
+    type Id = SocketId;
+    fn add_to<M: Copy + Send + 'static>(self, ctx: &mut Ctx<M>) -> (SocketAddr, SocketId) {
+        let addr = self.sock.local_addr().unwrap();
+        let id = match self.sender {
+            Some(sender) => ctx.add_udp_with_sender(self.sock, sender),
+            None => ctx.add_udp(self.sock),
         };
-        self.ready.take().unwrap().send(addr).unwrap();
-    }
-    fn on_datagram(&mut self, ctx: &mut Ctx<()>, d: Datagram<'_>) {
-        if d.payload == STOP {
-            ctx.stop();
-            return;
-        }
-        self.seen += 1;
-        if d.dst.is_some() {
-            self.dst_seen += 1;
-        }
-        let p = d.payload;
-        ctx.send_to(d.socket, d.src, d.dst, |buf| {
-            buf[..p.len()].copy_from_slice(p);
-            p.len()
-        })
-        .unwrap();
+        (addr, id.unwrap())
     }
 }
 
@@ -71,28 +50,16 @@ enum Answers {
 }
 
 /// The server's socket (and sender) for `answers`, bound to `bind`.
-fn server_sockets(bind: &str, answers: Answers) -> (UdpSocket, Option<UdpSocket>) {
+fn server_sockets(bind: &str, answers: Answers) -> EchoSockets {
     let addr: SocketAddr = bind.parse().unwrap();
-    match answers {
+    let (sock, sender) = match answers {
         Answers::Same => (UdpSocket::bind(addr).unwrap(), None),
         Answers::OtherPort => (
             UdpSocket::bind(addr).unwrap(),
             Some(UdpSocket::bind(addr).unwrap()),
         ),
         Answers::Twin => {
-            let s = socket2::Socket::new(
-                socket2::Domain::for_address(addr),
-                socket2::Type::DGRAM,
-                None,
-            )
-            .unwrap();
-            if addr.is_ipv6() {
-                s.set_only_v6(true).unwrap();
-            }
-            s.set_reuse_port(true).unwrap();
-            let addr = uring_rt::socket::reuseport_addr(addr).unwrap();
-            s.bind(&addr.into()).unwrap();
-            let sock: UdpSocket = s.into();
+            let sock = common::reuseport_udp(addr);
             let always_first = [
                 bpf_stmt(
                     libc::BPF_LD | libc::BPF_W | libc::BPF_ABS,
@@ -105,7 +72,8 @@ fn server_sockets(bind: &str, answers: Answers) -> (UdpSocket, Option<UdpSocket>
             let sender = bind_sender(&sock).unwrap();
             (sock, Some(sender))
         }
-    }
+    };
+    EchoSockets { sock, sender }
 }
 
 /// Echoes 1,000 datagrams sent to `target` (the bound port filled in) from
@@ -116,29 +84,20 @@ fn echo_on(bind: &str, target_ip: &str, expect_dst: bool, answers: Answers) {
     if common::skip_udp() {
         return;
     }
-    let (tx, rx) = mpsc::channel();
-    let (sock, sender) = server_sockets(bind, answers);
-    let sender_port = sender.as_ref().map(|s| s.local_addr().unwrap().port());
-    let h = Echo {
-        sock: Some(sock),
-        sender,
-        ready: Some(tx),
-        seen: 0,
-        dst_seen: 0,
-    };
-    let t = std::thread::spawn(move || uring_rt::run(&common::small(1), vec![h]));
-    let bound = rx.recv().unwrap();
+    let sockets = server_sockets(bind, answers);
+    let sender_port = sockets
+        .sender
+        .as_ref()
+        .map(|s| s.local_addr().unwrap().port());
+    let (addrs, t) = common::serve(common::small(1), vec![sockets], UdpEcho::new);
+    let bound = addrs[0];
     let server = SocketAddr::new(target_ip.parse().unwrap(), bound.port());
     let answer_from = match (answers, sender_port) {
         (Answers::OtherPort, Some(port)) => SocketAddr::new(server.ip(), port),
         _ => server,
     };
     let clients: Vec<UdpSocket> = (0..8)
-        .map(|_| {
-            let c = UdpSocket::bind(SocketAddr::new(server.ip(), 0)).unwrap();
-            c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-            c
-        })
+        .map(|_| common::udp_client(server.ip(), Duration::from_secs(5)))
         .collect();
     let mut buf = [0u8; 2048];
     for i in 0..1000u32 {
@@ -150,17 +109,17 @@ fn echo_on(bind: &str, target_ip: &str, expect_dst: bool, answers: Answers) {
         assert_eq!(&buf[..n], &msg[..]);
     }
     clients[0].send_to(STOP, server).unwrap();
-    let hs = t.join().unwrap().unwrap();
-    assert_eq!(hs[0].seen, 1000);
+    let h = t.join().unwrap();
+    assert_eq!(h.report.echoed, 1000);
     let want = if expect_dst { 1000 } else { 0 };
     assert_eq!(
-        hs[0].dst_seen, want,
+        h.report.dst_seen, want,
         "pktinfo destination only on wildcard binds"
     );
     // The worker's file table referenced the socket (and the sender); once
     // `run` returned the port must be free again (a restarting tracker
     // binds it at once).
-    drop(hs);
+    drop(h);
     UdpSocket::bind(bound).expect("port still bound after the runtime returned");
 }
 
@@ -188,8 +147,7 @@ fn echo_v6() {
 /// 500th datagram it sleeps a little so the socket queue builds up and the
 /// 64-buffer ring runs dry.
 struct Checker {
-    socks: Vec<UdpSocket>,
-    ready: Option<mpsc::Sender<Vec<SocketAddr>>>,
+    serving: Serving<UdpSocket>,
     good: u64,
     bad: u64,
     exhausted: u64,
@@ -209,12 +167,7 @@ fn payload(seq: u64, out: &mut [u8]) -> usize {
 impl Handler for Checker {
     type Msg = ();
     fn on_start(&mut self, ctx: &mut Ctx<()>) {
-        let mut addrs = Vec::new();
-        for sock in self.socks.drain(..) {
-            addrs.push(sock.local_addr().unwrap());
-            ctx.add_udp(sock).unwrap();
-        }
-        self.ready.take().unwrap().send(addrs).unwrap();
+        self.serving.start(ctx);
     }
     fn on_datagram(&mut self, ctx: &mut Ctx<()>, d: Datagram<'_>) {
         if d.payload == STOP {
@@ -254,41 +207,36 @@ fn ack(ctx: &mut Ctx<()>, s: SocketId, to: SocketAddr, seq: u64) {
     .expect("send slot");
 }
 
+/// `sock` with a 4 MiB receive buffer.
+fn large_buffers(sock: UdpSocket) -> UdpSocket {
+    socket2::SockRef::from(&sock)
+        .set_recv_buffer_size(4 << 20)
+        .unwrap();
+    sock
+}
+
 /// Sends `TOTAL` checked datagrams with `window` in flight, spread over
 /// `sockets` sockets of one worker whose ring holds `buffers`; returns the
 /// handler when every one was acknowledged exactly once.
 fn checked_run(sockets: usize, buffers: u16, window: u64) -> Checker {
     let socks = (0..sockets)
-        .map(|_| {
-            let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-            socket2::SockRef::from(&sock)
-                .set_recv_buffer_size(4 << 20)
-                .unwrap();
-            sock
-        })
+        .map(|_| large_buffers(common::udp_socket()))
         .collect();
-    let (tx, rx) = mpsc::channel();
-    let h = Checker {
-        socks,
-        ready: Some(tx),
+    let mut cfg = common::small(1);
+    cfg.recv_buffers = buffers;
+    let (servers, t) = common::serve(cfg, socks, |serving| Checker {
+        serving,
         good: 0,
         bad: 0,
         exhausted: 0,
         grown: 0,
         rearms: 0,
-    };
-    let mut cfg = common::small(1);
-    cfg.recv_buffers = buffers;
-    let t = std::thread::spawn(move || uring_rt::run(&cfg, vec![h]));
-    let servers = rx.recv().unwrap();
+    });
     let server = |seq: u64| servers[seq as usize % servers.len()];
-    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket2::SockRef::from(&client)
-        .set_recv_buffer_size(4 << 20)
-        .unwrap();
-    client
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    let client = large_buffers(common::udp_client(
+        Ipv4Addr::LOCALHOST.into(),
+        Duration::from_secs(10),
+    ));
     let mut acked = vec![false; TOTAL as usize];
     let mut buf = [0u8; 512];
     let mut next = 0u64;
@@ -314,7 +262,7 @@ fn checked_run(sockets: usize, buffers: u16, window: u64) -> Checker {
         }
     }
     client.send_to(STOP, server(0)).unwrap();
-    let h = t.join().unwrap().unwrap().pop().unwrap();
+    let h = t.join().unwrap();
     assert_eq!(h.bad, 0);
     assert_eq!(h.good, TOTAL);
     h

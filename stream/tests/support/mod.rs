@@ -51,12 +51,36 @@ pub fn write_cert(dir: &std::path::Path, cert: &TestCert) -> (PathBuf, PathBuf) 
     (c, k)
 }
 
+/// A fresh certificate in files of its own, and a store serving them.
+pub struct Served {
+    /// The directory of the files.
+    pub dir: PathBuf,
+    pub cert: TestCert,
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
+    pub store: Arc<CertStore>,
+}
+
+/// A fresh certificate written to a fresh directory (`name` in its name),
+/// served by a store with `options`.
+pub fn served(name: &str, options: TlsOptions) -> Served {
+    let cert = make_cert();
+    let dir = temp_dir(name);
+    let (cert_path, key_path) = write_cert(&dir, &cert);
+    let store = Arc::new(CertStore::open(&cert_path, &key_path, options).unwrap());
+    Served {
+        dir,
+        cert,
+        cert_path,
+        key_path,
+        store,
+    }
+}
+
 /// A store serving a fresh certificate, and that certificate.
 pub fn store(options: TlsOptions) -> (Arc<CertStore>, TestCert) {
-    let cert = make_cert();
-    let dir = temp_dir("store");
-    let (c, k) = write_cert(&dir, &cert);
-    (Arc::new(CertStore::open(c, k, options).unwrap()), cert)
+    let s = served("store", options);
+    (s.store, s.cert)
 }
 
 /// A client trusting `root`, limited to `version` (None: 1.2 and 1.3),
@@ -85,6 +109,19 @@ pub fn client_config(
 
 pub fn client(cfg: &Arc<ClientConfig>) -> ClientConnection {
     ClientConnection::new(Arc::clone(cfg), ServerName::try_from("localhost").unwrap()).unwrap()
+}
+
+/// A client on `cfg` and a fresh session of `store`, before the handshake.
+pub fn pair(cfg: &Arc<ClientConfig>, store: &CertStore) -> (ClientConnection, MemServer) {
+    (client(cfg), MemServer::new(store.new_session().unwrap()))
+}
+
+/// A client on `cfg` and a fresh session of `store`, after a handshake in
+/// whole flights.
+pub fn connected(cfg: &Arc<ClientConfig>, store: &CertStore) -> (ClientConnection, MemServer) {
+    let (mut c, mut s) = pair(cfg, store);
+    handshake(&mut c, &mut s, 1 << 20).unwrap();
+    (c, s)
 }
 
 /// The server side of an in-memory connection: a `TlsSession`, the
@@ -249,4 +286,12 @@ pub fn client_plaintext(c: &mut ClientConnection) -> Vec<u8> {
 /// Client writes `bytes` as application data.
 pub fn client_send(c: &mut ClientConnection, bytes: &[u8]) {
     c.writer().write_all(bytes).unwrap();
+}
+
+/// The client sends `bytes`, the server gets them `piece` bytes per receive
+/// and echoes each whole line; what the client then reads.
+pub fn echo(c: &mut ClientConnection, s: &mut MemServer, bytes: &[u8], piece: usize) -> Vec<u8> {
+    client_send(c, bytes);
+    client_to_server(c, s, piece, true).unwrap();
+    server_to_client(s, c).unwrap()
 }

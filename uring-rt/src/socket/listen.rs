@@ -9,7 +9,9 @@
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
+
+use super::sockopt::setsockopt;
 
 /// How the listeners of [`reuseport_listeners`] are made.
 #[derive(Clone, Copy, Debug)]
@@ -64,21 +66,7 @@ fn listener(addr: SocketAddr, opts: ListenOptions) -> io::Result<TcpListener> {
 
 fn set_defer_accept(s: &Socket, secs: u32) -> io::Result<()> {
     let v = secs as libc::c_int;
-    // SAFETY: passes a pointer to a live c_int and its size; the socket is open.
-    let r = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_DEFER_ACCEPT,
-            (&raw const v).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    setsockopt(s.as_fd(), libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT, &v)
 }
 
 /// What [`ensure_fd_limit`] found and did.

@@ -29,6 +29,90 @@ fn is_fatal(errno: c_int) -> bool {
     matches!(errno, libc::EBADF | libc::ENOTSOCK | libc::EFAULT)
 }
 
+/// What a batch hands the kernel for `n` datagrams, allocated once: a
+/// payload slot of `size` bytes, an address and `control_space` bytes of
+/// control messages per datagram, and the iovecs and headers that point
+/// into them.
+struct Slots {
+    size: usize,
+    control_space: usize,
+    data: Box<[u8]>,
+    names: Box<[libc::sockaddr_storage]>,
+    control: Box<[u8]>,
+    iovecs: Box<[libc::iovec]>,
+    headers: Box<[libc::mmsghdr]>,
+}
+
+// SAFETY: the raw pointers inside `iovecs` and `headers` point only into
+// these slots' own heap buffers (never shared), and are rewritten from those
+// buffers (`Slots::point`) before every syscall; moving the slots to another
+// thread moves the buffers with them.
+unsafe impl Send for Slots {}
+
+impl Slots {
+    fn new(n: usize, size: usize, control_space: usize) -> Self {
+        Self {
+            size,
+            control_space,
+            data: vec![0; n * size].into_boxed_slice(),
+            names: (0..n).map(|_| zeroed_storage()).collect(),
+            control: vec![0; n * control_space].into_boxed_slice(),
+            iovecs: (0..n)
+                .map(|_| libc::iovec {
+                    iov_base: ptr::null_mut(),
+                    iov_len: 0,
+                })
+                .collect(),
+            headers: (0..n).map(|_| zeroed_mmsghdr()).collect(),
+        }
+    }
+
+    /// Datagrams the slots hold.
+    fn capacity(&self) -> usize {
+        self.headers.len()
+    }
+
+    /// Point the headers of `range` at their buffers. `lens(i)`: datagram
+    /// `i`'s payload length (at most `size`), name length and control
+    /// length (at most `control_space`; 0: no control messages).
+    fn point(
+        &mut self,
+        range: std::ops::Range<usize>,
+        lens: impl Fn(usize) -> (usize, socklen_t, usize),
+    ) {
+        // Each buffer's base pointer is taken after its last write through a
+        // reference, so the pointers handed to the kernel stay valid.
+        let data = self.data.as_mut_ptr();
+        for i in range.clone() {
+            self.iovecs[i] = libc::iovec {
+                iov_base: data.wrapping_add(i * self.size).cast(),
+                iov_len: lens(i).0,
+            };
+        }
+        let names = self.names.as_mut_ptr();
+        let control = self.control.as_mut_ptr();
+        let iovecs = self.iovecs.as_mut_ptr();
+        for i in range {
+            let (_, name_len, control_len) = lens(i);
+            let header = &mut self.headers[i];
+            let msg = &mut header.msg_hdr;
+            msg.msg_name = names.wrapping_add(i).cast();
+            msg.msg_namelen = name_len;
+            msg.msg_iov = iovecs.wrapping_add(i);
+            msg.msg_iovlen = 1;
+            if control_len == 0 {
+                msg.msg_control = ptr::null_mut();
+                msg.msg_controllen = 0;
+            } else {
+                msg.msg_control = control.wrapping_add(i * self.control_space).cast();
+                msg.msg_controllen = control_len as _;
+            }
+            msg.msg_flags = 0;
+            header.msg_len = 0;
+        }
+    }
+}
+
 /// A reusable batch for recvmmsg: `n` datagrams of `size` bytes, with name
 /// and pktinfo control space, allocated once.
 ///
@@ -43,39 +127,18 @@ fn is_fatal(errno: c_int) -> bool {
 /// }
 /// ```
 pub struct RecvBatch {
-    size: usize,
     /// Datagrams the last `recv` returned.
     count: usize,
-    data: Box<[u8]>,
-    names: Box<[libc::sockaddr_storage]>,
-    control: Box<[u8]>,
-    iovecs: Box<[libc::iovec]>,
-    headers: Box<[libc::mmsghdr]>,
+    slots: Slots,
 }
-
-// SAFETY: the raw pointers inside `iovecs` and `headers` point only into
-// this batch's own heap buffers (never shared), and are rewritten from those
-// buffers before every syscall; moving the batch to another thread moves
-// the buffers with it.
-unsafe impl Send for RecvBatch {}
 
 impl RecvBatch {
     /// A batch of `n` datagrams of at most `size` payload bytes each. Longer
     /// datagrams are cut to `size` and flagged [`Received::truncated`].
     pub fn new(n: usize, size: usize) -> Self {
         Self {
-            size,
             count: 0,
-            data: vec![0; n * size].into_boxed_slice(),
-            names: (0..n).map(|_| zeroed_storage()).collect(),
-            control: vec![0; n * RECV_CONTROL_SPACE].into_boxed_slice(),
-            iovecs: (0..n)
-                .map(|_| libc::iovec {
-                    iov_base: ptr::null_mut(),
-                    iov_len: 0,
-                })
-                .collect(),
-            headers: (0..n).map(|_| zeroed_mmsghdr()).collect(),
+            slots: Slots::new(n, size, RECV_CONTROL_SPACE),
         }
     }
 
@@ -88,31 +151,15 @@ impl RecvBatch {
     /// returns.
     pub fn recv(&mut self, sock: &impl AsFd) -> io::Result<usize> {
         self.count = 0;
-        let n = self.headers.len().min(c_uint::MAX as usize);
+        let n = self.slots.capacity().min(c_uint::MAX as usize);
         if n == 0 {
             return Ok(0);
         }
-        // Each buffer's base pointer is taken after its last write through a
-        // reference, so the pointers handed to the kernel stay valid.
-        let data = self.data.as_mut_ptr();
-        for (i, iovec) in self.iovecs.iter_mut().enumerate() {
-            iovec.iov_base = data.wrapping_add(i * self.size).cast();
-            iovec.iov_len = self.size;
-        }
-        let names = self.names.as_mut_ptr();
-        let control = self.control.as_mut_ptr();
-        let iovecs = self.iovecs.as_mut_ptr();
-        for (i, header) in self.headers.iter_mut().enumerate() {
-            let msg = &mut header.msg_hdr;
-            msg.msg_name = names.wrapping_add(i).cast();
-            msg.msg_namelen = size_of::<libc::sockaddr_storage>() as socklen_t;
-            msg.msg_iov = iovecs.wrapping_add(i);
-            msg.msg_iovlen = 1;
-            msg.msg_control = control.wrapping_add(i * RECV_CONTROL_SPACE).cast();
-            msg.msg_controllen = RECV_CONTROL_SPACE as _;
-            msg.msg_flags = 0;
-            header.msg_len = 0;
-        }
+        let size = self.slots.size;
+        let name_len = size_of::<libc::sockaddr_storage>() as socklen_t;
+        self.slots.point(0..self.slots.capacity(), |_| {
+            (size, name_len, RECV_CONTROL_SPACE)
+        });
         let fd = sock.as_fd().as_raw_fd();
         loop {
             // SAFETY: the first `n` headers point, as set just above, into
@@ -123,7 +170,7 @@ impl RecvBatch {
             let rc = unsafe {
                 libc::recvmmsg(
                     fd,
-                    self.headers.as_mut_ptr(),
+                    self.slots.headers.as_mut_ptr(),
                     n as c_uint,
                     libc::MSG_DONTWAIT,
                     ptr::null_mut(),
@@ -146,16 +193,17 @@ impl RecvBatch {
         if i >= self.count {
             return None;
         }
-        let msg = &self.headers[i];
-        let src = sockaddr_to_std(&self.names[i], msg.msg_hdr.msg_namelen)?;
+        let slots = &self.slots;
+        let msg = &slots.headers[i];
+        let src = sockaddr_to_std(&slots.names[i], msg.msg_hdr.msg_namelen)?;
         #[allow(clippy::unnecessary_cast)] // size_t on glibc, socklen_t on musl
         let control_len = (msg.msg_hdr.msg_controllen as usize).min(RECV_CONTROL_SPACE);
-        let control = &self.control[i * RECV_CONTROL_SPACE..][..control_len];
-        let len = (msg.msg_len as usize).min(self.size);
+        let control = &slots.control[i * RECV_CONTROL_SPACE..][..control_len];
+        let len = (msg.msg_len as usize).min(slots.size);
         Some(Received {
             src,
             dst: pktinfo_dst(control),
-            payload: &self.data[i * self.size..][..len],
+            payload: &slots.data[i * slots.size..][..len],
             truncated: msg.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
         })
     }
@@ -178,20 +226,20 @@ impl RecvBatch {
 
     /// Maximum datagrams per `recv`.
     pub fn capacity(&self) -> usize {
-        self.headers.len()
+        self.slots.capacity()
     }
 
     /// Maximum payload bytes per datagram.
     pub fn datagram_size(&self) -> usize {
-        self.size
+        self.slots.size
     }
 }
 
 impl std::fmt::Debug for RecvBatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RecvBatch")
-            .field("capacity", &self.headers.len())
-            .field("size", &self.size)
+            .field("capacity", &self.capacity())
+            .field("size", &self.slots.size)
             .field("count", &self.count)
             .finish_non_exhaustive()
     }
@@ -216,47 +264,27 @@ pub struct Received<'a> {
 /// Datagrams are written in place with [`SendBatch::push`] and sent with
 /// [`SendBatch::flush`]; all memory is allocated by [`SendBatch::new`].
 pub struct SendBatch {
-    size: usize,
     /// Queued datagrams are `head..tail`.
     head: usize,
     tail: usize,
     dropped: u64,
-    data: Box<[u8]>,
+    slots: Slots,
     lens: Box<[usize]>,
-    names: Box<[libc::sockaddr_storage]>,
     name_lens: Box<[socklen_t]>,
-    control: Box<[u8]>,
     control_lens: Box<[usize]>,
-    iovecs: Box<[libc::iovec]>,
-    headers: Box<[libc::mmsghdr]>,
 }
-
-// SAFETY: as for RecvBatch: the raw pointers in `iovecs` and `headers` point
-// only into this batch's own heap buffers and are rewritten before every
-// syscall.
-unsafe impl Send for SendBatch {}
 
 impl SendBatch {
     /// A batch of up to `n` datagrams of at most `size` bytes each.
     pub fn new(n: usize, size: usize) -> Self {
         Self {
-            size,
             head: 0,
             tail: 0,
             dropped: 0,
-            data: vec![0; n * size].into_boxed_slice(),
+            slots: Slots::new(n, size, PKTINFO_SPACE),
             lens: vec![0; n].into_boxed_slice(),
-            names: (0..n).map(|_| zeroed_storage()).collect(),
             name_lens: vec![0; n].into_boxed_slice(),
-            control: vec![0; n * PKTINFO_SPACE].into_boxed_slice(),
             control_lens: vec![0; n].into_boxed_slice(),
-            iovecs: (0..n)
-                .map(|_| libc::iovec {
-                    iov_base: ptr::null_mut(),
-                    iov_len: 0,
-                })
-                .collect(),
-            headers: (0..n).map(|_| zeroed_mmsghdr()).collect(),
         }
     }
 
@@ -273,22 +301,23 @@ impl SendBatch {
         from: Option<IpAddr>,
         fill: impl FnOnce(&mut [u8]) -> usize,
     ) -> bool {
-        let n = self.headers.len();
-        if self.tail == n {
+        if self.tail == self.capacity() {
             if self.head == 0 {
                 return false;
             }
             self.compact();
         }
         let i = self.tail;
-        let len = fill(&mut self.data[i * self.size..][..self.size]).min(self.size);
+        let slots = &mut self.slots;
+        let size = slots.size;
+        let len = fill(&mut slots.data[i * size..][..size]).min(size);
         if len == 0 {
             return true;
         }
         self.lens[i] = len;
-        self.name_lens[i] = std_to_sockaddr(&to, &mut self.names[i]);
+        self.name_lens[i] = std_to_sockaddr(&to, &mut slots.names[i]);
         self.control_lens[i] = from.map_or(0, |ip| {
-            write_pktinfo(&mut self.control[i * PKTINFO_SPACE..][..PKTINFO_SPACE], ip)
+            write_pktinfo(&mut slots.control[i * PKTINFO_SPACE..][..PKTINFO_SPACE], ip)
         });
         self.tail += 1;
         true
@@ -298,15 +327,17 @@ impl SendBatch {
     /// stopped at `WouldBlock`), so pushing can go on.
     fn compact(&mut self) {
         let (head, tail) = (self.head, self.tail);
-        self.data.copy_within(head * self.size..tail * self.size, 0);
+        let slots = &mut self.slots;
+        slots
+            .data
+            .copy_within(head * slots.size..tail * slots.size, 0);
         self.lens.copy_within(head..tail, 0);
         self.name_lens.copy_within(head..tail, 0);
-        self.control
+        slots
+            .control
             .copy_within(head * PKTINFO_SPACE..tail * PKTINFO_SPACE, 0);
         self.control_lens.copy_within(head..tail, 0);
-        for i in head..tail {
-            self.names[i - head] = self.names[i];
-        }
+        slots.names.copy_within(head..tail, 0);
         self.head = 0;
         self.tail = tail - head;
     }
@@ -323,7 +354,7 @@ impl SendBatch {
 
     /// Maximum datagrams queued at once.
     pub fn capacity(&self) -> usize {
-        self.headers.len()
+        self.slots.capacity()
     }
 
     /// Send everything queued with `sendmmsg` (`MSG_DONTWAIT`, looping over
@@ -356,7 +387,7 @@ impl SendBatch {
             let rc = unsafe {
                 libc::sendmmsg(
                     fd,
-                    self.headers.as_mut_ptr().wrapping_add(self.head),
+                    self.slots.headers.as_mut_ptr().wrapping_add(self.head),
                     vlen as c_uint,
                     libc::MSG_DONTWAIT,
                 )
@@ -394,35 +425,10 @@ impl SendBatch {
 
     /// Point headers `head..tail` at their buffers.
     fn prepare(&mut self) {
-        // Each buffer's base pointer is taken after its last write through a
-        // reference, so the pointers handed to the kernel stay valid.
-        let data = self.data.as_mut_ptr();
-        for i in self.head..self.tail {
-            self.iovecs[i] = libc::iovec {
-                iov_base: data.wrapping_add(i * self.size).cast(),
-                iov_len: self.lens[i],
-            };
-        }
-        let names = self.names.as_mut_ptr();
-        let control = self.control.as_mut_ptr();
-        let iovecs = self.iovecs.as_mut_ptr();
-        for i in self.head..self.tail {
-            let header = &mut self.headers[i];
-            let msg = &mut header.msg_hdr;
-            msg.msg_name = names.wrapping_add(i).cast();
-            msg.msg_namelen = self.name_lens[i];
-            msg.msg_iov = iovecs.wrapping_add(i);
-            msg.msg_iovlen = 1;
-            if self.control_lens[i] == 0 {
-                msg.msg_control = ptr::null_mut();
-                msg.msg_controllen = 0;
-            } else {
-                msg.msg_control = control.wrapping_add(i * PKTINFO_SPACE).cast();
-                msg.msg_controllen = self.control_lens[i] as _;
-            }
-            msg.msg_flags = 0;
-            header.msg_len = 0;
-        }
+        let (lens, name_lens, control_lens) = (&self.lens, &self.name_lens, &self.control_lens);
+        self.slots.point(self.head..self.tail, |i| {
+            (lens[i], name_lens[i], control_lens[i])
+        });
     }
 
     /// Datagrams dropped by [`SendBatch::flush`] because of an error of
@@ -436,8 +442,8 @@ impl SendBatch {
 impl std::fmt::Debug for SendBatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SendBatch")
-            .field("capacity", &self.headers.len())
-            .field("size", &self.size)
+            .field("capacity", &self.capacity())
+            .field("size", &self.slots.size)
             .field("queued", &self.len())
             .field("dropped", &self.dropped)
             .finish_non_exhaustive()
