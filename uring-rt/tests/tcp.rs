@@ -1,5 +1,6 @@
-//! TCP: multishot ACCEPT + multishot RECV + SEND echo of 1,000 concurrent
-//! connections, payloads checked, every close reported once.
+//! TCP: ACCEPT + multishot RECV + SEND echo of 1,000 concurrent
+//! connections, payloads and peer addresses checked, every close reported
+//! once.
 
 mod common;
 
@@ -31,6 +32,8 @@ fn echo_1000_connections() {
         s.write_all(&pattern(i, sizes[i])).unwrap();
     }
     let mut total = 0;
+    let peers: std::collections::HashSet<_> =
+        streams.iter().map(|s| s.local_addr().unwrap()).collect();
     for (i, s) in streams.iter_mut().enumerate() {
         let mut got = vec![0u8; sizes[i]];
         s.read_exact(&mut got).unwrap();
@@ -40,6 +43,7 @@ fn echo_1000_connections() {
     drop(streams);
     let h = t.join().unwrap();
     assert_eq!(h.accepted, CONNS);
+    assert_eq!(h.peers, peers, "on_accept's peer addresses");
     assert_eq!(h.closed, CONNS);
     assert_eq!(h.bytes, total);
     assert_eq!(h.send_refused, 0);

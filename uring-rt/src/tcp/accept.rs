@@ -109,8 +109,15 @@ impl Listener {
                 None
             }
             ListenState::Open if self.backoff_due => {
-                // Back off once every ACCEPT has come back.
-                (self.in_flight == 0).then_some(ListenOp::Backoff)
+                // Back off once every ACCEPT has come back: cancel the ones
+                // still waiting (a wake-up goes to one ACCEPT at a time, so
+                // those might sleep through the descriptors coming back).
+                let k = (self.in_flight & !self.cancelled).trailing_zeros() as usize;
+                if k < ACCEPTS {
+                    Some(ListenOp::Cancel(k))
+                } else {
+                    (self.in_flight == 0).then_some(ListenOp::Backoff)
+                }
             }
             ListenState::Open => {
                 let k = (!self.in_flight).trailing_zeros() as usize;
@@ -195,9 +202,11 @@ mod tests {
         }
         assert_eq!(arm(&mut l, true), [], "paused and idle: stay idle");
         assert_eq!(arm(&mut l, false).len(), ACCEPTS, "resumed");
-        // EMFILE: the back-off waits for every ACCEPT to come back.
+        // EMFILE: the others are cancelled, and the back-off waits for
+        // every ACCEPT to come back.
         l.backoff_due = true;
         l.completed(0);
+        assert_eq!(arm(&mut l, false).len(), ACCEPTS - 1, "the rest cancelled");
         assert_eq!(arm(&mut l, false), []);
         for k in 1..ACCEPTS {
             l.completed(k);

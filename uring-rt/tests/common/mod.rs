@@ -104,6 +104,8 @@ pub struct TcpEcho {
     pub stop_after: usize,
     /// Connections accepted and not yet closed.
     pub open: HashSet<ConnId>,
+    /// The peer address of every accepted connection.
+    pub peers: HashSet<SocketAddr>,
     pub accepted: usize,
     pub closed: usize,
     pub bytes: usize,
@@ -121,6 +123,7 @@ impl TcpEcho {
             idle,
             stop_after,
             open: HashSet::new(),
+            peers: HashSet::new(),
             accepted: 0,
             closed: 0,
             bytes: 0,
@@ -143,7 +146,7 @@ impl Handler for TcpEcho {
         self.server.start(ctx);
     }
     fn on_accept(&mut self, ctx: &mut Ctx<()>, _: ListenerId, conn: ConnId, peer: SocketAddr) {
-        assert!(peer.ip().is_loopback());
+        assert!(self.peers.insert(peer), "peer address {peer} twice");
         assert!(self.open.insert(conn), "ConnId reused while open");
         self.accepted += 1;
         self.push_back(ctx, conn);
