@@ -74,11 +74,17 @@ fn look_ahead_shows_each_batch_before_it_is_handled() {
 fn a_worker_that_is_behind_does_not_wait_to_gather() {
     // Bursts of 200: the 2 ms wait returns with most of a burst (over the
     // 4 × 32 completions that make a worker behind), so the next turn must
-    // not wait again.
+    // not wait again. Its turns are looked ahead window by window, not
+    // only their first LOOK_AHEAD completions.
     let Some(r) = bursts(2_000, 200) else {
         return;
     };
     assert!(r.busy_turns > 0, "no turn skipped the gathering wait");
+    assert!(
+        r.looked_ahead > u64::from(TOTAL / 2),
+        "only {} of {TOTAL} datagrams were looked ahead",
+        r.looked_ahead
+    );
 }
 
 #[test]

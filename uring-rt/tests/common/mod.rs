@@ -65,8 +65,9 @@ impl<S: Serve> Handler for UdpEcho<S> {
         );
         self.pending.extend(batch.map(|d| d.payload.to_vec()));
         assert!(
-            self.pending.len() >= 2,
-            "look-ahead of fewer than 2 datagrams"
+            (2..=uring_rt::LOOK_AHEAD).contains(&self.pending.len()),
+            "look-ahead of {} datagrams",
+            self.pending.len()
         );
         self.report.batches += 1;
         self.report.looked_ahead += self.pending.len() as u64;
