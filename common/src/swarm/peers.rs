@@ -224,7 +224,9 @@ impl<A: PeerAddr> Peers<A> {
     ) -> Change {
         debug_assert!(addr.port() != 0);
         if let Peers::Indexed(h) = self {
-            return h.announce(addr, seeder, now, want, rng, out, s);
+            let (change, me) = h.store(addr, seeder, now, s);
+            h.select(Some(me), seeder, want, rng, out);
+            return change;
         }
         let found = sorted_find(self.peers(), self.leechers(), &addr, seeder);
         let (change, me) = if let Some(pos) = found {
@@ -712,18 +714,9 @@ impl<A: PeerAddr> IndexedPeers<A> {
         self.len += 1;
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn announce<S: BuildHasher>(
-        &mut self,
-        addr: A,
-        seeder: bool,
-        now: u32,
-        want: usize,
-        rng: &mut SmallRng,
-        out: &mut Vec<A>,
-        s: &S,
-    ) -> Change {
-        let (change, me) = if let Some(p) = self.find(&addr, s) {
+    /// Store or refresh `addr`; what changed and where the peer now is.
+    fn store<S: BuildHasher>(&mut self, addr: A, seeder: bool, now: u32, s: &S) -> (Change, usize) {
+        if let Some(p) = self.find(&addr, s) {
             let was = p >= self.leechers as usize;
             self.list[p].seen = now as u16;
             (
@@ -733,9 +726,7 @@ impl<A: PeerAddr> IndexedPeers<A> {
         } else {
             let p = self.insert(Stored::new(addr, now), seeder, s);
             (Change::Added { seeder }, p)
-        };
-        self.select(Some(me), seeder, want, rng, out);
-        change
+        }
     }
 
     fn find<S: BuildHasher>(&self, addr: &A, s: &S) -> Option<usize> {
