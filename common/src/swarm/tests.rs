@@ -41,6 +41,28 @@ fn ann<A>(h: InfoHash, addr: A, event: Event, seeder: bool, numwant: usize) -> A
     }
 }
 
+/// A shard under test with its RNG and reply buffer.
+struct Swarm {
+    s: Shard,
+    r: SmallRng,
+    out: Vec<PeerV4>,
+}
+
+impl Swarm {
+    fn new() -> Swarm {
+        Swarm {
+            s: Shard::new(),
+            r: rng(),
+            out: Vec::with_capacity(50),
+        }
+    }
+
+    /// One IPv4 announce at `now`; the peers selected are left in `out`.
+    fn v4(&mut self, a: Announce<PeerV4>, now: u32) -> AnnounceCounts {
+        self.s.announce_v4(&a, now, &mut self.r, &mut self.out)
+    }
+}
+
 fn counts(seeders: u32, leechers: u32, completed: u32) -> AnnounceCounts {
     AnnounceCounts {
         seeders,
@@ -65,121 +87,86 @@ fn layout_sizes() {
 
 #[test]
 fn two_peers_see_each_other() {
-    let (mut s, mut r, mut out) = (Shard::new(), rng(), Vec::with_capacity(50));
+    let mut w = Swarm::new();
     let (a, b) = (v4(1, 6881), v4(2, 6881));
-    let c = s.announce_v4(
-        &ann(hash(1), a, Event::Started, false, 50),
-        T0,
-        &mut r,
-        &mut out,
-    );
+    let c = w.v4(ann(hash(1), a, Event::Started, false, 50), T0);
     assert_eq!(c, counts(0, 1, 0));
-    assert!(out.is_empty(), "the requester is never returned");
-    let c = s.announce_v4(
-        &ann(hash(1), b, Event::Started, false, 50),
-        T0,
-        &mut r,
-        &mut out,
-    );
+    assert!(w.out.is_empty(), "the requester is never returned");
+    let c = w.v4(ann(hash(1), b, Event::Started, false, 50), T0);
     assert_eq!(c, counts(0, 2, 0));
-    assert_eq!(out, [a]);
-    s.announce_v4(
-        &ann(hash(1), a, Event::None, false, 50),
-        T0,
-        &mut r,
-        &mut out,
-    );
-    assert_eq!(out, [b]);
-    s.check_invariants();
+    assert_eq!(w.out, [a]);
+    w.v4(ann(hash(1), a, Event::None, false, 50), T0);
+    assert_eq!(w.out, [b]);
+    w.s.check_invariants();
 }
 
 #[test]
 fn requester_never_returned_and_no_duplicates() {
-    let (mut s, mut r, mut out) = (Shard::new(), rng(), Vec::new());
+    let mut w = Swarm::new();
     for n in 0..200 {
-        s.announce_v4(
-            &ann(hash(1), v4(n, 1), Event::Started, n % 3 == 0, 30),
-            T0,
-            &mut r,
-            &mut out,
-        );
+        w.v4(ann(hash(1), v4(n, 1), Event::Started, n % 3 == 0, 30), T0);
         let me = v4(n, 1);
-        assert!(!out.contains(&me));
-        let mut sorted = out.clone();
+        assert!(!w.out.contains(&me));
+        let mut sorted = w.out.clone();
         sorted.sort_by_key(|p| p.ip);
         sorted.dedup();
-        assert_eq!(sorted.len(), out.len(), "duplicate peer in selection");
+        assert_eq!(sorted.len(), w.out.len(), "duplicate peer in selection");
         let leechers_before = (0..n).filter(|m| m % 3 != 0).count();
         let expect = if n % 3 == 0 {
             leechers_before
         } else {
             n as usize
         };
-        assert_eq!(out.len(), expect.min(30));
+        assert_eq!(w.out.len(), expect.min(30));
     }
-    s.check_invariants();
+    w.s.check_invariants();
 }
 
 #[test]
 fn seeders_get_no_seeders() {
     for swarm in [2u32, 40, 500] {
-        let (mut s, mut r, mut out) = (Shard::new(), rng(), Vec::new());
+        let mut w = Swarm::new();
         let mut leechers = 0;
         for n in 0..swarm {
             let seeder = n % 2 == 0;
             leechers += u32::from(!seeder);
-            s.announce_v4(
-                &ann(hash(1), v4(n, 1), Event::Started, seeder, 0),
-                T0,
-                &mut r,
-                &mut out,
-            );
+            w.v4(ann(hash(1), v4(n, 1), Event::Started, seeder, 0), T0);
         }
-        let c = s.announce_v4(
-            &ann(hash(1), v4(9999, 1), Event::None, true, 1000),
-            T0,
-            &mut r,
-            &mut out,
-        );
-        assert_eq!(out.len() as u32, leechers);
+        let c = w.v4(ann(hash(1), v4(9999, 1), Event::None, true, 1000), T0);
+        assert_eq!(w.out.len() as u32, leechers);
         assert!(
-            out.iter().all(|p| u32::from_be_bytes(p.ip) % 2 == 1),
+            w.out.iter().all(|p| u32::from_be_bytes(p.ip) % 2 == 1),
             "a seeder got a seeder"
         );
         assert_eq!(c.leechers, leechers);
         // A paused (partial seed) peer is announced with seeder = true.
-        let c2 = s.announce_v4(
-            &ann(hash(1), v4(9998, 1), Event::Paused, true, 1000),
-            T0,
-            &mut r,
-            &mut out,
-        );
+        let c2 = w.v4(ann(hash(1), v4(9998, 1), Event::Paused, true, 1000), T0);
         assert_eq!(c2.seeders, c.seeders + 1);
-        assert!(out.iter().all(|p| u32::from_be_bytes(p.ip) % 2 == 1));
-        s.check_invariants();
+        assert!(w.out.iter().all(|p| u32::from_be_bytes(p.ip) % 2 == 1));
+        w.s.check_invariants();
     }
 }
 
 #[test]
 fn counts_after_started_completed_stopped() {
-    let (mut s, mut r, mut out) = (Shard::new(), rng(), Vec::new());
+    let mut w = Swarm::new();
     let h = hash(5);
     let (a, b, c) = (v4(1, 10), v4(2, 10), v4(3, 10));
-    s.announce_v4(&ann(h, a, Event::Started, false, 10), T0, &mut r, &mut out);
-    s.announce_v4(&ann(h, b, Event::Started, false, 10), T0, &mut r, &mut out);
-    let x = s.announce_v4(&ann(h, c, Event::Started, true, 10), T0, &mut r, &mut out);
+    w.v4(ann(h, a, Event::Started, false, 10), T0);
+    w.v4(ann(h, b, Event::Started, false, 10), T0);
+    let x = w.v4(ann(h, c, Event::Started, true, 10), T0);
     assert_eq!(x, counts(1, 2, 0));
-    let x = s.announce_v4(&ann(h, a, Event::Completed, true, 10), T0, &mut r, &mut out);
+    let x = w.v4(ann(h, a, Event::Completed, true, 10), T0);
     assert_eq!(x, counts(2, 1, 1));
-    assert_eq!(out, [b], "seeder a gets only leecher b");
+    assert_eq!(w.out, [b], "seeder a gets only leecher b");
     // Counted per event, even from a peer that already is a seeder.
-    let x = s.announce_v4(&ann(h, a, Event::Completed, true, 10), T0, &mut r, &mut out);
+    let x = w.v4(ann(h, a, Event::Completed, true, 10), T0);
     assert_eq!(x, counts(2, 1, 2));
-    let x = s.announce_v4(&ann(h, b, Event::Stopped, false, 10), T0, &mut r, &mut out);
+    let x = w.v4(ann(h, b, Event::Stopped, false, 10), T0);
     assert_eq!(x, counts(2, 0, 2));
-    assert!(out.is_empty(), "stopped gets no peers");
+    assert!(w.out.is_empty(), "stopped gets no peers");
     assert_eq!(
-        s.scrape(&h),
+        w.s.scrape(&h),
         ScrapeStats {
             seeders: 2,
             completed: 2,
@@ -187,113 +174,81 @@ fn counts_after_started_completed_stopped() {
         }
     );
     // Seeder back to leecher (a new download of a changed file, say).
-    let x = s.announce_v4(&ann(h, c, Event::None, false, 10), T0, &mut r, &mut out);
+    let x = w.v4(ann(h, c, Event::None, false, 10), T0);
     assert_eq!(x, counts(1, 1, 2));
-    let st = s.stats();
+    let st = w.s.stats();
     assert_eq!((st.torrents, st.seeders_v4, st.leechers_v4), (1, 1, 1));
-    s.check_invariants();
-    s.announce_v4(&ann(h, a, Event::Stopped, false, 10), T0, &mut r, &mut out);
-    let x = s.announce_v4(&ann(h, c, Event::Stopped, false, 10), T0, &mut r, &mut out);
+    w.s.check_invariants();
+    w.v4(ann(h, a, Event::Stopped, false, 10), T0);
+    let x = w.v4(ann(h, c, Event::Stopped, false, 10), T0);
     assert_eq!(x, counts(0, 0, 2));
     assert_eq!(
-        s.stats(),
+        w.s.stats(),
         ShardStats::default(),
         "empty torrent removed at once"
     );
-    assert_eq!(s.scrape(&h), ScrapeStats::default());
+    assert_eq!(w.s.scrape(&h), ScrapeStats::default());
     // Stopped for an unknown torrent or peer changes nothing.
-    let x = s.announce_v4(&ann(h, c, Event::Stopped, false, 10), T0, &mut r, &mut out);
+    let x = w.v4(ann(h, c, Event::Stopped, false, 10), T0);
     assert_eq!(x, AnnounceCounts::default());
-    assert_eq!(s.stats(), ShardStats::default());
+    assert_eq!(w.s.stats(), ShardStats::default());
 }
 
 #[test]
 fn reannounce_updates_in_place() {
     for swarm in [1u32, 2, 10, 100] {
-        let (mut s, mut r, mut out) = (Shard::new(), rng(), Vec::new());
+        let mut w = Swarm::new();
         for n in 0..swarm {
-            s.announce_v4(
-                &ann(hash(1), v4(n, 1), Event::Started, false, 0),
-                T0,
-                &mut r,
-                &mut out,
-            );
+            w.v4(ann(hash(1), v4(n, 1), Event::Started, false, 0), T0);
         }
         for round in 0..3 {
             for n in 0..swarm {
                 let seeder = (n + round) % 2 == 0;
-                s.announce_v4(
-                    &ann(hash(1), v4(n, 1), Event::None, seeder, 0),
-                    T0,
-                    &mut r,
-                    &mut out,
-                );
+                w.v4(ann(hash(1), v4(n, 1), Event::None, seeder, 0), T0);
             }
         }
-        let st = s.stats();
+        let st = w.s.stats();
         assert_eq!(
             st.seeders_v4 + st.leechers_v4,
             u64::from(swarm),
             "no duplicates"
         );
         // Same IP, other port: another peer.
-        s.announce_v4(
-            &ann(hash(1), v4(0, 2), Event::None, false, 0),
-            T0,
-            &mut r,
-            &mut out,
-        );
-        let st = s.stats();
+        w.v4(ann(hash(1), v4(0, 2), Event::None, false, 0), T0);
+        let st = w.s.stats();
         assert_eq!(st.seeders_v4 + st.leechers_v4, u64::from(swarm) + 1);
-        s.check_invariants();
+        w.s.check_invariants();
     }
 }
 
 #[test]
 fn numwant_respected() {
-    let (mut s, mut r, mut out) = (Shard::new(), rng(), Vec::new());
+    let mut w = Swarm::new();
     for n in 0..100 {
-        s.announce_v4(
-            &ann(hash(1), v4(n, 1), Event::Started, false, 0),
-            T0,
-            &mut r,
-            &mut out,
-        );
+        w.v4(ann(hash(1), v4(n, 1), Event::Started, false, 0), T0);
     }
     for want in [0usize, 1, 2, 7, 50, 98, 99, 100, 1000] {
-        out = Vec::with_capacity(want);
-        s.announce_v4(
-            &ann(hash(1), v4(5, 1), Event::None, false, want),
-            T0,
-            &mut r,
-            &mut out,
+        w.out = Vec::with_capacity(want);
+        w.v4(ann(hash(1), v4(5, 1), Event::None, false, want), T0);
+        assert_eq!(w.out.len(), want.min(99));
+        assert!(
+            w.out.capacity() <= want.max(99),
+            "w.out grown beyond numwant"
         );
-        assert_eq!(out.len(), want.min(99));
-        assert!(out.capacity() <= want.max(99), "out grown beyond numwant");
     }
 }
 
 #[test]
 fn selection_is_spread_over_the_swarm() {
-    let (mut s, mut r, mut out) = (Shard::new(), rng(), Vec::new());
+    let mut w = Swarm::new();
     let swarm = 1000u32;
     for n in 0..swarm {
-        s.announce_v4(
-            &ann(hash(1), v4(n, 1), Event::Started, false, 0),
-            T0,
-            &mut r,
-            &mut out,
-        );
+        w.v4(ann(hash(1), v4(n, 1), Event::Started, false, 0), T0);
     }
     let mut seen = vec![0u32; swarm as usize];
     for _ in 0..2000 {
-        s.announce_v4(
-            &ann(hash(1), v4(0, 2), Event::None, false, 50),
-            T0,
-            &mut r,
-            &mut out,
-        );
-        for p in &out {
+        w.v4(ann(hash(1), v4(0, 2), Event::None, false, 50), T0);
+        for p in &w.out {
             seen[u32::from_be_bytes(p.ip) as usize] += 1;
         }
     }
@@ -307,89 +262,54 @@ fn selection_is_spread_over_the_swarm() {
 
 #[test]
 fn port_zero_answered_not_stored() {
-    let (mut s, mut r, mut out) = (Shard::new(), rng(), Vec::new());
-    let x = s.announce_v4(
-        &ann(hash(1), v4(1, 0), Event::Started, false, 10),
-        T0,
-        &mut r,
-        &mut out,
-    );
+    let mut w = Swarm::new();
+    let x = w.v4(ann(hash(1), v4(1, 0), Event::Started, false, 10), T0);
     assert_eq!(x, AnnounceCounts::default());
-    assert_eq!(s.stats(), ShardStats::default(), "no torrent created");
-    s.announce_v4(
-        &ann(hash(1), v4(2, 5), Event::Started, false, 10),
-        T0,
-        &mut r,
-        &mut out,
-    );
-    let x = s.announce_v4(
-        &ann(hash(1), v4(1, 0), Event::Completed, true, 10),
-        T0,
-        &mut r,
-        &mut out,
-    );
+    assert_eq!(w.s.stats(), ShardStats::default(), "no torrent created");
+    w.v4(ann(hash(1), v4(2, 5), Event::Started, false, 10), T0);
+    let x = w.v4(ann(hash(1), v4(1, 0), Event::Completed, true, 10), T0);
     assert_eq!(x, counts(0, 1, 0));
-    assert_eq!(out, [v4(2, 5)]);
-    let x = s.announce_v4(
-        &ann(hash(1), v4(1, 0), Event::Stopped, true, 10),
-        T0,
-        &mut r,
-        &mut out,
-    );
+    assert_eq!(w.out, [v4(2, 5)]);
+    let x = w.v4(ann(hash(1), v4(1, 0), Event::Stopped, true, 10), T0);
     assert_eq!(x, counts(0, 1, 0));
-    s.check_invariants();
+    w.s.check_invariants();
 }
 
 #[test]
 fn ten_thousand_peers_then_all_stopped() {
-    let (mut s, mut r, mut out) = (Shard::new(), rng(), Vec::new());
+    let mut w = Swarm::new();
     let n = 10_000u32;
     for i in 0..n {
-        s.announce_v4(
-            &ann(hash(1), v4(i, 7), Event::Started, i % 4 == 0, 50),
-            T0,
-            &mut r,
-            &mut out,
-        );
+        w.v4(ann(hash(1), v4(i, 7), Event::Started, i % 4 == 0, 50), T0);
         if i % 997 == 0 {
-            s.check_invariants();
+            w.s.check_invariants();
         }
     }
-    s.check_invariants();
-    assert_eq!(s.stats().seeders_v4, 2500);
-    assert_eq!(s.stats().leechers_v4, 7500);
+    w.s.check_invariants();
+    assert_eq!(w.s.stats().seeders_v4, 2500);
+    assert_eq!(w.s.stats().leechers_v4, 7500);
     // Flip half of them, then remove in a scrambled order.
     for i in (0..n).step_by(2) {
-        s.announce_v4(
-            &ann(hash(1), v4(i, 7), Event::None, i % 4 != 0, 50),
-            T0,
-            &mut r,
-            &mut out,
-        );
+        w.v4(ann(hash(1), v4(i, 7), Event::None, i % 4 != 0, 50), T0);
     }
-    s.check_invariants();
+    w.s.check_invariants();
     let mut order: Vec<u32> = (0..n).collect();
     for i in (1..order.len()).rev() {
-        order.swap(i, r.random_range(0..=i));
+        order.swap(i, w.r.random_range(0..=i));
     }
     for (k, &i) in order.iter().enumerate() {
-        s.announce_v4(
-            &ann(hash(1), v4(i, 7), Event::Stopped, false, 50),
-            T0,
-            &mut r,
-            &mut out,
-        );
-        assert!(out.is_empty());
+        w.v4(ann(hash(1), v4(i, 7), Event::Stopped, false, 50), T0);
+        assert!(w.out.is_empty());
         if k % 1009 == 0 {
-            s.check_invariants();
+            w.s.check_invariants();
         }
     }
-    s.check_invariants();
-    assert_eq!(s.stats(), ShardStats::default());
+    w.s.check_invariants();
+    assert_eq!(w.s.stats(), ShardStats::default());
     assert!(
-        s.memory_bytes() < 1024,
+        w.s.memory_bytes() < 1024,
         "peer storage freed: {}",
-        s.memory_bytes()
+        w.s.memory_bytes()
     );
 }
 
@@ -523,10 +443,10 @@ fn v4_and_v6_are_separate() {
 /// or two peers (a cache-line entry, its index slot and array slack). Release-mode
 /// sized; run with `--ignored` for 1M peers.
 fn bytes_per_peer(torrents: u32, per_torrent: u32) -> f64 {
-    let (mut s, mut r, mut out) = (Shard::new(), rng(), Vec::new());
+    let mut w = Swarm::new();
     for t in 0..torrents {
         let mut h = [0u8; 20];
-        r.fill(&mut h[..]);
+        w.r.fill(&mut h[..]);
         for p in 0..per_torrent {
             let a = ann(
                 InfoHash(h),
@@ -535,12 +455,12 @@ fn bytes_per_peer(torrents: u32, per_torrent: u32) -> f64 {
                 false,
                 0,
             );
-            s.announce_v4(&a, T0, &mut r, &mut out);
+            w.s.announce_v4(&a, T0, &mut w.r, &mut w.out);
         }
     }
     let peers = u64::from(torrents) * u64::from(per_torrent);
-    assert_eq!(s.stats().leechers_v4, peers);
-    s.memory_bytes() as f64 / peers as f64
+    assert_eq!(w.s.stats().leechers_v4, peers);
+    w.s.memory_bytes() as f64 / peers as f64
 }
 
 #[test]
@@ -568,7 +488,7 @@ fn memory_per_peer_one_million() {
 
 #[test]
 fn warming_reads_only() {
-    let (mut s, mut r, mut out) = (Shard::new(), rng(), Vec::new());
+    let mut w = Swarm::new();
     // Nothing stored yet, more pairs than one warm-up looks at.
     let batch: Vec<_> = (0..100u32)
         .map(|i| Upcoming {
@@ -577,23 +497,18 @@ fn warming_reads_only() {
             seeder: i % 2 == 0,
         })
         .collect();
-    s.warm_v4(&batch);
+    w.s.warm_v4(&batch);
     // Inline, heap without index and heap with index swarms, known and
     // unknown peers.
     for t in 0..3u32 {
         for p in 0..[2u32, 20, 200][t as usize] {
-            s.announce_v4(
-                &ann(hash(t), v4(p, 6881), Event::Started, false, 0),
-                T0,
-                &mut r,
-                &mut out,
-            );
+            w.v4(ann(hash(t), v4(p, 6881), Event::Started, false, 0), T0);
         }
     }
-    let before = s.stats();
-    s.warm_v4(&batch);
-    s.warm_v4(&[]);
-    s.warm_v6(&[Upcoming {
+    let before = w.s.stats();
+    w.s.warm_v4(&batch);
+    w.s.warm_v4(&[]);
+    w.s.warm_v6(&[Upcoming {
         info_hash: hash(1),
         addr: PeerV6 {
             ip: [1; 16],
@@ -601,8 +516,8 @@ fn warming_reads_only() {
         },
         seeder: false,
     }]);
-    assert_eq!(s.stats(), before);
-    s.check_invariants();
+    assert_eq!(w.s.stats(), before);
+    w.s.check_invariants();
 }
 
 mod model {
