@@ -128,10 +128,7 @@ impl Listener {
 
     pub(crate) fn started(&mut self, op: ListenOp) {
         match op {
-            ListenOp::Accept(k) => {
-                self.in_flight |= 1 << k;
-                self.addrs[k].len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            }
+            ListenOp::Accept(k) => self.in_flight |= 1 << k,
             ListenOp::Cancel(k) => self.cancelled |= 1 << k,
             ListenOp::Backoff => {
                 self.backoff_due = false;

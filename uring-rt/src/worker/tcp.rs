@@ -8,7 +8,7 @@ use crate::bufring::BufRing;
 use crate::ctx::Ctx;
 use crate::handler::{ConnId, Handler};
 use crate::socket;
-use crate::tcp::accept::{backs_off, ListenOp, ListenerId};
+use crate::tcp::accept::{backs_off, ListenOp, ListenerId, ACCEPTS};
 use crate::tcp::conn::{Op, Phase, ReadSide};
 use crate::tcp::outbound::NextSend;
 use crate::tcp::WAITING_MAX;
@@ -33,12 +33,14 @@ impl<M: Copy + Send + 'static> Worker<M> {
         let Some(l) = self.ctx.tcp.listeners.get_mut(index) else {
             return;
         };
+        if k >= ACCEPTS {
+            return;
+        }
         l.completed(k);
+        // Only slot `k`'s buffer is read: the kernel may be writing the others.
+        let a = &l.addrs[k];
         // Unspecified if the kernel wrote no usable address.
-        let peer = l
-            .addrs
-            .get(k)
-            .and_then(|a| socket::sockaddr_to_std(&a.storage, a.len))
+        let peer = socket::sockaddr_to_std(&a.storage, a.len)
             .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
         if res < 0 {
             if res != -libc::ECANCELED {
@@ -53,10 +55,12 @@ impl<M: Copy + Send + 'static> Worker<M> {
                     self.ctx.stats.accept_backoffs += 1;
                 }
             }
-            self.ctx.tcp.listeners_dirty = !draining;
+            self.ctx.tcp.listeners_dirty |= !draining;
             return;
         }
-        self.ctx.tcp.listeners_dirty = !draining;
+        // Re-arm (not while draining; a flag still set from a partly
+        // refused flush stays set).
+        self.ctx.tcp.listeners_dirty |= !draining;
         // SAFETY: a successful ACCEPT returns a new fd that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(res) };
         if draining {
@@ -324,6 +328,9 @@ impl<M: Copy + Send + 'static> Worker<M> {
                     let e = match op {
                         ListenOp::Accept(k) => {
                             let a = &mut l.addrs[k];
+                            // Before the SQE exists: the kernel reads it at
+                            // submission.
+                            a.len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
                             opcode::Accept::new(
                                 Fd(l.sock.as_raw_fd()),
                                 (&raw mut a.storage).cast(),
