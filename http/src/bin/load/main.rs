@@ -27,13 +27,12 @@
 //!
 //! Modules: [`args`] (command line), [`thread`] (the load thread and its
 //! connections), [`request`] (request templates), [`response`] (response
-//! checks), [`peers`] (torrents and simulated peers), [`tls`] (the rustls
-//! client), [`tally`] (counters), [`cpu`] (CPU time), [`histogram`]
-//! (latency). This file spawns the threads and prints.
+//! checks), [`tls`] (the rustls client), [`tally`] (counters). Torrents,
+//! simulated peers, CPU time and the thread harness are shared with the
+//! other load generators in [`riptide_common::loadgen`]. This file starts
+//! the threads and prints.
 
 mod args;
-mod cpu;
-mod peers;
 mod request;
 mod response;
 mod tally;
@@ -41,30 +40,28 @@ mod thread;
 mod tls;
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
-use anyhow::{bail, Context};
 use clap::Parser;
+use riptide_common::loadgen::run::{self, Gate, TrackerCpu};
+use riptide_common::loadgen::{info_hash, CpuTime};
 
 use crate::args::{check, Args, ConnMode};
-use crate::cpu::CpuTime;
-use crate::tally::{sum_live, Live, Tally};
-use crate::thread::{Plan, ThreadResult, Worker};
+use crate::tally::{Live, Tally};
+use crate::thread::{Plan, Worker};
 use riptide_common::histogram::Histogram;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     check(&args)?;
     let tls = tls::client_config(&args)?;
-    let threads = args.threads;
-    let duration = args.duration;
-    let quiet = args.quiet;
-    let cores = args.cores.clone();
+    let threads = args.run.threads;
+    let duration = args.run.duration;
+    let quiet = args.run.quiet;
     let server_pid = args.server_pid;
     let host = args.host.clone().unwrap_or_else(|| args.target.to_string());
-    let mode = match (args.mode, args.tls) {
+    let mode = match (args.mode, args.tls.tls) {
         (ConnMode::KeepAlive, false) => "plain keep-alive".to_owned(),
         (ConnMode::Close, false) => "plain close".to_owned(),
         (m, true) => format!(
@@ -84,8 +81,8 @@ fn main() -> anyhow::Result<()> {
         threads,
         args.target,
         args.announce_percent,
-        args.torrents,
-        args.pareto,
+        args.run.torrents,
+        args.run.pareto,
         if args.rate == 0 {
             "saturation".to_owned()
         } else {
@@ -93,58 +90,31 @@ fn main() -> anyhow::Result<()> {
         }
     );
     let connections = args.connections;
+    let info_hashes = (0..args.run.torrents).map(info_hash).collect();
     let plan = Arc::new(Plan {
-        info_hashes: (0..args.torrents).map(peers::info_hash).collect(),
-        host,
-        tls,
         args,
-        stop: AtomicBool::new(false),
-        failed: AtomicBool::new(false),
+        host,
+        info_hashes,
+        tls,
     });
-    let barrier = Arc::new(Barrier::new(threads + 1));
-    let lives: Vec<Arc<Live>> = (0..threads).map(|_| Arc::new(Live::default())).collect();
-    let mut handles = Vec::with_capacity(threads);
-    for i in 0..threads {
-        let plan = Arc::clone(&plan);
-        let barrier = Arc::clone(&barrier);
-        let live = Arc::clone(&lives[i]);
-        let core = (!cores.is_empty()).then(|| cores[i % cores.len()]);
-        let conns = connections / threads + usize::from(i < connections % threads);
-        let handle = std::thread::Builder::new()
-            .name(format!("load-{i}"))
-            .spawn(move || -> anyhow::Result<ThreadResult> {
-                if let Some(core) = core {
-                    if let Err(e) = riptide_common::pinning::pin_current_thread(core) {
-                        plan.failed.store(true, Ordering::Relaxed);
-                        barrier.wait();
-                        bail!("pin thread {i} to core {core}: {e}");
-                    }
-                }
-                Worker::new(&plan, i, conns).run(&live, &barrier)
-            })
-            .context("spawn load thread")?;
-        handles.push(handle);
-    }
+    let gate = Arc::new(Gate::new(threads, 1));
+    let lives: Arc<[Arc<Live>]> = (0..threads).map(|_| Arc::default()).collect();
+    let handles = run::spawn(threads, |i| plan.args.run.core(i), &gate, {
+        let (plan, gate, lives) = (Arc::clone(&plan), Arc::clone(&gate), Arc::clone(&lives));
+        move |i| {
+            let conns = connections / threads + usize::from(i < connections % threads);
+            Worker::new(&plan, i, conns).run(&lives[i], &gate)
+        }
+    })?;
 
-    barrier.wait();
+    gate.wait();
     let start = Instant::now();
-    let server_start = server_pid.and_then(cpu::process);
+    let tracker_start = TrackerCpu::start(server_pid);
     let mut server_cpu = None;
-    if !plan.failed.load(Ordering::Relaxed) {
+    if !gate.failed() {
         let mut prev = [0; 3];
-        let mut second = 1;
-        loop {
-            let tick = start + Duration::from_secs(second);
-            let end = start + duration;
-            let now = Instant::now();
-            if now >= end || handles.iter().all(std::thread::JoinHandle::is_finished) {
-                break;
-            }
-            std::thread::sleep(tick.min(end) - now);
-            if Instant::now() < tick {
-                continue; // the run ended inside this second
-            }
-            let cur = sum_live(&lives);
+        run::each_second(start, duration, &handles, |second| {
+            let cur = Live::sum(&lives);
             if !quiet {
                 println!(
                     "[{second:>4}s] responses/s: {} errors/s: {} connections/s: {}",
@@ -154,32 +124,21 @@ fn main() -> anyhow::Result<()> {
                 );
             }
             prev = cur;
-            second += 1;
-        }
+        });
         // The threads stop at the same deadline; read the tracker now.
-        server_cpu = server_start.and_then(|s| Some(cpu::process(server_pid?)?.since(s)));
+        server_cpu = tracker_start.and_then(|t| t.elapsed());
     }
-    plan.stop.store(true, Ordering::Relaxed);
+    gate.stop();
 
     let mut total = Tally::default();
     let mut latency = Histogram::new();
     let mut load_cpu = CpuTime::default();
-    let mut errors = Vec::new();
     let mut first_error = None;
-    for h in handles {
-        match h.join() {
-            Ok(Ok(r)) => {
-                total.add(&r.at_deadline);
-                latency.add(&r.latency);
-                load_cpu.add(r.cpu);
-                first_error = first_error.or(r.first_error);
-            }
-            Ok(Err(e)) => errors.push(format!("{e:#}")),
-            Err(_) => errors.push("a load thread panicked".into()),
-        }
-    }
-    if !errors.is_empty() {
-        bail!("{}", errors.join("; "));
+    for r in run::join_all(handles)? {
+        total.add(&r.at_deadline);
+        latency.add(&r.latency);
+        load_cpu.add(r.cpu);
+        first_error = first_error.or(r.first_error);
     }
 
     let secs = duration.as_secs_f64();
@@ -216,17 +175,6 @@ fn main() -> anyhow::Result<()> {
         line,
         " latency p50 {p50}us p99 {p99}us; load CPU {load_user:.2} + {load_sys:.2} us/response (user + sys)"
     );
-    if let Some(s) = server_cpu {
-        let (u, sy) = s.per(responses);
-        let _ = write!(line, "; tracker CPU {u:.2} + {sy:.2} us/response");
-    }
-    if total.skipped > 0 {
-        let _ = write!(line, "; skipped (no free connection) {}", total.skipped);
-    }
-    println!("{line}");
-    if let Some(e) = first_error {
-        println!("first error: {e}");
-    }
     let peers_per_announce = if total.ok[0] == 0 {
         0.0
     } else {
@@ -240,9 +188,15 @@ fn main() -> anyhow::Result<()> {
         total.errors(),
         rate(total.connections),
     );
-    if let Some(s) = server_cpu {
-        let (u, sy) = s.per(responses);
-        let _ = write!(result, " tracker_user_us={u:.3} tracker_sys_us={sy:.3}");
+    if let Some(cpu) = server_cpu {
+        run::write_tracker_cpu(&mut line, &mut result, cpu, responses, "response");
+    }
+    if total.skipped > 0 {
+        let _ = write!(line, "; skipped (no free connection) {}", total.skipped);
+    }
+    println!("{line}");
+    if let Some(e) = first_error {
+        println!("first error: {e}");
     }
     let _ = write!(
         result,

@@ -2,8 +2,7 @@
 //! of it to its [`Live`] now and then, which the main thread sums for the
 //! per-second lines.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use riptide_common::loadgen::run;
 
 /// Request kinds, indexing `sent` and `ok`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -12,14 +11,9 @@ pub(crate) enum Kind {
     Scrape = 1,
 }
 
-/// Counters one thread publishes for the per-second lines. Own cache lines.
-#[repr(align(128))]
-#[derive(Default)]
-pub(crate) struct Live {
-    pub(crate) ok: AtomicU64,
-    pub(crate) errors: AtomicU64,
-    pub(crate) connections: AtomicU64,
-}
+/// What one thread publishes for the per-second lines: ok, errors,
+/// connections.
+pub(crate) type Live = run::Live<3>;
 
 /// What a thread counts; plain integers.
 #[derive(Clone, Copy, Default, Debug)]
@@ -91,19 +85,6 @@ impl Tally {
     }
 
     pub(crate) fn publish(&self, live: &Live) {
-        live.ok.store(self.ok_total(), Ordering::Relaxed);
-        live.errors.store(self.errors(), Ordering::Relaxed);
-        live.connections.store(self.connections, Ordering::Relaxed);
+        live.publish([self.ok_total(), self.errors(), self.connections]);
     }
-}
-
-/// Sum of the published counters: (ok, errors, connections).
-pub(crate) fn sum_live(lives: &[Arc<Live>]) -> [u64; 3] {
-    let mut s = [0; 3];
-    for l in lives {
-        s[0] += l.ok.load(Ordering::Relaxed);
-        s[1] += l.errors.load(Ordering::Relaxed);
-        s[2] += l.connections.load(Ordering::Relaxed);
-    }
-    s
 }

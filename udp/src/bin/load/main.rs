@@ -25,9 +25,10 @@
 //!
 //! Modules: [`args`] (command line), [`thread`] (the load thread and its
 //! sockets), [`inflight`] (transaction ids of requests in flight),
-//! [`peers`] (torrents and simulated peers), [`tally`] (counters),
-//! [`histogram`] (latency). This file spawns the threads, prints the
-//! per-second lines and the summary.
+//! [`peers`] (the peers of `--fill-peers`), [`tally`] (counters). Torrents,
+//! simulated peers and the thread harness are shared with the other load
+//! generators in [`riptide_common::loadgen`]. This file starts the
+//! threads, prints the per-second lines and the summary.
 
 mod args;
 mod inflight;
@@ -36,33 +37,34 @@ mod tally;
 mod thread;
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
-use anyhow::{bail, Context};
 use clap::Parser;
+use riptide_common::loadgen::info_hash;
+use riptide_common::loadgen::run::{self, Gate};
+use riptide_common::InfoHash;
 
 use crate::args::{check, Args};
-use crate::peers::info_hash;
-use crate::tally::{sum_live, Live, Tally, ANNOUNCE, CONNECT, ERROR, KIND_NAMES, SCRAPE};
-use crate::thread::{Plan, ThreadResult, Worker};
+use crate::tally::{
+    Live, Tally, ANNOUNCE, CONNECT, ERROR, KIND_NAMES, LIVE_SENT, LIVE_TIMEOUTS, SCRAPE,
+};
+use crate::thread::{Plan, Worker};
 use riptide_common::histogram::Histogram;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     check(&args)?;
     if args.list_info_hashes {
-        for i in 0..args.torrents {
-            println!("{}", peers::info_hash(i));
+        for i in 0..args.run.torrents {
+            println!("{}", InfoHash(info_hash(i)));
         }
         return Ok(());
     }
-    let threads = args.threads;
-    let duration = args.duration;
-    let quiet = args.quiet;
+    let threads = args.run.threads;
+    let duration = args.run.duration;
+    let quiet = args.run.quiet;
     let fill_peers = args.fill_peers;
-    let cores = args.cores.clone();
     eprintln!(
         "riptide-udp-load: {} thread(s) -> {}, {} torrents (pareto {}), mix {:?}, {}",
         threads,
@@ -71,8 +73,8 @@ fn main() -> anyhow::Result<()> {
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(" "),
-        args.torrents,
-        args.pareto,
+        args.run.torrents,
+        args.run.pareto,
         args.mix,
         if args.rate == 0 {
             format!("open loop, window {}/thread", args.window)
@@ -80,63 +82,29 @@ fn main() -> anyhow::Result<()> {
             format!("{} requests/s offered", args.rate)
         }
     );
-    let plan = Arc::new(Plan {
-        info_hashes: (0..args.torrents).map(info_hash).collect(),
-        args,
-        stop: AtomicBool::new(false),
-        failed: AtomicBool::new(false),
-    });
-    let barrier = Arc::new(Barrier::new(threads + 1));
-    let lives: Vec<Arc<Live>> = (0..threads).map(|_| Arc::new(Live::default())).collect();
-    let mut handles = Vec::with_capacity(threads);
-    for i in 0..threads {
-        let plan = Arc::clone(&plan);
-        let barrier = Arc::clone(&barrier);
-        let live = Arc::clone(&lives[i]);
-        let core = (!cores.is_empty()).then(|| cores[i % cores.len()]);
-        let handle = std::thread::Builder::new()
-            .name(format!("load-{i}"))
-            .spawn(move || -> anyhow::Result<ThreadResult> {
-                if let Some(core) = core {
-                    if let Err(e) = riptide_common::pinning::pin_current_thread(core) {
-                        plan.failed.store(true, Ordering::Relaxed);
-                        barrier.wait();
-                        bail!("pin thread {i} to core {core}: {e}");
-                    }
-                }
-                let worker = match Worker::new(&plan, i) {
-                    Ok(w) => w,
-                    Err(e) => {
-                        plan.failed.store(true, Ordering::Relaxed);
-                        barrier.wait();
-                        return Err(e);
-                    }
-                };
-                worker.run(&live, &barrier)
-            })
-            .context("spawn load thread")?;
-        handles.push(handle);
-    }
+    let info_hashes = (0..args.run.torrents)
+        .map(|i| InfoHash(info_hash(i)))
+        .collect();
+    let plan = Arc::new(Plan { args, info_hashes });
+    let gate = Arc::new(Gate::new(threads, 1));
+    let lives: Arc<[Arc<Live>]> = (0..threads).map(|_| Arc::default()).collect();
+    let handles = run::spawn(threads, |i| plan.args.run.core(i), &gate, {
+        let (plan, gate, lives) = (Arc::clone(&plan), Arc::clone(&gate), Arc::clone(&lives));
+        move |i| {
+            let (worker, poll, events) =
+                gate.start(Worker::new(&plan, i).and_then(Worker::connect))?;
+            worker.run(poll, events, &lives[i], &gate)
+        }
+    })?;
 
-    barrier.wait();
+    gate.wait();
     let start = Instant::now();
-    if !plan.failed.load(Ordering::Relaxed) {
-        let mut prev = (0, [0; 4], 0);
-        let mut second = 1;
-        loop {
-            let tick = start + Duration::from_secs(second);
-            let end = start + duration;
-            let now = Instant::now();
-            if now >= end || handles.iter().all(std::thread::JoinHandle::is_finished) {
-                break;
-            }
-            std::thread::sleep(tick.min(end) - now);
-            if Instant::now() < tick {
-                continue; // the run ended inside this second
-            }
-            let cur = sum_live(&lives);
+    if !gate.failed() {
+        let mut prev = [0; 6];
+        run::each_second(start, duration, &handles, |second| {
+            let cur = Live::sum(&lives);
             if !quiet {
-                let r: Vec<u64> = (0..4).map(|k| cur.1[k] - prev.1[k]).collect();
+                let r: Vec<u64> = (0..4).map(|k| cur[k] - prev[k]).collect();
                 println!(
                     "[{second:>4}s] responses/s: {} (announce {}, scrape {}, connect {}, error {}) sent/s: {} timeouts: {}",
                     r.iter().sum::<u64>(),
@@ -144,33 +112,22 @@ fn main() -> anyhow::Result<()> {
                     r[SCRAPE],
                     r[CONNECT],
                     r[ERROR],
-                    cur.0 - prev.0,
-                    cur.2 - prev.2,
+                    cur[LIVE_SENT] - prev[LIVE_SENT],
+                    cur[LIVE_TIMEOUTS] - prev[LIVE_TIMEOUTS],
                 );
             }
             prev = cur;
-            second += 1;
-        }
+        });
     }
-    plan.stop.store(true, Ordering::Relaxed);
+    gate.stop();
 
     let mut at_deadline = Tally::default();
     let mut total = Tally::default();
     let mut latency = Histogram::new();
-    let mut errors = Vec::new();
-    for h in handles {
-        match h.join() {
-            Ok(Ok(r)) => {
-                at_deadline.add(&r.at_deadline);
-                total.add(&r.total);
-                latency.add(&r.latency);
-            }
-            Ok(Err(e)) => errors.push(format!("{e:#}")),
-            Err(_) => errors.push("a load thread panicked".into()),
-        }
-    }
-    if !errors.is_empty() {
-        bail!("{}", errors.join("; "));
+    for r in run::join_all(handles)? {
+        at_deadline.add(&r.at_deadline);
+        total.add(&r.total);
+        latency.add(&r.latency);
     }
 
     let secs = duration.as_secs_f64();

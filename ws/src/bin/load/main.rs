@@ -22,29 +22,29 @@
 //! `--duration` (for RSS per idle connection).
 //!
 //! Modules: [`args`] (command line), [`thread`] (the load thread and its
-//! connections), [`json`] (messages out, scanning messages in), [`tls`]
-//! (the rustls client), [`tally`] (counters). CPU time, info hashes and the
-//! Pareto pick are shared with riptide-http-load in
-//! [`riptide_common::loadgen`].
+//! connections), [`json`] (messages out, scanning messages in), [`tally`]
+//! (counters). CPU time, info hashes, the Pareto pick and the thread
+//! harness are shared with the other load generators in
+//! [`riptide_common::loadgen`]; the rustls client with riptide-http-load
+//! in [`riptide_stream::insecure`].
 
 mod args;
 mod json;
 mod tally;
 mod thread;
-mod tls;
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
 use clap::Parser;
-use riptide_common::loadgen::{info_hash, process_cpu, CpuTime};
+use riptide_common::loadgen::run::{self, Gate, TrackerCpu};
+use riptide_common::loadgen::{info_hash, CpuTime};
+use riptide_stream::insecure;
 
 use crate::args::{check, Args};
-use crate::tally::{sum_live, Live, Tally};
-use crate::thread::{Plan, ThreadResult, Worker, TORRENTS_PER_PEER};
+use crate::tally::{Live, Tally};
+use crate::thread::{Plan, Worker, TORRENTS_PER_PEER};
 
 /// Raise the soft limit on open files to the hard one.
 fn raise_nofile() {
@@ -54,16 +54,43 @@ fn raise_nofile() {
     }
 }
 
+/// `--idle`: once every peer's announce is answered (or 15 s are gone),
+/// print `IDLE READY ...` for the script that measures the tracker's RSS.
+fn report_idle_ready<T>(
+    start: Instant,
+    duration: Duration,
+    handles: &[std::thread::JoinHandle<T>],
+    lives: &[Arc<Live>],
+    connections: usize,
+) {
+    let end = start + duration;
+    loop {
+        let now = Instant::now();
+        if now >= end || handles.iter().all(std::thread::JoinHandle::is_finished) {
+            return;
+        }
+        let cur = Live::sum(lives);
+        if cur[0] >= connections as u64 || now >= start + Duration::from_secs(15) {
+            println!(
+                "IDLE READY connections={} announced={} errors={}",
+                cur[4], cur[0], cur[3]
+            );
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     check(&args)?;
     raise_nofile();
-    let tls = tls::client_config(&args)?;
-    let threads = args.threads;
-    let duration = args.duration;
-    let quiet = args.quiet;
+    let tls = insecure::client_config(&args.tls, rustls::DEFAULT_VERSIONS)?
+        .map(|(config, name)| (Arc::new(config), name));
+    let threads = args.run.threads;
+    let duration = args.run.duration;
+    let quiet = args.run.quiet;
     let idle = args.idle;
-    let cores = args.cores.clone();
     let server_pid = args.server_pid;
     let connections = args.connections;
     let host = args.host.clone().unwrap_or_else(|| args.target.to_string());
@@ -71,10 +98,10 @@ fn main() -> anyhow::Result<()> {
         "riptide-ws-load: {} connection(s) on {} thread(s) -> {}://{}, {} torrents (pareto {}, {} per peer), {} offers of {} B per announce, {}% answered, {} in flight{}",
         connections,
         threads,
-        if args.tls { "wss" } else { "ws" },
+        if args.tls.tls { "wss" } else { "ws" },
         args.target,
-        args.torrents,
-        args.pareto,
+        args.run.torrents,
+        args.run.pareto,
         TORRENTS_PER_PEER,
         args.offers,
         args.sdp_bytes,
@@ -82,7 +109,7 @@ fn main() -> anyhow::Result<()> {
         args.in_flight,
         if idle { ", idle" } else { "" },
     );
-    let info_hashes: Vec<[u8; 20]> = (0..args.torrents).map(info_hash).collect();
+    let info_hashes: Vec<[u8; 20]> = (0..args.run.torrents).map(info_hash).collect();
     let info_hash_lits = info_hashes
         .iter()
         .map(|h| {
@@ -92,84 +119,43 @@ fn main() -> anyhow::Result<()> {
         })
         .collect();
     let plan = Arc::new(Plan {
+        args,
+        host,
         info_hashes,
         info_hash_lits,
-        host,
         tls,
-        args,
-        stop: AtomicBool::new(false),
-        failed: AtomicBool::new(false),
     });
-    let ready = Arc::new(Barrier::new(threads + 1));
-    let start_barrier = Arc::new(Barrier::new(threads + 1));
-    let lives: Vec<Arc<Live>> = (0..threads).map(|_| Arc::new(Live::default())).collect();
-    let mut handles = Vec::with_capacity(threads);
+    // Two stages: every connection upgraded, then go.
+    let gate = Arc::new(Gate::new(threads, 2));
+    let lives: Arc<[Arc<Live>]> = (0..threads).map(|_| Arc::default()).collect();
     let connect_start = Instant::now();
-    for i in 0..threads {
-        let plan = Arc::clone(&plan);
-        let ready = Arc::clone(&ready);
-        let start = Arc::clone(&start_barrier);
-        let live = Arc::clone(&lives[i]);
-        let core = (!cores.is_empty()).then(|| cores[i % cores.len()]);
-        let conns = connections / threads + usize::from(i < connections % threads);
-        let handle = std::thread::Builder::new()
-            .name(format!("load-{i}"))
-            .spawn(move || -> anyhow::Result<ThreadResult> {
-                if let Some(core) = core {
-                    if let Err(e) = riptide_common::pinning::pin_current_thread(core) {
-                        plan.failed.store(true, Ordering::Relaxed);
-                        ready.wait();
-                        start.wait();
-                        bail!("pin thread {i} to core {core}: {e}");
-                    }
-                }
-                Worker::new(&plan, i, conns).run(&live, &ready, &start)
-            })
-            .context("spawn load thread")?;
-        handles.push(handle);
-    }
+    let handles = run::spawn(threads, |i| plan.args.run.core(i), &gate, {
+        let (plan, gate, lives) = (Arc::clone(&plan), Arc::clone(&gate), Arc::clone(&lives));
+        move |i| {
+            let conns = connections / threads + usize::from(i < connections % threads);
+            Worker::new(&plan, i, conns).run(&lives[i], &gate)
+        }
+    })?;
 
-    ready.wait();
+    gate.wait();
     let upgraded_after = connect_start.elapsed();
-    if !quiet && !plan.failed.load(Ordering::Relaxed) {
+    if !quiet && !gate.failed() {
         println!(
             "{connections} connections upgraded in {:.2} s",
             upgraded_after.as_secs_f64()
         );
     }
-    let server_start = server_pid.and_then(process_cpu);
-    start_barrier.wait();
+    let tracker_start = TrackerCpu::start(server_pid);
+    gate.wait();
     let start = Instant::now();
     let mut server_cpu = None;
-    if !plan.failed.load(Ordering::Relaxed) {
+    if !gate.failed() {
+        if idle {
+            report_idle_ready(start, duration, &handles, &lives, connections);
+        }
         let mut prev = [0; 5];
-        let mut second = 1;
-        let mut idle_reported = false;
-        loop {
-            let end = start + duration;
-            let now = Instant::now();
-            if now >= end || handles.iter().all(std::thread::JoinHandle::is_finished) {
-                break;
-            }
-            if idle && !idle_reported {
-                let cur = sum_live(&lives);
-                // Every peer's announce answered (or 15 s gone).
-                if cur[0] >= connections as u64 || now >= start + Duration::from_secs(15) {
-                    println!(
-                        "IDLE READY connections={} announced={} errors={}",
-                        cur[4], cur[0], cur[3]
-                    );
-                    idle_reported = true;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-                continue;
-            }
-            let tick = start + Duration::from_secs(second);
-            std::thread::sleep(tick.min(end) - now);
-            if Instant::now() < tick {
-                continue;
-            }
-            let cur = sum_live(&lives);
+        run::each_second(start, duration, &handles, |second| {
+            let cur = Live::sum(&lives);
             if !quiet && !idle {
                 let d = |k: usize| cur[k] - prev[k];
                 println!(
@@ -182,31 +168,20 @@ fn main() -> anyhow::Result<()> {
                 );
             }
             prev = cur;
-            second += 1;
-        }
-        server_cpu = server_start.and_then(|s| Some(process_cpu(server_pid?)?.since(s)));
+        });
+        server_cpu = tracker_start.and_then(|t| t.elapsed());
     }
-    plan.stop.store(true, Ordering::Relaxed);
+    gate.stop();
 
     let mut window = Tally::default();
     let mut total = Tally::default();
     let mut load_cpu = CpuTime::default();
-    let mut errors = Vec::new();
     let mut first_error = None;
-    for h in handles {
-        match h.join() {
-            Ok(Ok(r)) => {
-                window.add(&r.window);
-                total.add(&r.total);
-                load_cpu.add(r.cpu);
-                first_error = first_error.or(r.first_error);
-            }
-            Ok(Err(e)) => errors.push(format!("{e:#}")),
-            Err(_) => errors.push("a load thread panicked".into()),
-        }
-    }
-    if !errors.is_empty() {
-        bail!("{}", errors.join("; "));
+    for r in run::join_all(handles)? {
+        window.add(&r.window);
+        total.add(&r.total);
+        load_cpu.add(r.cpu);
+        first_error = first_error.or(r.first_error);
     }
 
     let secs = duration.as_secs_f64();
@@ -231,14 +206,6 @@ fn main() -> anyhow::Result<()> {
         w.timeouts,
         w.unmatched_replies,
     );
-    if let Some(s) = server_cpu {
-        let (u, sy) = s.per(messages);
-        let _ = write!(line, "; tracker CPU {u:.2} + {sy:.2} us/message");
-    }
-    println!("{line}");
-    if let Some(e) = first_error {
-        println!("first error: {e}");
-    }
     let mut result = format!(
         "RESULT messages_per_s={} replies_per_s={} offers_per_s={} answers_per_s={} announces_sent_per_s={} answers_sent_per_s={} errors={} failures={} closed={} timeouts={} unmatched_replies={} load_user_us={load_user:.3} load_sys_us={load_sys:.3}",
         rate(messages),
@@ -253,9 +220,12 @@ fn main() -> anyhow::Result<()> {
         w.timeouts,
         w.unmatched_replies,
     );
-    if let Some(s) = server_cpu {
-        let (u, sy) = s.per(messages);
-        let _ = write!(result, " tracker_user_us={u:.3} tracker_sys_us={sy:.3}");
+    if let Some(cpu) = server_cpu {
+        run::write_tracker_cpu(&mut line, &mut result, cpu, messages, "message");
+    }
+    println!("{line}");
+    if let Some(e) = first_error {
+        println!("first error: {e}");
     }
     let _ = write!(
         result,

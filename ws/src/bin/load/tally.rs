@@ -2,19 +2,11 @@
 //! of it to its [`Live`] now and then, which the main thread sums for the
 //! per-second lines.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use riptide_common::loadgen::run;
 
-/// Counters one thread publishes for the per-second lines. Own cache lines.
-#[repr(align(128))]
-#[derive(Default)]
-pub(crate) struct Live {
-    pub(crate) replies: AtomicU64,
-    pub(crate) offers: AtomicU64,
-    pub(crate) answers: AtomicU64,
-    pub(crate) errors: AtomicU64,
-    pub(crate) upgraded: AtomicU64,
-}
+/// What one thread publishes for the per-second lines: replies, offers,
+/// answers, errors, upgraded.
+pub(crate) type Live = run::Live<5>;
 
 /// What a thread counts; plain integers.
 #[derive(Clone, Copy, Default, Debug)]
@@ -99,23 +91,12 @@ impl Tally {
     }
 
     pub(crate) fn publish(&self, live: &Live) {
-        live.replies.store(self.replies, Ordering::Relaxed);
-        live.offers.store(self.offers, Ordering::Relaxed);
-        live.answers.store(self.answers, Ordering::Relaxed);
-        live.errors.store(self.errors(), Ordering::Relaxed);
-        live.upgraded.store(self.upgraded, Ordering::Relaxed);
+        live.publish([
+            self.replies,
+            self.offers,
+            self.answers,
+            self.errors(),
+            self.upgraded,
+        ]);
     }
-}
-
-/// Sum of the published counters: (replies, offers, answers, errors, upgraded).
-pub(crate) fn sum_live(lives: &[Arc<Live>]) -> [u64; 5] {
-    let mut s = [0; 5];
-    for l in lives {
-        s[0] += l.replies.load(Ordering::Relaxed);
-        s[1] += l.offers.load(Ordering::Relaxed);
-        s[2] += l.answers.load(Ordering::Relaxed);
-        s[3] += l.errors.load(Ordering::Relaxed);
-        s[4] += l.upgraded.load(Ordering::Relaxed);
-    }
-    s
 }

@@ -12,8 +12,7 @@
 //! A plain message allocates nothing (rustls allocates inside itself).
 
 use std::io::{self, Read as _, Write as _};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -21,6 +20,7 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use riptide_common::loadgen::run::Gate;
 use riptide_common::loadgen::{pick_torrent, splitmix, this_thread_cpu, CpuTime};
 use riptide_ws::protocol::{
     write_client_frame, Flow, FrameLimits, FrameReader, Message, Opcode, Role, MAX_HEADER_LEN,
@@ -54,8 +54,6 @@ pub(crate) struct Plan {
     /// The same as JSON literals.
     pub(crate) info_hash_lits: Vec<Vec<u8>>,
     pub(crate) tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
-    pub(crate) stop: AtomicBool,
-    pub(crate) failed: AtomicBool,
 }
 
 /// Where a connection is in its life.
@@ -178,10 +176,10 @@ impl<'a> Worker<'a> {
                 peer_lit[9..21].copy_from_slice(id.as_bytes());
                 let mut torrents = [0; TORRENTS_PER_PEER];
                 for t in &mut torrents {
-                    *t = pick_torrent(&mut rng, plan.info_hashes.len(), args.pareto) as u32;
+                    *t = pick_torrent(&mut rng, plan.info_hashes.len(), args.run.pareto) as u32;
                 }
                 Conn {
-                    seeder: rng.random_bool(args.seeders),
+                    seeder: rng.random_bool(args.run.seeders),
                     phase: Phase::Closed,
                     stream: None,
                     tls: None,
@@ -641,13 +639,14 @@ impl<'a> Worker<'a> {
         poll: &mut Poll,
         events: &mut Events,
         live: &Live,
+        gate: &Gate,
         until: Instant,
         connect_phase: bool,
     ) -> anyhow::Result<()> {
         let mut next_sweep = Instant::now();
         loop {
             let now = Instant::now();
-            if now >= until || self.plan.stop.load(Ordering::Relaxed) {
+            if now >= until || gate.stopped() {
                 return Ok(());
             }
             if now >= next_sweep {
@@ -673,52 +672,35 @@ impl<'a> Worker<'a> {
         }
     }
 
-    /// Connect, wait at `ready` (every thread upgraded), wait at `start`
-    /// (the main thread's go), load until the deadline.
-    pub(crate) fn run(
-        mut self,
-        live: &Live,
-        ready: &Barrier,
-        start: &Barrier,
-    ) -> anyhow::Result<ThreadResult> {
-        let plan = self.plan;
-        let args = &plan.args;
-        let mut poll = match Poll::new() {
-            Ok(p) => p,
-            Err(e) => {
-                plan.failed.store(true, Ordering::Relaxed);
-                ready.wait();
-                start.wait();
-                return Err(e).context("mio poll");
-            }
-        };
-        let mut events = Events::with_capacity(1024);
+    /// Connect, wait at `gate` (every thread upgraded, then the main
+    /// thread's go), load until the deadline.
+    pub(crate) fn run(mut self, live: &Live, gate: &Gate) -> anyhow::Result<ThreadResult> {
+        let args = &self.plan.args;
         let connect_deadline = Instant::now() + Duration::from_secs(60) + args.timeout;
-        let r = self.spin(&mut poll, &mut events, live, connect_deadline, true);
-        if r.is_err() || (self.tally.upgraded as usize) < self.conns.len() {
-            plan.failed.store(true, Ordering::Relaxed);
-        }
-        ready.wait();
-        start.wait();
-        r?;
-        if plan.failed.load(Ordering::Relaxed) {
-            bail!(
-                "not every connection upgraded ({} of {} on this thread; first error: {})",
-                self.tally.upgraded,
-                self.conns.len(),
-                self.first_error.as_deref().unwrap_or("none")
-            );
-        }
+        let set_up = Poll::new().context("mio poll").and_then(|mut poll| {
+            let mut events = Events::with_capacity(1024);
+            self.spin(&mut poll, &mut events, live, gate, connect_deadline, true)?;
+            if (self.tally.upgraded as usize) < self.conns.len() {
+                bail!(
+                    "not every connection upgraded ({} of {} on this thread; first error: {})",
+                    self.tally.upgraded,
+                    self.conns.len(),
+                    self.first_error.as_deref().unwrap_or("none")
+                );
+            }
+            Ok((poll, events))
+        });
+        let (mut poll, mut events) = gate.start(set_up)?;
         let before = self.tally;
         let cpu_start = this_thread_cpu();
-        let deadline = Instant::now() + args.duration;
+        let deadline = Instant::now() + args.run.duration;
         self.running = true;
         let now = Instant::now();
         for i in 0..self.conns.len() {
             self.top_up(i, now);
             self.drive(i);
         }
-        self.spin(&mut poll, &mut events, live, deadline, false)?;
+        self.spin(&mut poll, &mut events, live, gate, deadline, false)?;
         let cpu = this_thread_cpu().since(cpu_start);
         self.tally.publish(live);
         Ok(ThreadResult {

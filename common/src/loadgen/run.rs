@@ -1,0 +1,287 @@
+//! The harness around the load threads: they start together at a
+//! [`Gate`] ([`spawn`] names and pins them), publish counters to their
+//! [`Live`] for the main thread's per-second lines ([`each_second`]), and
+//! hand back their results when joined ([`join_all`]). [`TrackerCpu`]
+//! measures the tracker's CPU time over the same window.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+
+use super::{process_cpu, CpuTime};
+
+/// How the main thread and the load threads start and stop a run: they
+/// meet at a barrier at each of the run's start stages (e.g. every
+/// connection upgraded, then go); a thread that cannot start marks the run
+/// failed and still passes every stage, so no one waits forever. The main
+/// thread raises the stop flag when the time is up.
+#[derive(Debug)]
+pub struct Gate {
+    barrier: Barrier,
+    stages: usize,
+    failed: AtomicBool,
+    stop: AtomicBool,
+}
+
+impl Gate {
+    /// A gate for `threads` load threads and the main thread, with
+    /// `stages` meetings before the load starts.
+    pub fn new(threads: usize, stages: usize) -> Self {
+        Self {
+            barrier: Barrier::new(threads + 1),
+            stages,
+            failed: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+        }
+    }
+
+    /// The main thread: waits at the next stage for every load thread.
+    pub fn wait(&self) {
+        self.barrier.wait();
+    }
+
+    /// A load thread's start: marks the run failed if `set_up` is an
+    /// error, passes every stage, and returns what was set up, or the
+    /// thread's own error, or an error when another thread failed.
+    pub fn start<T>(&self, set_up: anyhow::Result<T>) -> anyhow::Result<T> {
+        if set_up.is_err() {
+            self.failed.store(true, Ordering::Relaxed);
+        }
+        for _ in 0..self.stages {
+            self.barrier.wait();
+        }
+        let t = set_up?;
+        if self.failed() {
+            bail!("another thread failed to start");
+        }
+        Ok(t)
+    }
+
+    /// Some thread could not start.
+    pub fn failed(&self) -> bool {
+        self.failed.load(Ordering::Relaxed)
+    }
+
+    /// The main thread: the time is up.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// The load threads: whether to stop now.
+    #[inline]
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
+/// Spawns `threads` load threads named `load-i`, thread i pinned to
+/// `core(i)` when that is a core, then running `body(i)`. A thread that
+/// cannot be pinned fails the run at `gate`.
+pub fn spawn<T, F>(
+    threads: usize,
+    core: impl Fn(usize) -> Option<usize>,
+    gate: &Arc<Gate>,
+    body: F,
+) -> anyhow::Result<Vec<JoinHandle<anyhow::Result<T>>>>
+where
+    T: Send + 'static,
+    F: Fn(usize) -> anyhow::Result<T> + Send + Sync + 'static,
+{
+    let body = Arc::new(body);
+    (0..threads)
+        .map(|i| {
+            let body = Arc::clone(&body);
+            let gate = Arc::clone(gate);
+            let core = core(i);
+            std::thread::Builder::new()
+                .name(format!("load-{i}"))
+                .spawn(move || {
+                    if let Some(core) = core {
+                        if let Err(e) = crate::pinning::pin_current_thread(core) {
+                            return gate.start(Err(anyhow!("pin thread {i} to core {core}: {e}")));
+                        }
+                    }
+                    body(i)
+                })
+                .context("spawn load thread")
+        })
+        .collect()
+}
+
+/// Calls `each(second)` at every whole second after `start` until
+/// `duration` is over or every load thread has finished.
+pub fn each_second<T>(
+    start: Instant,
+    duration: Duration,
+    handles: &[JoinHandle<T>],
+    mut each: impl FnMut(u64),
+) {
+    let end = start + duration;
+    let mut second = 1;
+    loop {
+        let tick = start + Duration::from_secs(second);
+        let now = Instant::now();
+        if now >= end || handles.iter().all(JoinHandle::is_finished) {
+            return;
+        }
+        std::thread::sleep(tick.min(end) - now);
+        if Instant::now() < tick {
+            continue; // the run ended inside this second
+        }
+        each(second);
+        second += 1;
+    }
+}
+
+/// Joins the load threads: their results, or every thread's error in one.
+pub fn join_all<T>(handles: Vec<JoinHandle<anyhow::Result<T>>>) -> anyhow::Result<Vec<T>> {
+    let mut results = Vec::with_capacity(handles.len());
+    let mut errors = Vec::new();
+    for h in handles {
+        match h.join() {
+            Ok(Ok(r)) => results.push(r),
+            Ok(Err(e)) => errors.push(format!("{e:#}")),
+            Err(_) => errors.push("a load thread panicked".into()),
+        }
+    }
+    if !errors.is_empty() {
+        bail!("{}", errors.join("; "));
+    }
+    Ok(results)
+}
+
+/// `N` counters one load thread publishes for the per-second lines, on
+/// cache lines of their own.
+#[repr(align(128))]
+#[derive(Debug)]
+pub struct Live<const N: usize>([AtomicU64; N]);
+
+impl<const N: usize> Default for Live<N> {
+    fn default() -> Self {
+        Self(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
+}
+
+impl<const N: usize> Live<N> {
+    /// The load thread: publishes its counters.
+    pub fn publish(&self, values: [u64; N]) {
+        for (a, v) in self.0.iter().zip(values) {
+            a.store(v, Ordering::Relaxed);
+        }
+    }
+
+    /// The main thread: every thread's counters, summed.
+    pub fn sum(lives: &[Arc<Live<N>>]) -> [u64; N] {
+        let mut s = [0; N];
+        for l in lives {
+            for (s, a) in s.iter_mut().zip(&l.0) {
+                *s += a.load(Ordering::Relaxed);
+            }
+        }
+        s
+    }
+}
+
+/// The tracker's CPU time over the measured window (`--server-pid`).
+#[derive(Debug, Clone, Copy)]
+pub struct TrackerCpu {
+    pid: u32,
+    start: CpuTime,
+}
+
+impl TrackerCpu {
+    /// Starts measuring process `pid`, if given and readable.
+    pub fn start(pid: Option<u32>) -> Option<Self> {
+        let pid = pid?;
+        Some(Self {
+            pid,
+            start: process_cpu(pid)?,
+        })
+    }
+
+    /// The CPU time since [`TrackerCpu::start`].
+    pub fn elapsed(&self) -> Option<CpuTime> {
+        Some(process_cpu(self.pid)?.since(self.start))
+    }
+}
+
+/// Appends the tracker's CPU time per `unit` (`n` of them) to the summary
+/// `line` and the `RESULT` line.
+pub fn write_tracker_cpu(line: &mut String, result: &mut String, cpu: CpuTime, n: u64, unit: &str) {
+    use std::fmt::Write as _;
+    let (u, sy) = cpu.per(n);
+    let _ = write!(line, "; tracker CPU {u:.2} + {sy:.2} us/{unit}");
+    let _ = write!(result, " tracker_user_us={u:.3} tracker_sys_us={sy:.3}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thread_that_cannot_start_fails_every_thread_and_blocks_none() {
+        let gate = Arc::new(Gate::new(2, 2));
+        let handles = spawn(2, |_| None, &gate, {
+            let gate = Arc::clone(&gate);
+            move |i| {
+                let set_up = if i == 0 { Ok(i) } else { Err(anyhow!("no")) };
+                gate.start(set_up)
+            }
+        })
+        .unwrap();
+        gate.wait();
+        gate.wait();
+        assert!(gate.failed());
+        let err = join_all(handles).unwrap_err().to_string();
+        assert!(
+            err.contains("another thread failed") && err.contains("no"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn threads_start_together_and_stop_when_told() {
+        let gate = Arc::new(Gate::new(3, 1));
+        let handles = spawn(3, |_| None, &gate, {
+            let gate = Arc::clone(&gate);
+            move |i| {
+                gate.start(Ok(()))?;
+                while !gate.stopped() {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Ok(i)
+            }
+        })
+        .unwrap();
+        gate.wait();
+        let mut seconds = Vec::new();
+        each_second(Instant::now(), Duration::from_millis(1100), &handles, |s| {
+            seconds.push(s);
+        });
+        gate.stop();
+        assert_eq!(seconds, [1]);
+        assert_eq!(join_all(handles).unwrap(), [0, 1, 2]);
+    }
+
+    #[test]
+    fn live_counters_sum_over_threads() {
+        let lives: Vec<Arc<Live<2>>> = (0..3).map(|_| Arc::default()).collect();
+        lives[0].publish([1, 2]);
+        lives[2].publish([10, 20]);
+        assert_eq!(Live::sum(&lives), [11, 22]);
+    }
+
+    #[test]
+    fn tracker_cpu_of_this_process() {
+        let t = TrackerCpu::start(Some(std::process::id())).unwrap();
+        assert!(t.elapsed().is_some());
+        assert!(TrackerCpu::start(None).is_none());
+        let (mut line, mut result) = (String::new(), String::new());
+        write_tracker_cpu(&mut line, &mut result, CpuTime::default(), 0, "message");
+        assert_eq!(line, "; tracker CPU 0.00 + 0.00 us/message");
+        assert_eq!(result, " tracker_user_us=0.000 tracker_sys_us=0.000");
+    }
+}
