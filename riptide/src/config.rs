@@ -145,17 +145,14 @@ mod tests {
 
     #[test]
     fn printed_config_parses_back_and_names_both_protocols() {
-        let text = assert_printed_default_round_trips::<RiptideConfig>();
-        for key in [
+        assert_printed_default_round_trips::<RiptideConfig>(&[
             "protocols = [\"udp\", \"http\"]",
             "[udp]",
             "[http]",
             "[tls]",
             "[ws]",
             "[webtorrent]",
-        ] {
-            assert!(text.contains(key), "{key} missing:\n{text}");
-        }
+        ]);
         assert_rejected::<RiptideConfig>("protocols = [\"wss\"]\n", &["protocols", "wss"]);
         let all = parse::<RiptideConfig>("protocols = [\"udp\", \"http\", \"ws\"]\n").unwrap();
         assert!(all.ws() && all.ws_config().network.address_ipv4.ends_with(":8000"));

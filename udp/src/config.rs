@@ -112,16 +112,13 @@ mod tests {
 
     #[test]
     fn printed_config_parses_back_to_the_defaults() {
-        let text = assert_printed_default_round_trips::<UdpConfig>();
-        for key in [
+        assert_printed_default_round_trips::<UdpConfig>(&[
             "backend = \"auto\"",
             "[udp]",
             "kernel_steering = true",
             "connection_id_max_age = 120",
             "[access_list]",
-        ] {
-            assert!(text.contains(key), "{key} missing:\n{text}");
-        }
+        ]);
     }
 
     #[test]

@@ -126,12 +126,12 @@ mod tests {
 
     #[test]
     fn printed_config_parses_back_to_the_defaults() {
-        let text = assert_printed_default_round_trips::<WsConfig>();
-        assert!(text.contains("[tls]") && text.contains(":8000"), "{text}");
-        assert!(
-            text.contains("[ws]") && text.contains("max_offers"),
-            "{text}"
-        );
+        let text = assert_printed_default_round_trips::<WsConfig>(&[
+            "[tls]",
+            ":8000",
+            "[ws]",
+            "max_offers",
+        ]);
         assert!(!text.contains("kernel_steering"), "a UDP-only key:\n{text}");
     }
 

@@ -89,16 +89,20 @@ pub fn bad_trusted_proxies(
 }
 
 /// For tests: the default config printed as a commented file parses back
-/// to the defaults; returns the text for more checks.
+/// to the defaults and shows every one of `keys` (keys, sections, values);
+/// returns the text for more checks.
 ///
 /// # Panics
 /// When it does not.
-pub fn assert_printed_default_round_trips<T>() -> String
+pub fn assert_printed_default_round_trips<T>(keys: &[&str]) -> String
 where
     T: TrackerConfig + std::fmt::Debug + PartialEq,
 {
     let text = print_default::<T>();
     assert_eq!(parse::<T>(&text).unwrap(), T::default(), "{text}");
+    for key in keys {
+        assert!(text.contains(key), "{key} missing:\n{text}");
+    }
     text
 }
 

@@ -1,6 +1,8 @@
 //! The flags every load generator takes ([`RunArgs`]), the TLS flags of
 //! the TCP ones ([`TlsArgs`]), and the checks clap cannot make on its own.
 
+use std::fmt::Display;
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -112,10 +114,14 @@ pub fn check_host(host: Option<&str>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A `--*-percent` value: 0 to 100.
-pub fn check_percent(flag: &str, value: u8) -> anyhow::Result<()> {
-    if value > 100 {
-        bail!("{flag} {value}: 0 to 100");
+/// A flag's value lies in `range`.
+pub fn check_flag<T: PartialOrd + Display + Copy>(
+    flag: &str,
+    value: T,
+    range: RangeInclusive<T>,
+) -> anyhow::Result<()> {
+    if !range.contains(&value) {
+        bail!("{flag} {value}: {} to {}", range.start(), range.end());
     }
     Ok(())
 }
@@ -159,6 +165,7 @@ mod tests {
         assert!(check_connections(2, 70_000).is_err());
         assert!(check_host(Some("a b")).is_err());
         assert!(check_host(Some("tracker.example")).is_ok());
-        assert!(check_percent("--answer-percent", 101).is_err());
+        assert!(check_flag("--answer-percent", 101, 0..=100).is_err());
+        assert!(check_flag("--offers", 10, 0..=10).is_ok());
     }
 }

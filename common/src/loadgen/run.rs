@@ -78,8 +78,8 @@ impl Gate {
 }
 
 /// Spawns `threads` load threads named `load-i`, thread i pinned to
-/// `core(i)` when that is a core, then running `body(i)`. A thread that
-/// cannot be pinned fails the run at `gate`.
+/// `core(i)` when that is a core, then running `body(i, gate)`. A thread
+/// that cannot be pinned fails the run at `gate`.
 pub fn spawn<T, F>(
     threads: usize,
     core: impl Fn(usize) -> Option<usize>,
@@ -88,7 +88,7 @@ pub fn spawn<T, F>(
 ) -> anyhow::Result<Vec<JoinHandle<anyhow::Result<T>>>>
 where
     T: Send + 'static,
-    F: Fn(usize) -> anyhow::Result<T> + Send + Sync + 'static,
+    F: Fn(usize, &Gate) -> anyhow::Result<T> + Send + Sync + 'static,
 {
     let body = Arc::new(body);
     (0..threads)
@@ -104,7 +104,7 @@ where
                             return gate.start(Err(anyhow!("pin thread {i} to core {core}: {e}")));
                         }
                     }
-                    body(i)
+                    body(i, &gate)
                 })
                 .context("spawn load thread")
         })
@@ -224,14 +224,8 @@ mod tests {
     #[test]
     fn a_thread_that_cannot_start_fails_every_thread_and_blocks_none() {
         let gate = Arc::new(Gate::new(2, 2));
-        let handles = spawn(2, |_| None, &gate, {
-            let gate = Arc::clone(&gate);
-            move |i| {
-                let set_up = if i == 0 { Ok(i) } else { Err(anyhow!("no")) };
-                gate.start(set_up)
-            }
-        })
-        .unwrap();
+        let set_up = |i| if i == 0 { Ok(i) } else { Err(anyhow!("no")) };
+        let handles = spawn(2, |_| None, &gate, move |i, gate| gate.start(set_up(i))).unwrap();
         gate.wait();
         gate.wait();
         assert!(gate.failed());
@@ -245,17 +239,14 @@ mod tests {
     #[test]
     fn threads_start_together_and_stop_when_told() {
         let gate = Arc::new(Gate::new(3, 1));
-        let handles = spawn(3, |_| None, &gate, {
-            let gate = Arc::clone(&gate);
-            move |i| {
-                gate.start(Ok(()))?;
-                while !gate.stopped() {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                Ok(i)
+        let wait_for_stop = |i, gate: &Gate| {
+            gate.start(Ok(()))?;
+            while !gate.stopped() {
+                std::thread::sleep(Duration::from_millis(1));
             }
-        })
-        .unwrap();
+            Ok(i)
+        };
+        let handles = spawn(3, |_| None, &gate, wait_for_stop).unwrap();
         gate.wait();
         let mut seconds = Vec::new();
         each_second(Instant::now(), Duration::from_millis(1100), &handles, |s| {

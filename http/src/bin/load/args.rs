@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use anyhow::bail;
 use clap::{Parser, ValueEnum};
-use riptide_common::loadgen::cli::{
-    check_connections, check_host, check_percent, RunArgs, TlsArgs,
-};
+use riptide_common::loadgen::cli::{check_connections, check_flag, check_host, RunArgs, TlsArgs};
 use riptide_common::loadgen::parse_duration;
 
 /// Most info hashes in one scrape request (riptide-http's own default limit
@@ -113,19 +111,11 @@ pub(crate) fn check(args: &Args) -> anyhow::Result<()> {
     args.tls.check()?;
     check_connections(args.run.threads, args.connections)?;
     check_host(args.host.as_deref())?;
-    check_percent("--announce-percent", args.announce_percent)?;
-    if args.peers_per_thread == 0 {
-        bail!("--peers-per-thread must be at least 1");
-    }
-    if args.peers_per_thread * args.run.threads > 55_000 {
-        bail!("--peers-per-thread x --threads: at most 55000 distinct ports");
-    }
-    if !(1..=MAX_SCRAPE_HASHES).contains(&args.scrape_hashes) {
-        bail!(
-            "--scrape-hashes {}: allowed 1 to {MAX_SCRAPE_HASHES}",
-            args.scrape_hashes
-        );
-    }
+    check_flag("--announce-percent", args.announce_percent, 0..=100)?;
+    // Every peer of every thread has a port of its own.
+    let ports = 55_000 / args.run.threads;
+    check_flag("--peers-per-thread", args.peers_per_thread, 1..=ports)?;
+    check_flag("--scrape-hashes", args.scrape_hashes, 1..=MAX_SCRAPE_HASHES)?;
     if args.timeout.is_zero() {
         bail!("--timeout must be positive");
     }

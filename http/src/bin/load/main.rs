@@ -100,10 +100,10 @@ fn main() -> anyhow::Result<()> {
     let gate = Arc::new(Gate::new(threads, 1));
     let lives: Arc<[Arc<Live>]> = (0..threads).map(|_| Arc::default()).collect();
     let handles = run::spawn(threads, |i| plan.args.run.core(i), &gate, {
-        let (plan, gate, lives) = (Arc::clone(&plan), Arc::clone(&gate), Arc::clone(&lives));
-        move |i| {
+        let (plan, lives) = (Arc::clone(&plan), Arc::clone(&lives));
+        move |i, gate| {
             let conns = connections / threads + usize::from(i < connections % threads);
-            Worker::new(&plan, i, conns).run(&lives[i], &gate)
+            Worker::new(&plan, i, conns).run(&lives[i], gate)
         }
     })?;
 
@@ -149,20 +149,13 @@ fn main() -> anyhow::Result<()> {
     let p50 = latency.percentile(0.50).unwrap_or(0);
     let p99 = latency.percentile(0.99).unwrap_or(0);
     let handshakes = total.handshakes_full + total.handshakes_resumed;
+    let t = &total;
+    let (per_s, announce, scrape, conns_per_s) =
+        (rate(ok), rate(t.ok[0]), rate(t.ok[1]), rate(t.connections));
+    let errors = t.errors();
     let mut line = format!(
-        "responses/s: {} (announce {}, scrape {}) errors: {} (failure {}, http {}, malformed {}, io {}, closed-early {}, tls {}, timeout {}) connections/s: {}",
-        rate(ok),
-        rate(total.ok[0]),
-        rate(total.ok[1]),
-        total.errors(),
-        total.failures,
-        total.http_errors,
-        total.malformed,
-        total.io_errors,
-        total.closed_early,
-        total.tls_errors,
-        total.timeouts,
-        rate(total.connections),
+        "responses/s: {per_s} (announce {announce}, scrape {scrape}) errors: {errors} (failure {}, http {}, malformed {}, io {}, closed-early {}, tls {}, timeout {}) connections/s: {conns_per_s}",
+        t.failures, t.http_errors, t.malformed, t.io_errors, t.closed_early, t.tls_errors, t.timeouts,
     );
     if handshakes > 0 {
         let _ = write!(
@@ -181,12 +174,7 @@ fn main() -> anyhow::Result<()> {
         total.peers as f64 / total.ok[0] as f64
     };
     let mut result = format!(
-        "RESULT responses_per_s={} announce_per_s={} scrape_per_s={} errors={} connections_per_s={} p50_us={p50} p99_us={p99} peers_per_announce={peers_per_announce:.1} load_user_us={load_user:.3} load_sys_us={load_sys:.3}",
-        rate(ok),
-        rate(total.ok[0]),
-        rate(total.ok[1]),
-        total.errors(),
-        rate(total.connections),
+        "RESULT responses_per_s={per_s} announce_per_s={announce} scrape_per_s={scrape} errors={errors} connections_per_s={conns_per_s} p50_us={p50} p99_us={p99} peers_per_announce={peers_per_announce:.1} load_user_us={load_user:.3} load_sys_us={load_sys:.3}"
     );
     if let Some(cpu) = server_cpu {
         run::write_tracker_cpu(&mut line, &mut result, cpu, responses, "response");

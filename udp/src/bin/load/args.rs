@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::bail;
 use clap::Parser;
-use riptide_common::loadgen::cli::RunArgs;
+use riptide_common::loadgen::cli::{check_flag, RunArgs};
 use riptide_common::loadgen::parse_duration;
 use riptide_udp::protocol::MAX_SCRAPE_HASHES;
 
@@ -107,27 +107,15 @@ pub(crate) fn check(args: &Args) -> anyhow::Result<()> {
     if args.targets.is_empty() {
         bail!("--target: give at least one tracker address");
     }
-    if args.window == 0 || args.batch == 0 || args.sockets_per_target == 0 {
-        bail!("--window, --batch and --sockets-per-target must be at least 1");
-    }
-    if args.window > 1 << 16 {
-        bail!(
-            "--window {}: at most 65536 requests in flight per thread",
-            args.window
-        );
+    // Requests in flight per thread.
+    check_flag("--window", args.window, 1..=1 << 16)?;
+    if args.batch == 0 || args.sockets_per_target == 0 || args.peers_per_thread == 0 {
+        bail!("--batch, --sockets-per-target and --peers-per-thread must be at least 1");
     }
     if args.targets.len() * args.sockets_per_target > 64 {
         bail!("at most 64 sockets per thread (targets x sockets-per-target)");
     }
-    if args.peers_per_thread == 0 {
-        bail!("--peers-per-thread must be at least 1");
-    }
-    if !(1..=MAX_SCRAPE_HASHES).contains(&args.scrape_hashes) {
-        bail!(
-            "--scrape-hashes {}: allowed 1 to {MAX_SCRAPE_HASHES}",
-            args.scrape_hashes
-        );
-    }
+    check_flag("--scrape-hashes", args.scrape_hashes, 1..=MAX_SCRAPE_HASHES)?;
     if args.timeout.is_zero() {
         bail!("--timeout must be positive");
     }

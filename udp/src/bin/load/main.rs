@@ -89,11 +89,11 @@ fn main() -> anyhow::Result<()> {
     let gate = Arc::new(Gate::new(threads, 1));
     let lives: Arc<[Arc<Live>]> = (0..threads).map(|_| Arc::default()).collect();
     let handles = run::spawn(threads, |i| plan.args.run.core(i), &gate, {
-        let (plan, gate, lives) = (Arc::clone(&plan), Arc::clone(&gate), Arc::clone(&lives));
-        move |i| {
+        let (plan, lives) = (Arc::clone(&plan), Arc::clone(&lives));
+        move |i, gate| {
             let (worker, poll, events) =
                 gate.start(Worker::new(&plan, i).and_then(Worker::connect))?;
-            worker.run(poll, events, &lives[i], &gate)
+            worker.run(poll, events, &lives[i], gate)
         }
     })?;
 

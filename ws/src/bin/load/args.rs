@@ -5,9 +5,7 @@ use std::time::Duration;
 
 use anyhow::bail;
 use clap::Parser;
-use riptide_common::loadgen::cli::{
-    check_connections, check_host, check_percent, RunArgs, TlsArgs,
-};
+use riptide_common::loadgen::cli::{check_connections, check_flag, check_host, RunArgs, TlsArgs};
 use riptide_common::loadgen::parse_duration;
 
 /// Most offers in one announce (riptide-ws and aquatic_ws accept 10).
@@ -75,16 +73,10 @@ pub(crate) fn check(args: &Args) -> anyhow::Result<()> {
     args.tls.check()?;
     check_connections(args.run.threads, args.connections)?;
     check_host(args.host.as_deref())?;
-    check_percent("--answer-percent", args.answer_percent)?;
-    if args.offers > MAX_OFFERS {
-        bail!("--offers {}: at most {MAX_OFFERS}", args.offers);
-    }
-    if !(1..=MAX_IN_FLIGHT).contains(&args.in_flight) {
-        bail!("--in-flight {}: 1 to {MAX_IN_FLIGHT}", args.in_flight);
-    }
-    if args.sdp_bytes > 8 * 1024 {
-        bail!("--sdp-bytes {}: at most 8192", args.sdp_bytes);
-    }
+    check_flag("--answer-percent", args.answer_percent, 0..=100)?;
+    check_flag("--offers", args.offers, 0..=MAX_OFFERS)?;
+    check_flag("--in-flight", args.in_flight, 1..=MAX_IN_FLIGHT)?;
+    check_flag("--sdp-bytes", args.sdp_bytes, 0..=8 * 1024)?;
     if args.timeout.is_zero() {
         bail!("--timeout must be positive");
     }

@@ -130,10 +130,10 @@ fn main() -> anyhow::Result<()> {
     let lives: Arc<[Arc<Live>]> = (0..threads).map(|_| Arc::default()).collect();
     let connect_start = Instant::now();
     let handles = run::spawn(threads, |i| plan.args.run.core(i), &gate, {
-        let (plan, gate, lives) = (Arc::clone(&plan), Arc::clone(&gate), Arc::clone(&lives));
-        move |i| {
+        let (plan, lives) = (Arc::clone(&plan), Arc::clone(&lives));
+        move |i, gate| {
             let conns = connections / threads + usize::from(i < connections % threads);
-            Worker::new(&plan, i, conns).run(&lives[i], &gate)
+            Worker::new(&plan, i, conns).run(&lives[i], gate)
         }
     })?;
 
@@ -189,36 +189,26 @@ fn main() -> anyhow::Result<()> {
     let w = &window;
     let messages = w.messages();
     let (load_user, load_sys) = load_cpu.per(messages);
-    let mut line = format!(
-        "messages/s: {} (announce replies {}, offers {}, answers {}) sent/s: announces {}, answers {}; errors: {} (failure {}, malformed {}, io {}, closed {}, tls {}, timeout {}); unmatched replies {}; load CPU {load_user:.2} + {load_sys:.2} us/message (user + sys)",
+    let (per_s, replies, offers, answers) = (
         rate(messages),
         rate(w.replies),
         rate(w.offers),
         rate(w.answers),
-        rate(w.announces_sent),
-        rate(w.answers_sent),
+    );
+    let (announces_sent, answers_sent) = (rate(w.announces_sent), rate(w.answers_sent));
+    let (errors, failures, closed, timeouts, unmatched) = (
         w.errors(),
         w.failures,
-        w.malformed,
-        w.io_errors,
         w.closed,
-        w.tls_errors,
         w.timeouts,
         w.unmatched_replies,
     );
+    let (malformed, io, tls) = (w.malformed, w.io_errors, w.tls_errors);
+    let mut line = format!(
+        "messages/s: {per_s} (announce replies {replies}, offers {offers}, answers {answers}) sent/s: announces {announces_sent}, answers {answers_sent}; errors: {errors} (failure {failures}, malformed {malformed}, io {io}, closed {closed}, tls {tls}, timeout {timeouts}); unmatched replies {unmatched}; load CPU {load_user:.2} + {load_sys:.2} us/message (user + sys)"
+    );
     let mut result = format!(
-        "RESULT messages_per_s={} replies_per_s={} offers_per_s={} answers_per_s={} announces_sent_per_s={} answers_sent_per_s={} errors={} failures={} closed={} timeouts={} unmatched_replies={} load_user_us={load_user:.3} load_sys_us={load_sys:.3}",
-        rate(messages),
-        rate(w.replies),
-        rate(w.offers),
-        rate(w.answers),
-        rate(w.announces_sent),
-        rate(w.answers_sent),
-        w.errors(),
-        w.failures,
-        w.closed,
-        w.timeouts,
-        w.unmatched_replies,
+        "RESULT messages_per_s={per_s} replies_per_s={replies} offers_per_s={offers} answers_per_s={answers} announces_sent_per_s={announces_sent} answers_sent_per_s={answers_sent} errors={errors} failures={failures} closed={closed} timeouts={timeouts} unmatched_replies={unmatched} load_user_us={load_user:.3} load_sys_us={load_sys:.3}"
     );
     if let Some(cpu) = server_cpu {
         run::write_tracker_cpu(&mut line, &mut result, cpu, messages, "message");
