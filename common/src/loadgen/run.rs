@@ -1,7 +1,7 @@
 //! The harness around the load threads: they start together at a
 //! [`Gate`] ([`spawn`] names and pins them), publish counters to their
 //! [`Live`] for the main thread's per-second lines ([`each_second`]), and
-//! hand back their results when joined ([`join_all`]). [`TrackerCpu`]
+//! hand back a [`Report`] when joined ([`join_all`]). [`TrackerCpu`]
 //! measures the tracker's CPU time over the same window.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 
 use super::{process_cpu, CpuTime};
+use crate::histogram::Histogram;
 
 /// How the main thread and the load threads start and stop a run: they
 /// meet at a barrier at each of the run's start stages (e.g. every
@@ -111,15 +112,18 @@ where
         .collect()
 }
 
-/// Calls `each(second)` at every whole second after `start` until
-/// `duration` is over or every load thread has finished.
-pub fn each_second<T>(
+/// Calls `each(second, per_second)` at every whole second after `start`
+/// until `duration` is over or every load thread has finished, with what
+/// the threads published to `lives` in that second.
+pub fn each_second<T, const N: usize>(
     start: Instant,
     duration: Duration,
     handles: &[JoinHandle<T>],
-    mut each: impl FnMut(u64),
+    lives: &[Arc<Live<N>>],
+    mut each: impl FnMut(u64, [u64; N]),
 ) {
     let end = start + duration;
+    let mut prev = [0; N];
     let mut second = 1;
     loop {
         let tick = start + Duration::from_secs(second);
@@ -131,7 +135,9 @@ pub fn each_second<T>(
         if Instant::now() < tick {
             continue; // the run ended inside this second
         }
-        each(second);
+        let cur = Live::sum(lives);
+        each(second, std::array::from_fn(|k| cur[k] - prev[k]));
+        prev = cur;
         second += 1;
     }
 }
@@ -151,6 +157,43 @@ pub fn join_all<T>(handles: Vec<JoinHandle<anyhow::Result<T>>>) -> anyhow::Resul
         bail!("{}", errors.join("; "));
     }
     Ok(results)
+}
+
+/// What a load thread counts, added up over the threads.
+pub trait Tally: Default {
+    /// Adds `other`'s counts.
+    fn add(&mut self, other: &Self);
+}
+
+/// What a load thread hands back when joined.
+#[derive(Default)]
+pub struct Report<T> {
+    /// Counted inside the measured window.
+    pub window: T,
+    /// Counted over the whole run (with the connect phase and the tail).
+    pub total: T,
+    /// Latency of the answers (riptide-udp-load, riptide-http-load).
+    pub latency: Histogram,
+    /// The thread's CPU time over the window (the TCP load generators).
+    pub cpu: CpuTime,
+    /// The thread's first error, for the summary.
+    pub first_error: Option<String>,
+}
+
+impl<T: Tally> Report<T> {
+    /// Every thread's report added up; the first error is the first
+    /// thread's that had one.
+    pub fn sum(reports: Vec<Report<T>>) -> Report<T> {
+        let mut sum = Report::<T>::default();
+        for r in reports {
+            sum.window.add(&r.window);
+            sum.total.add(&r.total);
+            sum.latency.add(&r.latency);
+            sum.cpu.add(r.cpu);
+            sum.first_error = sum.first_error.or(r.first_error);
+        }
+        sum
+    }
 }
 
 /// `N` counters one load thread publishes for the per-second lines, on
@@ -248,12 +291,20 @@ mod tests {
         };
         let handles = spawn(3, |_| None, &gate, wait_for_stop).unwrap();
         gate.wait();
+        let lives: Vec<Arc<Live<1>>> = vec![Arc::default()];
+        lives[0].publish([5]);
         let mut seconds = Vec::new();
-        each_second(Instant::now(), Duration::from_millis(1100), &handles, |s| {
-            seconds.push(s);
-        });
+        each_second(
+            Instant::now(),
+            Duration::from_millis(1100),
+            &handles,
+            &lives,
+            |s, d| {
+                seconds.push((s, d));
+            },
+        );
         gate.stop();
-        assert_eq!(seconds, [1]);
+        assert_eq!(seconds, [(1, [5])]);
         assert_eq!(join_all(handles).unwrap(), [0, 1, 2]);
     }
 
@@ -263,6 +314,32 @@ mod tests {
         lives[0].publish([1, 2]);
         lives[2].publish([10, 20]);
         assert_eq!(Live::sum(&lives), [11, 22]);
+    }
+
+    #[derive(Default)]
+    struct Count(u64);
+
+    impl Tally for Count {
+        fn add(&mut self, other: &Self) {
+            self.0 += other.0;
+        }
+    }
+
+    #[test]
+    fn reports_add_up() {
+        let report = |n, e: Option<&str>| Report {
+            window: Count(n),
+            total: Count(2 * n),
+            first_error: e.map(str::to_owned),
+            ..Report::default()
+        };
+        let sum = Report::sum(vec![
+            report(1, None),
+            report(2, Some("a")),
+            report(3, Some("b")),
+        ]);
+        assert_eq!((sum.window.0, sum.total.0), (6, 12));
+        assert_eq!(sum.first_error.as_deref(), Some("a"));
     }
 
     #[test]

@@ -44,13 +44,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Parser;
-use riptide_common::loadgen::run::{self, Gate, TrackerCpu};
-use riptide_common::loadgen::{info_hash, CpuTime};
+use riptide_common::loadgen::info_hash;
+use riptide_common::loadgen::run::{self, Gate, Report, TrackerCpu};
 
 use crate::args::{check, Args, ConnMode};
-use crate::tally::{Live, Tally};
+use crate::tally::Live;
 use crate::thread::{Plan, Worker};
-use riptide_common::histogram::Histogram;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -112,34 +111,26 @@ fn main() -> anyhow::Result<()> {
     let tracker_start = TrackerCpu::start(server_pid);
     let mut server_cpu = None;
     if !gate.failed() {
-        let mut prev = [0; 3];
-        run::each_second(start, duration, &handles, |second| {
-            let cur = Live::sum(&lives);
+        run::each_second(start, duration, &handles, &lives, |second, d| {
             if !quiet {
+                let [ok, errors, connections] = d;
                 println!(
-                    "[{second:>4}s] responses/s: {} errors/s: {} connections/s: {}",
-                    cur[0] - prev[0],
-                    cur[1] - prev[1],
-                    cur[2] - prev[2],
+                    "[{second:>4}s] responses/s: {ok} errors/s: {errors} connections/s: {connections}"
                 );
             }
-            prev = cur;
         });
         // The threads stop at the same deadline; read the tracker now.
         server_cpu = tracker_start.and_then(|t| t.elapsed());
     }
     gate.stop();
 
-    let mut total = Tally::default();
-    let mut latency = Histogram::new();
-    let mut load_cpu = CpuTime::default();
-    let mut first_error = None;
-    for r in run::join_all(handles)? {
-        total.add(&r.at_deadline);
-        latency.add(&r.latency);
-        load_cpu.add(r.cpu);
-        first_error = first_error.or(r.first_error);
-    }
+    let Report {
+        window: total,
+        latency,
+        cpu: load_cpu,
+        first_error,
+        ..
+    } = Report::sum(run::join_all(handles)?);
 
     let secs = duration.as_secs_f64();
     let rate = |n: u64| (n as f64 / secs).round() as u64;

@@ -65,7 +65,13 @@ impl Tally {
         self.ok_total() + self.failures + self.http_errors
     }
 
-    pub(crate) fn add(&mut self, o: &Tally) {
+    pub(crate) fn publish(&self, live: &Live) {
+        live.publish([self.ok_total(), self.errors(), self.connections]);
+    }
+}
+
+impl run::Tally for Tally {
+    fn add(&mut self, o: &Tally) {
         for i in 0..2 {
             self.sent[i] += o.sent[i];
             self.ok[i] += o.ok[i];
@@ -82,9 +88,5 @@ impl Tally {
         self.handshakes_full += o.handshakes_full;
         self.handshakes_resumed += o.handshakes_resumed;
         self.peers += o.peers;
-    }
-
-    pub(crate) fn publish(&self, live: &Live) {
-        live.publish([self.ok_total(), self.errors(), self.connections]);
     }
 }

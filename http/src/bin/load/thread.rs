@@ -24,10 +24,8 @@ use rustls::client::ClientConnection;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, HandshakeKind};
 
-use riptide_common::loadgen::run::Gate;
-use riptide_common::loadgen::{
-    pick_torrent, splitmix, this_thread_cpu, thread_peers, CpuTime, Peer,
-};
+use riptide_common::loadgen::run::{Gate, Report};
+use riptide_common::loadgen::{pick_torrent, splitmix, this_thread_cpu, thread_peers, Peer};
 
 use crate::args::{Args, ConnMode};
 use crate::request::Templates;
@@ -98,14 +96,6 @@ struct Conn {
     retry_at: Instant,
     /// The TLS handshake of this connection has been counted.
     handshake_counted: bool,
-}
-
-/// What a thread hands back.
-pub(crate) struct ThreadResult {
-    pub(crate) at_deadline: Tally,
-    pub(crate) latency: Histogram,
-    pub(crate) cpu: CpuTime,
-    pub(crate) first_error: Option<String>,
 }
 
 /// One load thread's state; everything is allocated by [`Worker::new`].
@@ -579,7 +569,7 @@ impl<'a> Worker<'a> {
     }
 
     /// Start with the other threads at `gate`, load until the deadline.
-    pub(crate) fn run(mut self, live: &Live, gate: &Gate) -> anyhow::Result<ThreadResult> {
+    pub(crate) fn run(mut self, live: &Live, gate: &Gate) -> anyhow::Result<Report<Tally>> {
         let args = &self.plan.args;
         let mut poll = gate.start(Poll::new().context("mio poll"))?;
         let mut events = Events::with_capacity(1024);
@@ -640,8 +630,10 @@ impl<'a> Worker<'a> {
         }
         let cpu = this_thread_cpu().since(cpu_start);
         self.tally.publish(live);
-        Ok(ThreadResult {
-            at_deadline: self.tally,
+        // Nothing counts after the deadline: the window is the run.
+        Ok(Report {
+            window: self.tally,
+            total: self.tally,
             latency: self.latency,
             cpu,
             first_error: self.first_error,

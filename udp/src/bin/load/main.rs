@@ -42,15 +42,12 @@ use std::time::Instant;
 
 use clap::Parser;
 use riptide_common::loadgen::info_hash;
-use riptide_common::loadgen::run::{self, Gate};
+use riptide_common::loadgen::run::{self, Gate, Report};
 use riptide_common::InfoHash;
 
 use crate::args::{check, Args};
-use crate::tally::{
-    Live, Tally, ANNOUNCE, CONNECT, ERROR, KIND_NAMES, LIVE_SENT, LIVE_TIMEOUTS, SCRAPE,
-};
+use crate::tally::{Live, ANNOUNCE, CONNECT, ERROR, KIND_NAMES, LIVE_SENT, LIVE_TIMEOUTS, SCRAPE};
 use crate::thread::{Plan, Worker};
-use riptide_common::histogram::Histogram;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -100,11 +97,9 @@ fn main() -> anyhow::Result<()> {
     gate.wait();
     let start = Instant::now();
     if !gate.failed() {
-        let mut prev = [0; 6];
-        run::each_second(start, duration, &handles, |second| {
-            let cur = Live::sum(&lives);
+        run::each_second(start, duration, &handles, &lives, |second, d| {
             if !quiet {
-                let r: Vec<u64> = (0..4).map(|k| cur[k] - prev[k]).collect();
+                let r = &d[..4];
                 println!(
                     "[{second:>4}s] responses/s: {} (announce {}, scrape {}, connect {}, error {}) sent/s: {} timeouts: {}",
                     r.iter().sum::<u64>(),
@@ -112,23 +107,20 @@ fn main() -> anyhow::Result<()> {
                     r[SCRAPE],
                     r[CONNECT],
                     r[ERROR],
-                    cur[LIVE_SENT] - prev[LIVE_SENT],
-                    cur[LIVE_TIMEOUTS] - prev[LIVE_TIMEOUTS],
+                    d[LIVE_SENT],
+                    d[LIVE_TIMEOUTS],
                 );
             }
-            prev = cur;
         });
     }
     gate.stop();
 
-    let mut at_deadline = Tally::default();
-    let mut total = Tally::default();
-    let mut latency = Histogram::new();
-    for r in run::join_all(handles)? {
-        at_deadline.add(&r.at_deadline);
-        total.add(&r.total);
-        latency.add(&r.latency);
-    }
+    let Report {
+        window: at_deadline,
+        total,
+        latency,
+        ..
+    } = Report::sum(run::join_all(handles)?);
 
     let secs = duration.as_secs_f64();
     let rate = |n: u64| (n as f64 / secs).round() as u64;

@@ -47,7 +47,14 @@ impl Tally {
         self.responses.iter().sum()
     }
 
-    pub(crate) fn add(&mut self, o: &Tally) {
+    pub(crate) fn publish(&self, live: &Live) {
+        let r = self.responses;
+        live.publish([r[0], r[1], r[2], r[3], self.sent_total(), self.timeouts]);
+    }
+}
+
+impl run::Tally for Tally {
+    fn add(&mut self, o: &Tally) {
         for i in 0..3 {
             self.sent[i] += o.sent[i];
         }
@@ -61,10 +68,5 @@ impl Tally {
         self.send_dropped += o.send_dropped;
         self.io_errors += o.io_errors;
         self.peers += o.peers;
-    }
-
-    pub(crate) fn publish(&self, live: &Live) {
-        let r = self.responses;
-        live.publish([r[0], r[1], r[2], r[3], self.sent_total(), self.timeouts]);
     }
 }

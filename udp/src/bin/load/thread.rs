@@ -10,7 +10,7 @@ use anyhow::{bail, Context};
 use mio::{Events, Interest, Poll, Token};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use riptide_common::loadgen::run::Gate;
+use riptide_common::loadgen::run::{Gate, Report};
 use riptide_common::loadgen::{pick_torrent, splitmix, thread_peers, Peer};
 use riptide_common::InfoHash;
 use riptide_udp::protocol::{
@@ -50,13 +50,6 @@ struct Sock {
     connected_at: Instant,
     connecting: bool,
     out: SendBatch,
-}
-
-/// What a thread hands back.
-pub(crate) struct ThreadResult {
-    pub(crate) at_deadline: Tally,
-    pub(crate) total: Tally,
-    pub(crate) latency: Histogram,
 }
 
 /// A non-blocking UDP socket on the wildcard address of `target`'s family.
@@ -434,7 +427,7 @@ impl<'a> Worker<'a> {
         mut events: Events,
         live: &Live,
         gate: &Gate,
-    ) -> anyhow::Result<ThreadResult> {
+    ) -> anyhow::Result<Report<Tally>> {
         let args = &self.plan.args;
         let start = Instant::now();
         let deadline = start + args.run.duration;
@@ -495,10 +488,11 @@ impl<'a> Worker<'a> {
         }
         self.sweep(Instant::now() + args.timeout);
         self.tally.publish(live);
-        Ok(ThreadResult {
-            at_deadline,
+        Ok(Report {
+            window: at_deadline,
             total: self.tally,
             latency: self.latency,
+            ..Report::default()
         })
     }
 }

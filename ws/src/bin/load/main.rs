@@ -38,12 +38,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use riptide_common::loadgen::run::{self, Gate, TrackerCpu};
-use riptide_common::loadgen::{info_hash, CpuTime};
+use riptide_common::loadgen::info_hash;
+use riptide_common::loadgen::run::{self, Gate, Report, TrackerCpu};
 use riptide_stream::insecure;
 
 use crate::args::{check, Args};
-use crate::tally::{Live, Tally};
+use crate::tally::Live;
 use crate::thread::{Plan, Worker, TORRENTS_PER_PEER};
 
 /// Raise the soft limit on open files to the hard one.
@@ -153,36 +153,26 @@ fn main() -> anyhow::Result<()> {
         if idle {
             report_idle_ready(start, duration, &handles, &lives, connections);
         }
-        let mut prev = [0; 5];
-        run::each_second(start, duration, &handles, |second| {
-            let cur = Live::sum(&lives);
+        run::each_second(start, duration, &handles, &lives, |second, d| {
             if !quiet && !idle {
-                let d = |k: usize| cur[k] - prev[k];
+                let [replies, offers, answers, errors, _] = d;
                 println!(
-                    "[{second:>4}s] messages/s: {} (announce replies {}, offers {}, answers {}) errors/s: {}",
-                    d(0) + d(1) + d(2),
-                    d(0),
-                    d(1),
-                    d(2),
-                    d(3),
+                    "[{second:>4}s] messages/s: {} (announce replies {replies}, offers {offers}, answers {answers}) errors/s: {errors}",
+                    replies + offers + answers,
                 );
             }
-            prev = cur;
         });
         server_cpu = tracker_start.and_then(|t| t.elapsed());
     }
     gate.stop();
 
-    let mut window = Tally::default();
-    let mut total = Tally::default();
-    let mut load_cpu = CpuTime::default();
-    let mut first_error = None;
-    for r in run::join_all(handles)? {
-        window.add(&r.window);
-        total.add(&r.total);
-        load_cpu.add(r.cpu);
-        first_error = first_error.or(r.first_error);
-    }
+    let Report {
+        window,
+        total,
+        cpu: load_cpu,
+        first_error,
+        ..
+    } = Report::sum(run::join_all(handles)?);
 
     let secs = duration.as_secs_f64();
     let rate = |n: u64| (n as f64 / secs).round() as u64;

@@ -51,24 +51,6 @@ impl Tally {
             + self.timeouts
     }
 
-    pub(crate) fn add(&mut self, o: &Tally) {
-        self.announces_sent += o.announces_sent;
-        self.answers_sent += o.answers_sent;
-        self.replies += o.replies;
-        self.unmatched_replies += o.unmatched_replies;
-        self.offers += o.offers;
-        self.answers += o.answers;
-        self.failures += o.failures;
-        self.malformed += o.malformed;
-        self.io_errors += o.io_errors;
-        self.closed += o.closed;
-        self.tls_errors += o.tls_errors;
-        self.timeouts += o.timeouts;
-        self.connections += o.connections;
-        self.upgraded += o.upgraded;
-        self.pings += o.pings;
-    }
-
     /// `self - o`, counter by counter.
     pub(crate) fn minus(&self, o: &Tally) -> Tally {
         Tally {
@@ -98,5 +80,25 @@ impl Tally {
             self.errors(),
             self.upgraded,
         ]);
+    }
+}
+
+impl run::Tally for Tally {
+    fn add(&mut self, o: &Tally) {
+        self.announces_sent += o.announces_sent;
+        self.answers_sent += o.answers_sent;
+        self.replies += o.replies;
+        self.unmatched_replies += o.unmatched_replies;
+        self.offers += o.offers;
+        self.answers += o.answers;
+        self.failures += o.failures;
+        self.malformed += o.malformed;
+        self.io_errors += o.io_errors;
+        self.closed += o.closed;
+        self.tls_errors += o.tls_errors;
+        self.timeouts += o.timeouts;
+        self.connections += o.connections;
+        self.upgraded += o.upgraded;
+        self.pings += o.pings;
     }
 }

@@ -20,8 +20,8 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use riptide_common::loadgen::run::Gate;
-use riptide_common::loadgen::{pick_torrent, splitmix, this_thread_cpu, CpuTime};
+use riptide_common::loadgen::run::{Gate, Report};
+use riptide_common::loadgen::{pick_torrent, splitmix, this_thread_cpu};
 use riptide_ws::protocol::{
     write_client_frame, Flow, FrameLimits, FrameReader, Message, Opcode, Role, MAX_HEADER_LEN,
 };
@@ -102,16 +102,6 @@ struct Conn {
     /// When the connect started.
     since: Instant,
     retry_at: Instant,
-}
-
-/// What a thread hands back.
-pub(crate) struct ThreadResult {
-    /// Counted inside the measured window.
-    pub(crate) window: Tally,
-    /// Counted over the whole run.
-    pub(crate) total: Tally,
-    pub(crate) cpu: CpuTime,
-    pub(crate) first_error: Option<String>,
 }
 
 /// One load thread's state.
@@ -674,7 +664,7 @@ impl<'a> Worker<'a> {
 
     /// Connect, wait at `gate` (every thread upgraded, then the main
     /// thread's go), load until the deadline.
-    pub(crate) fn run(mut self, live: &Live, gate: &Gate) -> anyhow::Result<ThreadResult> {
+    pub(crate) fn run(mut self, live: &Live, gate: &Gate) -> anyhow::Result<Report<Tally>> {
         let args = &self.plan.args;
         let connect_deadline = Instant::now() + Duration::from_secs(60) + args.timeout;
         let set_up = Poll::new().context("mio poll").and_then(|mut poll| {
@@ -703,11 +693,12 @@ impl<'a> Worker<'a> {
         self.spin(&mut poll, &mut events, live, gate, deadline, false)?;
         let cpu = this_thread_cpu().since(cpu_start);
         self.tally.publish(live);
-        Ok(ThreadResult {
+        Ok(Report {
             window: self.tally.minus(&before),
             total: self.tally,
             cpu,
             first_error: self.first_error,
+            ..Report::default()
         })
     }
 }
