@@ -164,6 +164,12 @@ pub fn thread_peers(
         .collect()
 }
 
+/// Thread `i`'s share of `total` (connections) spread over `parts`
+/// threads: the first `total % parts` threads take one more.
+pub fn share(total: usize, parts: usize, i: usize) -> usize {
+    total / parts + usize::from(i < total % parts)
+}
+
 /// A duration such as `10s`, `500ms`, `2m`, `1h` (for clap).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -229,6 +235,15 @@ mod tests {
             per_shard.iter().all(|&n| (800..1200).contains(&n)),
             "{per_shard:?}"
         );
+    }
+
+    #[test]
+    fn shares_add_up() {
+        assert_eq!(
+            (0..3).map(|i| share(10, 3, i)).collect::<Vec<_>>(),
+            [4, 3, 3]
+        );
+        assert_eq!((0..4).map(|i| share(8, 4, i)).sum::<usize>(), 8);
     }
 
     #[test]

@@ -1,8 +1,7 @@
-//! The harness around the load threads: they start together at a
-//! [`Gate`] ([`spawn`] names and pins them), publish counters to their
-//! [`Live`] for the main thread's per-second lines ([`each_second`]), and
-//! hand back a [`Report`] when joined ([`join_all`]). [`TrackerCpu`]
-//! measures the tracker's CPU time over the same window.
+//! The harness around the load threads ([`Threads`]): they start together
+//! at a [`Gate`], publish counters to their [`Live`] for the main thread's
+//! per-second lines, and hand back a [`Report`] when joined.
+//! [`TrackerCpu`] measures the tracker's CPU time over the same window.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
@@ -78,85 +77,111 @@ impl Gate {
     }
 }
 
-/// Spawns `threads` load threads named `load-i`, thread i pinned to
-/// `core(i)` when that is a core, then running `body(i, gate)`. A thread
-/// that cannot be pinned fails the run at `gate`.
-pub fn spawn<T, F>(
-    threads: usize,
-    core: impl Fn(usize) -> Option<usize>,
-    gate: &Arc<Gate>,
-    body: F,
-) -> anyhow::Result<Vec<JoinHandle<anyhow::Result<T>>>>
-where
-    T: Send + 'static,
-    F: Fn(usize, &Gate) -> anyhow::Result<T> + Send + Sync + 'static,
-{
-    let body = Arc::new(body);
-    (0..threads)
-        .map(|i| {
-            let body = Arc::clone(&body);
-            let gate = Arc::clone(gate);
-            let core = core(i);
-            std::thread::Builder::new()
-                .name(format!("load-{i}"))
-                .spawn(move || {
-                    if let Some(core) = core {
-                        if let Err(e) = crate::pinning::pin_current_thread(core) {
-                            return gate.start(Err(anyhow!("pin thread {i} to core {core}: {e}")));
+/// The load threads of a run: the gate they start at, the counters they
+/// publish, their handles.
+pub struct Threads<T, const N: usize> {
+    /// Where the threads start and stop.
+    pub gate: Arc<Gate>,
+    /// What each thread publishes for the per-second lines.
+    pub lives: Vec<Arc<Live<N>>>,
+    handles: Vec<JoinHandle<anyhow::Result<T>>>,
+}
+
+impl<T: Send + 'static, const N: usize> Threads<T, N> {
+    /// Spawns `threads` load threads named `load-i` that start at a gate
+    /// of `stages` stages (see [`Gate`]); thread i is pinned to `core(i)`
+    /// when that is a core, then runs `body(i, its live counters, gate)`.
+    /// A thread that cannot be pinned fails the run at the gate.
+    pub fn spawn<F>(
+        threads: usize,
+        stages: usize,
+        core: impl Fn(usize) -> Option<usize>,
+        body: F,
+    ) -> anyhow::Result<Self>
+    where
+        F: Fn(usize, &Live<N>, &Gate) -> anyhow::Result<T> + Send + Sync + 'static,
+    {
+        let gate = Arc::new(Gate::new(threads, stages));
+        let lives: Vec<Arc<Live<N>>> = (0..threads).map(|_| Arc::default()).collect();
+        let body = Arc::new(body);
+        let handles = (0..threads)
+            .map(|i| {
+                let (body, gate, live) =
+                    (Arc::clone(&body), Arc::clone(&gate), Arc::clone(&lives[i]));
+                let core = core(i);
+                std::thread::Builder::new()
+                    .name(format!("load-{i}"))
+                    .spawn(move || {
+                        if let Some(core) = core {
+                            if let Err(e) = crate::pinning::pin_current_thread(core) {
+                                return gate
+                                    .start(Err(anyhow!("pin thread {i} to core {core}: {e}")));
+                            }
                         }
-                    }
-                    body(i, &gate)
-                })
-                .context("spawn load thread")
+                        body(i, &live, &gate)
+                    })
+                    .context("spawn load thread")
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Self {
+            gate,
+            lives,
+            handles,
         })
-        .collect()
-}
+    }
 
-/// Calls `each(second, per_second)` at every whole second after `start`
-/// until `duration` is over or every load thread has finished, with what
-/// the threads published to `lives` in that second.
-pub fn each_second<T, const N: usize>(
-    start: Instant,
-    duration: Duration,
-    handles: &[JoinHandle<T>],
-    lives: &[Arc<Live<N>>],
-    mut each: impl FnMut(u64, [u64; N]),
-) {
-    let end = start + duration;
-    let mut prev = [0; N];
-    let mut second = 1;
-    loop {
-        let tick = start + Duration::from_secs(second);
-        let now = Instant::now();
-        if now >= end || handles.iter().all(JoinHandle::is_finished) {
-            return;
+    /// Calls `each(second, per_second)` at every whole second after `start`
+    /// until `duration` is over or every thread has finished, with what the
+    /// threads published in that second.
+    pub fn each_second(
+        &self,
+        start: Instant,
+        duration: Duration,
+        mut each: impl FnMut(u64, [u64; N]),
+    ) {
+        let end = start + duration;
+        let mut prev = [0; N];
+        let mut second = 1;
+        loop {
+            let tick = start + Duration::from_secs(second);
+            let now = Instant::now();
+            if now >= end || self.finished() {
+                return;
+            }
+            std::thread::sleep(tick.min(end) - now);
+            if Instant::now() < tick {
+                continue; // the run ended inside this second
+            }
+            let cur = Live::sum(&self.lives);
+            each(second, std::array::from_fn(|k| cur[k] - prev[k]));
+            prev = cur;
+            second += 1;
         }
-        std::thread::sleep(tick.min(end) - now);
-        if Instant::now() < tick {
-            continue; // the run ended inside this second
-        }
-        let cur = Live::sum(lives);
-        each(second, std::array::from_fn(|k| cur[k] - prev[k]));
-        prev = cur;
-        second += 1;
     }
-}
 
-/// Joins the load threads: their results, or every thread's error in one.
-pub fn join_all<T>(handles: Vec<JoinHandle<anyhow::Result<T>>>) -> anyhow::Result<Vec<T>> {
-    let mut results = Vec::with_capacity(handles.len());
-    let mut errors = Vec::new();
-    for h in handles {
-        match h.join() {
-            Ok(Ok(r)) => results.push(r),
-            Ok(Err(e)) => errors.push(format!("{e:#}")),
-            Err(_) => errors.push("a load thread panicked".into()),
+    /// Every thread has finished.
+    pub fn finished(&self) -> bool {
+        self.handles.iter().all(JoinHandle::is_finished)
+    }
+
+    /// Stops the threads and joins them: their results, or every thread's
+    /// error in one.
+    pub fn join(self) -> anyhow::Result<Vec<T>> {
+        self.gate.stop();
+        let mut results = Vec::with_capacity(self.handles.len());
+        let mut errors = Vec::new();
+        for h in self.handles {
+            match h.join() {
+                Ok(Ok(r)) => results.push(r),
+                Ok(Err(e)) => errors.push(format!("{e:#}")),
+                Err(_) => errors.push("a load thread panicked".into()),
+            }
         }
+        if !errors.is_empty() {
+            bail!("{}", errors.join("; "));
+        }
+        Ok(results)
     }
-    if !errors.is_empty() {
-        bail!("{}", errors.join("; "));
-    }
-    Ok(results)
 }
 
 /// What a load thread counts, added up over the threads.
@@ -266,13 +291,14 @@ mod tests {
 
     #[test]
     fn a_thread_that_cannot_start_fails_every_thread_and_blocks_none() {
-        let gate = Arc::new(Gate::new(2, 2));
         let set_up = |i| if i == 0 { Ok(i) } else { Err(anyhow!("no")) };
-        let handles = spawn(2, |_| None, &gate, move |i, gate| gate.start(set_up(i))).unwrap();
-        gate.wait();
-        gate.wait();
-        assert!(gate.failed());
-        let err = join_all(handles).unwrap_err().to_string();
+        let threads =
+            Threads::<usize, 1>::spawn(2, 2, |_| None, move |i, _, gate| gate.start(set_up(i)))
+                .unwrap();
+        threads.gate.wait();
+        threads.gate.wait();
+        assert!(threads.gate.failed());
+        let err = threads.join().unwrap_err().to_string();
         assert!(
             err.contains("another thread failed") && err.contains("no"),
             "{err}"
@@ -281,31 +307,23 @@ mod tests {
 
     #[test]
     fn threads_start_together_and_stop_when_told() {
-        let gate = Arc::new(Gate::new(3, 1));
-        let wait_for_stop = |i, gate: &Gate| {
+        let publish_and_wait = |i, live: &Live<1>, gate: &Gate| {
             gate.start(Ok(()))?;
+            live.publish([5]);
             while !gate.stopped() {
                 std::thread::sleep(Duration::from_millis(1));
             }
             Ok(i)
         };
-        let handles = spawn(3, |_| None, &gate, wait_for_stop).unwrap();
-        gate.wait();
-        let lives: Vec<Arc<Live<1>>> = vec![Arc::default()];
-        lives[0].publish([5]);
+        let threads = Threads::spawn(3, 1, |_| None, publish_and_wait).unwrap();
+        threads.gate.wait();
         let mut seconds = Vec::new();
-        each_second(
-            Instant::now(),
-            Duration::from_millis(1100),
-            &handles,
-            &lives,
-            |s, d| {
-                seconds.push((s, d));
-            },
-        );
-        gate.stop();
-        assert_eq!(seconds, [(1, [5])]);
-        assert_eq!(join_all(handles).unwrap(), [0, 1, 2]);
+        threads.each_second(Instant::now(), Duration::from_millis(1100), |s, d| {
+            seconds.push((s, d));
+        });
+        assert_eq!(seconds, [(1, [15])]);
+        assert!(!threads.finished());
+        assert_eq!(threads.join().unwrap(), [0, 1, 2]);
     }
 
     #[test]

@@ -44,18 +44,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Parser;
-use riptide_common::loadgen::info_hash;
-use riptide_common::loadgen::run::{self, Gate, Report, TrackerCpu};
+use riptide_common::loadgen::run::{self, Report, Threads, TrackerCpu};
+use riptide_common::loadgen::{info_hash, share};
 
 use crate::args::{check, Args, ConnMode};
-use crate::tally::Live;
 use crate::thread::{Plan, Worker};
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     check(&args)?;
     let tls = tls::client_config(&args)?;
-    let threads = args.run.threads;
+    let thread_count = args.run.threads;
     let duration = args.run.duration;
     let quiet = args.run.quiet;
     let server_pid = args.server_pid;
@@ -77,7 +76,7 @@ fn main() -> anyhow::Result<()> {
     eprintln!(
         "riptide-http-load: {} connection(s) on {} thread(s) -> {}, {mode}, {}% announce, {} torrents (pareto {}), {}",
         args.connections,
-        threads,
+        thread_count,
         args.target,
         args.announce_percent,
         args.run.torrents,
@@ -96,22 +95,20 @@ fn main() -> anyhow::Result<()> {
         info_hashes,
         tls,
     });
-    let gate = Arc::new(Gate::new(threads, 1));
-    let lives: Arc<[Arc<Live>]> = (0..threads).map(|_| Arc::default()).collect();
-    let handles = run::spawn(threads, |i| plan.args.run.core(i), &gate, {
-        let (plan, lives) = (Arc::clone(&plan), Arc::clone(&lives));
-        move |i, gate| {
-            let conns = connections / threads + usize::from(i < connections % threads);
-            Worker::new(&plan, i, conns).run(&lives[i], gate)
+    let threads = Threads::spawn(thread_count, 1, |i| plan.args.run.core(i), {
+        let plan = Arc::clone(&plan);
+        move |i, live, gate| {
+            let conns = share(connections, thread_count, i);
+            Worker::new(&plan, i, conns).run(live, gate)
         }
     })?;
 
-    gate.wait();
+    threads.gate.wait();
     let start = Instant::now();
     let tracker_start = TrackerCpu::start(server_pid);
     let mut server_cpu = None;
-    if !gate.failed() {
-        run::each_second(start, duration, &handles, &lives, |second, d| {
+    if !threads.gate.failed() {
+        threads.each_second(start, duration, |second, d| {
             if !quiet {
                 let [ok, errors, connections] = d;
                 println!(
@@ -122,15 +119,13 @@ fn main() -> anyhow::Result<()> {
         // The threads stop at the same deadline; read the tracker now.
         server_cpu = tracker_start.and_then(|t| t.elapsed());
     }
-    gate.stop();
-
     let Report {
         window: total,
         latency,
         cpu: load_cpu,
         first_error,
         ..
-    } = Report::sum(run::join_all(handles)?);
+    } = Report::sum(threads.join()?);
 
     let secs = duration.as_secs_f64();
     let rate = |n: u64| (n as f64 / secs).round() as u64;
@@ -179,7 +174,7 @@ fn main() -> anyhow::Result<()> {
     }
     let _ = write!(
         result,
-        " tls_full={} tls_resumed={} skipped={} threads={threads} connections={connections} duration_s={secs}",
+        " tls_full={} tls_resumed={} skipped={} threads={thread_count} connections={connections} duration_s={secs}",
         total.handshakes_full, total.handshakes_resumed, total.skipped
     );
     println!("{result}");

@@ -42,11 +42,13 @@ use std::time::Instant;
 
 use clap::Parser;
 use riptide_common::loadgen::info_hash;
-use riptide_common::loadgen::run::{self, Gate, Report};
+use riptide_common::loadgen::run::{Report, Threads};
 use riptide_common::InfoHash;
 
 use crate::args::{check, Args};
-use crate::tally::{Live, ANNOUNCE, CONNECT, ERROR, KIND_NAMES, LIVE_SENT, LIVE_TIMEOUTS, SCRAPE};
+use crate::tally::{
+    ANNOUNCE, CONNECT, ERROR, KIND_NAMES, LIVE_LEN, LIVE_SENT, LIVE_TIMEOUTS, SCRAPE,
+};
 use crate::thread::{Plan, Worker};
 
 fn main() -> anyhow::Result<()> {
@@ -58,13 +60,13 @@ fn main() -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let threads = args.run.threads;
+    let thread_count = args.run.threads;
     let duration = args.run.duration;
     let quiet = args.run.quiet;
     let fill_peers = args.fill_peers;
     eprintln!(
         "riptide-udp-load: {} thread(s) -> {}, {} torrents (pareto {}), mix {:?}, {}",
-        threads,
+        thread_count,
         args.targets
             .iter()
             .map(ToString::to_string)
@@ -83,21 +85,19 @@ fn main() -> anyhow::Result<()> {
         .map(|i| InfoHash(info_hash(i)))
         .collect();
     let plan = Arc::new(Plan { args, info_hashes });
-    let gate = Arc::new(Gate::new(threads, 1));
-    let lives: Arc<[Arc<Live>]> = (0..threads).map(|_| Arc::default()).collect();
-    let handles = run::spawn(threads, |i| plan.args.run.core(i), &gate, {
-        let (plan, lives) = (Arc::clone(&plan), Arc::clone(&lives));
-        move |i, gate| {
+    let threads = Threads::<_, LIVE_LEN>::spawn(thread_count, 1, |i| plan.args.run.core(i), {
+        let plan = Arc::clone(&plan);
+        move |i, live, gate| {
             let (worker, poll, events) =
                 gate.start(Worker::new(&plan, i).and_then(Worker::connect))?;
-            worker.run(poll, events, &lives[i], gate)
+            worker.run(poll, events, live, gate)
         }
     })?;
 
-    gate.wait();
+    threads.gate.wait();
     let start = Instant::now();
-    if !gate.failed() {
-        run::each_second(start, duration, &handles, &lives, |second, d| {
+    if !threads.gate.failed() {
+        threads.each_second(start, duration, |second, d| {
             if !quiet {
                 let r = &d[..4];
                 println!(
@@ -113,14 +113,12 @@ fn main() -> anyhow::Result<()> {
             }
         });
     }
-    gate.stop();
-
     let Report {
         window: at_deadline,
         total,
         latency,
         ..
-    } = Report::sum(run::join_all(handles)?);
+    } = Report::sum(threads.join()?);
 
     let secs = duration.as_secs_f64();
     let rate = |n: u64| (n as f64 / secs).round() as u64;
@@ -167,7 +165,7 @@ fn main() -> anyhow::Result<()> {
     }
     let _ = write!(
         result,
-        " timeouts={lost} p50_us={p50} p99_us={p99} threads={threads} duration_s={secs}"
+        " timeouts={lost} p50_us={p50} p99_us={p99} threads={thread_count} duration_s={secs}"
     );
     if fill_peers > 0 {
         let _ = write!(result, " peers_stored={}", total.responses[ANNOUNCE]);

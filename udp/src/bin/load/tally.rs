@@ -14,7 +14,9 @@ pub(crate) const KIND_NAMES: [&str; 4] = ["connect", "announce", "scrape", "erro
 
 /// What one thread publishes for the per-second lines: the responses by
 /// kind (indexed like [`Tally::responses`]), requests sent, timeouts.
-pub(crate) type Live = run::Live<6>;
+pub(crate) type Live = run::Live<LIVE_LEN>;
+/// Counters in [`Live`].
+pub(crate) const LIVE_LEN: usize = 6;
 /// Index of requests sent in [`Live`].
 pub(crate) const LIVE_SENT: usize = 4;
 /// Index of timeouts in [`Live`].

@@ -38,12 +38,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use riptide_common::loadgen::info_hash;
-use riptide_common::loadgen::run::{self, Gate, Report, TrackerCpu};
+use riptide_common::loadgen::run::{self, Report, Threads, TrackerCpu};
+use riptide_common::loadgen::{info_hash, share};
 use riptide_stream::insecure;
 
 use crate::args::{check, Args};
-use crate::tally::Live;
+use crate::tally::{Live, Tally, LIVE_LEN};
 use crate::thread::{Plan, Worker, TORRENTS_PER_PEER};
 
 /// Raise the soft limit on open files to the hard one.
@@ -56,20 +56,19 @@ fn raise_nofile() {
 
 /// `--idle`: once every peer's announce is answered (or 15 s are gone),
 /// print `IDLE READY ...` for the script that measures the tracker's RSS.
-fn report_idle_ready<T>(
+fn report_idle_ready(
     start: Instant,
     duration: Duration,
-    handles: &[std::thread::JoinHandle<T>],
-    lives: &[Arc<Live>],
+    threads: &Threads<Report<Tally>, LIVE_LEN>,
     connections: usize,
 ) {
     let end = start + duration;
     loop {
         let now = Instant::now();
-        if now >= end || handles.iter().all(std::thread::JoinHandle::is_finished) {
+        if now >= end || threads.finished() {
             return;
         }
-        let cur = Live::sum(lives);
+        let cur = Live::sum(&threads.lives);
         if cur[0] >= connections as u64 || now >= start + Duration::from_secs(15) {
             println!(
                 "IDLE READY connections={} announced={} errors={}",
@@ -87,7 +86,7 @@ fn main() -> anyhow::Result<()> {
     raise_nofile();
     let tls = insecure::client_config(&args.tls, rustls::DEFAULT_VERSIONS)?
         .map(|(config, name)| (Arc::new(config), name));
-    let threads = args.run.threads;
+    let thread_count = args.run.threads;
     let duration = args.run.duration;
     let quiet = args.run.quiet;
     let idle = args.idle;
@@ -97,7 +96,7 @@ fn main() -> anyhow::Result<()> {
     eprintln!(
         "riptide-ws-load: {} connection(s) on {} thread(s) -> {}://{}, {} torrents (pareto {}, {} per peer), {} offers of {} B per announce, {}% answered, {} in flight{}",
         connections,
-        threads,
+        thread_count,
         if args.tls.tls { "wss" } else { "ws" },
         args.target,
         args.run.torrents,
@@ -126,34 +125,32 @@ fn main() -> anyhow::Result<()> {
         tls,
     });
     // Two stages: every connection upgraded, then go.
-    let gate = Arc::new(Gate::new(threads, 2));
-    let lives: Arc<[Arc<Live>]> = (0..threads).map(|_| Arc::default()).collect();
     let connect_start = Instant::now();
-    let handles = run::spawn(threads, |i| plan.args.run.core(i), &gate, {
-        let (plan, lives) = (Arc::clone(&plan), Arc::clone(&lives));
-        move |i, gate| {
-            let conns = connections / threads + usize::from(i < connections % threads);
-            Worker::new(&plan, i, conns).run(&lives[i], gate)
+    let threads = Threads::spawn(thread_count, 2, |i| plan.args.run.core(i), {
+        let plan = Arc::clone(&plan);
+        move |i, live, gate| {
+            let conns = share(connections, thread_count, i);
+            Worker::new(&plan, i, conns).run(live, gate)
         }
     })?;
 
-    gate.wait();
+    threads.gate.wait();
     let upgraded_after = connect_start.elapsed();
-    if !quiet && !gate.failed() {
+    if !quiet && !threads.gate.failed() {
         println!(
             "{connections} connections upgraded in {:.2} s",
             upgraded_after.as_secs_f64()
         );
     }
     let tracker_start = TrackerCpu::start(server_pid);
-    gate.wait();
+    threads.gate.wait();
     let start = Instant::now();
     let mut server_cpu = None;
-    if !gate.failed() {
+    if !threads.gate.failed() {
         if idle {
-            report_idle_ready(start, duration, &handles, &lives, connections);
+            report_idle_ready(start, duration, &threads, connections);
         }
-        run::each_second(start, duration, &handles, &lives, |second, d| {
+        threads.each_second(start, duration, |second, d| {
             if !quiet && !idle {
                 let [replies, offers, answers, errors, _] = d;
                 println!(
@@ -164,15 +161,13 @@ fn main() -> anyhow::Result<()> {
         });
         server_cpu = tracker_start.and_then(|t| t.elapsed());
     }
-    gate.stop();
-
     let Report {
         window,
         total,
         cpu: load_cpu,
         first_error,
         ..
-    } = Report::sum(run::join_all(handles)?);
+    } = Report::sum(threads.join()?);
 
     let secs = duration.as_secs_f64();
     let rate = |n: u64| (n as f64 / secs).round() as u64;
@@ -209,7 +204,7 @@ fn main() -> anyhow::Result<()> {
     }
     let _ = write!(
         result,
-        " connections={connections} upgraded={} reconnects={} connect_s={:.2} threads={threads} duration_s={secs}",
+        " connections={connections} upgraded={} reconnects={} connect_s={:.2} threads={thread_count} duration_s={secs}",
         total.upgraded,
         total.connections.saturating_sub(connections as u64),
         upgraded_after.as_secs_f64(),

@@ -6,7 +6,9 @@ use riptide_common::loadgen::run;
 
 /// What one thread publishes for the per-second lines: replies, offers,
 /// answers, errors, upgraded.
-pub(crate) type Live = run::Live<5>;
+pub(crate) type Live = run::Live<LIVE_LEN>;
+/// Counters in [`Live`].
+pub(crate) const LIVE_LEN: usize = 5;
 
 /// What a thread counts; plain integers.
 #[derive(Clone, Copy, Default, Debug)]
