@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 
+use super::cli::RunArgs;
 use super::{process_cpu, CpuTime};
 use crate::histogram::Histogram;
 
@@ -88,27 +89,23 @@ pub struct Threads<T, const N: usize> {
 }
 
 impl<T: Send + 'static, const N: usize> Threads<T, N> {
-    /// Spawns `threads` load threads named `load-i` that start at a gate
-    /// of `stages` stages (see [`Gate`]); thread i is pinned to `core(i)`
-    /// when that is a core, then runs `body(i, its live counters, gate)`.
-    /// A thread that cannot be pinned fails the run at the gate.
-    pub fn spawn<F>(
-        threads: usize,
-        stages: usize,
-        core: impl Fn(usize) -> Option<usize>,
-        body: F,
-    ) -> anyhow::Result<Self>
+    /// Spawns `--threads` load threads named `load-i` that start at a gate
+    /// of `stages` stages (see [`Gate`]); thread i is pinned to its core of
+    /// `--cores`, if any, then runs `body(plan, i, its live counters,
+    /// gate)`. A thread that cannot be pinned fails the run at the gate.
+    pub fn spawn<P, F>(run: &RunArgs, stages: usize, plan: &Arc<P>, body: F) -> anyhow::Result<Self>
     where
-        F: Fn(usize, &Live<N>, &Gate) -> anyhow::Result<T> + Send + Sync + 'static,
+        P: Send + Sync + 'static,
+        F: Fn(&P, usize, &Live<N>, &Gate) -> anyhow::Result<T> + Send + Sync + 'static,
     {
-        let gate = Arc::new(Gate::new(threads, stages));
-        let lives: Vec<Arc<Live<N>>> = (0..threads).map(|_| Arc::default()).collect();
+        let gate = Arc::new(Gate::new(run.threads, stages));
+        let lives: Vec<Arc<Live<N>>> = (0..run.threads).map(|_| Arc::default()).collect();
         let body = Arc::new(body);
-        let handles = (0..threads)
+        let handles = (0..run.threads)
             .map(|i| {
-                let (body, gate, live) =
-                    (Arc::clone(&body), Arc::clone(&gate), Arc::clone(&lives[i]));
-                let core = core(i);
+                let (body, plan) = (Arc::clone(&body), Arc::clone(plan));
+                let (gate, live) = (Arc::clone(&gate), Arc::clone(&lives[i]));
+                let core = run.core(i);
                 std::thread::Builder::new()
                     .name(format!("load-{i}"))
                     .spawn(move || {
@@ -118,7 +115,7 @@ impl<T: Send + 'static, const N: usize> Threads<T, N> {
                                     .start(Err(anyhow!("pin thread {i} to core {core}: {e}")));
                             }
                         }
-                        body(i, &live, &gate)
+                        body(&plan, i, &live, &gate)
                     })
                     .context("spawn load thread")
             })
@@ -289,12 +286,21 @@ pub fn write_tracker_cpu(line: &mut String, result: &mut String, cpu: CpuTime, n
 mod tests {
     use super::*;
 
+    fn run_args(threads: usize) -> RunArgs {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            run: RunArgs,
+        }
+        Cli::parse_from(["x", "--threads", &threads.to_string()]).run
+    }
+
     #[test]
     fn a_thread_that_cannot_start_fails_every_thread_and_blocks_none() {
         let set_up = |i| if i == 0 { Ok(i) } else { Err(anyhow!("no")) };
-        let threads =
-            Threads::<usize, 1>::spawn(2, 2, |_| None, move |i, _, gate| gate.start(set_up(i)))
-                .unwrap();
+        let start = move |(): &(), i, _: &Live<1>, gate: &Gate| gate.start(set_up(i));
+        let threads = Threads::spawn(&run_args(2), 2, &Arc::new(()), start).unwrap();
         threads.gate.wait();
         threads.gate.wait();
         assert!(threads.gate.failed());
@@ -307,15 +313,15 @@ mod tests {
 
     #[test]
     fn threads_start_together_and_stop_when_told() {
-        let publish_and_wait = |i, live: &Live<1>, gate: &Gate| {
+        let publish_and_wait = |n: &u64, i, live: &Live<1>, gate: &Gate| {
             gate.start(Ok(()))?;
-            live.publish([5]);
+            live.publish([*n]);
             while !gate.stopped() {
                 std::thread::sleep(Duration::from_millis(1));
             }
             Ok(i)
         };
-        let threads = Threads::spawn(3, 1, |_| None, publish_and_wait).unwrap();
+        let threads = Threads::spawn(&run_args(3), 1, &Arc::new(5), publish_and_wait).unwrap();
         threads.gate.wait();
         let mut seconds = Vec::new();
         threads.each_second(Instant::now(), Duration::from_millis(1100), |s, d| {

@@ -95,12 +95,8 @@ fn main() -> anyhow::Result<()> {
         info_hashes,
         tls,
     });
-    let threads = Threads::spawn(thread_count, 1, |i| plan.args.run.core(i), {
-        let plan = Arc::clone(&plan);
-        move |i, live, gate| {
-            let conns = share(connections, thread_count, i);
-            Worker::new(&plan, i, conns).run(live, gate)
-        }
+    let threads = Threads::spawn(&plan.args.run, 1, &plan, move |plan, i, live, gate| {
+        Worker::new(plan, i, share(connections, thread_count, i)).run(live, gate)
     })?;
 
     threads.gate.wait();

@@ -85,14 +85,12 @@ fn main() -> anyhow::Result<()> {
         .map(|i| InfoHash(info_hash(i)))
         .collect();
     let plan = Arc::new(Plan { args, info_hashes });
-    let threads = Threads::<_, LIVE_LEN>::spawn(thread_count, 1, |i| plan.args.run.core(i), {
-        let plan = Arc::clone(&plan);
-        move |i, live, gate| {
+    let threads =
+        Threads::<_, LIVE_LEN>::spawn(&plan.args.run, 1, &plan, |plan, i, live, gate| {
             let (worker, poll, events) =
-                gate.start(Worker::new(&plan, i).and_then(Worker::connect))?;
+                gate.start(Worker::new(plan, i).and_then(Worker::connect))?;
             worker.run(poll, events, live, gate)
-        }
-    })?;
+        })?;
 
     threads.gate.wait();
     let start = Instant::now();

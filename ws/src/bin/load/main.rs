@@ -126,12 +126,8 @@ fn main() -> anyhow::Result<()> {
     });
     // Two stages: every connection upgraded, then go.
     let connect_start = Instant::now();
-    let threads = Threads::spawn(thread_count, 2, |i| plan.args.run.core(i), {
-        let plan = Arc::clone(&plan);
-        move |i, live, gate| {
-            let conns = share(connections, thread_count, i);
-            Worker::new(&plan, i, conns).run(live, gate)
-        }
+    let threads = Threads::spawn(&plan.args.run, 2, &plan, move |plan, i, live, gate| {
+        Worker::new(plan, i, share(connections, thread_count, i)).run(live, gate)
     })?;
 
     threads.gate.wait();
