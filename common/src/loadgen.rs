@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use nix::sys::resource::{getrusage, UsageWho};
 use rand::rngs::SmallRng;
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 
 use crate::PeerId;
 
@@ -140,14 +140,10 @@ pub struct Peer {
 
 /// The `count` simulated peers of load thread `thread`: their own peer ids
 /// (`prefix`, the thread, the index) and ports (10000 up, distinct across
-/// threads), a `seeders` share of them seeding.
-pub fn thread_peers(
-    prefix: &[u8; 8],
-    thread: usize,
-    count: usize,
-    seeders: f64,
-    rng: &mut SmallRng,
-) -> Vec<Peer> {
+/// threads), a `seeders` share of them seeding (the same ones in every
+/// run).
+pub fn thread_peers(prefix: &[u8; 8], thread: usize, count: usize, seeders: f64) -> Vec<Peer> {
+    let mut rng = SmallRng::seed_from_u64(splitmix(u64::from_be_bytes(*prefix) ^ thread as u64));
     let base_port = 10_000_u32 + (thread * count) as u32;
     (0..count)
         .map(|i| {
@@ -207,7 +203,6 @@ mod tests {
 
     #[test]
     fn pareto_is_skewed_and_in_range() {
-        use rand::SeedableRng;
         let mut rng = SmallRng::seed_from_u64(7);
         let n = 10_000;
         let mut head = 0;
@@ -248,10 +243,8 @@ mod tests {
 
     #[test]
     fn peers_have_distinct_ports_across_threads() {
-        use rand::SeedableRng;
-        let mut rng = SmallRng::seed_from_u64(1);
         let mut ports: Vec<u16> = (0..3)
-            .flat_map(|t| thread_peers(b"-RT0001-", t, 100, 0.5, &mut rng))
+            .flat_map(|t| thread_peers(b"-RT0001-", t, 100, 0.5))
             .map(|p| p.port)
             .collect();
         ports.sort_unstable();

@@ -114,6 +114,14 @@ pub fn check_host(host: Option<&str>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A duration flag (`--timeout`) is more than zero.
+pub fn check_positive(flag: &str, value: Duration) -> anyhow::Result<()> {
+    if value.is_zero() {
+        bail!("{flag} must be positive");
+    }
+    Ok(())
+}
+
 /// A flag's value lies in `range`.
 pub fn check_flag<T: PartialOrd + Display + Copy>(
     flag: &str,
@@ -167,5 +175,6 @@ mod tests {
         assert!(check_host(Some("tracker.example")).is_ok());
         assert!(check_flag("--answer-percent", 101, 0..=100).is_err());
         assert!(check_flag("--offers", 10, 0..=10).is_ok());
+        assert!(check_positive("--timeout", Duration::ZERO).is_err());
     }
 }

@@ -250,6 +250,18 @@ impl<const N: usize> Live<N> {
     }
 }
 
+impl<T> Report<T> {
+    /// Prints the summary `line`, this report's first error (if any) and
+    /// the `RESULT` line for scripts.
+    pub fn print(&self, line: &str, result: &str) {
+        println!("{line}");
+        if let Some(e) = &self.first_error {
+            println!("first error: {e}");
+        }
+        println!("{result}");
+    }
+}
+
 /// The tracker's CPU time over the measured window (`--server-pid`).
 #[derive(Debug, Clone, Copy)]
 pub struct TrackerCpu {

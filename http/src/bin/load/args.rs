@@ -4,9 +4,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use anyhow::bail;
 use clap::{Parser, ValueEnum};
-use riptide_common::loadgen::cli::{check_connections, check_flag, check_host, RunArgs, TlsArgs};
+use riptide_common::loadgen::cli::{
+    check_connections, check_flag, check_host, check_positive, RunArgs, TlsArgs,
+};
 use riptide_common::loadgen::parse_duration;
 
 /// Most info hashes in one scrape request (riptide-http's own default limit
@@ -108,6 +109,7 @@ pub(crate) enum TlsVersion {
 /// Refuse what the load threads cannot run with.
 pub(crate) fn check(args: &Args) -> anyhow::Result<()> {
     args.run.check()?;
+    check_positive("--timeout", args.timeout)?;
     args.tls.check()?;
     check_connections(args.run.threads, args.connections)?;
     check_host(args.host.as_deref())?;
@@ -116,9 +118,6 @@ pub(crate) fn check(args: &Args) -> anyhow::Result<()> {
     let ports = 55_000 / args.run.threads;
     check_flag("--peers-per-thread", args.peers_per_thread, 1..=ports)?;
     check_flag("--scrape-hashes", args.scrape_hashes, 1..=MAX_SCRAPE_HASHES)?;
-    if args.timeout.is_zero() {
-        bail!("--timeout must be positive");
-    }
     Ok(())
 }
 

@@ -115,23 +115,19 @@ fn main() -> anyhow::Result<()> {
         // The threads stop at the same deadline; read the tracker now.
         server_cpu = tracker_start.and_then(|t| t.elapsed());
     }
-    let Report {
-        window: total,
-        latency,
-        cpu: load_cpu,
-        first_error,
-        ..
-    } = Report::sum(threads.join()?);
+    // Nothing counts after the deadline: the window is the run.
+    let report = Report::sum(threads.join()?);
+    let (total, latency) = (&report.window, &report.latency);
 
     let secs = duration.as_secs_f64();
     let rate = |n: u64| (n as f64 / secs).round() as u64;
     let ok = total.ok_total();
     let responses = total.responses();
-    let (load_user, load_sys) = load_cpu.per(responses);
+    let (load_user, load_sys) = report.cpu.per(responses);
     let p50 = latency.percentile(0.50).unwrap_or(0);
     let p99 = latency.percentile(0.99).unwrap_or(0);
     let handshakes = total.handshakes_full + total.handshakes_resumed;
-    let t = &total;
+    let t = total;
     let (per_s, announce, scrape, conns_per_s) =
         (rate(ok), rate(t.ok[0]), rate(t.ok[1]), rate(t.connections));
     let errors = t.errors();
@@ -164,15 +160,11 @@ fn main() -> anyhow::Result<()> {
     if total.skipped > 0 {
         let _ = write!(line, "; skipped (no free connection) {}", total.skipped);
     }
-    println!("{line}");
-    if let Some(e) = first_error {
-        println!("first error: {e}");
-    }
     let _ = write!(
         result,
         " tls_full={} tls_resumed={} skipped={} threads={thread_count} connections={connections} duration_s={secs}",
         total.handshakes_full, total.handshakes_resumed, total.skipped
     );
-    println!("{result}");
+    report.print(&line, &result);
     Ok(())
 }

@@ -136,14 +136,8 @@ impl<'a> Worker<'a> {
     pub(crate) fn new(plan: &'a Plan, index: usize, connections: usize) -> Self {
         let args = &plan.args;
         let keep_alive = args.mode == ConnMode::KeepAlive;
-        let mut rng = SmallRng::seed_from_u64(splitmix(0x4854_5450 ^ index as u64));
-        let peers = thread_peers(
-            b"-RH0001-",
-            index,
-            args.peers_per_thread,
-            args.run.seeders,
-            &mut rng,
-        );
+        let rng = SmallRng::seed_from_u64(splitmix(0x4854_5450 ^ index as u64));
+        let peers = thread_peers(b"-RH0001-", index, args.peers_per_thread, args.run.seeders);
         let templates = Templates::new(&plan.host, !keep_alive, args.numwant, args.scrape_hashes);
         let now = Instant::now();
         let conns = (0..connections)

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::bail;
 use clap::Parser;
-use riptide_common::loadgen::cli::{check_flag, RunArgs};
+use riptide_common::loadgen::cli::{check_flag, check_positive, RunArgs};
 use riptide_common::loadgen::parse_duration;
 use riptide_udp::protocol::MAX_SCRAPE_HASHES;
 
@@ -104,6 +104,7 @@ fn parse_mix(s: &str) -> Result<Mix, String> {
 /// Refuse what the load threads cannot run with.
 pub(crate) fn check(args: &Args) -> anyhow::Result<()> {
     args.run.check()?;
+    check_positive("--timeout", args.timeout)?;
     if args.targets.is_empty() {
         bail!("--target: give at least one tracker address");
     }
@@ -116,9 +117,6 @@ pub(crate) fn check(args: &Args) -> anyhow::Result<()> {
         bail!("at most 64 sockets per thread (targets x sockets-per-target)");
     }
     check_flag("--scrape-hashes", args.scrape_hashes, 1..=MAX_SCRAPE_HASHES)?;
-    if args.timeout.is_zero() {
-        bail!("--timeout must be positive");
-    }
     Ok(())
 }
 

@@ -118,14 +118,8 @@ impl<'a> Worker<'a> {
                 });
             }
         }
-        let mut rng = SmallRng::seed_from_u64(splitmix(0x5EED ^ index as u64));
-        let peers = thread_peers(
-            b"-RL0001-",
-            index,
-            args.peers_per_thread,
-            args.run.seeders,
-            &mut rng,
-        );
+        let rng = SmallRng::seed_from_u64(splitmix(0x5EED ^ index as u64));
+        let peers = thread_peers(b"-RL0001-", index, args.peers_per_thread, args.run.seeders);
         let m = args.mix;
         Ok(Self {
             plan,

@@ -3,9 +3,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use anyhow::bail;
 use clap::Parser;
-use riptide_common::loadgen::cli::{check_connections, check_flag, check_host, RunArgs, TlsArgs};
+use riptide_common::loadgen::cli::{
+    check_connections, check_flag, check_host, check_positive, RunArgs, TlsArgs,
+};
 use riptide_common::loadgen::parse_duration;
 
 /// Most offers in one announce (riptide-ws and aquatic_ws accept 10).
@@ -70,6 +71,7 @@ pub(crate) struct Args {
 /// Refuse what the load threads cannot run with.
 pub(crate) fn check(args: &Args) -> anyhow::Result<()> {
     args.run.check()?;
+    check_positive("--timeout", args.timeout)?;
     args.tls.check()?;
     check_connections(args.run.threads, args.connections)?;
     check_host(args.host.as_deref())?;
@@ -77,9 +79,6 @@ pub(crate) fn check(args: &Args) -> anyhow::Result<()> {
     check_flag("--offers", args.offers, 0..=MAX_OFFERS)?;
     check_flag("--in-flight", args.in_flight, 1..=MAX_IN_FLIGHT)?;
     check_flag("--sdp-bytes", args.sdp_bytes, 0..=8 * 1024)?;
-    if args.timeout.is_zero() {
-        bail!("--timeout must be positive");
-    }
     Ok(())
 }
 

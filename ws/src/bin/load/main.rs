@@ -157,19 +157,14 @@ fn main() -> anyhow::Result<()> {
         });
         server_cpu = tracker_start.and_then(|t| t.elapsed());
     }
-    let Report {
-        window,
-        total,
-        cpu: load_cpu,
-        first_error,
-        ..
-    } = Report::sum(threads.join()?);
+    let report = Report::sum(threads.join()?);
+    let total = &report.total;
 
     let secs = duration.as_secs_f64();
     let rate = |n: u64| (n as f64 / secs).round() as u64;
-    let w = &window;
+    let w = &report.window;
     let messages = w.messages();
-    let (load_user, load_sys) = load_cpu.per(messages);
+    let (load_user, load_sys) = report.cpu.per(messages);
     let (per_s, replies, offers, answers) = (
         rate(messages),
         rate(w.replies),
@@ -194,10 +189,6 @@ fn main() -> anyhow::Result<()> {
     if let Some(cpu) = server_cpu {
         run::write_tracker_cpu(&mut line, &mut result, cpu, messages, "message");
     }
-    println!("{line}");
-    if let Some(e) = first_error {
-        println!("first error: {e}");
-    }
     let _ = write!(
         result,
         " connections={connections} upgraded={} reconnects={} connect_s={:.2} threads={thread_count} duration_s={secs}",
@@ -205,6 +196,6 @@ fn main() -> anyhow::Result<()> {
         total.connections.saturating_sub(connections as u64),
         upgraded_after.as_secs_f64(),
     );
-    println!("{result}");
+    report.print(&line, &result);
     Ok(())
 }
