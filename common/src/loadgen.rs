@@ -4,11 +4,13 @@
 //! hashes and their Pareto popularity ([`info_hash`], [`pick_torrent`]),
 //! the simulated peers ([`thread_peers`]), the `--duration`-style argument
 //! parser ([`parse_duration`]), the flags and checks they have in common
-//! ([`cli`]) and the harness that starts, watches and joins the load
-//! threads ([`run`]).
+//! ([`cli`]), the harness that starts, watches and joins the load threads
+//! ([`run`]) and what the TCP ones share about their connections
+//! ([`tcp`]).
 
 pub mod cli;
 pub mod run;
+pub mod tcp;
 
 use std::time::Duration;
 

@@ -133,7 +133,7 @@ fn main() -> anyhow::Result<()> {
     let errors = t.errors();
     let mut line = format!(
         "responses/s: {per_s} (announce {announce}, scrape {scrape}) errors: {errors} (failure {}, http {}, malformed {}, io {}, closed-early {}, tls {}, timeout {}) connections/s: {conns_per_s}",
-        t.failures, t.http_errors, t.malformed, t.io_errors, t.closed_early, t.tls_errors, t.timeouts,
+        t.failures, t.http_errors, t.conn.malformed, t.conn.io, t.conn.closed, t.conn.tls, t.conn.timeouts,
     );
     if handshakes > 0 {
         let _ = write!(

@@ -3,6 +3,7 @@
 //! per-second lines.
 
 use riptide_common::loadgen::run;
+use riptide_common::loadgen::tcp::ConnErrors;
 
 /// Request kinds, indexing `sent` and `ok`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,16 +26,10 @@ pub(crate) struct Tally {
     pub(crate) failures: u64,
     /// A status other than 200.
     pub(crate) http_errors: u64,
-    /// Unreadable HTTP, a body that is not bencode, a response larger than
-    /// the receive buffer, bytes nobody asked for.
-    pub(crate) malformed: u64,
-    /// connect / read / write errors.
-    pub(crate) io_errors: u64,
-    /// The server closed before a whole response.
-    pub(crate) closed_early: u64,
-    pub(crate) tls_errors: u64,
-    /// Requests unanswered after `--timeout`.
-    pub(crate) timeouts: u64,
+    /// Connection errors: malformed is unreadable HTTP, a body that is not
+    /// bencode, a response larger than the receive buffer, bytes nobody
+    /// asked for; closed is the server closing before a whole response.
+    pub(crate) conn: ConnErrors,
     /// Paced mode: requests due while no connection was free.
     pub(crate) skipped: u64,
     /// TCP connections opened.
@@ -51,13 +46,7 @@ impl Tally {
     }
 
     pub(crate) fn errors(&self) -> u64 {
-        self.failures
-            + self.http_errors
-            + self.malformed
-            + self.io_errors
-            + self.closed_early
-            + self.tls_errors
-            + self.timeouts
+        self.failures + self.http_errors + self.conn.total()
     }
 
     /// Every request that got a whole HTTP response, good or not.
@@ -78,11 +67,7 @@ impl run::Tally for Tally {
         }
         self.failures += o.failures;
         self.http_errors += o.http_errors;
-        self.malformed += o.malformed;
-        self.io_errors += o.io_errors;
-        self.closed_early += o.closed_early;
-        self.tls_errors += o.tls_errors;
-        self.timeouts += o.timeouts;
+        self.conn.add(&o.conn);
         self.skipped += o.skipped;
         self.connections += o.connections;
         self.handshakes_full += o.handshakes_full;

@@ -25,6 +25,7 @@ use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, HandshakeKind};
 
 use riptide_common::loadgen::run::{Gate, Report};
+use riptide_common::loadgen::tcp::{would_block, Failure};
 use riptide_common::loadgen::{pick_torrent, splitmix, this_thread_cpu, thread_peers, Peer};
 
 use crate::args::{Args, ConnMode};
@@ -67,16 +68,6 @@ enum Phase {
     Idle,
 }
 
-/// Why a connection is dropped.
-#[derive(Clone, Copy, Debug)]
-enum Failure {
-    Io,
-    ClosedEarly,
-    Tls,
-    Malformed,
-    Timeout,
-}
-
 /// One connection slot; its token is its index.
 struct Conn {
     phase: Phase,
@@ -115,13 +106,6 @@ pub(crate) struct Worker<'a> {
     keep_alive: bool,
     /// The first error's text (formatted once, for the summary).
     first_error: Option<String>,
-}
-
-fn would_block(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::NotConnected
-    )
 }
 
 /// Keep the first error's text.
@@ -276,14 +260,7 @@ impl<'a> Worker<'a> {
 
     /// Count `why`, close `i`, and queue it again after a pause.
     fn fail(&mut self, i: usize, why: Failure, now: Instant) {
-        let t = &mut self.tally;
-        match why {
-            Failure::Io => t.io_errors += 1,
-            Failure::ClosedEarly => t.closed_early += 1,
-            Failure::Tls => t.tls_errors += 1,
-            Failure::Malformed => t.malformed += 1,
-            Failure::Timeout => t.timeouts += 1,
-        }
+        self.tally.conn.count(why);
         self.close(i);
         self.conns[i].retry_at = now + RETRY_AFTER;
         self.backoff.push(i);
@@ -441,7 +418,7 @@ impl<'a> Worker<'a> {
         let answer = match parse(&c.inbuf[..c.in_len]) {
             Parsed::Incomplete => {
                 if eof {
-                    self.fail(i, Failure::ClosedEarly, now);
+                    self.fail(i, Failure::Closed, now);
                 }
                 return;
             }
@@ -475,7 +452,7 @@ impl<'a> Worker<'a> {
             }
             Verdict::NotBencode => {
                 self.note_error(|| "a body that is not one bencoded dictionary".into());
-                self.tally.malformed += 1;
+                self.tally.conn.malformed += 1;
             }
         }
         let c = &mut self.conns[i];

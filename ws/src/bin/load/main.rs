@@ -175,11 +175,11 @@ fn main() -> anyhow::Result<()> {
     let (errors, failures, closed, timeouts, unmatched) = (
         w.errors(),
         w.failures,
-        w.closed,
-        w.timeouts,
+        w.conn.closed,
+        w.conn.timeouts,
         w.unmatched_replies,
     );
-    let (malformed, io, tls) = (w.malformed, w.io_errors, w.tls_errors);
+    let (malformed, io, tls) = (w.conn.malformed, w.conn.io, w.conn.tls);
     let mut line = format!(
         "messages/s: {per_s} (announce replies {replies}, offers {offers}, answers {answers}) sent/s: announces {announces_sent}, answers {answers_sent}; errors: {errors} (failure {failures}, malformed {malformed}, io {io}, closed {closed}, tls {tls}, timeout {timeouts}); unmatched replies {unmatched}; load CPU {load_user:.2} + {load_sys:.2} us/message (user + sys)"
     );

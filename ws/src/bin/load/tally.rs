@@ -3,6 +3,7 @@
 //! per-second lines.
 
 use riptide_common::loadgen::run;
+use riptide_common::loadgen::tcp::ConnErrors;
 
 /// What one thread publishes for the per-second lines: replies, offers,
 /// answers, errors, upgraded.
@@ -24,15 +25,11 @@ pub(crate) struct Tally {
     pub(crate) answers: u64,
     /// `failure reason` messages.
     pub(crate) failures: u64,
-    /// Text that is not a tracker message, binary messages, bad frames.
-    pub(crate) malformed: u64,
-    /// connect / read / write errors, refused upgrades.
-    pub(crate) io_errors: u64,
-    /// The server closed the connection (close frame or EOF).
-    pub(crate) closed: u64,
-    pub(crate) tls_errors: u64,
-    /// Announces unanswered after `--timeout`, connects or upgrades slower.
-    pub(crate) timeouts: u64,
+    /// Connection errors: malformed is text that is not a tracker message,
+    /// binary messages, bad frames; io includes refused upgrades; closed
+    /// is a close frame or EOF; timeouts are announces unanswered after
+    /// `--timeout`, and connects or upgrades slower.
+    pub(crate) conn: ConnErrors,
     /// TCP connections opened, and upgraded.
     pub(crate) connections: u64,
     pub(crate) upgraded: u64,
@@ -45,32 +42,28 @@ impl Tally {
     }
 
     pub(crate) fn errors(&self) -> u64 {
-        self.failures
-            + self.malformed
-            + self.io_errors
-            + self.closed
-            + self.tls_errors
-            + self.timeouts
+        self.failures + self.conn.total()
     }
 
     /// `self - o`, counter by counter.
     pub(crate) fn minus(&self, o: &Tally) -> Tally {
+        self.zip(o, |a, b| a - b)
+    }
+
+    /// `f` of each counter of `self` and `o`.
+    fn zip(&self, o: &Tally, f: impl Fn(u64, u64) -> u64) -> Tally {
         Tally {
-            announces_sent: self.announces_sent - o.announces_sent,
-            answers_sent: self.answers_sent - o.answers_sent,
-            replies: self.replies - o.replies,
-            unmatched_replies: self.unmatched_replies - o.unmatched_replies,
-            offers: self.offers - o.offers,
-            answers: self.answers - o.answers,
-            failures: self.failures - o.failures,
-            malformed: self.malformed - o.malformed,
-            io_errors: self.io_errors - o.io_errors,
-            closed: self.closed - o.closed,
-            tls_errors: self.tls_errors - o.tls_errors,
-            timeouts: self.timeouts - o.timeouts,
-            connections: self.connections - o.connections,
-            upgraded: self.upgraded - o.upgraded,
-            pings: self.pings - o.pings,
+            announces_sent: f(self.announces_sent, o.announces_sent),
+            answers_sent: f(self.answers_sent, o.answers_sent),
+            replies: f(self.replies, o.replies),
+            unmatched_replies: f(self.unmatched_replies, o.unmatched_replies),
+            offers: f(self.offers, o.offers),
+            answers: f(self.answers, o.answers),
+            failures: f(self.failures, o.failures),
+            conn: self.conn.zip(&o.conn, &f),
+            connections: f(self.connections, o.connections),
+            upgraded: f(self.upgraded, o.upgraded),
+            pings: f(self.pings, o.pings),
         }
     }
 
@@ -87,20 +80,6 @@ impl Tally {
 
 impl run::Tally for Tally {
     fn add(&mut self, o: &Tally) {
-        self.announces_sent += o.announces_sent;
-        self.answers_sent += o.answers_sent;
-        self.replies += o.replies;
-        self.unmatched_replies += o.unmatched_replies;
-        self.offers += o.offers;
-        self.answers += o.answers;
-        self.failures += o.failures;
-        self.malformed += o.malformed;
-        self.io_errors += o.io_errors;
-        self.closed += o.closed;
-        self.tls_errors += o.tls_errors;
-        self.timeouts += o.timeouts;
-        self.connections += o.connections;
-        self.upgraded += o.upgraded;
-        self.pings += o.pings;
+        *self = self.zip(o, |a, b| a + b);
     }
 }

@@ -21,6 +21,7 @@ use mio::{Events, Interest, Poll, Token};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use riptide_common::loadgen::run::{Gate, Report};
+use riptide_common::loadgen::tcp::{would_block, Failure};
 use riptide_common::loadgen::{pick_torrent, splitmix, this_thread_cpu};
 use riptide_ws::protocol::{
     write_client_frame, Flow, FrameLimits, FrameReader, Message, Opcode, Role, MAX_HEADER_LEN,
@@ -67,16 +68,6 @@ enum Phase {
     Open,
 }
 
-/// Why a connection is dropped.
-#[derive(Clone, Copy, Debug)]
-enum Failure {
-    Io,
-    Closed,
-    Tls,
-    Malformed,
-    Timeout,
-}
-
 /// One connection slot (one peer); its token is its index.
 struct Conn {
     phase: Phase,
@@ -119,13 +110,6 @@ pub(crate) struct Worker<'a> {
     running: bool,
     connecting: usize,
     first_error: Option<String>,
-}
-
-fn would_block(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::NotConnected
-    )
 }
 
 /// The upgrade request.
@@ -257,14 +241,7 @@ impl<'a> Worker<'a> {
 
     /// Count `why`, close `i`, reopen it after a pause.
     fn fail(&mut self, i: usize, why: Failure, now: Instant) {
-        let t = &mut self.tally;
-        match why {
-            Failure::Io => t.io_errors += 1,
-            Failure::Closed => t.closed += 1,
-            Failure::Tls => t.tls_errors += 1,
-            Failure::Malformed => t.malformed += 1,
-            Failure::Timeout => t.timeouts += 1,
-        }
+        self.tally.conn.count(why);
         self.close(i);
         self.conns[i].retry_at = now + RETRY_AFTER;
     }
@@ -580,7 +557,7 @@ impl<'a> Worker<'a> {
         inbuf.copy_within(used..*in_len, 0);
         *in_len -= used;
         if bad {
-            tally.malformed += 1;
+            tally.conn.malformed += 1;
         }
         if closed {
             if first_error.is_none() {
@@ -605,7 +582,7 @@ impl<'a> Worker<'a> {
                     // Forget it and go on.
                     c.pending.copy_within(1..c.npending, 0);
                     c.npending -= 1;
-                    self.tally.timeouts += 1;
+                    self.tally.conn.timeouts += 1;
                     self.note_error(|| "an announce unanswered".into());
                     self.drive(i);
                 }
