@@ -1,14 +1,24 @@
-//! What the load generators (riptide-http-load, riptide-ws-load) share:
-//! CPU time of a thread and of another process ([`CpuTime`],
-//! [`this_thread_cpu`], [`process_cpu`]), the torrents' info hashes and
-//! their Pareto popularity ([`info_hash`], [`pick_torrent`]), and the
-//! `--duration`-style argument parser ([`parse_duration`]).
+//! What the load generators (riptide-udp-load, riptide-http-load,
+//! riptide-ws-load) share: CPU time of a thread and of another process
+//! ([`CpuTime`], [`this_thread_cpu`], [`process_cpu`]), the torrents' info
+//! hashes and their Pareto popularity ([`info_hash`], [`pick_torrent`]),
+//! the simulated peers ([`thread_peers`]), the `--duration`-style argument
+//! parser ([`parse_duration`]), the flags and checks they have in common
+//! ([`cli`]), the harness that starts, watches and joins the load threads
+//! ([`run`]) and what the TCP ones share about their connections
+//! ([`tcp`]).
+
+pub mod cli;
+pub mod run;
+pub mod tcp;
 
 use std::time::Duration;
 
 use nix::sys::resource::{getrusage, UsageWho};
 use rand::rngs::SmallRng;
-use rand::Rng;
+use rand::{Rng, SeedableRng};
+
+use crate::PeerId;
 
 /// User and system CPU time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -119,6 +129,45 @@ pub fn info_hash(i: usize) -> [u8; 20] {
     h
 }
 
+/// A simulated peer.
+#[derive(Clone, Copy, Debug)]
+pub struct Peer {
+    /// Its peer id.
+    pub id: PeerId,
+    /// Its port (every peer comes from the load generator's one address).
+    pub port: u16,
+    /// It announces as a seeder (left = 0).
+    pub seeder: bool,
+}
+
+/// The `count` simulated peers of load thread `thread`: their own peer ids
+/// (`prefix`, the thread, the index) and ports (10000 up, distinct across
+/// threads), a `seeders` share of them seeding (the same ones in every
+/// run).
+pub fn thread_peers(prefix: &[u8; 8], thread: usize, count: usize, seeders: f64) -> Vec<Peer> {
+    let mut rng = SmallRng::seed_from_u64(splitmix(u64::from_be_bytes(*prefix) ^ thread as u64));
+    let base_port = 10_000_u32 + (thread * count) as u32;
+    (0..count)
+        .map(|i| {
+            let mut id = [0_u8; 20];
+            id[..8].copy_from_slice(prefix);
+            id[8..12].copy_from_slice(&(thread as u32).to_be_bytes());
+            id[12..20].copy_from_slice(&(i as u64).to_be_bytes());
+            Peer {
+                id: PeerId(id),
+                port: (base_port + i as u32) as u16,
+                seeder: rng.random_bool(seeders.clamp(0.0, 1.0)),
+            }
+        })
+        .collect()
+}
+
+/// Thread `i`'s share of `total` (connections) spread over `parts`
+/// threads: the first `total % parts` threads take one more.
+pub fn share(total: usize, parts: usize, i: usize) -> usize {
+    total / parts + usize::from(i < total % parts)
+}
+
 /// A duration such as `10s`, `500ms`, `2m`, `1h` (for clap).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -146,14 +195,16 @@ mod tests {
     #[test]
     fn durations() {
         assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert!(parse_duration("10x").is_err());
+        assert!(parse_duration("s").is_err());
     }
 
     #[test]
     fn pareto_is_skewed_and_in_range() {
-        use rand::SeedableRng;
         let mut rng = SmallRng::seed_from_u64(7);
         let n = 10_000;
         let mut head = 0;
@@ -167,7 +218,40 @@ mod tests {
         assert!((4_000..6_000).contains(&head), "{head}");
         for _ in 0..1000 {
             assert!(pick_torrent(&mut rng, n, 0.0) < n);
+            assert_eq!(pick_torrent(&mut rng, 1, 1.0), 0);
         }
+    }
+
+    #[test]
+    fn info_hashes_spread_over_shards() {
+        let mut per_shard = [0_u32; 4];
+        for i in 0..4000 {
+            per_shard[crate::shard_of(&crate::InfoHash(info_hash(i)), 4)] += 1;
+        }
+        assert!(
+            per_shard.iter().all(|&n| (800..1200).contains(&n)),
+            "{per_shard:?}"
+        );
+    }
+
+    #[test]
+    fn shares_add_up() {
+        assert_eq!(
+            (0..3).map(|i| share(10, 3, i)).collect::<Vec<_>>(),
+            [4, 3, 3]
+        );
+        assert_eq!((0..4).map(|i| share(8, 4, i)).sum::<usize>(), 8);
+    }
+
+    #[test]
+    fn peers_have_distinct_ports_across_threads() {
+        let mut ports: Vec<u16> = (0..3)
+            .flat_map(|t| thread_peers(b"-RT0001-", t, 100, 0.5))
+            .map(|p| p.port)
+            .collect();
+        ports.sort_unstable();
+        ports.dedup();
+        assert_eq!(ports.len(), 300);
     }
 
     #[test]

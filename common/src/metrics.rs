@@ -269,6 +269,23 @@ pub fn series_len(tables: &[&[Desc]]) -> usize {
     tables.iter().map(|t| t.len()).sum()
 }
 
+/// The first series name whose series are not all adjacent across
+/// `tables`, if any. A tracker keeps each name's series together, so that
+/// its table reads as the HELP and TYPE blocks it prints.
+pub fn split_name(tables: &[&[Desc]]) -> Option<&'static str> {
+    let mut seen = std::collections::HashSet::new();
+    let mut last = "";
+    for d in tables.iter().flat_map(|t| t.iter()) {
+        if d.name != last {
+            if !seen.insert(d.name) {
+                return Some(d.name);
+            }
+            last = d.name;
+        }
+    }
+    None
+}
+
 /// Renders every worker's values in Prometheus text format; `tables` are
 /// the tracker's series then the runtime block, in value order. Series of
 /// one name are printed together (under one HELP and TYPE), wherever
@@ -432,13 +449,7 @@ mod tests {
 
     #[test]
     fn series_of_one_name_are_adjacent_in_the_runtime_block() {
-        let mut seen = std::collections::HashSet::new();
-        let mut last = "";
-        for d in RUNTIME {
-            if d.name != last {
-                assert!(seen.insert(d.name), "{} split", d.name);
-                last = d.name;
-            }
-        }
+        assert_eq!(split_name(&[RUNTIME]), None);
+        assert_eq!(split_name(&[DESCS, RUNTIME, DESCS]), Some("requests_total"));
     }
 }

@@ -2,7 +2,10 @@
 //! plus `[http]` and `[tls]` (declared with `riptide_common::tracker_config!`).
 //! `riptide-http -p` prints it with comments.
 
-use riptide_common::config::{ConfigError, TlsConfig, ValidateOwn};
+use riptide_common::config::{
+    bad_trusted_proxies, check_at_least, check_range, check_tcp_listeners, ConfigError, TlsConfig,
+    ValidateOwn,
+};
 use riptide_common::config_struct;
 
 riptide_common::tracker_config! {
@@ -62,87 +65,42 @@ config_struct! {
 
 impl ValidateOwn for HttpConfig {
     fn validate_own(&self) -> Result<(), ConfigError> {
-        self.tls.validate()?;
-        if self.network.ipv4()?.is_none()
-            && self.network.ipv6()?.is_none()
-            && self.tls.ipv4()?.is_none()
-            && self.tls.ipv6()?.is_none()
-        {
-            return Err(ConfigError::invalid(
-                "network.address_ipv4",
-                "\"\"",
-                "at least one plain ([network]) or TLS ([tls]) address must be set",
-            ));
-        }
+        check_tcp_listeners(&self.network, &self.tls)?;
         let h = &self.http;
         if let Err(e) = riptide_stream::TrustedProxies::parse(&h.trusted_proxies) {
-            return Err(ConfigError::invalid(
+            return Err(bad_trusted_proxies(
                 "http.trusted_proxies",
-                &format!("{:?}", h.trusted_proxies),
-                &format!("CIDRs like \"10.0.0.0/8\" or \"::1/128\" ({e})"),
+                &h.trusted_proxies,
+                e,
             ));
         }
-        if !(1..=1 << 20).contains(&h.max_connections) {
-            return Err(ConfigError::invalid(
-                "http.max_connections",
-                &h.max_connections.to_string(),
-                "1 to 1048576",
-            ));
+        check_range("http.max_connections", h.max_connections, 1..=1 << 20)?;
+        check_range("http.max_head_bytes", h.max_head_bytes, 512..=65_536)?;
+        for (key, secs) in [
+            ("http.full_scrape_interval", h.full_scrape_interval),
+            ("http.head_timeout", h.head_timeout),
+            ("http.idle_timeout", h.idle_timeout),
+        ] {
+            check_at_least(key, secs, 1, " seconds")?;
         }
-        if !(512..=65_536).contains(&h.max_head_bytes) {
-            return Err(ConfigError::invalid(
-                "http.max_head_bytes",
-                &h.max_head_bytes.to_string(),
-                "512 to 65536",
-            ));
-        }
-        if h.full_scrape_interval == 0 {
-            return Err(ConfigError::invalid(
-                "http.full_scrape_interval",
-                "0",
-                "1 or more seconds",
-            ));
-        }
-        if h.head_timeout == 0 || h.idle_timeout == 0 {
-            return Err(ConfigError::invalid(
-                "http.head_timeout",
-                &format!("{} / idle_timeout {}", h.head_timeout, h.idle_timeout),
-                "1 or more seconds each",
-            ));
-        }
-        if !(1..=256).contains(&h.max_scrape_hashes) {
-            return Err(ConfigError::invalid(
-                "http.max_scrape_hashes",
-                &h.max_scrape_hashes.to_string(),
-                "1 to 256",
-            ));
-        }
-        Ok(())
+        check_range("http.max_scrape_hashes", h.max_scrape_hashes, 1..=256)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use riptide_common::config::{parse, print_default};
+    use riptide_common::config::{assert_printed_default_round_trips, assert_rejected};
 
     #[test]
     fn printed_config_parses_back_to_the_defaults() {
-        let text = print_default::<HttpConfig>();
-        assert_eq!(parse::<HttpConfig>(&text).unwrap(), HttpConfig::default());
-        assert!(text.contains("[tls]") && text.contains(":6969"), "{text}");
+        let text = assert_printed_default_round_trips::<HttpConfig>(&["[tls]", ":6969"]);
         assert!(!text.contains("kernel_steering"), "a UDP-only key:\n{text}");
     }
 
     #[test]
     fn errors_name_the_key() {
-        let err = parse::<HttpConfig>("[tls]\nenabled = true\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("tls.cert_path"), "{err}");
-        let err = parse::<HttpConfig>("[tls]\nenable = true\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("enable"), "{err}");
+        assert_rejected::<HttpConfig>("[tls]\nenabled = true\n", &["tls.cert_path"]);
+        assert_rejected::<HttpConfig>("[tls]\nenable = true\n", &["enable"]);
     }
 }

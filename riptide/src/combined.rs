@@ -66,6 +66,29 @@ impl Combined {
     }
 }
 
+/// A handler event that carries nothing but the context.
+type Event<H> = fn(&mut H, &mut Ctx<MeshMsg>);
+
+impl Combined {
+    /// Hands an event to every protocol served: UDP, HTTP (on the shared
+    /// shard), WebTorrent, in that order.
+    fn on_every(
+        &mut self,
+        ctx: &mut Ctx<MeshMsg>,
+        udp: Event<UringDriver>,
+        http: Event<HttpWorker<MeshMsg>>,
+        ws: Event<WsWorker<MeshMsg>>,
+    ) {
+        if let Some(u) = self.udp.as_mut() {
+            udp(u, ctx);
+        }
+        self.http(|h| http(h, ctx));
+        if let Some(w) = self.ws.as_mut() {
+            ws(w, ctx);
+        }
+    }
+}
+
 /// Calls `$call` (with `$h` bound to the handler) on the protocol that
 /// owns `$conn`; `None` for a slot no protocol took.
 macro_rules! by_stream {
@@ -82,13 +105,7 @@ impl Handler for Combined {
     type Msg = MeshMsg;
 
     fn on_start(&mut self, ctx: &mut Ctx<MeshMsg>) {
-        if let Some(u) = self.udp.as_mut() {
-            u.on_start(ctx);
-        }
-        self.http(|h| h.on_start(ctx));
-        if let Some(w) = self.ws.as_mut() {
-            w.on_start(ctx);
-        }
+        self.on_every(ctx, Handler::on_start, Handler::on_start, Handler::on_start);
     }
 
     fn on_datagram(&mut self, ctx: &mut Ctx<MeshMsg>, dgram: Datagram<'_>) {
@@ -213,12 +230,6 @@ impl Handler for Combined {
     }
 
     fn on_stop(&mut self, ctx: &mut Ctx<MeshMsg>) {
-        if let Some(u) = self.udp.as_mut() {
-            u.on_stop(ctx);
-        }
-        self.http(|h| h.on_stop(ctx));
-        if let Some(w) = self.ws.as_mut() {
-            w.on_stop(ctx);
-        }
+        self.on_every(ctx, Handler::on_stop, Handler::on_stop, Handler::on_stop);
     }
 }

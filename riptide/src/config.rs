@@ -71,8 +71,6 @@ impl RiptideConfig {
     pub fn ws_config(&self) -> WsConfig {
         let w = &self.webtorrent;
         WsConfig {
-            workers: self.workers,
-            log_level: self.log_level,
             network: riptide_common::config::NetworkConfig {
                 address_ipv4: w.address_ipv4.clone(),
                 address_ipv6: w.address_ipv6.clone(),
@@ -82,17 +80,13 @@ impl RiptideConfig {
                 announce_interval: w.announce_interval,
                 ..self.protocol.clone()
             },
-            cleaning: self.cleaning.clone(),
-            access_list: self.access_list.clone(),
-            privileges: self.privileges.clone(),
-            cpu_pinning: self.cpu_pinning.clone(),
-            metrics: self.metrics.clone(),
             ws: self.ws.clone(),
             tls: TlsConfig {
                 address_ipv4: w.tls_address_ipv4.clone(),
                 address_ipv6: w.tls_address_ipv6.clone(),
                 ..self.tls.clone()
             },
+            ..WsConfig::with_common_of(self)
         }
     }
 
@@ -100,17 +94,9 @@ impl RiptideConfig {
     /// (always on io_uring: HTTP needs it, and both share the workers).
     pub fn udp_config(&self) -> UdpConfig {
         UdpConfig {
-            workers: self.workers,
-            log_level: self.log_level,
-            network: self.network.clone(),
-            protocol: self.protocol.clone(),
-            cleaning: self.cleaning.clone(),
-            access_list: self.access_list.clone(),
-            privileges: self.privileges.clone(),
-            cpu_pinning: self.cpu_pinning.clone(),
-            metrics: self.metrics.clone(),
             backend: Backend::IoUring,
             udp: self.udp.clone(),
+            ..UdpConfig::with_common_of(self)
         }
     }
 
@@ -118,17 +104,9 @@ impl RiptideConfig {
     /// and `[tls]`.
     pub fn http_config(&self) -> HttpConfig {
         HttpConfig {
-            workers: self.workers,
-            log_level: self.log_level,
-            network: self.network.clone(),
-            protocol: self.protocol.clone(),
-            cleaning: self.cleaning.clone(),
-            access_list: self.access_list.clone(),
-            privileges: self.privileges.clone(),
-            cpu_pinning: self.cpu_pinning.clone(),
-            metrics: self.metrics.clone(),
             http: self.http.clone(),
             tls: self.tls.clone(),
+            ..HttpConfig::with_common_of(self)
         }
     }
 }
@@ -163,29 +141,19 @@ impl ValidateOwn for RiptideConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use riptide_common::config::{parse, print_default};
+    use riptide_common::config::{assert_printed_default_round_trips, assert_rejected, parse};
 
     #[test]
     fn printed_config_parses_back_and_names_both_protocols() {
-        let text = print_default::<RiptideConfig>();
-        assert_eq!(
-            parse::<RiptideConfig>(&text).unwrap(),
-            RiptideConfig::default()
-        );
-        for key in [
+        assert_printed_default_round_trips::<RiptideConfig>(&[
             "protocols = [\"udp\", \"http\"]",
             "[udp]",
             "[http]",
             "[tls]",
             "[ws]",
             "[webtorrent]",
-        ] {
-            assert!(text.contains(key), "{key} missing:\n{text}");
-        }
-        let err = parse::<RiptideConfig>("protocols = [\"wss\"]\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("protocols") && err.contains("wss"), "{err}");
+        ]);
+        assert_rejected::<RiptideConfig>("protocols = [\"wss\"]\n", &["protocols", "wss"]);
         let all = parse::<RiptideConfig>("protocols = [\"udp\", \"http\", \"ws\"]\n").unwrap();
         assert!(all.ws() && all.ws_config().network.address_ipv4.ends_with(":8000"));
     }

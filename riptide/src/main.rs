@@ -48,27 +48,10 @@ impl Service for Riptide {
 
     fn bind(config: &RiptideConfig, started: &Started) -> anyhow::Result<(Bound, BoundAddrs)> {
         let mut addrs = Vec::new();
-        let udp = if config.udp() {
-            let (b, a) = UdpService::bind(&config.udp_config(), started)?;
-            addrs.extend(a);
-            Some(b)
-        } else {
-            None
-        };
-        let http = if config.http() {
-            let (b, a) = HttpService::bind(&config.http_config(), started)?;
-            addrs.extend(a);
-            Some(b)
-        } else {
-            None
-        };
-        let ws = if config.ws() {
-            let (b, a) = WsService::bind(&config.ws_config(), started)?;
-            addrs.extend(a);
-            Some(b)
-        } else {
-            None
-        };
+        let udp = bind_if::<UdpService>(config.udp(), || config.udp_config(), started, &mut addrs)?;
+        let http =
+            bind_if::<HttpService>(config.http(), || config.http_config(), started, &mut addrs)?;
+        let ws = bind_if::<WsService>(config.ws(), || config.ws_config(), started, &mut addrs)?;
         log::info!(
             "serving {} (UDP and HTTP from one swarm)",
             config.protocols.join(", ")
@@ -144,6 +127,22 @@ impl Service for Riptide {
         }
         Ok(())
     }
+}
+
+/// Binds `S`'s sockets when it is `served`, adding their addresses to
+/// `addrs`.
+fn bind_if<S: Service>(
+    served: bool,
+    config: impl FnOnce() -> S::Config,
+    started: &Started,
+    addrs: &mut BoundAddrs,
+) -> anyhow::Result<Option<S::Bound>> {
+    if !served {
+        return Ok(None);
+    }
+    let (bound, a) = S::bind(&config(), started)?;
+    addrs.extend(a);
+    Ok(Some(bound))
 }
 
 fn main() -> anyhow::Result<()> {

@@ -1,7 +1,9 @@
 //! riptide-udp's configuration: the shared sections plus the UDP-only
 //! `backend` and `[udp]` keys. `riptide-udp -p` prints it with comments.
 
-use riptide_common::config::{ConfigError, Documented, ValidateOwn};
+use riptide_common::config::{
+    check_at_least, check_power_of_two, check_range, ConfigError, Documented, ValidateOwn,
+};
 use riptide_common::config_struct;
 use serde::{Deserialize, Serialize};
 
@@ -81,13 +83,12 @@ impl ValidateOwn for UdpConfig {
     fn validate_own(&self) -> Result<(), ConfigError> {
         self.network.require_one()?;
         let u = &self.udp;
-        if u.connection_id_max_age == 0 {
-            return Err(ConfigError::invalid(
-                "udp.connection_id_max_age",
-                "0",
-                "1 or more seconds",
-            ));
-        }
+        check_at_least(
+            "udp.connection_id_max_age",
+            u.connection_id_max_age,
+            1,
+            " seconds",
+        )?;
         if !u.connection_id_key.is_empty() && u.key_bytes().is_none() {
             return Err(ConfigError::invalid(
                 "udp.connection_id_key",
@@ -95,56 +96,29 @@ impl ValidateOwn for UdpConfig {
                 "32 hex digits, or \"\" for a random key",
             ));
         }
-        if !u.recv_buffers.is_power_of_two() || u.recv_buffers < 16 {
-            return Err(ConfigError::invalid(
-                "udp.recv_buffers",
-                &u.recv_buffers.to_string(),
-                "a power of two from 16 to 32768",
-            ));
-        }
-        if u.send_slots < 16 || u.send_slots > 1 << 20 {
-            return Err(ConfigError::invalid(
-                "udp.send_slots",
-                &u.send_slots.to_string(),
-                "16 to 1048576",
-            ));
-        }
-        if !u.ring_entries.is_power_of_two() || !(64..=32768).contains(&u.ring_entries) {
-            return Err(ConfigError::invalid(
-                "udp.ring_entries",
-                &u.ring_entries.to_string(),
-                "a power of two from 64 to 32768",
-            ));
-        }
-        if u.mesh_capacity < 64 {
-            return Err(ConfigError::invalid(
-                "udp.mesh_capacity",
-                &u.mesh_capacity.to_string(),
-                "64 or more",
-            ));
-        }
-        Ok(())
+        check_power_of_two("udp.recv_buffers", u32::from(u.recv_buffers), 16..=32768)?;
+        check_range("udp.send_slots", u.send_slots, 16..=1 << 20)?;
+        check_power_of_two("udp.ring_entries", u.ring_entries, 64..=32768)?;
+        check_at_least("udp.mesh_capacity", u.mesh_capacity, 64, "")
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use riptide_common::config::{parse, print_default};
+    use riptide_common::config::{
+        assert_printed_default_round_trips, assert_rejected, parse, print_default,
+    };
 
     #[test]
     fn printed_config_parses_back_to_the_defaults() {
-        let text = print_default::<UdpConfig>();
-        assert_eq!(parse::<UdpConfig>(&text).unwrap(), UdpConfig::default());
-        for key in [
+        assert_printed_default_round_trips::<UdpConfig>(&[
             "backend = \"auto\"",
             "[udp]",
             "kernel_steering = true",
             "connection_id_max_age = 120",
             "[access_list]",
-        ] {
-            assert!(text.contains(key), "{key} missing:\n{text}");
-        }
+        ]);
     }
 
     #[test]
@@ -162,25 +136,18 @@ mod tests {
 
     #[test]
     fn errors_name_the_key() {
-        let err = parse::<UdpConfig>("backend = \"epoll\"\n")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("backend") && err.contains("epoll") && err.contains("io_uring"),
-            "{err}"
-        );
-        let err = parse::<UdpConfig>("[udp]\nrecv_buffers = 1000\n")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("udp.recv_buffers")
-                && err.contains("1000")
-                && err.contains("power of two"),
-            "{err}"
-        );
-        let err = parse::<UdpConfig>("[udp]\nbogus = 1\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("bogus"), "{err}");
+        for (text, wants) in [
+            (
+                "backend = \"epoll\"\n",
+                &["backend", "epoll", "io_uring"][..],
+            ),
+            (
+                "[udp]\nrecv_buffers = 1000\n",
+                &["udp.recv_buffers", "1000", "power of two"],
+            ),
+            ("[udp]\nbogus = 1\n", &["bogus"]),
+        ] {
+            assert_rejected::<UdpConfig>(text, wants);
+        }
     }
 }

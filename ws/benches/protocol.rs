@@ -91,7 +91,14 @@ fn assert_no_allocation() {
 
 const SDP: &str = "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\na=extmap-allow-mixed\r\na=msid-semantic: WMS\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=candidate:1467250027 1 udp 2122260223 192.168.1.23 56143 typ host generation 0 network-id 1\r\na=candidate:3163728923 1 udp 1686052607 198.51.100.7 56143 typ srflx raddr 192.168.1.23 rport 56143 generation 0 network-id 1\r\na=ice-ufrag:ZJ9y\r\na=ice-pwd:k8eYbmKzB0nTN3ePq0vRk+3W\r\na=ice-options:trickle\r\na=fingerprint:sha-256 6B:8B:5D:EA:59:04:20:23:29:C8:87:1C:CD:87:32:BE:DD:8C:66:A5:8E:50:55:EA:8C:D3:B6:5C:09:5E:D6:BC\r\na=setup:actpass\r\na=mid:0\r\na=sctp-port:5000\r\na=max-message-size:262144\r\n";
 
-fn write_some(out: &mut [u8]) -> usize {
+/// The relayed offer both benchmarks write: info hash, sender, offer id,
+/// SDP.
+fn offer() -> (
+    InfoHash,
+    [u8; 20],
+    riptide_ws::protocol::OfferId,
+    riptide_ws::protocol::Sdp<'static>,
+) {
     let hash = InfoHash(
         *b"\x12\x34\x44\x56\x78\x9a\xbc\xde\xf1\x23\x45\x67\x89\xab\xcd\xef\x12\x34\x56\x78",
     );
@@ -101,6 +108,11 @@ fn write_some(out: &mut [u8]) -> usize {
         kind: "offer",
         sdp: SDP,
     };
+    (hash, from, id, sdp)
+}
+
+fn write_some(out: &mut [u8]) -> usize {
+    let (hash, from, id, sdp) = offer();
     let max = offer_max_len(SDP.len());
     let n = write_frame(out, Opcode::Text, max, |p| {
         write_offer(p, &hash, &from, &id, &sdp)
@@ -145,15 +157,7 @@ fn parse(c: &mut Criterion) {
 fn write(c: &mut Criterion) {
     let mut g = c.benchmark_group("write");
     g.throughput(Throughput::Elements(1));
-    let hash = InfoHash(
-        *b"\x12\x34\x44\x56\x78\x9a\xbc\xde\xf1\x23\x45\x67\x89\xab\xcd\xef\x12\x34\x56\x78",
-    );
-    let from = *b"-WW0207-\xc3\xc2aBcDeFgHiJ";
-    let id = riptide_ws::protocol::OfferId::new(b"\xc3\xbf\x00\x7f\x01abcdefghijklmno").unwrap();
-    let sdp = riptide_ws::protocol::Sdp {
-        kind: "offer",
-        sdp: SDP,
-    };
+    let (hash, from, id, sdp) = offer();
     let mut out = vec![0u8; offer_max_len(SDP.len()) + 16];
     g.bench_function("offer_in_frame", |b| {
         b.iter(|| {

@@ -3,7 +3,9 @@
 //! `riptide-ws -p` prints it with comments.
 
 use crate::protocol::{MAX_OFFERS, MAX_SCRAPE_HASHES};
-use riptide_common::config::{ConfigError, TlsConfig, ValidateOwn};
+use riptide_common::config::{
+    bad_trusted_proxies, check_range, check_tcp_listeners, ConfigError, TlsConfig, ValidateOwn,
+};
 use riptide_common::config_struct;
 
 riptide_common::tracker_config! {
@@ -62,63 +64,36 @@ config_struct! {
     }
 }
 
-fn check(
-    key: &'static str,
-    value: usize,
-    range: std::ops::RangeInclusive<usize>,
-) -> Result<(), ConfigError> {
-    if range.contains(&value) {
-        Ok(())
-    } else {
-        Err(ConfigError::invalid(
-            key,
-            &value.to_string(),
-            &format!("{} to {}", range.start(), range.end()),
-        ))
-    }
-}
-
 impl ValidateOwn for WsConfig {
     fn validate_own(&self) -> Result<(), ConfigError> {
-        self.tls.validate()?;
-        if self.network.ipv4()?.is_none()
-            && self.network.ipv6()?.is_none()
-            && self.tls.ipv4()?.is_none()
-            && self.tls.ipv6()?.is_none()
-        {
-            return Err(ConfigError::invalid(
-                "network.address_ipv4",
-                "\"\"",
-                "at least one plain ([network]) or TLS ([tls]) address must be set",
-            ));
-        }
+        check_tcp_listeners(&self.network, &self.tls)?;
         let w = &self.ws;
         if let Err(e) = riptide_stream::TrustedProxies::parse(&w.trusted_proxies) {
-            return Err(ConfigError::invalid(
+            return Err(bad_trusted_proxies(
                 "ws.trusted_proxies",
-                &format!("{:?}", w.trusted_proxies),
-                &format!("CIDRs like \"10.0.0.0/8\" or \"::1/128\" ({e})"),
+                &w.trusted_proxies,
+                e,
             ));
         }
-        check("ws.max_connections", w.max_connections, 1..=1 << 20)?;
-        check("ws.max_message_bytes", w.max_message_bytes, 4096..=1 << 20)?;
-        check(
+        check_range("ws.max_connections", w.max_connections, 1..=1 << 20)?;
+        check_range("ws.max_message_bytes", w.max_message_bytes, 4096..=1 << 20)?;
+        check_range(
             "ws.max_outbound_bytes",
             w.max_outbound_bytes,
             w.max_message_bytes..=64 << 20,
         )?;
-        check("ws.max_offers", w.max_offers, 1..=MAX_OFFERS)?;
-        check(
+        check_range("ws.max_offers", w.max_offers, 1..=MAX_OFFERS)?;
+        check_range(
             "ws.max_sdp_bytes",
             w.max_sdp_bytes,
             256..=w.max_message_bytes.min(64 * 1024),
         )?;
-        check(
+        check_range(
             "ws.max_torrents_per_connection",
             w.max_torrents_per_connection,
             1..=4096,
         )?;
-        check(
+        check_range(
             "ws.max_scrape_hashes",
             w.max_scrape_hashes,
             1..=MAX_SCRAPE_HASHES,
@@ -133,12 +108,12 @@ impl ValidateOwn for WsConfig {
                 ),
             ));
         }
-        for (key, v) in [
+        for (key, secs) in [
             ("ws.handshake_timeout", w.handshake_timeout),
             ("ws.idle_timeout", w.idle_timeout),
             ("ws.offer_timeout", w.offer_timeout),
         ] {
-            check(key, v as usize, 1..=86_400)?;
+            check_range(key, secs, 1..=86_400)?;
         }
         Ok(())
     }
@@ -147,44 +122,32 @@ impl ValidateOwn for WsConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use riptide_common::config::{parse, print_default};
+    use riptide_common::config::{assert_printed_default_round_trips, assert_rejected};
 
     #[test]
     fn printed_config_parses_back_to_the_defaults() {
-        let text = print_default::<WsConfig>();
-        assert_eq!(parse::<WsConfig>(&text).unwrap(), WsConfig::default());
-        assert!(text.contains("[tls]") && text.contains(":8000"), "{text}");
-        assert!(
-            text.contains("[ws]") && text.contains("max_offers"),
-            "{text}"
-        );
+        let text = assert_printed_default_round_trips::<WsConfig>(&[
+            "[tls]",
+            ":8000",
+            "[ws]",
+            "max_offers",
+        ]);
         assert!(!text.contains("kernel_steering"), "a UDP-only key:\n{text}");
     }
 
     #[test]
     fn errors_name_the_key() {
-        let err = parse::<WsConfig>("[tls]\nenabled = true\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("tls.cert_path"), "{err}");
-        let err = parse::<WsConfig>("[tls]\nenable = true\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("enable"), "{err}");
-        let err = parse::<WsConfig>("[ws]\nidle_timeout = 60\n")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("ws.idle_timeout") && err.contains("120"),
-            "{err}"
-        );
-        let err = parse::<WsConfig>("[ws]\nmax_offers = 0\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("ws.max_offers"), "{err}");
-        let err = parse::<WsConfig>("[ws]\ntrusted_proxies = [\"nope\"]\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("ws.trusted_proxies"), "{err}");
+        for (text, wants) in [
+            ("[tls]\nenabled = true\n", &["tls.cert_path"][..]),
+            ("[tls]\nenable = true\n", &["enable"]),
+            ("[ws]\nidle_timeout = 60\n", &["ws.idle_timeout", "120"]),
+            ("[ws]\nmax_offers = 0\n", &["ws.max_offers"]),
+            (
+                "[ws]\ntrusted_proxies = [\"nope\"]\n",
+                &["ws.trusted_proxies"],
+            ),
+        ] {
+            assert_rejected::<WsConfig>(text, wants);
+        }
     }
 }

@@ -2,10 +2,15 @@
 //! printing from doc comments, loading with `deny_unknown_fields`,
 //! validation errors that name the key, and the common CLI flags.
 
+mod check;
 mod cli;
 mod doc;
 mod sections;
 
+pub use check::{
+    assert_printed_default_round_trips, assert_rejected, bad_trusted_proxies, check_at_least,
+    check_power_of_two, check_range, check_tcp_listeners,
+};
 pub use cli::{Cli, Command};
 pub use doc::{to_commented_toml, Documented, KeyDoc};
 pub use sections::{
@@ -175,6 +180,27 @@ macro_rules! tracker_config {
             }
         }
 
+        impl $name {
+            /// The sections every tracker has, as `other` sets them, with
+            /// this tracker's own keys at their defaults: what a process
+            /// serving several protocols from one file hands each one.
+            pub fn with_common_of(other: &impl $crate::config::TrackerConfig) -> Self {
+                let c = other.common();
+                Self {
+                    workers: c.workers,
+                    log_level: other.log_level(),
+                    network: c.network.clone(),
+                    protocol: c.protocol.clone(),
+                    cleaning: c.cleaning.clone(),
+                    access_list: c.access_list.clone(),
+                    privileges: c.privileges.clone(),
+                    cpu_pinning: c.cpu_pinning.clone(),
+                    metrics: c.metrics.clone(),
+                    $($field: $default,)*
+                }
+            }
+        }
+
         impl $crate::config::TrackerConfig for $name {
             const NAME: &'static str = $binary;
 
@@ -250,9 +276,11 @@ mod tests {
 
     #[test]
     fn printed_default_parses_back_and_every_key_is_commented() {
-        let text = print_default::<Sample>();
-        let parsed: Sample = parse(&text).unwrap();
-        assert_eq!(parsed, Sample::default());
+        let text = assert_printed_default_round_trips::<Sample>(&[
+            "# 0 = none.",
+            "[network]",
+            "address_ipv4 = \"0.0.0.0:6969\"",
+        ]);
         let lines: Vec<&str> = text.lines().collect();
         for (i, line) in lines.iter().enumerate() {
             if !line.starts_with('#') && (line.contains(" = ") || line.starts_with('[')) {
@@ -262,9 +290,15 @@ mod tests {
                 );
             }
         }
-        assert!(text.contains("# 0 = none."));
-        assert!(text.contains("[network]"));
-        assert!(text.contains("address_ipv4 = \"0.0.0.0:6969\""));
+    }
+
+    #[test]
+    fn common_sections_carry_over() {
+        let mut other = parse::<Sample>("workers = 3\nlog_level = \"debug\"\n").unwrap();
+        other.own = 7;
+        let c = Sample::with_common_of(&other);
+        assert_eq!((c.workers, c.log_level, c.own), (3, LogLevel::Debug, 0));
+        assert_eq!(c.network, other.network);
     }
 
     #[test]
@@ -274,50 +308,33 @@ mod tests {
 
     #[test]
     fn unknown_key_is_named() {
-        let err = parse::<Sample>("[network]\nadress_ipv4 = \"1.2.3.4:1\"\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("adress_ipv4"), "{err}");
-        let err = parse::<Sample>("wokers = 2\n").unwrap_err().to_string();
-        assert!(err.contains("wokers"), "{err}");
+        assert_rejected::<Sample>("[network]\nadress_ipv4 = \"1.2.3.4:1\"\n", &["adress_ipv4"]);
+        assert_rejected::<Sample>("wokers = 2\n", &["wokers"]);
     }
 
     #[test]
     fn bad_values_name_the_key_value_and_what_is_allowed() {
-        let err = parse::<Sample>("log_level = \"loud\"\n")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("log_level") && err.contains("loud") && err.contains("debug"),
-            "{err}"
-        );
-        let err = parse::<Sample>("workers = \"two\"\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("workers") && err.contains("two"), "{err}");
-        let err = parse::<Sample>("[network]\naddress_ipv4 = \"[::1]:80\"\n")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("network.address_ipv4")
-                && err.contains("[::1]:80")
-                && err.contains("IPv4"),
-            "{err}"
-        );
-        let err = parse::<Sample>("[protocol]\nannounce_interval = 0\n")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("protocol.announce_interval") && err.contains("86400"),
-            "{err}"
-        );
-        let err = parse::<Sample>("[access_list]\nmode = \"allow\"\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("access_list.path"), "{err}");
-        let err = parse::<Sample>("[network]\naddress_ipv4 = \"\"\naddress_ipv6 = \"\"\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("at least one"), "{err}");
+        for (text, wants) in [
+            (
+                "log_level = \"loud\"\n",
+                &["log_level", "loud", "debug"][..],
+            ),
+            ("workers = \"two\"\n", &["workers", "two"]),
+            (
+                "[network]\naddress_ipv4 = \"[::1]:80\"\n",
+                &["network.address_ipv4", "[::1]:80", "IPv4"],
+            ),
+            (
+                "[protocol]\nannounce_interval = 0\n",
+                &["protocol.announce_interval", "86400"],
+            ),
+            ("[access_list]\nmode = \"allow\"\n", &["access_list.path"]),
+            (
+                "[network]\naddress_ipv4 = \"\"\naddress_ipv6 = \"\"\n",
+                &["at least one"],
+            ),
+        ] {
+            assert_rejected::<Sample>(text, wants);
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! The config sections all three trackers share, and their validation.
 
-use super::{ConfigError, Documented};
+use super::{check_at_least, check_range, ConfigError, Documented};
 use crate::config_struct;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -187,21 +187,12 @@ config_struct! {
 impl ProtocolConfig {
     /// Checks ranges.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.announce_interval == 0 || self.announce_interval > 86_400 {
-            return Err(ConfigError::invalid(
-                "protocol.announce_interval",
-                &self.announce_interval.to_string(),
-                "1 to 86400 seconds",
-            ));
-        }
-        if self.max_numwant > 1000 {
-            return Err(ConfigError::invalid(
-                "protocol.max_numwant",
-                &self.max_numwant.to_string(),
-                "0 to 1000",
-            ));
-        }
-        Ok(())
+        check_range(
+            "protocol.announce_interval",
+            self.announce_interval,
+            1..=86_400,
+        )?;
+        check_range("protocol.max_numwant", self.max_numwant, 0..=1000)
     }
 }
 
@@ -219,20 +210,8 @@ config_struct! {
 impl CleaningConfig {
     /// Checks ranges.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.interval == 0 {
-            return Err(ConfigError::invalid(
-                "cleaning.interval",
-                "0",
-                "1 or more seconds",
-            ));
-        }
-        if self.peer_timeout == 0 {
-            return Err(ConfigError::invalid(
-                "cleaning.peer_timeout",
-                "0",
-                "1 or more seconds",
-            ));
-        }
+        check_at_least("cleaning.interval", self.interval, 1, " seconds")?;
+        check_at_least("cleaning.peer_timeout", self.peer_timeout, 1, " seconds")?;
         if self.peer_timeout > crate::swarm::MAX_PEER_TIMEOUT_SECS {
             return Err(ConfigError::invalid(
                 "cleaning.peer_timeout",

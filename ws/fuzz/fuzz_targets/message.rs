@@ -7,9 +7,12 @@
 use libfuzzer_sys::fuzz_target;
 use riptide_ws::protocol::{
     failure_max_len, offer_max_len, parse_message, scrape_reply_max_len, write_answer,
-    write_failure, write_offer, write_scrape_reply, ClientMessage, MessageLimits, ParseBuffers,
-    ScrapeCounts,
+    write_failure, write_offer, write_scrape_reply, ClientMessage, InfoHash, MessageLimits,
+    OfferId, ParseBuffers, PeerId, ScrapeCounts, Sdp,
 };
+
+/// `write_offer` or `write_answer`: a relayed offer or answer.
+type Relay = fn(&mut [u8], &InfoHash, &PeerId, &OfferId, &Sdp<'_>) -> usize;
 
 fuzz_target!(|data: &[u8]| {
     let limits = MessageLimits {
@@ -27,28 +30,19 @@ fuzz_target!(|data: &[u8]| {
             for o in &a.offers {
                 assert!(o.sdp.sdp.len() <= limits.max_sdp_len);
                 assert!(!o.offer_id.as_bytes().is_empty());
-                let max = offer_max_len(o.sdp.sdp.len());
-                assert!(
-                    write_offer(
-                        &mut out[..max],
-                        &a.info_hash,
-                        &a.peer_id,
-                        &o.offer_id,
-                        &o.sdp
-                    ) <= max
-                );
             }
-            if let Some(ans) = a.answer {
-                let max = offer_max_len(ans.sdp.sdp.len());
-                assert!(
-                    write_answer(
-                        &mut out[..max],
-                        &a.info_hash,
-                        &a.peer_id,
-                        &ans.offer_id,
-                        &ans.sdp
-                    ) <= max
-                );
+            // Every offer relayed, and the answer, fit the promised size.
+            let offers = a
+                .offers
+                .iter()
+                .map(|o| (write_offer as Relay, &o.offer_id, &o.sdp));
+            let answer = a
+                .answer
+                .iter()
+                .map(|o| (write_answer as Relay, &o.offer_id, &o.sdp));
+            for (write, offer_id, sdp) in offers.chain(answer) {
+                let max = offer_max_len(sdp.sdp.len());
+                assert!(write(&mut out[..max], &a.info_hash, &a.peer_id, offer_id, sdp) <= max);
             }
         }
         Ok(ClientMessage::Scrape(s)) => {

@@ -2,11 +2,12 @@
 //! cannot check on its own.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::bail;
 use clap::{Parser, ValueEnum};
+use riptide_common::loadgen::cli::{
+    check_connections, check_flag, check_host, check_positive, RunArgs, TlsArgs,
+};
 use riptide_common::loadgen::parse_duration;
 
 /// Most info hashes in one scrape request (riptide-http's own default limit
@@ -26,12 +27,9 @@ pub(crate) struct Args {
     /// `Host` header; default: the target address.
     #[arg(long)]
     pub(crate) host: Option<String>,
-    /// Load threads, each one mio event loop.
-    #[arg(long, default_value_t = 1)]
-    pub(crate) threads: usize,
-    /// Pin thread i to the (i mod n)-th of these cores, e.g. `1`.
-    #[arg(long, value_delimiter = ',')]
-    pub(crate) cores: Vec<usize>,
+    /// Threads (each one mio event loop), torrents, duration.
+    #[command(flatten)]
+    pub(crate) run: RunArgs,
     /// Connections in total (spread over the threads); each has at most
     /// one request in flight.
     #[arg(long, default_value_t = 64)]
@@ -41,20 +39,9 @@ pub(crate) struct Args {
     /// per request, `Connection: close`).
     #[arg(long, value_enum, default_value_t = ConnMode::KeepAlive)]
     pub(crate) mode: ConnMode,
-    /// Speak TLS (rustls, ring); needs `--tls-insecure` or `--ca`.
-    #[arg(long)]
-    pub(crate) tls: bool,
-    /// Accept any server certificate (signatures are still checked, so the
-    /// handshake costs what a verified one does, less the chain walk).
-    #[arg(long)]
-    pub(crate) tls_insecure: bool,
-    /// Trust the certificates in this PEM file (it needs a subjectAltName
-    /// for `--tls-server-name`).
-    #[arg(long)]
-    pub(crate) ca: Option<PathBuf>,
-    /// Server name sent (SNI) and verified.
-    #[arg(long, default_value = "localhost")]
-    pub(crate) tls_server_name: String,
+    /// TLS and whom to trust.
+    #[command(flatten)]
+    pub(crate) tls: TlsArgs,
     /// TLS session resumption (tickets / session ids) on new connections.
     #[arg(long, value_enum, default_value_t = OnOff::On)]
     pub(crate) tls_resumption: OnOff,
@@ -67,26 +54,13 @@ pub(crate) struct Args {
     /// A scrape asks for 1 to this many info hashes (uniform).
     #[arg(long, default_value_t = 1)]
     pub(crate) scrape_hashes: usize,
-    /// Number of distinct info hashes.
-    #[arg(long, default_value_t = 10_000)]
-    pub(crate) torrents: usize,
-    /// Pareto shape of torrent popularity; 0 = uniform, 1 = about half the
-    /// requests go to the most popular 1% of torrents.
-    #[arg(long, default_value_t = 1.0)]
-    pub(crate) pareto: f64,
     /// Simulated peers per thread, each its own peer id and port (the
     /// tracker sees every one from the same address).
     #[arg(long, default_value_t = 1000)]
     pub(crate) peers_per_thread: usize,
-    /// Share of peers announcing as seeders (left = 0).
-    #[arg(long, default_value_t = 0.25)]
-    pub(crate) seeders: f64,
     /// `numwant` in announces.
     #[arg(long, default_value_t = 50)]
     pub(crate) numwant: u32,
-    /// How long to measure, e.g. `10s`, `500ms`, `2m`.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    pub(crate) duration: Duration,
     /// Requests/s offered in total; 0 = saturation (every connection
     /// always has a request in flight).
     #[arg(long, default_value_t = 0)]
@@ -99,9 +73,6 @@ pub(crate) struct Args {
     /// (the tracker's pid; read from /proc/PID/stat).
     #[arg(long)]
     pub(crate) server_pid: Option<u32>,
-    /// No per-second lines.
-    #[arg(long)]
-    pub(crate) quiet: bool,
 }
 
 /// How connections are used.
@@ -137,46 +108,16 @@ pub(crate) enum TlsVersion {
 
 /// Refuse what the load threads cannot run with.
 pub(crate) fn check(args: &Args) -> anyhow::Result<()> {
-    if args.threads == 0 || args.connections < args.threads {
-        bail!("--threads must be at least 1 and --connections at least --threads");
-    }
-    if args.connections > 1 << 16 {
-        bail!("--connections {}: at most 65536", args.connections);
-    }
-    if args.torrents == 0 || args.peers_per_thread == 0 {
-        bail!("--torrents and --peers-per-thread must be at least 1");
-    }
-    if args.peers_per_thread * args.threads > 55_000 {
-        bail!("--peers-per-thread x --threads: at most 55000 distinct ports");
-    }
-    if args.announce_percent > 100 {
-        bail!("--announce-percent {}: 0 to 100", args.announce_percent);
-    }
-    if !(1..=MAX_SCRAPE_HASHES).contains(&args.scrape_hashes) {
-        bail!(
-            "--scrape-hashes {}: allowed 1 to {MAX_SCRAPE_HASHES}",
-            args.scrape_hashes
-        );
-    }
-    if !(args.pareto >= 0.0 && args.pareto.is_finite()) {
-        bail!("--pareto {}: must be 0 (uniform) or positive", args.pareto);
-    }
-    if !(0.0..=1.0).contains(&args.seeders) {
-        bail!("--seeders {}: a share from 0 to 1", args.seeders);
-    }
-    if args.duration.is_zero() || args.timeout.is_zero() {
-        bail!("--duration and --timeout must be positive");
-    }
-    if args.tls && !args.tls_insecure && args.ca.is_none() {
-        bail!("--tls needs --tls-insecure or --ca FILE");
-    }
-    if args
-        .host
-        .as_ref()
-        .is_some_and(|h| h.is_empty() || h.bytes().any(|b| b.is_ascii_control() || b == b' '))
-    {
-        bail!("--host: a non-empty name without spaces or control bytes");
-    }
+    args.run.check()?;
+    check_positive("--timeout", args.timeout)?;
+    args.tls.check()?;
+    check_connections(args.run.threads, args.connections)?;
+    check_host(args.host.as_deref())?;
+    check_flag("--announce-percent", args.announce_percent, 0..=100)?;
+    // Every peer of every thread has a port of its own.
+    let ports = 55_000 / args.run.threads;
+    check_flag("--peers-per-thread", args.peers_per_thread, 1..=ports)?;
+    check_flag("--scrape-hashes", args.scrape_hashes, 1..=MAX_SCRAPE_HASHES)?;
     Ok(())
 }
 
@@ -188,9 +129,9 @@ mod tests {
     fn defaults_pass_and_tls_needs_trust() {
         let mut args = Args::parse_from(["riptide-http-load"]);
         check(&args).unwrap();
-        args.tls = true;
+        args.tls.tls = true;
         assert!(check(&args).is_err());
-        args.tls_insecure = true;
+        args.tls.tls_insecure = true;
         check(&args).unwrap();
         let args = Args::parse_from(["x", "--tls-version", "1.3", "--mode", "close"]);
         assert_eq!(args.tls_version, TlsVersion::Tls13);

@@ -27,13 +27,12 @@
 //!
 //! Modules: [`args`] (command line), [`thread`] (the load thread and its
 //! connections), [`request`] (request templates), [`response`] (response
-//! checks), [`peers`] (torrents and simulated peers), [`tls`] (the rustls
-//! client), [`tally`] (counters), [`cpu`] (CPU time), [`histogram`]
-//! (latency). This file spawns the threads and prints.
+//! checks), [`tls`] (the rustls client), [`tally`] (counters). Torrents,
+//! simulated peers, CPU time and the thread harness are shared with the
+//! other load generators in [`riptide_common::loadgen`]. This file starts
+//! the threads and prints.
 
 mod args;
-mod cpu;
-mod peers;
 mod request;
 mod response;
 mod tally;
@@ -41,30 +40,26 @@ mod thread;
 mod tls;
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
-use anyhow::{bail, Context};
 use clap::Parser;
+use riptide_common::loadgen::run::{self, Report, Threads, TrackerCpu};
+use riptide_common::loadgen::{info_hash, share};
 
 use crate::args::{check, Args, ConnMode};
-use crate::cpu::CpuTime;
-use crate::tally::{sum_live, Live, Tally};
-use crate::thread::{Plan, ThreadResult, Worker};
-use riptide_common::histogram::Histogram;
+use crate::thread::{Plan, Worker};
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     check(&args)?;
     let tls = tls::client_config(&args)?;
-    let threads = args.threads;
-    let duration = args.duration;
-    let quiet = args.quiet;
-    let cores = args.cores.clone();
+    let thread_count = args.run.threads;
+    let duration = args.run.duration;
+    let quiet = args.run.quiet;
     let server_pid = args.server_pid;
     let host = args.host.clone().unwrap_or_else(|| args.target.to_string());
-    let mode = match (args.mode, args.tls) {
+    let mode = match (args.mode, args.tls.tls) {
         (ConnMode::KeepAlive, false) => "plain keep-alive".to_owned(),
         (ConnMode::Close, false) => "plain close".to_owned(),
         (m, true) => format!(
@@ -81,11 +76,11 @@ fn main() -> anyhow::Result<()> {
     eprintln!(
         "riptide-http-load: {} connection(s) on {} thread(s) -> {}, {mode}, {}% announce, {} torrents (pareto {}), {}",
         args.connections,
-        threads,
+        thread_count,
         args.target,
         args.announce_percent,
-        args.torrents,
-        args.pareto,
+        args.run.torrents,
+        args.run.pareto,
         if args.rate == 0 {
             "saturation".to_owned()
         } else {
@@ -93,117 +88,52 @@ fn main() -> anyhow::Result<()> {
         }
     );
     let connections = args.connections;
+    let info_hashes = (0..args.run.torrents).map(info_hash).collect();
     let plan = Arc::new(Plan {
-        info_hashes: (0..args.torrents).map(peers::info_hash).collect(),
-        host,
-        tls,
         args,
-        stop: AtomicBool::new(false),
-        failed: AtomicBool::new(false),
+        host,
+        info_hashes,
+        tls,
     });
-    let barrier = Arc::new(Barrier::new(threads + 1));
-    let lives: Vec<Arc<Live>> = (0..threads).map(|_| Arc::new(Live::default())).collect();
-    let mut handles = Vec::with_capacity(threads);
-    for i in 0..threads {
-        let plan = Arc::clone(&plan);
-        let barrier = Arc::clone(&barrier);
-        let live = Arc::clone(&lives[i]);
-        let core = (!cores.is_empty()).then(|| cores[i % cores.len()]);
-        let conns = connections / threads + usize::from(i < connections % threads);
-        let handle = std::thread::Builder::new()
-            .name(format!("load-{i}"))
-            .spawn(move || -> anyhow::Result<ThreadResult> {
-                if let Some(core) = core {
-                    if let Err(e) = riptide_common::pinning::pin_current_thread(core) {
-                        plan.failed.store(true, Ordering::Relaxed);
-                        barrier.wait();
-                        bail!("pin thread {i} to core {core}: {e}");
-                    }
-                }
-                Worker::new(&plan, i, conns).run(&live, &barrier)
-            })
-            .context("spawn load thread")?;
-        handles.push(handle);
-    }
+    let threads = Threads::spawn(&plan.args.run, 1, &plan, move |plan, i, live, gate| {
+        Worker::new(plan, i, share(connections, thread_count, i)).run(live, gate)
+    })?;
 
-    barrier.wait();
+    threads.gate.wait();
     let start = Instant::now();
-    let server_start = server_pid.and_then(cpu::process);
+    let tracker_start = TrackerCpu::start(server_pid);
     let mut server_cpu = None;
-    if !plan.failed.load(Ordering::Relaxed) {
-        let mut prev = [0; 3];
-        let mut second = 1;
-        loop {
-            let tick = start + Duration::from_secs(second);
-            let end = start + duration;
-            let now = Instant::now();
-            if now >= end || handles.iter().all(std::thread::JoinHandle::is_finished) {
-                break;
-            }
-            std::thread::sleep(tick.min(end) - now);
-            if Instant::now() < tick {
-                continue; // the run ended inside this second
-            }
-            let cur = sum_live(&lives);
+    if !threads.gate.failed() {
+        threads.each_second(start, duration, |second, d| {
             if !quiet {
+                let [ok, errors, connections] = d;
                 println!(
-                    "[{second:>4}s] responses/s: {} errors/s: {} connections/s: {}",
-                    cur[0] - prev[0],
-                    cur[1] - prev[1],
-                    cur[2] - prev[2],
+                    "[{second:>4}s] responses/s: {ok} errors/s: {errors} connections/s: {connections}"
                 );
             }
-            prev = cur;
-            second += 1;
-        }
+        });
         // The threads stop at the same deadline; read the tracker now.
-        server_cpu = server_start.and_then(|s| Some(cpu::process(server_pid?)?.since(s)));
+        server_cpu = tracker_start.and_then(|t| t.elapsed());
     }
-    plan.stop.store(true, Ordering::Relaxed);
-
-    let mut total = Tally::default();
-    let mut latency = Histogram::new();
-    let mut load_cpu = CpuTime::default();
-    let mut errors = Vec::new();
-    let mut first_error = None;
-    for h in handles {
-        match h.join() {
-            Ok(Ok(r)) => {
-                total.add(&r.at_deadline);
-                latency.add(&r.latency);
-                load_cpu.add(r.cpu);
-                first_error = first_error.or(r.first_error);
-            }
-            Ok(Err(e)) => errors.push(format!("{e:#}")),
-            Err(_) => errors.push("a load thread panicked".into()),
-        }
-    }
-    if !errors.is_empty() {
-        bail!("{}", errors.join("; "));
-    }
+    // Nothing counts after the deadline: the window is the run.
+    let report = Report::sum(threads.join()?);
+    let (total, latency) = (&report.window, &report.latency);
 
     let secs = duration.as_secs_f64();
     let rate = |n: u64| (n as f64 / secs).round() as u64;
     let ok = total.ok_total();
     let responses = total.responses();
-    let (load_user, load_sys) = load_cpu.per(responses);
+    let (load_user, load_sys) = report.cpu.per(responses);
     let p50 = latency.percentile(0.50).unwrap_or(0);
     let p99 = latency.percentile(0.99).unwrap_or(0);
     let handshakes = total.handshakes_full + total.handshakes_resumed;
+    let t = total;
+    let (per_s, announce, scrape, conns_per_s) =
+        (rate(ok), rate(t.ok[0]), rate(t.ok[1]), rate(t.connections));
+    let errors = t.errors();
     let mut line = format!(
-        "responses/s: {} (announce {}, scrape {}) errors: {} (failure {}, http {}, malformed {}, io {}, closed-early {}, tls {}, timeout {}) connections/s: {}",
-        rate(ok),
-        rate(total.ok[0]),
-        rate(total.ok[1]),
-        total.errors(),
-        total.failures,
-        total.http_errors,
-        total.malformed,
-        total.io_errors,
-        total.closed_early,
-        total.tls_errors,
-        total.timeouts,
-        rate(total.connections),
+        "responses/s: {per_s} (announce {announce}, scrape {scrape}) errors: {errors} (failure {}, http {}, malformed {}, io {}, closed-early {}, tls {}, timeout {}) connections/s: {conns_per_s}",
+        t.failures, t.http_errors, t.conn.malformed, t.conn.io, t.conn.closed, t.conn.tls, t.conn.timeouts,
     );
     if handshakes > 0 {
         let _ = write!(
@@ -216,39 +146,25 @@ fn main() -> anyhow::Result<()> {
         line,
         " latency p50 {p50}us p99 {p99}us; load CPU {load_user:.2} + {load_sys:.2} us/response (user + sys)"
     );
-    if let Some(s) = server_cpu {
-        let (u, sy) = s.per(responses);
-        let _ = write!(line, "; tracker CPU {u:.2} + {sy:.2} us/response");
-    }
-    if total.skipped > 0 {
-        let _ = write!(line, "; skipped (no free connection) {}", total.skipped);
-    }
-    println!("{line}");
-    if let Some(e) = first_error {
-        println!("first error: {e}");
-    }
     let peers_per_announce = if total.ok[0] == 0 {
         0.0
     } else {
         total.peers as f64 / total.ok[0] as f64
     };
     let mut result = format!(
-        "RESULT responses_per_s={} announce_per_s={} scrape_per_s={} errors={} connections_per_s={} p50_us={p50} p99_us={p99} peers_per_announce={peers_per_announce:.1} load_user_us={load_user:.3} load_sys_us={load_sys:.3}",
-        rate(ok),
-        rate(total.ok[0]),
-        rate(total.ok[1]),
-        total.errors(),
-        rate(total.connections),
+        "RESULT responses_per_s={per_s} announce_per_s={announce} scrape_per_s={scrape} errors={errors} connections_per_s={conns_per_s} p50_us={p50} p99_us={p99} peers_per_announce={peers_per_announce:.1} load_user_us={load_user:.3} load_sys_us={load_sys:.3}"
     );
-    if let Some(s) = server_cpu {
-        let (u, sy) = s.per(responses);
-        let _ = write!(result, " tracker_user_us={u:.3} tracker_sys_us={sy:.3}");
+    if let Some(cpu) = server_cpu {
+        run::write_tracker_cpu(&mut line, &mut result, cpu, responses, "response");
+    }
+    if total.skipped > 0 {
+        let _ = write!(line, "; skipped (no free connection) {}", total.skipped);
     }
     let _ = write!(
         result,
-        " tls_full={} tls_resumed={} skipped={} threads={threads} connections={connections} duration_s={secs}",
+        " tls_full={} tls_resumed={} skipped={} threads={thread_count} connections={connections} duration_s={secs}",
         total.handshakes_full, total.handshakes_resumed, total.skipped
     );
-    println!("{result}");
+    report.print(&line, &result);
     Ok(())
 }

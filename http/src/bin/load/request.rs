@@ -4,7 +4,7 @@
 //! 1 to N `info_hash=` parameters and a fixed suffix written into one
 //! buffer sized at start-up. Nothing here allocates after [`Templates::new`].
 
-use crate::peers::Peer;
+use riptide_common::loadgen::Peer;
 
 /// `%XX` for each of 20 bytes.
 const ENCODED_20: usize = 60;
@@ -93,7 +93,7 @@ impl Templates {
     pub(crate) fn announce(&mut self, info_hash: &[u8; 20], peer: &Peer) -> &[u8] {
         let a = &mut self.announce;
         percent_encode_20(info_hash, &mut a[self.at_info_hash..]);
-        percent_encode_20(&peer.id, &mut a[self.at_peer_id..]);
+        percent_encode_20(&peer.id.0, &mut a[self.at_peer_id..]);
         write_digits(u64::from(peer.port), &mut a[self.at_port..self.at_port + 5]);
         let left = if peer.seeder { 0 } else { LEECHER_LEFT };
         write_digits(left, &mut a[self.at_left..self.at_left + LEFT_WIDTH]);
@@ -143,7 +143,11 @@ mod tests {
         id[19] = 0xFF;
         let hash = [0xAB; 20];
         for (port, seeder) in [(1_u16, true), (65_535, false), (10_042, false)] {
-            let peer = Peer { id, port, seeder };
+            let peer = Peer {
+                id: riptide_common::PeerId(id),
+                port,
+                seeder,
+            };
             let bytes = t.announce(&hash, &peer).to_vec();
             let req = parse_request(&bytes, &parse_cfg()).unwrap();
             assert_eq!(req.head_len, bytes.len());

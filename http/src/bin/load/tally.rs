@@ -2,8 +2,8 @@
 //! of it to its [`Live`] now and then, which the main thread sums for the
 //! per-second lines.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use riptide_common::loadgen::run;
+use riptide_common::loadgen::tcp::ConnErrors;
 
 /// Request kinds, indexing `sent` and `ok`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -12,14 +12,9 @@ pub(crate) enum Kind {
     Scrape = 1,
 }
 
-/// Counters one thread publishes for the per-second lines. Own cache lines.
-#[repr(align(128))]
-#[derive(Default)]
-pub(crate) struct Live {
-    pub(crate) ok: AtomicU64,
-    pub(crate) errors: AtomicU64,
-    pub(crate) connections: AtomicU64,
-}
+/// What one thread publishes for the per-second lines: ok, errors,
+/// connections.
+pub(crate) type Live = run::Live<3>;
 
 /// What a thread counts; plain integers.
 #[derive(Clone, Copy, Default, Debug)]
@@ -31,16 +26,10 @@ pub(crate) struct Tally {
     pub(crate) failures: u64,
     /// A status other than 200.
     pub(crate) http_errors: u64,
-    /// Unreadable HTTP, a body that is not bencode, a response larger than
-    /// the receive buffer, bytes nobody asked for.
-    pub(crate) malformed: u64,
-    /// connect / read / write errors.
-    pub(crate) io_errors: u64,
-    /// The server closed before a whole response.
-    pub(crate) closed_early: u64,
-    pub(crate) tls_errors: u64,
-    /// Requests unanswered after `--timeout`.
-    pub(crate) timeouts: u64,
+    /// Connection errors: malformed is unreadable HTTP, a body that is not
+    /// bencode, a response larger than the receive buffer, bytes nobody
+    /// asked for; closed is the server closing before a whole response.
+    pub(crate) conn: ConnErrors,
     /// Paced mode: requests due while no connection was free.
     pub(crate) skipped: u64,
     /// TCP connections opened.
@@ -57,13 +46,7 @@ impl Tally {
     }
 
     pub(crate) fn errors(&self) -> u64 {
-        self.failures
-            + self.http_errors
-            + self.malformed
-            + self.io_errors
-            + self.closed_early
-            + self.tls_errors
-            + self.timeouts
+        self.failures + self.http_errors + self.conn.total()
     }
 
     /// Every request that got a whole HTTP response, good or not.
@@ -71,39 +54,24 @@ impl Tally {
         self.ok_total() + self.failures + self.http_errors
     }
 
-    pub(crate) fn add(&mut self, o: &Tally) {
+    pub(crate) fn publish(&self, live: &Live) {
+        live.publish([self.ok_total(), self.errors(), self.connections]);
+    }
+}
+
+impl run::Tally for Tally {
+    fn add(&mut self, o: &Tally) {
         for i in 0..2 {
             self.sent[i] += o.sent[i];
             self.ok[i] += o.ok[i];
         }
         self.failures += o.failures;
         self.http_errors += o.http_errors;
-        self.malformed += o.malformed;
-        self.io_errors += o.io_errors;
-        self.closed_early += o.closed_early;
-        self.tls_errors += o.tls_errors;
-        self.timeouts += o.timeouts;
+        self.conn.add(&o.conn);
         self.skipped += o.skipped;
         self.connections += o.connections;
         self.handshakes_full += o.handshakes_full;
         self.handshakes_resumed += o.handshakes_resumed;
         self.peers += o.peers;
     }
-
-    pub(crate) fn publish(&self, live: &Live) {
-        live.ok.store(self.ok_total(), Ordering::Relaxed);
-        live.errors.store(self.errors(), Ordering::Relaxed);
-        live.connections.store(self.connections, Ordering::Relaxed);
-    }
-}
-
-/// Sum of the published counters: (ok, errors, connections).
-pub(crate) fn sum_live(lives: &[Arc<Live>]) -> [u64; 3] {
-    let mut s = [0; 3];
-    for l in lives {
-        s[0] += l.ok.load(Ordering::Relaxed);
-        s[1] += l.errors.load(Ordering::Relaxed);
-        s[2] += l.connections.load(Ordering::Relaxed);
-    }
-    s
 }

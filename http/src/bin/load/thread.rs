@@ -12,11 +12,10 @@
 use std::collections::VecDeque;
 use std::io::{self, Read as _, Write as _};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use rand::rngs::SmallRng;
@@ -25,9 +24,11 @@ use rustls::client::ClientConnection;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, HandshakeKind};
 
+use riptide_common::loadgen::run::{Gate, Report};
+use riptide_common::loadgen::tcp::{would_block, Failure};
+use riptide_common::loadgen::{pick_torrent, splitmix, this_thread_cpu, thread_peers, Peer};
+
 use crate::args::{Args, ConnMode};
-use crate::cpu::{self, CpuTime};
-use crate::peers::{pick_torrent, splitmix, thread_peers, Peer};
 use crate::request::Templates;
 use crate::response::{parse, Parsed, Verdict};
 use crate::tally::{Kind, Live, Tally};
@@ -48,8 +49,6 @@ pub(crate) struct Plan {
     pub(crate) host: String,
     pub(crate) info_hashes: Vec<[u8; 20]>,
     pub(crate) tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
-    pub(crate) stop: AtomicBool,
-    pub(crate) failed: AtomicBool,
 }
 
 /// Where a connection is in its life.
@@ -67,16 +66,6 @@ enum Phase {
     Draining,
     /// Keep-alive, connected, no request.
     Idle,
-}
-
-/// Why a connection is dropped.
-#[derive(Clone, Copy, Debug)]
-enum Failure {
-    Io,
-    ClosedEarly,
-    Tls,
-    Malformed,
-    Timeout,
 }
 
 /// One connection slot; its token is its index.
@@ -100,14 +89,6 @@ struct Conn {
     handshake_counted: bool,
 }
 
-/// What a thread hands back.
-pub(crate) struct ThreadResult {
-    pub(crate) at_deadline: Tally,
-    pub(crate) latency: Histogram,
-    pub(crate) cpu: CpuTime,
-    pub(crate) first_error: Option<String>,
-}
-
 /// One load thread's state; everything is allocated by [`Worker::new`].
 pub(crate) struct Worker<'a> {
     plan: &'a Plan,
@@ -127,13 +108,6 @@ pub(crate) struct Worker<'a> {
     first_error: Option<String>,
 }
 
-fn would_block(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::NotConnected
-    )
-}
-
 /// Keep the first error's text.
 fn note(first_error: &mut Option<String>, what: &str, e: &io::Error) {
     if first_error.is_none() {
@@ -146,8 +120,8 @@ impl<'a> Worker<'a> {
     pub(crate) fn new(plan: &'a Plan, index: usize, connections: usize) -> Self {
         let args = &plan.args;
         let keep_alive = args.mode == ConnMode::KeepAlive;
-        let mut rng = SmallRng::seed_from_u64(splitmix(0x4854_5450 ^ index as u64));
-        let peers = thread_peers(index, args.peers_per_thread, args.seeders, &mut rng);
+        let rng = SmallRng::seed_from_u64(splitmix(0x4854_5450 ^ index as u64));
+        let peers = thread_peers(b"-RH0001-", index, args.peers_per_thread, args.run.seeders);
         let templates = Templates::new(&plan.host, !keep_alive, args.numwant, args.scrape_hashes);
         let now = Instant::now();
         let conns = (0..connections)
@@ -189,13 +163,13 @@ impl<'a> Worker<'a> {
         let hashes = &self.plan.info_hashes;
         let announce = self.rng.random_range(0..100_u8) < args.announce_percent;
         let bytes = if announce {
-            let torrent = pick_torrent(&mut self.rng, hashes.len(), args.pareto);
+            let torrent = pick_torrent(&mut self.rng, hashes.len(), args.run.pareto);
             let peer = self.peers[self.rng.random_range(0..self.peers.len())];
             self.templates.announce(&hashes[torrent], &peer)
         } else {
             let n = self.rng.random_range(1..=args.scrape_hashes);
             for p in &mut self.scrape_picks[..n] {
-                *p = pick_torrent(&mut self.rng, hashes.len(), args.pareto);
+                *p = pick_torrent(&mut self.rng, hashes.len(), args.run.pareto);
             }
             self.templates
                 .scrape(self.scrape_picks[..n].iter().map(|&t| &hashes[t]))
@@ -286,14 +260,7 @@ impl<'a> Worker<'a> {
 
     /// Count `why`, close `i`, and queue it again after a pause.
     fn fail(&mut self, i: usize, why: Failure, now: Instant) {
-        let t = &mut self.tally;
-        match why {
-            Failure::Io => t.io_errors += 1,
-            Failure::ClosedEarly => t.closed_early += 1,
-            Failure::Tls => t.tls_errors += 1,
-            Failure::Malformed => t.malformed += 1,
-            Failure::Timeout => t.timeouts += 1,
-        }
+        self.tally.conn.count(why);
         self.close(i);
         self.conns[i].retry_at = now + RETRY_AFTER;
         self.backoff.push(i);
@@ -451,7 +418,7 @@ impl<'a> Worker<'a> {
         let answer = match parse(&c.inbuf[..c.in_len]) {
             Parsed::Incomplete => {
                 if eof {
-                    self.fail(i, Failure::ClosedEarly, now);
+                    self.fail(i, Failure::Closed, now);
                 }
                 return;
             }
@@ -485,7 +452,7 @@ impl<'a> Worker<'a> {
             }
             Verdict::NotBencode => {
                 self.note_error(|| "a body that is not one bencoded dictionary".into());
-                self.tally.malformed += 1;
+                self.tally.conn.malformed += 1;
             }
         }
         let c = &mut self.conns[i];
@@ -572,31 +539,20 @@ impl<'a> Worker<'a> {
         });
     }
 
-    pub(crate) fn run(mut self, live: &Live, barrier: &Barrier) -> anyhow::Result<ThreadResult> {
-        let plan = self.plan;
-        let args = &plan.args;
-        let mut poll = match Poll::new() {
-            Ok(p) => p,
-            Err(e) => {
-                plan.failed.store(true, Ordering::Relaxed);
-                barrier.wait();
-                return Err(e).context("mio poll");
-            }
-        };
+    /// Start with the other threads at `gate`, load until the deadline.
+    pub(crate) fn run(mut self, live: &Live, gate: &Gate) -> anyhow::Result<Report<Tally>> {
+        let args = &self.plan.args;
+        let mut poll = gate.start(Poll::new().context("mio poll"))?;
         let mut events = Events::with_capacity(1024);
-        barrier.wait();
-        if plan.failed.load(Ordering::Relaxed) {
-            bail!("another thread failed to start");
-        }
-        let cpu_start = cpu::this_thread();
+        let cpu_start = this_thread_cpu();
         let start = Instant::now();
-        let deadline = start + args.duration;
-        let per_thread_rate = args.rate as f64 / args.threads as f64;
+        let deadline = start + args.run.duration;
+        let per_thread_rate = args.rate as f64 / args.run.threads as f64;
         let mut offered = 0_u64;
         let mut next_sweep = start + SWEEP_EVERY;
         loop {
             let now = Instant::now();
-            if now >= deadline || plan.stop.load(Ordering::Relaxed) {
+            if now >= deadline || gate.stopped() {
                 break;
             }
             let want = if args.rate == 0 {
@@ -643,10 +599,12 @@ impl<'a> Worker<'a> {
                 next_sweep = now + SWEEP_EVERY;
             }
         }
-        let cpu = cpu::this_thread().since(cpu_start);
+        let cpu = this_thread_cpu().since(cpu_start);
         self.tally.publish(live);
-        Ok(ThreadResult {
-            at_deadline: self.tally,
+        // Nothing counts after the deadline: the window is the run.
+        Ok(Report {
+            window: self.tally,
+            total: self.tally,
             latency: self.latency,
             cpu,
             first_error: self.first_error,

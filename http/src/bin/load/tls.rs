@@ -5,15 +5,12 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use anyhow::{bail, Context};
-use riptide_stream::insecure::AnyCertificate;
+use riptide_stream::insecure;
 use rustls::client::{
     ClientSessionStore, Resumption, Tls12ClientSessionValue, Tls13ClientSessionValue,
 };
-use rustls::crypto::{ring, CryptoProvider};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, NamedGroup, RootCertStore};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, NamedGroup};
 
 use crate::args::{Args, OnOff, TlsVersion};
 
@@ -81,48 +78,13 @@ impl ClientSessionStore for OneServerSessions {
 pub(crate) fn client_config(
     args: &Args,
 ) -> anyhow::Result<Option<(Arc<ClientConfig>, ServerName<'static>)>> {
-    if !args.tls {
-        return Ok(None);
-    }
-    // ring (what the workspace builds rustls with); rustls deprecates it
-    // only for its lack of post-quantum key exchange. Its default list of
-    // groups starts with P-384 (ring's is ten times the cost of X25519);
-    // real clients (browsers, OpenSSL, libtorrent) send an X25519 share
-    // first, and so does this one.
-    #[allow(deprecated)]
-    let provider = Arc::new(CryptoProvider {
-        kx_groups: vec![
-            ring::kx_group::X25519,
-            ring::kx_group::SECP256R1,
-            ring::kx_group::SECP384R1,
-        ],
-        ..ring::default_provider()
-    });
     let versions: &[&rustls::SupportedProtocolVersion] = match args.tls_version {
         TlsVersion::Any => rustls::ALL_VERSIONS,
         TlsVersion::Tls12 => &[&rustls::version::TLS12],
         TlsVersion::Tls13 => &[&rustls::version::TLS13],
     };
-    let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
-        .with_protocol_versions(versions)
-        .context("TLS versions")?;
-    let mut config = if let Some(path) = &args.ca {
-        let mut roots = RootCertStore::empty();
-        let certs = CertificateDer::pem_file_iter(path)
-            .with_context(|| format!("read {}", path.display()))?;
-        for cert in certs {
-            let cert = cert.with_context(|| format!("parse {}", path.display()))?;
-            roots.add(cert).context("add CA certificate")?;
-        }
-        if roots.is_empty() {
-            bail!("{}: no certificates", path.display());
-        }
-        builder.with_root_certificates(roots).with_no_client_auth()
-    } else {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
-            .with_no_client_auth()
+    let Some((mut config, name)) = insecure::client_config(&args.tls, versions)? else {
+        return Ok(None);
     };
     config.resumption = match args.tls_resumption {
         OnOff::On => Resumption::store(Arc::new(OneServerSessions {
@@ -131,7 +93,5 @@ pub(crate) fn client_config(
         })),
         OnOff::Off => Resumption::disabled(),
     };
-    let name = ServerName::try_from(args.tls_server_name.clone())
-        .with_context(|| format!("--tls-server-name {}", args.tls_server_name))?;
     Ok(Some((Arc::new(config), name)))
 }

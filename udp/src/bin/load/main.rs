@@ -25,9 +25,10 @@
 //!
 //! Modules: [`args`] (command line), [`thread`] (the load thread and its
 //! sockets), [`inflight`] (transaction ids of requests in flight),
-//! [`peers`] (torrents and simulated peers), [`tally`] (counters),
-//! [`histogram`] (latency). This file spawns the threads, prints the
-//! per-second lines and the summary.
+//! [`peers`] (the peers of `--fill-peers`), [`tally`] (counters). Torrents,
+//! simulated peers and the thread harness are shared with the other load
+//! generators in [`riptide_common::loadgen`]. This file starts the
+//! threads, prints the per-second lines and the summary.
 
 mod args;
 mod inflight;
@@ -36,43 +37,43 @@ mod tally;
 mod thread;
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
-use anyhow::{bail, Context};
 use clap::Parser;
+use riptide_common::loadgen::info_hash;
+use riptide_common::loadgen::run::{Report, Threads};
+use riptide_common::InfoHash;
 
 use crate::args::{check, Args};
-use crate::peers::info_hash;
-use crate::tally::{sum_live, Live, Tally, ANNOUNCE, CONNECT, ERROR, KIND_NAMES, SCRAPE};
-use crate::thread::{Plan, ThreadResult, Worker};
-use riptide_common::histogram::Histogram;
+use crate::tally::{
+    ANNOUNCE, CONNECT, ERROR, KIND_NAMES, LIVE_LEN, LIVE_SENT, LIVE_TIMEOUTS, SCRAPE,
+};
+use crate::thread::{Plan, Worker};
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     check(&args)?;
     if args.list_info_hashes {
-        for i in 0..args.torrents {
-            println!("{}", peers::info_hash(i));
+        for i in 0..args.run.torrents {
+            println!("{}", InfoHash(info_hash(i)));
         }
         return Ok(());
     }
-    let threads = args.threads;
-    let duration = args.duration;
-    let quiet = args.quiet;
+    let thread_count = args.run.threads;
+    let duration = args.run.duration;
+    let quiet = args.run.quiet;
     let fill_peers = args.fill_peers;
-    let cores = args.cores.clone();
     eprintln!(
         "riptide-udp-load: {} thread(s) -> {}, {} torrents (pareto {}), mix {:?}, {}",
-        threads,
+        thread_count,
         args.targets
             .iter()
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(" "),
-        args.torrents,
-        args.pareto,
+        args.run.torrents,
+        args.run.pareto,
         args.mix,
         if args.rate == 0 {
             format!("open loop, window {}/thread", args.window)
@@ -80,63 +81,23 @@ fn main() -> anyhow::Result<()> {
             format!("{} requests/s offered", args.rate)
         }
     );
-    let plan = Arc::new(Plan {
-        info_hashes: (0..args.torrents).map(info_hash).collect(),
-        args,
-        stop: AtomicBool::new(false),
-        failed: AtomicBool::new(false),
-    });
-    let barrier = Arc::new(Barrier::new(threads + 1));
-    let lives: Vec<Arc<Live>> = (0..threads).map(|_| Arc::new(Live::default())).collect();
-    let mut handles = Vec::with_capacity(threads);
-    for i in 0..threads {
-        let plan = Arc::clone(&plan);
-        let barrier = Arc::clone(&barrier);
-        let live = Arc::clone(&lives[i]);
-        let core = (!cores.is_empty()).then(|| cores[i % cores.len()]);
-        let handle = std::thread::Builder::new()
-            .name(format!("load-{i}"))
-            .spawn(move || -> anyhow::Result<ThreadResult> {
-                if let Some(core) = core {
-                    if let Err(e) = riptide_common::pinning::pin_current_thread(core) {
-                        plan.failed.store(true, Ordering::Relaxed);
-                        barrier.wait();
-                        bail!("pin thread {i} to core {core}: {e}");
-                    }
-                }
-                let worker = match Worker::new(&plan, i) {
-                    Ok(w) => w,
-                    Err(e) => {
-                        plan.failed.store(true, Ordering::Relaxed);
-                        barrier.wait();
-                        return Err(e);
-                    }
-                };
-                worker.run(&live, &barrier)
-            })
-            .context("spawn load thread")?;
-        handles.push(handle);
-    }
+    let info_hashes = (0..args.run.torrents)
+        .map(|i| InfoHash(info_hash(i)))
+        .collect();
+    let plan = Arc::new(Plan { args, info_hashes });
+    let threads =
+        Threads::<_, LIVE_LEN>::spawn(&plan.args.run, 1, &plan, |plan, i, live, gate| {
+            let (worker, poll, events) =
+                gate.start(Worker::new(plan, i).and_then(Worker::connect))?;
+            worker.run(poll, events, live, gate)
+        })?;
 
-    barrier.wait();
+    threads.gate.wait();
     let start = Instant::now();
-    if !plan.failed.load(Ordering::Relaxed) {
-        let mut prev = (0, [0; 4], 0);
-        let mut second = 1;
-        loop {
-            let tick = start + Duration::from_secs(second);
-            let end = start + duration;
-            let now = Instant::now();
-            if now >= end || handles.iter().all(std::thread::JoinHandle::is_finished) {
-                break;
-            }
-            std::thread::sleep(tick.min(end) - now);
-            if Instant::now() < tick {
-                continue; // the run ended inside this second
-            }
-            let cur = sum_live(&lives);
+    if !threads.gate.failed() {
+        threads.each_second(start, duration, |second, d| {
             if !quiet {
-                let r: Vec<u64> = (0..4).map(|k| cur.1[k] - prev.1[k]).collect();
+                let r = &d[..4];
                 println!(
                     "[{second:>4}s] responses/s: {} (announce {}, scrape {}, connect {}, error {}) sent/s: {} timeouts: {}",
                     r.iter().sum::<u64>(),
@@ -144,34 +105,18 @@ fn main() -> anyhow::Result<()> {
                     r[SCRAPE],
                     r[CONNECT],
                     r[ERROR],
-                    cur.0 - prev.0,
-                    cur.2 - prev.2,
+                    d[LIVE_SENT],
+                    d[LIVE_TIMEOUTS],
                 );
             }
-            prev = cur;
-            second += 1;
-        }
+        });
     }
-    plan.stop.store(true, Ordering::Relaxed);
-
-    let mut at_deadline = Tally::default();
-    let mut total = Tally::default();
-    let mut latency = Histogram::new();
-    let mut errors = Vec::new();
-    for h in handles {
-        match h.join() {
-            Ok(Ok(r)) => {
-                at_deadline.add(&r.at_deadline);
-                total.add(&r.total);
-                latency.add(&r.latency);
-            }
-            Ok(Err(e)) => errors.push(format!("{e:#}")),
-            Err(_) => errors.push("a load thread panicked".into()),
-        }
-    }
-    if !errors.is_empty() {
-        bail!("{}", errors.join("; "));
-    }
+    let Report {
+        window: at_deadline,
+        total,
+        latency,
+        ..
+    } = Report::sum(threads.join()?);
 
     let secs = duration.as_secs_f64();
     let rate = |n: u64| (n as f64 / secs).round() as u64;
@@ -218,7 +163,7 @@ fn main() -> anyhow::Result<()> {
     }
     let _ = write!(
         result,
-        " timeouts={lost} p50_us={p50} p99_us={p99} threads={threads} duration_s={secs}"
+        " timeouts={lost} p50_us={p50} p99_us={p99} threads={thread_count} duration_s={secs}"
     );
     if fill_peers > 0 {
         let _ = write!(result, " peers_stored={}", total.responses[ANNOUNCE]);

@@ -2,8 +2,7 @@
 //! [`Tally`] and publishes part of it to its [`Live`] now and then, which
 //! the main thread sums for the per-second lines.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use riptide_common::loadgen::run;
 
 // Request kinds, indexing the counters below.
 pub(crate) const CONNECT: usize = 0;
@@ -13,14 +12,15 @@ pub(crate) const SCRAPE: usize = 2;
 pub(crate) const ERROR: usize = 3;
 pub(crate) const KIND_NAMES: [&str; 4] = ["connect", "announce", "scrape", "error"];
 
-/// Counters one thread publishes for the per-second lines. Own cache lines.
-#[repr(align(128))]
-#[derive(Default)]
-pub(crate) struct Live {
-    pub(crate) sent: AtomicU64,
-    pub(crate) responses: [AtomicU64; 4],
-    pub(crate) timeouts: AtomicU64,
-}
+/// What one thread publishes for the per-second lines: the responses by
+/// kind (indexed like [`Tally::responses`]), requests sent, timeouts.
+pub(crate) type Live = run::Live<LIVE_LEN>;
+/// Counters in [`Live`].
+pub(crate) const LIVE_LEN: usize = 6;
+/// Index of requests sent in [`Live`].
+pub(crate) const LIVE_SENT: usize = 4;
+/// Index of timeouts in [`Live`].
+pub(crate) const LIVE_TIMEOUTS: usize = 5;
 
 /// What a thread counts; plain integers, published to [`Live`] now and then.
 #[derive(Clone, Copy, Default, Debug)]
@@ -49,7 +49,14 @@ impl Tally {
         self.responses.iter().sum()
     }
 
-    pub(crate) fn add(&mut self, o: &Tally) {
+    pub(crate) fn publish(&self, live: &Live) {
+        let r = self.responses;
+        live.publish([r[0], r[1], r[2], r[3], self.sent_total(), self.timeouts]);
+    }
+}
+
+impl run::Tally for Tally {
+    fn add(&mut self, o: &Tally) {
         for i in 0..3 {
             self.sent[i] += o.sent[i];
         }
@@ -64,27 +71,4 @@ impl Tally {
         self.io_errors += o.io_errors;
         self.peers += o.peers;
     }
-
-    pub(crate) fn publish(&self, live: &Live) {
-        live.sent.store(self.sent_total(), Ordering::Relaxed);
-        for (a, &v) in live.responses.iter().zip(&self.responses) {
-            a.store(v, Ordering::Relaxed);
-        }
-        live.timeouts.store(self.timeouts, Ordering::Relaxed);
-    }
-}
-
-/// Sum of the published counters: (sent, responses by kind, timeouts).
-pub(crate) fn sum_live(lives: &[Arc<Live>]) -> (u64, [u64; 4], u64) {
-    let mut sent = 0;
-    let mut responses = [0; 4];
-    let mut timeouts = 0;
-    for l in lives {
-        sent += l.sent.load(Ordering::Relaxed);
-        for (r, a) in responses.iter_mut().zip(&l.responses) {
-            *r += a.load(Ordering::Relaxed);
-        }
-        timeouts += l.timeouts.load(Ordering::Relaxed);
-    }
-    (sent, responses, timeouts)
 }

@@ -4,14 +4,14 @@
 //! waiting in mio when there is nothing to do.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use mio::{Events, Interest, Poll, Token};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use riptide_common::loadgen::run::{Gate, Report};
+use riptide_common::loadgen::{pick_torrent, splitmix, thread_peers, Peer};
 use riptide_common::InfoHash;
 use riptide_udp::protocol::{
     parse_response, AnnounceEvent, AnnounceRequest, ConnectRequest, ConnectionId, Response,
@@ -22,7 +22,7 @@ use uring_rt::socket::{RecvBatch, SendBatch};
 
 use crate::args::Args;
 use crate::inflight::InFlight;
-use crate::peers::{fill_peer, pick_torrent, splitmix, thread_peers, Peer};
+use crate::peers::fill_peer;
 use crate::tally::{Live, Tally, ANNOUNCE, CONNECT, ERROR, SCRAPE};
 use riptide_common::histogram::Histogram;
 
@@ -39,8 +39,6 @@ const SWEEP_EVERY: Duration = Duration::from_millis(10);
 pub(crate) struct Plan {
     pub(crate) args: Args,
     pub(crate) info_hashes: Vec<InfoHash>,
-    pub(crate) stop: AtomicBool,
-    pub(crate) failed: AtomicBool,
 }
 
 /// One socket towards one target.
@@ -52,13 +50,6 @@ struct Sock {
     connected_at: Instant,
     connecting: bool,
     out: SendBatch,
-}
-
-/// What a thread hands back.
-pub(crate) struct ThreadResult {
-    pub(crate) at_deadline: Tally,
-    pub(crate) total: Tally,
-    pub(crate) latency: Histogram,
 }
 
 /// A non-blocking UDP socket on the wildcard address of `target`'s family.
@@ -127,8 +118,8 @@ impl<'a> Worker<'a> {
                 });
             }
         }
-        let mut rng = SmallRng::seed_from_u64(splitmix(0x5EED ^ index as u64));
-        let peers = thread_peers(index, args.peers_per_thread, args.seeders, &mut rng);
+        let rng = SmallRng::seed_from_u64(splitmix(0x5EED ^ index as u64));
+        let peers = thread_peers(b"-RL0001-", index, args.peers_per_thread, args.run.seeders);
         let m = args.mix;
         Ok(Self {
             plan,
@@ -189,7 +180,7 @@ impl<'a> Worker<'a> {
                 .unwrap_or(0),
                 ANNOUNCE => {
                     let (torrent, peer) = fill.unwrap_or_else(|| {
-                        let torrent = pick_torrent(rng, info_hashes.len(), args.pareto);
+                        let torrent = pick_torrent(rng, info_hashes.len(), args.run.pareto);
                         (torrent, peers[rng.random_range(0..peers.len())])
                     });
                     AnnounceRequest {
@@ -213,7 +204,7 @@ impl<'a> Worker<'a> {
                 _ => {
                     let hashes = &mut scrape_buf[..args.scrape_hashes];
                     for h in hashes.iter_mut() {
-                        *h = info_hashes[pick_torrent(rng, info_hashes.len(), args.pareto)];
+                        *h = info_hashes[pick_torrent(rng, info_hashes.len(), args.run.pareto)];
                     }
                     ScrapeRequest::write(buf, cid, tid, hashes).unwrap_or(0)
                 }
@@ -228,7 +219,7 @@ impl<'a> Worker<'a> {
         if kind == CONNECT {
             sock.connecting = true;
         } else if fill.is_some() {
-            self.fill_next += args.threads as u64;
+            self.fill_next += args.run.threads as u64;
         }
         self.tally.sent[kind] += 1;
         true
@@ -408,9 +399,9 @@ impl<'a> Worker<'a> {
         Ok(())
     }
 
-    pub(crate) fn run(mut self, live: &Live, barrier: &Barrier) -> anyhow::Result<ThreadResult> {
-        let plan = self.plan;
-        let args = &plan.args;
+    /// Registers the sockets with a new mio poll and gets a first
+    /// connection id on each.
+    pub(crate) fn connect(mut self) -> anyhow::Result<(Self, Poll, Events)> {
         let mut poll = Poll::new().context("mio poll")?;
         let mut events = Events::with_capacity(self.sockets.len().max(1) * 2);
         for (i, sock) in self.sockets.iter_mut().enumerate() {
@@ -418,25 +409,29 @@ impl<'a> Worker<'a> {
                 .register(&mut sock.io, Token(i), Interest::READABLE)
                 .context("register socket")?;
         }
-        if let Err(e) = self.connect_all(&mut poll, &mut events) {
-            plan.failed.store(true, Ordering::Relaxed);
-            barrier.wait();
-            return Err(e);
-        }
-        barrier.wait();
-        if plan.failed.load(Ordering::Relaxed) {
-            bail!("another thread failed to start");
-        }
+        self.connect_all(&mut poll, &mut events)?;
+        Ok((self, poll, events))
+    }
 
+    /// Load until the deadline (after [`Worker::connect`] and the start at
+    /// `gate`), then collect what is still in flight.
+    pub(crate) fn run(
+        mut self,
+        mut poll: Poll,
+        mut events: Events,
+        live: &Live,
+        gate: &Gate,
+    ) -> anyhow::Result<Report<Tally>> {
+        let args = &self.plan.args;
         let start = Instant::now();
-        let deadline = start + args.duration;
-        let per_thread_rate = args.rate as f64 / args.threads as f64;
+        let deadline = start + args.run.duration;
+        let per_thread_rate = args.rate as f64 / args.run.threads as f64;
         let burst = args.batch * self.sockets.len();
         let mut offered = 0_u64;
         let mut next_sweep = start + SWEEP_EVERY;
         loop {
             let now = Instant::now();
-            if now >= deadline || plan.stop.load(Ordering::Relaxed) || self.fill_done() {
+            if now >= deadline || gate.stopped() || self.fill_done() {
                 break;
             }
             self.refresh_connection_ids(now);
@@ -487,10 +482,11 @@ impl<'a> Worker<'a> {
         }
         self.sweep(Instant::now() + args.timeout);
         self.tally.publish(live);
-        Ok(ThreadResult {
-            at_deadline,
+        Ok(Report {
+            window: at_deadline,
             total: self.tally,
             latency: self.latency,
+            ..Report::default()
         })
     }
 }

@@ -3,6 +3,7 @@
 //! which tracker message arrived and where its strings lie (no tree, no
 //! allocation).
 
+use std::io::Write as _;
 use std::ops::Range;
 
 /// A 20-byte binary string as a JSON literal (quotes included), one
@@ -299,15 +300,13 @@ impl Templates {
         started: bool,
         offer_ids: &[[u8; 20]],
     ) {
-        out.clear();
-        out.extend_from_slice(br#"{"action":"announce","info_hash":"#);
-        out.extend_from_slice(info_hash_lit);
-        out.extend_from_slice(br#","peer_id":"#);
-        out.extend_from_slice(peer_id_lit);
-        out.extend_from_slice(br#","numwant":"#);
-        push_u64(out, offer_ids.len() as u64);
-        out.extend_from_slice(br#","uploaded":0,"downloaded":0,"left":"#);
-        push_u64(out, left);
+        announce_head(out, info_hash_lit, peer_id_lit);
+        // Writing into a Vec cannot fail.
+        let _ = write!(
+            out,
+            r#","numwant":{},"uploaded":0,"downloaded":0,"left":{left}"#,
+            offer_ids.len()
+        );
         if started {
             out.extend_from_slice(br#","event":"started""#);
         }
@@ -337,11 +336,7 @@ impl Templates {
         to_peer_id_lit: &[u8],
         offer_id_lit: &[u8],
     ) {
-        out.clear();
-        out.extend_from_slice(br#"{"action":"announce","info_hash":"#);
-        out.extend_from_slice(info_hash_lit);
-        out.extend_from_slice(br#","peer_id":"#);
-        out.extend_from_slice(peer_id_lit);
+        announce_head(out, info_hash_lit, peer_id_lit);
         out.extend_from_slice(br#","to_peer_id":"#);
         out.extend_from_slice(to_peer_id_lit);
         out.extend_from_slice(br#","offer_id":"#);
@@ -352,18 +347,14 @@ impl Templates {
     }
 }
 
-fn push_u64(out: &mut Vec<u8>, mut v: u64) {
-    let mut tmp = [0_u8; 20];
-    let mut i = tmp.len();
-    loop {
-        i -= 1;
-        tmp[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&tmp[i..]);
+/// Starts an announce (an offer's or an answer's) in `out`: the action,
+/// the info hash and the sender.
+fn announce_head(out: &mut Vec<u8>, info_hash_lit: &[u8], peer_id_lit: &[u8]) {
+    out.clear();
+    out.extend_from_slice(br#"{"action":"announce","info_hash":"#);
+    out.extend_from_slice(info_hash_lit);
+    out.extend_from_slice(br#","peer_id":"#);
+    out.extend_from_slice(peer_id_lit);
 }
 
 #[cfg(test)]

@@ -22,29 +22,29 @@
 //! `--duration` (for RSS per idle connection).
 //!
 //! Modules: [`args`] (command line), [`thread`] (the load thread and its
-//! connections), [`json`] (messages out, scanning messages in), [`tls`]
-//! (the rustls client), [`tally`] (counters). CPU time, info hashes and the
-//! Pareto pick are shared with riptide-http-load in
-//! [`riptide_common::loadgen`].
+//! connections), [`json`] (messages out, scanning messages in), [`tally`]
+//! (counters). CPU time, info hashes, the Pareto pick and the thread
+//! harness are shared with the other load generators in
+//! [`riptide_common::loadgen`]; the rustls client with riptide-http-load
+//! in [`riptide_stream::insecure`].
 
 mod args;
 mod json;
 mod tally;
 mod thread;
-mod tls;
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
 use clap::Parser;
-use riptide_common::loadgen::{info_hash, process_cpu, CpuTime};
+use riptide_common::loadgen::run::{self, Report, Threads, TrackerCpu};
+use riptide_common::loadgen::{info_hash, share};
+use riptide_stream::insecure;
 
 use crate::args::{check, Args};
-use crate::tally::{sum_live, Live, Tally};
-use crate::thread::{Plan, ThreadResult, Worker, TORRENTS_PER_PEER};
+use crate::tally::{Live, Tally, LIVE_LEN};
+use crate::thread::{Plan, Worker, TORRENTS_PER_PEER};
 
 /// Raise the soft limit on open files to the hard one.
 fn raise_nofile() {
@@ -54,27 +54,53 @@ fn raise_nofile() {
     }
 }
 
+/// `--idle`: once every peer's announce is answered (or 15 s are gone),
+/// print `IDLE READY ...` for the script that measures the tracker's RSS.
+fn report_idle_ready(
+    start: Instant,
+    duration: Duration,
+    threads: &Threads<Report<Tally>, LIVE_LEN>,
+    connections: usize,
+) {
+    let end = start + duration;
+    loop {
+        let now = Instant::now();
+        if now >= end || threads.finished() {
+            return;
+        }
+        let cur = Live::sum(&threads.lives);
+        if cur[0] >= connections as u64 || now >= start + Duration::from_secs(15) {
+            println!(
+                "IDLE READY connections={} announced={} errors={}",
+                cur[4], cur[0], cur[3]
+            );
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     check(&args)?;
     raise_nofile();
-    let tls = tls::client_config(&args)?;
-    let threads = args.threads;
-    let duration = args.duration;
-    let quiet = args.quiet;
+    let tls = insecure::client_config(&args.tls, rustls::DEFAULT_VERSIONS)?
+        .map(|(config, name)| (Arc::new(config), name));
+    let thread_count = args.run.threads;
+    let duration = args.run.duration;
+    let quiet = args.run.quiet;
     let idle = args.idle;
-    let cores = args.cores.clone();
     let server_pid = args.server_pid;
     let connections = args.connections;
     let host = args.host.clone().unwrap_or_else(|| args.target.to_string());
     eprintln!(
         "riptide-ws-load: {} connection(s) on {} thread(s) -> {}://{}, {} torrents (pareto {}, {} per peer), {} offers of {} B per announce, {}% answered, {} in flight{}",
         connections,
-        threads,
-        if args.tls { "wss" } else { "ws" },
+        thread_count,
+        if args.tls.tls { "wss" } else { "ws" },
         args.target,
-        args.torrents,
-        args.pareto,
+        args.run.torrents,
+        args.run.pareto,
         TORRENTS_PER_PEER,
         args.offers,
         args.sdp_bytes,
@@ -82,7 +108,7 @@ fn main() -> anyhow::Result<()> {
         args.in_flight,
         if idle { ", idle" } else { "" },
     );
-    let info_hashes: Vec<[u8; 20]> = (0..args.torrents).map(info_hash).collect();
+    let info_hashes: Vec<[u8; 20]> = (0..args.run.torrents).map(info_hash).collect();
     let info_hash_lits = info_hashes
         .iter()
         .map(|h| {
@@ -92,178 +118,84 @@ fn main() -> anyhow::Result<()> {
         })
         .collect();
     let plan = Arc::new(Plan {
+        args,
+        host,
         info_hashes,
         info_hash_lits,
-        host,
         tls,
-        args,
-        stop: AtomicBool::new(false),
-        failed: AtomicBool::new(false),
     });
-    let ready = Arc::new(Barrier::new(threads + 1));
-    let start_barrier = Arc::new(Barrier::new(threads + 1));
-    let lives: Vec<Arc<Live>> = (0..threads).map(|_| Arc::new(Live::default())).collect();
-    let mut handles = Vec::with_capacity(threads);
+    // Two stages: every connection upgraded, then go.
     let connect_start = Instant::now();
-    for i in 0..threads {
-        let plan = Arc::clone(&plan);
-        let ready = Arc::clone(&ready);
-        let start = Arc::clone(&start_barrier);
-        let live = Arc::clone(&lives[i]);
-        let core = (!cores.is_empty()).then(|| cores[i % cores.len()]);
-        let conns = connections / threads + usize::from(i < connections % threads);
-        let handle = std::thread::Builder::new()
-            .name(format!("load-{i}"))
-            .spawn(move || -> anyhow::Result<ThreadResult> {
-                if let Some(core) = core {
-                    if let Err(e) = riptide_common::pinning::pin_current_thread(core) {
-                        plan.failed.store(true, Ordering::Relaxed);
-                        ready.wait();
-                        start.wait();
-                        bail!("pin thread {i} to core {core}: {e}");
-                    }
-                }
-                Worker::new(&plan, i, conns).run(&live, &ready, &start)
-            })
-            .context("spawn load thread")?;
-        handles.push(handle);
-    }
+    let threads = Threads::spawn(&plan.args.run, 2, &plan, move |plan, i, live, gate| {
+        Worker::new(plan, i, share(connections, thread_count, i)).run(live, gate)
+    })?;
 
-    ready.wait();
+    threads.gate.wait();
     let upgraded_after = connect_start.elapsed();
-    if !quiet && !plan.failed.load(Ordering::Relaxed) {
+    if !quiet && !threads.gate.failed() {
         println!(
             "{connections} connections upgraded in {:.2} s",
             upgraded_after.as_secs_f64()
         );
     }
-    let server_start = server_pid.and_then(process_cpu);
-    start_barrier.wait();
+    let tracker_start = TrackerCpu::start(server_pid);
+    threads.gate.wait();
     let start = Instant::now();
     let mut server_cpu = None;
-    if !plan.failed.load(Ordering::Relaxed) {
-        let mut prev = [0; 5];
-        let mut second = 1;
-        let mut idle_reported = false;
-        loop {
-            let end = start + duration;
-            let now = Instant::now();
-            if now >= end || handles.iter().all(std::thread::JoinHandle::is_finished) {
-                break;
-            }
-            if idle && !idle_reported {
-                let cur = sum_live(&lives);
-                // Every peer's announce answered (or 15 s gone).
-                if cur[0] >= connections as u64 || now >= start + Duration::from_secs(15) {
-                    println!(
-                        "IDLE READY connections={} announced={} errors={}",
-                        cur[4], cur[0], cur[3]
-                    );
-                    idle_reported = true;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-                continue;
-            }
-            let tick = start + Duration::from_secs(second);
-            std::thread::sleep(tick.min(end) - now);
-            if Instant::now() < tick {
-                continue;
-            }
-            let cur = sum_live(&lives);
+    if !threads.gate.failed() {
+        if idle {
+            report_idle_ready(start, duration, &threads, connections);
+        }
+        threads.each_second(start, duration, |second, d| {
             if !quiet && !idle {
-                let d = |k: usize| cur[k] - prev[k];
+                let [replies, offers, answers, errors, _] = d;
                 println!(
-                    "[{second:>4}s] messages/s: {} (announce replies {}, offers {}, answers {}) errors/s: {}",
-                    d(0) + d(1) + d(2),
-                    d(0),
-                    d(1),
-                    d(2),
-                    d(3),
+                    "[{second:>4}s] messages/s: {} (announce replies {replies}, offers {offers}, answers {answers}) errors/s: {errors}",
+                    replies + offers + answers,
                 );
             }
-            prev = cur;
-            second += 1;
-        }
-        server_cpu = server_start.and_then(|s| Some(process_cpu(server_pid?)?.since(s)));
+        });
+        server_cpu = tracker_start.and_then(|t| t.elapsed());
     }
-    plan.stop.store(true, Ordering::Relaxed);
-
-    let mut window = Tally::default();
-    let mut total = Tally::default();
-    let mut load_cpu = CpuTime::default();
-    let mut errors = Vec::new();
-    let mut first_error = None;
-    for h in handles {
-        match h.join() {
-            Ok(Ok(r)) => {
-                window.add(&r.window);
-                total.add(&r.total);
-                load_cpu.add(r.cpu);
-                first_error = first_error.or(r.first_error);
-            }
-            Ok(Err(e)) => errors.push(format!("{e:#}")),
-            Err(_) => errors.push("a load thread panicked".into()),
-        }
-    }
-    if !errors.is_empty() {
-        bail!("{}", errors.join("; "));
-    }
+    let report = Report::sum(threads.join()?);
+    let total = &report.total;
 
     let secs = duration.as_secs_f64();
     let rate = |n: u64| (n as f64 / secs).round() as u64;
-    let w = &window;
+    let w = &report.window;
     let messages = w.messages();
-    let (load_user, load_sys) = load_cpu.per(messages);
+    let (load_user, load_sys) = report.cpu.per(messages);
+    let (per_s, replies, offers, answers) = (
+        rate(messages),
+        rate(w.replies),
+        rate(w.offers),
+        rate(w.answers),
+    );
+    let (announces_sent, answers_sent) = (rate(w.announces_sent), rate(w.answers_sent));
+    let (errors, failures, closed, timeouts, unmatched) = (
+        w.errors(),
+        w.failures,
+        w.conn.closed,
+        w.conn.timeouts,
+        w.unmatched_replies,
+    );
+    let (malformed, io, tls) = (w.conn.malformed, w.conn.io, w.conn.tls);
     let mut line = format!(
-        "messages/s: {} (announce replies {}, offers {}, answers {}) sent/s: announces {}, answers {}; errors: {} (failure {}, malformed {}, io {}, closed {}, tls {}, timeout {}); unmatched replies {}; load CPU {load_user:.2} + {load_sys:.2} us/message (user + sys)",
-        rate(messages),
-        rate(w.replies),
-        rate(w.offers),
-        rate(w.answers),
-        rate(w.announces_sent),
-        rate(w.answers_sent),
-        w.errors(),
-        w.failures,
-        w.malformed,
-        w.io_errors,
-        w.closed,
-        w.tls_errors,
-        w.timeouts,
-        w.unmatched_replies,
+        "messages/s: {per_s} (announce replies {replies}, offers {offers}, answers {answers}) sent/s: announces {announces_sent}, answers {answers_sent}; errors: {errors} (failure {failures}, malformed {malformed}, io {io}, closed {closed}, tls {tls}, timeout {timeouts}); unmatched replies {unmatched}; load CPU {load_user:.2} + {load_sys:.2} us/message (user + sys)"
     );
-    if let Some(s) = server_cpu {
-        let (u, sy) = s.per(messages);
-        let _ = write!(line, "; tracker CPU {u:.2} + {sy:.2} us/message");
-    }
-    println!("{line}");
-    if let Some(e) = first_error {
-        println!("first error: {e}");
-    }
     let mut result = format!(
-        "RESULT messages_per_s={} replies_per_s={} offers_per_s={} answers_per_s={} announces_sent_per_s={} answers_sent_per_s={} errors={} failures={} closed={} timeouts={} unmatched_replies={} load_user_us={load_user:.3} load_sys_us={load_sys:.3}",
-        rate(messages),
-        rate(w.replies),
-        rate(w.offers),
-        rate(w.answers),
-        rate(w.announces_sent),
-        rate(w.answers_sent),
-        w.errors(),
-        w.failures,
-        w.closed,
-        w.timeouts,
-        w.unmatched_replies,
+        "RESULT messages_per_s={per_s} replies_per_s={replies} offers_per_s={offers} answers_per_s={answers} announces_sent_per_s={announces_sent} answers_sent_per_s={answers_sent} errors={errors} failures={failures} closed={closed} timeouts={timeouts} unmatched_replies={unmatched} load_user_us={load_user:.3} load_sys_us={load_sys:.3}"
     );
-    if let Some(s) = server_cpu {
-        let (u, sy) = s.per(messages);
-        let _ = write!(result, " tracker_user_us={u:.3} tracker_sys_us={sy:.3}");
+    if let Some(cpu) = server_cpu {
+        run::write_tracker_cpu(&mut line, &mut result, cpu, messages, "message");
     }
     let _ = write!(
         result,
-        " connections={connections} upgraded={} reconnects={} connect_s={:.2} threads={threads} duration_s={secs}",
+        " connections={connections} upgraded={} reconnects={} connect_s={:.2} threads={thread_count} duration_s={secs}",
         total.upgraded,
         total.connections.saturating_sub(connections as u64),
         upgraded_after.as_secs_f64(),
     );
-    println!("{result}");
+    report.print(&line, &result);
     Ok(())
 }

@@ -2,19 +2,14 @@
 //! of it to its [`Live`] now and then, which the main thread sums for the
 //! per-second lines.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use riptide_common::loadgen::run;
+use riptide_common::loadgen::tcp::ConnErrors;
 
-/// Counters one thread publishes for the per-second lines. Own cache lines.
-#[repr(align(128))]
-#[derive(Default)]
-pub(crate) struct Live {
-    pub(crate) replies: AtomicU64,
-    pub(crate) offers: AtomicU64,
-    pub(crate) answers: AtomicU64,
-    pub(crate) errors: AtomicU64,
-    pub(crate) upgraded: AtomicU64,
-}
+/// What one thread publishes for the per-second lines: replies, offers,
+/// answers, errors, upgraded.
+pub(crate) type Live = run::Live<LIVE_LEN>;
+/// Counters in [`Live`].
+pub(crate) const LIVE_LEN: usize = 5;
 
 /// What a thread counts; plain integers.
 #[derive(Clone, Copy, Default, Debug)]
@@ -30,15 +25,11 @@ pub(crate) struct Tally {
     pub(crate) answers: u64,
     /// `failure reason` messages.
     pub(crate) failures: u64,
-    /// Text that is not a tracker message, binary messages, bad frames.
-    pub(crate) malformed: u64,
-    /// connect / read / write errors, refused upgrades.
-    pub(crate) io_errors: u64,
-    /// The server closed the connection (close frame or EOF).
-    pub(crate) closed: u64,
-    pub(crate) tls_errors: u64,
-    /// Announces unanswered after `--timeout`, connects or upgrades slower.
-    pub(crate) timeouts: u64,
+    /// Connection errors: malformed is text that is not a tracker message,
+    /// binary messages, bad frames; io includes refused upgrades; closed
+    /// is a close frame or EOF; timeouts are announces unanswered after
+    /// `--timeout`, and connects or upgrades slower.
+    pub(crate) conn: ConnErrors,
     /// TCP connections opened, and upgraded.
     pub(crate) connections: u64,
     pub(crate) upgraded: u64,
@@ -51,71 +42,44 @@ impl Tally {
     }
 
     pub(crate) fn errors(&self) -> u64 {
-        self.failures
-            + self.malformed
-            + self.io_errors
-            + self.closed
-            + self.tls_errors
-            + self.timeouts
-    }
-
-    pub(crate) fn add(&mut self, o: &Tally) {
-        self.announces_sent += o.announces_sent;
-        self.answers_sent += o.answers_sent;
-        self.replies += o.replies;
-        self.unmatched_replies += o.unmatched_replies;
-        self.offers += o.offers;
-        self.answers += o.answers;
-        self.failures += o.failures;
-        self.malformed += o.malformed;
-        self.io_errors += o.io_errors;
-        self.closed += o.closed;
-        self.tls_errors += o.tls_errors;
-        self.timeouts += o.timeouts;
-        self.connections += o.connections;
-        self.upgraded += o.upgraded;
-        self.pings += o.pings;
+        self.failures + self.conn.total()
     }
 
     /// `self - o`, counter by counter.
     pub(crate) fn minus(&self, o: &Tally) -> Tally {
+        self.zip(o, |a, b| a - b)
+    }
+
+    /// `f` of each counter of `self` and `o`.
+    fn zip(&self, o: &Tally, f: impl Fn(u64, u64) -> u64) -> Tally {
         Tally {
-            announces_sent: self.announces_sent - o.announces_sent,
-            answers_sent: self.answers_sent - o.answers_sent,
-            replies: self.replies - o.replies,
-            unmatched_replies: self.unmatched_replies - o.unmatched_replies,
-            offers: self.offers - o.offers,
-            answers: self.answers - o.answers,
-            failures: self.failures - o.failures,
-            malformed: self.malformed - o.malformed,
-            io_errors: self.io_errors - o.io_errors,
-            closed: self.closed - o.closed,
-            tls_errors: self.tls_errors - o.tls_errors,
-            timeouts: self.timeouts - o.timeouts,
-            connections: self.connections - o.connections,
-            upgraded: self.upgraded - o.upgraded,
-            pings: self.pings - o.pings,
+            announces_sent: f(self.announces_sent, o.announces_sent),
+            answers_sent: f(self.answers_sent, o.answers_sent),
+            replies: f(self.replies, o.replies),
+            unmatched_replies: f(self.unmatched_replies, o.unmatched_replies),
+            offers: f(self.offers, o.offers),
+            answers: f(self.answers, o.answers),
+            failures: f(self.failures, o.failures),
+            conn: self.conn.zip(&o.conn, &f),
+            connections: f(self.connections, o.connections),
+            upgraded: f(self.upgraded, o.upgraded),
+            pings: f(self.pings, o.pings),
         }
     }
 
     pub(crate) fn publish(&self, live: &Live) {
-        live.replies.store(self.replies, Ordering::Relaxed);
-        live.offers.store(self.offers, Ordering::Relaxed);
-        live.answers.store(self.answers, Ordering::Relaxed);
-        live.errors.store(self.errors(), Ordering::Relaxed);
-        live.upgraded.store(self.upgraded, Ordering::Relaxed);
+        live.publish([
+            self.replies,
+            self.offers,
+            self.answers,
+            self.errors(),
+            self.upgraded,
+        ]);
     }
 }
 
-/// Sum of the published counters: (replies, offers, answers, errors, upgraded).
-pub(crate) fn sum_live(lives: &[Arc<Live>]) -> [u64; 5] {
-    let mut s = [0; 5];
-    for l in lives {
-        s[0] += l.replies.load(Ordering::Relaxed);
-        s[1] += l.offers.load(Ordering::Relaxed);
-        s[2] += l.answers.load(Ordering::Relaxed);
-        s[3] += l.errors.load(Ordering::Relaxed);
-        s[4] += l.upgraded.load(Ordering::Relaxed);
+impl run::Tally for Tally {
+    fn add(&mut self, o: &Tally) {
+        *self = self.zip(o, |a, b| a + b);
     }
-    s
 }

@@ -12,8 +12,7 @@
 //! A plain message allocates nothing (rustls allocates inside itself).
 
 use std::io::{self, Read as _, Write as _};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -21,7 +20,9 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use riptide_common::loadgen::{pick_torrent, splitmix, this_thread_cpu, CpuTime};
+use riptide_common::loadgen::run::{Gate, Report};
+use riptide_common::loadgen::tcp::{would_block, Failure};
+use riptide_common::loadgen::{pick_torrent, splitmix, this_thread_cpu};
 use riptide_ws::protocol::{
     write_client_frame, Flow, FrameLimits, FrameReader, Message, Opcode, Role, MAX_HEADER_LEN,
 };
@@ -54,8 +55,6 @@ pub(crate) struct Plan {
     /// The same as JSON literals.
     pub(crate) info_hash_lits: Vec<Vec<u8>>,
     pub(crate) tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
-    pub(crate) stop: AtomicBool,
-    pub(crate) failed: AtomicBool,
 }
 
 /// Where a connection is in its life.
@@ -67,16 +66,6 @@ enum Phase {
     Upgrading,
     /// Upgraded: frames both ways.
     Open,
-}
-
-/// Why a connection is dropped.
-#[derive(Clone, Copy, Debug)]
-enum Failure {
-    Io,
-    Closed,
-    Tls,
-    Malformed,
-    Timeout,
 }
 
 /// One connection slot (one peer); its token is its index.
@@ -106,16 +95,6 @@ struct Conn {
     retry_at: Instant,
 }
 
-/// What a thread hands back.
-pub(crate) struct ThreadResult {
-    /// Counted inside the measured window.
-    pub(crate) window: Tally,
-    /// Counted over the whole run.
-    pub(crate) total: Tally,
-    pub(crate) cpu: CpuTime,
-    pub(crate) first_error: Option<String>,
-}
-
 /// One load thread's state.
 pub(crate) struct Worker<'a> {
     plan: &'a Plan,
@@ -131,13 +110,6 @@ pub(crate) struct Worker<'a> {
     running: bool,
     connecting: usize,
     first_error: Option<String>,
-}
-
-fn would_block(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::NotConnected
-    )
 }
 
 /// The upgrade request.
@@ -178,10 +150,10 @@ impl<'a> Worker<'a> {
                 peer_lit[9..21].copy_from_slice(id.as_bytes());
                 let mut torrents = [0; TORRENTS_PER_PEER];
                 for t in &mut torrents {
-                    *t = pick_torrent(&mut rng, plan.info_hashes.len(), args.pareto) as u32;
+                    *t = pick_torrent(&mut rng, plan.info_hashes.len(), args.run.pareto) as u32;
                 }
                 Conn {
-                    seeder: rng.random_bool(args.seeders),
+                    seeder: rng.random_bool(args.run.seeders),
                     phase: Phase::Closed,
                     stream: None,
                     tls: None,
@@ -269,14 +241,7 @@ impl<'a> Worker<'a> {
 
     /// Count `why`, close `i`, reopen it after a pause.
     fn fail(&mut self, i: usize, why: Failure, now: Instant) {
-        let t = &mut self.tally;
-        match why {
-            Failure::Io => t.io_errors += 1,
-            Failure::Closed => t.closed += 1,
-            Failure::Tls => t.tls_errors += 1,
-            Failure::Malformed => t.malformed += 1,
-            Failure::Timeout => t.timeouts += 1,
-        }
+        self.tally.conn.count(why);
         self.close(i);
         self.conns[i].retry_at = now + RETRY_AFTER;
     }
@@ -592,7 +557,7 @@ impl<'a> Worker<'a> {
         inbuf.copy_within(used..*in_len, 0);
         *in_len -= used;
         if bad {
-            tally.malformed += 1;
+            tally.conn.malformed += 1;
         }
         if closed {
             if first_error.is_none() {
@@ -617,7 +582,7 @@ impl<'a> Worker<'a> {
                     // Forget it and go on.
                     c.pending.copy_within(1..c.npending, 0);
                     c.npending -= 1;
-                    self.tally.timeouts += 1;
+                    self.tally.conn.timeouts += 1;
                     self.note_error(|| "an announce unanswered".into());
                     self.drive(i);
                 }
@@ -641,13 +606,14 @@ impl<'a> Worker<'a> {
         poll: &mut Poll,
         events: &mut Events,
         live: &Live,
+        gate: &Gate,
         until: Instant,
         connect_phase: bool,
     ) -> anyhow::Result<()> {
         let mut next_sweep = Instant::now();
         loop {
             let now = Instant::now();
-            if now >= until || self.plan.stop.load(Ordering::Relaxed) {
+            if now >= until || gate.stopped() {
                 return Ok(());
             }
             if now >= next_sweep {
@@ -673,59 +639,43 @@ impl<'a> Worker<'a> {
         }
     }
 
-    /// Connect, wait at `ready` (every thread upgraded), wait at `start`
-    /// (the main thread's go), load until the deadline.
-    pub(crate) fn run(
-        mut self,
-        live: &Live,
-        ready: &Barrier,
-        start: &Barrier,
-    ) -> anyhow::Result<ThreadResult> {
-        let plan = self.plan;
-        let args = &plan.args;
-        let mut poll = match Poll::new() {
-            Ok(p) => p,
-            Err(e) => {
-                plan.failed.store(true, Ordering::Relaxed);
-                ready.wait();
-                start.wait();
-                return Err(e).context("mio poll");
-            }
-        };
-        let mut events = Events::with_capacity(1024);
+    /// Connect, wait at `gate` (every thread upgraded, then the main
+    /// thread's go), load until the deadline.
+    pub(crate) fn run(mut self, live: &Live, gate: &Gate) -> anyhow::Result<Report<Tally>> {
+        let args = &self.plan.args;
         let connect_deadline = Instant::now() + Duration::from_secs(60) + args.timeout;
-        let r = self.spin(&mut poll, &mut events, live, connect_deadline, true);
-        if r.is_err() || (self.tally.upgraded as usize) < self.conns.len() {
-            plan.failed.store(true, Ordering::Relaxed);
-        }
-        ready.wait();
-        start.wait();
-        r?;
-        if plan.failed.load(Ordering::Relaxed) {
-            bail!(
-                "not every connection upgraded ({} of {} on this thread; first error: {})",
-                self.tally.upgraded,
-                self.conns.len(),
-                self.first_error.as_deref().unwrap_or("none")
-            );
-        }
+        let set_up = Poll::new().context("mio poll").and_then(|mut poll| {
+            let mut events = Events::with_capacity(1024);
+            self.spin(&mut poll, &mut events, live, gate, connect_deadline, true)?;
+            if (self.tally.upgraded as usize) < self.conns.len() {
+                bail!(
+                    "not every connection upgraded ({} of {} on this thread; first error: {})",
+                    self.tally.upgraded,
+                    self.conns.len(),
+                    self.first_error.as_deref().unwrap_or("none")
+                );
+            }
+            Ok((poll, events))
+        });
+        let (mut poll, mut events) = gate.start(set_up)?;
         let before = self.tally;
         let cpu_start = this_thread_cpu();
-        let deadline = Instant::now() + args.duration;
+        let deadline = Instant::now() + args.run.duration;
         self.running = true;
         let now = Instant::now();
         for i in 0..self.conns.len() {
             self.top_up(i, now);
             self.drive(i);
         }
-        self.spin(&mut poll, &mut events, live, deadline, false)?;
+        self.spin(&mut poll, &mut events, live, gate, deadline, false)?;
         let cpu = this_thread_cpu().since(cpu_start);
         self.tally.publish(live);
-        Ok(ThreadResult {
+        Ok(Report {
             window: self.tally.minus(&before),
             total: self.tally,
             cpu,
             first_error: self.first_error,
+            ..Report::default()
         })
     }
 }
