@@ -152,53 +152,32 @@ impl ResponseCheck {
 // ---------------------------------------------------------------------------
 // Arguments.
 
-#[derive(Clone)]
+/// `tcp_bench CMD [--option value]...`.
+#[derive(Clone, clap::Parser)]
 struct Args {
+    /// `server`, `load`, `idle` or `spin`.
     cmd: String,
+    /// `uring` or `epoll`.
+    #[arg(long = "impl", default_value = "uring")]
     imp: String,
+    #[arg(long, default_value = "127.0.0.1:18080")]
     addr: SocketAddr,
+    #[arg(long, default_value_t = 1)]
     workers: usize,
+    /// Cores to pin the workers to, `0,1`.
+    #[arg(long, value_delimiter = ',')]
     cores: Option<Vec<usize>>,
+    #[arg(long, default_value_t = 0)]
     secs: u64,
+    #[arg(long, default_value_t = 64)]
     conns: usize,
+    /// `keepalive` or `close`.
+    #[arg(long, default_value = "keepalive")]
     mode: String,
+    #[arg(long, default_value_t = 1)]
     pipeline: usize,
+    #[arg(long, default_value_t = 10)]
     hold: u64,
-}
-
-fn parse_args() -> Args {
-    let mut a = Args {
-        cmd: String::new(),
-        imp: "uring".into(),
-        addr: "127.0.0.1:18080".parse().unwrap(),
-        workers: 1,
-        cores: None,
-        secs: 0,
-        conns: 64,
-        mode: "keepalive".into(),
-        pipeline: 1,
-        hold: 10,
-    };
-    let mut it = std::env::args().skip(1);
-    a.cmd = it.next().unwrap_or_default();
-    while let Some(k) = it.next() {
-        let v = it.next().unwrap_or_else(|| panic!("{k} needs a value"));
-        match k.as_str() {
-            "--impl" => a.imp = v,
-            "--addr" => a.addr = v.parse().expect("--addr"),
-            "--workers" => a.workers = v.parse().expect("--workers"),
-            "--cores" => {
-                a.cores = Some(v.split(',').map(|c| c.parse().expect("--cores")).collect());
-            }
-            "--secs" => a.secs = v.parse().expect("--secs"),
-            "--conns" => a.conns = v.parse().expect("--conns"),
-            "--mode" => a.mode = v,
-            "--pipeline" => a.pipeline = v.parse().expect("--pipeline"),
-            "--hold" => a.hold = v.parse().expect("--hold"),
-            _ => panic!("unknown option {k}"),
-        }
-    }
-    a
 }
 
 // ---------------------------------------------------------------------------
@@ -933,7 +912,7 @@ fn main() {
             close: true
         }
     );
-    let args = parse_args();
+    let args = <Args as clap::Parser>::parse();
     match args.cmd.as_str() {
         "server" => server(&args),
         "load" => load(&args),

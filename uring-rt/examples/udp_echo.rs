@@ -32,62 +32,37 @@ use std::time::{Duration, Instant};
 use uring_rt::socket::{attach_reuseport_cbpf, bind_sender, bpf_stmt, RecvBatch, SendBatch};
 use uring_rt::{Ctx, Datagram, Handler, RuntimeConfig};
 
-#[derive(Clone)]
+/// `udp_echo [MODE] [--option value]...`; MODE is `bench` by default.
+#[derive(Clone, clap::Parser)]
 struct Args {
+    #[arg(default_value = "bench")]
     mode: String,
+    /// `uring`, `plain` (recvmmsg) or `epoll`.
+    #[arg(long, default_value = "uring")]
     server: String,
+    #[arg(long, default_value_t = 1)]
     workers: usize,
+    #[arg(long, default_value_t = 0)]
     rate: u64,
+    #[arg(long, default_value_t = 5)]
     secs: u64,
+    #[arg(long, default_value_t = 1)]
     clients: usize,
+    #[arg(long, default_value_t = 64)]
     size: usize,
+    #[arg(long, default_value = "127.0.0.1:0")]
     bind: String,
+    #[arg(long)]
     target: Option<SocketAddr>,
+    #[arg(long, default_value_t = 0)]
     batch_wait_us: u32,
+    #[arg(long, default_value_t = RuntimeConfig::default().recv_buffers)]
     recv_buffers: u16,
-    sender: bool,
+    /// `on` or `off`: answer through send-only sockets.
+    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+    sender: String,
+    #[arg(long, default_value_t = 0)]
     peers: u8,
-}
-
-fn parse_args() -> Args {
-    let mut a = Args {
-        mode: "bench".into(),
-        server: "uring".into(),
-        workers: 1,
-        rate: 0,
-        secs: 5,
-        clients: 1,
-        size: 64,
-        bind: "127.0.0.1:0".into(),
-        target: None,
-        batch_wait_us: 0,
-        recv_buffers: RuntimeConfig::default().recv_buffers,
-        sender: true,
-        peers: 0,
-    };
-    let mut it = std::env::args().skip(1);
-    if let Some(m) = it.next() {
-        a.mode = m;
-    }
-    while let Some(k) = it.next() {
-        let v = it.next().unwrap_or_else(|| panic!("{k} needs a value"));
-        match k.as_str() {
-            "--server" => a.server = v,
-            "--workers" => a.workers = v.parse().expect("--workers"),
-            "--rate" => a.rate = v.parse().expect("--rate"),
-            "--secs" => a.secs = v.parse().expect("--secs"),
-            "--clients" => a.clients = v.parse().expect("--clients"),
-            "--size" => a.size = v.parse().expect("--size"),
-            "--bind" => a.bind = v,
-            "--target" => a.target = Some(v.parse().expect("--target")),
-            "--batch-wait-us" => a.batch_wait_us = v.parse().expect("--batch-wait-us"),
-            "--recv-buffers" => a.recv_buffers = v.parse().expect("--recv-buffers"),
-            "--sender" => a.sender = v == "on",
-            "--peers" => a.peers = v.parse().expect("--peers (0..=255)"),
-            _ => panic!("unknown option {k}"),
-        }
-    }
-    a
 }
 
 /// CPU time (user + system) of the calling thread.
@@ -190,7 +165,7 @@ fn serve_uring(socks: Vec<UdpSocket>, stop: &Arc<AtomicBool>, args: &Args) -> Ve
         recv_buffers: args.recv_buffers,
         ..RuntimeConfig::default()
     };
-    let senders: Vec<Option<UdpSocket>> = if args.sender {
+    let senders: Vec<Option<UdpSocket>> = if args.sender == "on" {
         // Steer every datagram to a receive socket (index < n, picked at
         // random) before the senders join the group behind them.
         let n = u32::try_from(socks.len()).expect("workers");
@@ -490,7 +465,7 @@ fn send(args: &Args, target: SocketAddr) -> (u64, u64) {
 }
 
 fn main() {
-    let args = parse_args();
+    let args = <Args as clap::Parser>::parse();
     match args.mode.as_str() {
         "bench" => {
             let socks = sockets(&args.bind, args.workers);
