@@ -243,33 +243,27 @@ fn fuzz_seeds_parse() {
             ClientMessage::Scrape(s) => (0, false, None, Event::Update, s.len()),
         })
     };
-    assert_eq!(
-        parse(include_bytes!("../../fuzz/seeds/message/announce_offers")),
-        Ok((5, false, Some(1_048_576), Event::Started, 0))
-    );
-    assert_eq!(
-        parse(include_bytes!("../../fuzz/seeds/message/answer")),
-        Ok((0, true, None, Event::Update, 0))
-    );
-    assert_eq!(
-        parse(include_bytes!("../../fuzz/seeds/message/announce_magnet")),
-        Ok((0, false, None, Event::Started, 0))
-    );
-    assert_eq!(
-        parse(include_bytes!(
-            "../../fuzz/seeds/message/announce_stopped_int"
-        )),
-        Ok((0, false, Some(0), Event::Stopped, 0))
-    );
-    assert_eq!(
-        parse(include_bytes!("../../fuzz/seeds/message/scrape_one")),
-        Ok((0, false, None, Event::Update, 1))
-    );
-    assert_eq!(
-        parse(include_bytes!("../../fuzz/seeds/message/scrape_array")),
-        Ok((0, false, None, Event::Update, 3))
-    );
-    assert!(parse(include_bytes!("../../fuzz/seeds/message/deep")).is_err());
+    let seed = |name: &str| {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/message");
+        std::fs::read(format!("{dir}/{name}")).unwrap()
+    };
+    for (name, want) in [
+        (
+            "announce_offers",
+            (5, false, Some(1_048_576), Event::Started, 0),
+        ),
+        ("answer", (0, true, None, Event::Update, 0)),
+        ("announce_magnet", (0, false, None, Event::Started, 0)),
+        (
+            "announce_stopped_int",
+            (0, false, Some(0), Event::Stopped, 0),
+        ),
+        ("scrape_one", (0, false, None, Event::Update, 1)),
+        ("scrape_array", (0, false, None, Event::Update, 3)),
+    ] {
+        assert_eq!(parse(&seed(name)), Ok(want), "{name}");
+    }
+    assert!(parse(&seed("deep")).is_err());
 
     let frames = FrameLimits {
         role: Role::Server,

@@ -69,7 +69,16 @@ struct Writer<'a> {
     at: usize,
 }
 
-impl Writer<'_> {
+impl<'a> Writer<'a> {
+    /// A writer over `out` with the record head written: tag, `kind`, `ret`.
+    fn record(out: &'a mut [u8], kind: u8, ret: &ReturnAddr) -> Writer<'a> {
+        let mut w = Writer { out, at: 0 };
+        w.byte(TAG);
+        w.byte(kind);
+        w.put(&ret.encode());
+        w
+    }
+
     fn put(&mut self, bytes: &[u8]) {
         self.out[self.at..self.at + bytes.len()].copy_from_slice(bytes);
         self.at += bytes.len();
@@ -96,10 +105,7 @@ impl Writer<'_> {
 /// Writes `a`, from the peer on `conn`, as an announce record into `out`
 /// (at least [`announce_len`] bytes); returns its length.
 pub fn write_announce(out: &mut [u8], conn: PeerConn, a: &Announce<'_>) -> usize {
-    let mut w = Writer { out, at: 0 };
-    w.byte(TAG);
-    w.byte(ANNOUNCE);
-    w.put(&conn_addr(conn, 0).encode());
+    let mut w = Writer::record(out, ANNOUNCE, &conn_addr(conn, 0));
     w.put(&a.info_hash.0);
     w.put(&a.peer_id);
     w.byte(match a.event {
@@ -129,10 +135,7 @@ pub fn write_leave(
     info_hash: &InfoHash,
     peer_id: &PeerId,
 ) -> usize {
-    let mut w = Writer { out, at: 0 };
-    w.byte(TAG);
-    w.byte(LEAVE);
-    w.put(&conn_addr(conn, 0).encode());
+    let mut w = Writer::record(out, LEAVE, &conn_addr(conn, 0));
     w.put(&info_hash.0);
     w.put(peer_id);
     w.at
@@ -160,10 +163,7 @@ pub fn scrape_ask_len(n: usize) -> usize {
 /// Writes a scrape ask: the hashes (with their place in the request) this
 /// owner counts.
 pub fn write_scrape_ask(out: &mut [u8], ret: &ReturnAddr, hashes: &[(u8, InfoHash)]) -> usize {
-    let mut w = Writer { out, at: 0 };
-    w.byte(TAG);
-    w.byte(SCRAPE_ASK);
-    w.put(&ret.encode());
+    let mut w = Writer::record(out, SCRAPE_ASK, ret);
     w.byte(hashes.len() as u8);
     for (i, h) in hashes {
         w.byte(*i);
@@ -183,10 +183,7 @@ pub fn write_scrape_answer(
     ret: &ReturnAddr,
     counts: impl ExactSizeIterator<Item = (u8, ScrapeCounts)>,
 ) -> usize {
-    let mut w = Writer { out, at: 0 };
-    w.byte(TAG);
-    w.byte(SCRAPE_ANSWER);
-    w.put(&ret.encode());
+    let mut w = Writer::record(out, SCRAPE_ANSWER, ret);
     w.byte(counts.len() as u8);
     for (i, c) in counts {
         w.byte(i);
