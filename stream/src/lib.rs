@@ -15,6 +15,8 @@
 //!   its certificates, bound at start-up;
 //! - [`front`]: what a stream tracker's worker does below its protocol:
 //!   its listeners, and per connection the PROXY header and TLS session;
+//! - [`cursor`]: the bounded writer the trackers' records and answers
+//!   are written with;
 //! - [`insecure`]: the accept-any-certificate verifier of the load
 //!   generators (`--tls-insecure`).
 //!
@@ -23,6 +25,7 @@
 //! binding the listeners at start-up.
 
 pub mod certs;
+pub mod cursor;
 pub mod forwarded;
 pub mod front;
 pub mod insecure;
@@ -31,6 +34,7 @@ pub mod proxy_protocol;
 pub mod tls;
 
 pub use certs::{CertError, CertStore, TlsOptions};
+pub use cursor::Cursor;
 pub use forwarded::{client_from_forwarded, CidrError, IpCidr, TrustedProxies};
 pub use front::{Front, Opened, Opening, Refusal};
 pub use listen::{bind_stream_listeners, StreamListeners};

@@ -4,12 +4,7 @@ use uring_rt::ConnId;
 
 fn parse_and_encode(json: &str, conn: PeerConn) -> Vec<u8> {
     let mut text = json.as_bytes().to_vec();
-    let limits = MessageLimits {
-        max_offers: 10,
-        max_sdp_len: 4096,
-        max_scrape_hashes: 10,
-        max_depth: 8,
-    };
+    let limits = MessageLimits::default();
     let mut bufs = ParseBuffers::new(65536);
     let Ok(ClientMessage::Announce(a)) = parse_message(&mut text, &limits, &mut bufs) else {
         panic!("not an announce: {json}");
