@@ -21,6 +21,8 @@ use uring_rt::{ConnId, Ctx, Handler, ListenerId, SendError};
 /// events in.
 #[derive(Clone, Copy, Debug)]
 pub struct FrontSeries {
+    /// Bytes received (before decryption).
+    pub bytes_received: usize,
     /// TLS handshakes completed.
     pub tls_handshakes: usize,
     /// TLS sessions that could not be made or that the peer broke.
@@ -304,7 +306,11 @@ impl<C> Front<C> {
         conn: ConnId,
         data: &mut [u8],
     ) -> usize {
-        let opening = match protocol.front().open(ctx, conn, data) {
+        let front = protocol.front();
+        front
+            .metrics
+            .add(front.series.bytes_received, data.len() as u64);
+        let opening = match front.open(ctx, conn, data) {
             Opened::Ready(o) => o,
             Opened::Wait(n) => return n,
             Opened::Refused(n) => {

@@ -4,13 +4,14 @@
 //! ([`StreamState`]) and runs them, for any protocol that says what it is
 //! ([`StreamTracker`]); [`MetricsPlace`] says where a worker's series live.
 
-use crate::{bind_stream_listeners, CertStore, StreamListeners, TrustedProxies};
+use crate::{
+    bind_stream_listeners, CertStore, Front, FrontSeries, StreamListeners, TrustedProxies,
+};
 use riptide_common::access_list::SharedAccessList;
 use riptide_common::config::{TlsConfig, TrackerConfig};
 use riptide_common::metrics::{fill_runtime, Desc, WorkerMetrics, RUNTIME};
 use riptide_common::startup::{BoundAddrs, Service, Started};
 use std::marker::PhantomData;
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Instant;
 use uring_rt::{Ctx, Handler, RuntimeConfig};
@@ -96,19 +97,29 @@ pub struct ProxyKeys<'a> {
     pub proxy_protocol: bool,
 }
 
-/// What a worker of a stream tracker starts with, besides the protocol's
-/// own shared state.
-pub struct Seat {
+/// What a stream tracker's worker is below its protocol, the same for
+/// riptide-http and riptide-ws: its place among the workers, its front
+/// (listeners and connections, `C` per connection), where its series live,
+/// what every worker shares.
+pub struct Seat<C> {
     /// Its index among the workers.
     pub id: usize,
     /// How many workers there are.
     pub workers: usize,
-    /// Its listeners (`(socket, speaks TLS)`), for its [`Front`](crate::Front).
-    pub listeners: Vec<(TcpListener, bool)>,
+    /// Its listeners and connections.
+    pub front: Front<C>,
     /// Where its series live.
     pub metrics: MetricsPlace,
     /// What every worker shares.
     pub shared: StreamState,
+}
+
+impl<C> Seat<C> {
+    /// Logs a mesh record from worker `from` that this worker could not
+    /// read (a bug).
+    pub fn unreadable_record(&self, from: usize) {
+        log::debug!("worker {}: unreadable mesh record from {from}", self.id);
+    }
 }
 
 /// One stream tracker, as [`StreamService`] starts it.
@@ -117,6 +128,8 @@ pub trait StreamTracker {
     type Config: TrackerConfig;
     /// What its workers share beyond [`StreamState`], built once.
     type State: Clone;
+    /// What its workers keep per connection.
+    type Conn;
     /// Its worker, for the runtime's small-mesh message `M`.
     type Worker<M: Copy + Send + 'static>: Handler<Msg = M>;
     /// Its own series, in value order; the runtime block follows when it
@@ -124,6 +137,8 @@ pub trait StreamTracker {
     const SERIES: &'static [Desc];
     /// The URL schemes of its plain and TLS listeners.
     const SCHEMES: (&'static str, &'static str);
+    /// Where its front counts TLS handshakes and refused connections.
+    const FRONT_SERIES: FrontSeries;
 
     /// Its `[tls]` section.
     fn tls(config: &Self::Config) -> &TlsConfig;
@@ -139,7 +154,10 @@ pub trait StreamTracker {
     fn state(config: &Self::Config, shared: &StreamState, workers: usize) -> Self::State;
 
     /// The worker in `seat`.
-    fn worker<M: Copy + Send + 'static>(seat: Seat, state: Self::State) -> Self::Worker<M>;
+    fn worker<M: Copy + Send + 'static>(
+        seat: Seat<Self::Conn>,
+        state: Self::State,
+    ) -> Self::Worker<M>;
 }
 
 /// A stream tracker `T` for the shared start-up sequence.
@@ -215,11 +233,13 @@ impl<T: StreamTracker> StreamService<T> {
             .into_iter()
             .enumerate()
             .map(|(id, listeners)| {
+                let metrics = place(id);
+                let front = Front::new(listeners, &shared, metrics.clone(), T::FRONT_SERIES);
                 let seat = Seat {
                     id,
                     workers,
-                    listeners,
-                    metrics: place(id),
+                    front,
+                    metrics,
                     shared: shared.clone(),
                 };
                 T::worker(seat, state.clone())

@@ -8,15 +8,17 @@ pub mod relay;
 pub mod worker;
 
 use crate::config::HttpConfig;
-use crate::metrics::DESCS;
+use crate::metrics::{Metric, DESCS};
 use crate::protocol::ParseConfig;
 use riptide_common::config::TlsConfig;
 use riptide_common::metrics::Desc;
-use riptide_stream::{ProxyKeys, Seat, StreamListeners, StreamService, StreamState, StreamTracker};
+use riptide_stream::{
+    FrontSeries, ProxyKeys, Seat, StreamListeners, StreamService, StreamState, StreamTracker,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use uring_rt::RuntimeConfig;
-use worker::HttpWorker;
+use worker::{ConnState, HttpWorker};
 
 /// What every worker reads from the config, resolved once.
 #[derive(Debug)]
@@ -85,9 +87,17 @@ pub struct Http;
 impl StreamTracker for Http {
     type Config = HttpConfig;
     type State = ServerState;
+    type Conn = ConnState;
     type Worker<M: Copy + Send + 'static> = HttpWorker<M>;
     const SERIES: &'static [Desc] = DESCS;
     const SCHEMES: (&'static str, &'static str) = ("http", "https");
+    const FRONT_SERIES: FrontSeries = FrontSeries {
+        bytes_received: Metric::BytesReceived.index(),
+        tls_handshakes: Metric::TlsHandshakes.index(),
+        tls_failures: Metric::TlsHandshakeFailures.index(),
+        untrusted_proxy: Metric::ErrorsUntrustedProxy.index(),
+        bad_proxy_header: Metric::ErrorsMalformed.index(),
+    };
 
     fn tls(config: &HttpConfig) -> &TlsConfig {
         &config.tls
@@ -126,7 +136,10 @@ impl StreamTracker for Http {
         }
     }
 
-    fn worker<M: Copy + Send + 'static>(seat: Seat, state: ServerState) -> HttpWorker<M> {
+    fn worker<M: Copy + Send + 'static>(
+        seat: Seat<ConnState>,
+        state: ServerState,
+    ) -> HttpWorker<M> {
         HttpWorker::new(seat, state)
     }
 }

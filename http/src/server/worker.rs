@@ -22,7 +22,7 @@ use rand::SeedableRng;
 use riptide_common::access_list::AccessCache;
 use riptide_common::swarm::{PeerV4, PeerV6, ScrapeStats, Shard};
 use riptide_common::{shard_of, InfoHash};
-use riptide_stream::{client_from_forwarded, Front, FrontSeries, Protocol, Seat, StreamState};
+use riptide_stream::{client_from_forwarded, Front, Protocol, Seat};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,14 +53,6 @@ const ERR_NOT_ALLOWED: &[u8] = b"info hash is not allowed on this tracker";
 const ERR_BUSY: &[u8] = b"tracker busy, retry later";
 const ERR_FULL_SCRAPE: &[u8] = b"full scrape is not offered";
 const ERR_FULL_SCRAPE_RATE: &[u8] = b"full scrape at most once per full_scrape_interval";
-
-/// Where the front counts TLS handshakes and refused connections.
-const FRONT_SERIES: FrontSeries = FrontSeries {
-    tls_handshakes: Metric::TlsHandshakes.index(),
-    tls_failures: Metric::TlsHandshakeFailures.index(),
-    untrusted_proxy: Metric::ErrorsUntrustedProxy.index(),
-    bad_proxy_header: Metric::ErrorsMalformed.index(),
-};
 
 /// What a connection waits for.
 enum Waiting {
@@ -101,18 +93,14 @@ pub struct ConnState {
 /// with it).
 pub struct HttpWorker<M = ()> {
     _msg: std::marker::PhantomData<fn() -> M>,
-    id: usize,
-    workers: usize,
+    /// Its place, front (listeners and connections) and metrics.
+    seat: Seat<ConnState>,
     state: ServerState,
-    shared: StreamState,
-    /// Listeners and connections, with their TLS sessions and PROXY headers.
-    front: Front<ConnState>,
     /// Where a TLS connection's response is written before encryption.
     scratch: Vec<u8>,
     shard: Shard,
     rng: SmallRng,
     access: AccessCache,
-    metrics: MetricsPlace,
     peers_v4: Vec<PeerV4>,
     peers_v6: Vec<PeerV6>,
     /// Scratch for a scrape: hashes per owner worker.
@@ -134,30 +122,21 @@ enum Outcome {
 
 impl<M: Copy + Send + 'static> HttpWorker<M> {
     /// The worker in `seat` (its listeners are added to the ring at start).
-    pub fn new(seat: Seat, state: ServerState) -> HttpWorker<M> {
+    pub fn new(seat: Seat<ConnState>, state: ServerState) -> HttpWorker<M> {
         let max_numwant = state.settings.max_numwant;
         HttpWorker {
             _msg: std::marker::PhantomData,
-            id: seat.id,
-            workers: seat.workers,
-            front: Front::new(
-                seat.listeners,
-                &seat.shared,
-                seat.metrics.clone(),
-                FRONT_SERIES,
-            ),
+            access: seat.shared.access_list.cache(),
+            remote: (0..seat.workers).map(|_| Vec::new()).collect(),
+            seat,
+            state,
             scratch: Vec::new(),
             shard: Shard::new(),
             rng: SmallRng::from_os_rng(),
-            access: seat.shared.access_list.cache(),
-            metrics: seat.metrics,
             peers_v4: Vec::with_capacity(max_numwant),
             peers_v6: Vec::with_capacity(max_numwant),
-            remote: (0..seat.workers).map(|_| Vec::new()).collect(),
             spare_scrapes: Vec::new(),
             full_rate: RateLimit::default(),
-            shared: seat.shared,
-            state,
         }
     }
 
@@ -169,18 +148,7 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
 
     /// Whether `l` is one of this worker's listeners (after `on_start`).
     pub fn owns_listener(&self, l: ListenerId) -> bool {
-        self.front.owns_listener(l)
-    }
-
-    /// Queue a whole response written by `write` (at most `need` bytes).
-    fn respond(
-        &mut self,
-        ctx: &mut Ctx<M>,
-        conn: ConnId,
-        need: usize,
-        write: impl FnOnce(&mut [u8]) -> usize,
-    ) -> bool {
-        self.emit(ctx, conn, need, |_, out| write(out))
+        self.seat.front.owns_listener(l)
     }
 
     /// Queue a whole response that `write` (given this worker, for the
@@ -194,43 +162,45 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
         need: usize,
         write: impl FnOnce(&mut Self, &mut [u8]) -> usize,
     ) -> bool {
-        let sent = if self.front.session_mut(conn).is_some() {
+        let sent = if self.seat.front.session_mut(conn).is_some() {
             let mut scratch = std::mem::take(&mut self.scratch);
             if scratch.len() < need {
                 scratch.resize(need, 0);
             }
             let n = write(self, &mut scratch[..need]);
-            let sent = self.front.send(ctx, conn, &scratch[..n]).ok();
+            let sent = self.seat.front.send(ctx, conn, &scratch[..n]).ok();
             self.scratch = scratch;
             sent
         } else {
             ctx.send_with(conn, need, |out| write(self, out)).ok()
         };
         if let Some(n) = sent {
-            self.metrics.add(Metric::BytesSent, n as u64);
+            self.seat.metrics.add(Metric::BytesSent, n as u64);
             true
         } else {
-            self.metrics.count(Metric::ErrorsSendQueueFull);
+            self.seat.metrics.count(Metric::ErrorsSendQueueFull);
             false
         }
     }
 
     /// Close gracefully, with a TLS close_notify first on TLS connections.
     fn close(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
-        self.front.close_notify(ctx, conn);
+        self.seat.front.close_notify(ctx, conn);
         ctx.close(conn);
     }
 
     fn failure(&mut self, ctx: &mut Ctx<M>, conn: ConnId, reason: &[u8], c: Connection) {
-        self.metrics.count(Metric::ResponsesFailure);
-        self.respond(ctx, conn, 256 + reason.len(), |out| {
+        self.seat.metrics.count(Metric::ResponsesFailure);
+        self.emit(ctx, conn, 256 + reason.len(), |_, out| {
             write_failure(out, reason, c).unwrap_or(0)
         });
     }
 
     fn error(&mut self, ctx: &mut Ctx<M>, conn: ConnId, status: Status) {
-        self.metrics.count(Metric::ResponsesError);
-        self.respond(ctx, conn, 256, |out| write_error(out, status).unwrap_or(0));
+        self.seat.metrics.count(Metric::ResponsesError);
+        self.emit(ctx, conn, 256, |_, out| {
+            write_error(out, status).unwrap_or(0)
+        });
     }
 
     /// Runs an announce on this worker's shard and writes the whole HTTP
@@ -299,13 +269,13 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
                 Outcome::Answered(connection)
             }
             Target::Announce(a) => {
-                self.metrics.count(if v4 {
+                self.seat.metrics.count(if v4 {
                     Metric::RequestsAnnounce4
                 } else {
                     Metric::RequestsAnnounce6
                 });
                 if !self.access.allows(&a.info_hash) {
-                    self.metrics.count(Metric::ErrorsAccessDenied);
+                    self.seat.metrics.count(Metric::ErrorsAccessDenied);
                     self.failure(ctx, conn, ERR_NOT_ALLOWED, connection);
                     return Outcome::Answered(connection);
                 }
@@ -322,18 +292,18 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
                     compact: a.compact,
                     connection,
                 };
-                let owner = shard_of(&a.info_hash, self.workers);
-                if owner == self.id {
-                    self.metrics.count(Metric::AnnouncesLocal);
-                    let now = self.shared.secs(ctx.now());
+                let owner = shard_of(&a.info_hash, self.seat.workers);
+                if owner == self.seat.id {
+                    self.seat.metrics.count(Metric::AnnouncesLocal);
+                    let now = self.seat.shared.secs(ctx.now());
                     let need = Self::announce_need(&ra);
                     if self.emit(ctx, conn, need, |me, out| me.run_announce(&ra, now, out)) {
-                        self.metrics.count(Metric::ResponsesAnnounce);
+                        self.seat.metrics.count(Metric::ResponsesAnnounce);
                     }
                     return Outcome::Answered(connection);
                 }
-                let me = self.id;
-                let Some(c) = self.front.conn_mut(conn) else {
+                let me = self.seat.id;
+                let Some(c) = self.seat.front.conn_mut(conn) else {
                     return Outcome::Answered(Connection::Close);
                 };
                 c.seq = c.seq.wrapping_add(1);
@@ -347,20 +317,20 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
                     relay::write_announce(b, &ret, &ra)
                 });
                 if pushed.is_ok() {
-                    self.metrics.count(Metric::AnnouncesForwarded);
-                    if let Some(c) = self.front.conn_mut(conn) {
+                    self.seat.metrics.count(Metric::AnnouncesForwarded);
+                    if let Some(c) = self.seat.front.conn_mut(conn) {
                         c.waiting = Waiting::Announce(seq);
                         c.after = connection;
                     }
                     Outcome::Forwarded
                 } else {
-                    self.metrics.count(Metric::ErrorsMeshFull);
+                    self.seat.metrics.count(Metric::ErrorsMeshFull);
                     self.failure(ctx, conn, ERR_BUSY, connection);
                     Outcome::Answered(connection)
                 }
             }
             Target::Scrape(s) => {
-                self.metrics.count(if v4 {
+                self.seat.metrics.count(if v4 {
                     Metric::RequestsScrape4
                 } else {
                     Metric::RequestsScrape6
@@ -390,8 +360,8 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
         for (i, h) in s.info_hashes().enumerate() {
             let mut stats = ScrapeStats::default();
             if self.access.allows(&h) {
-                let owner = shard_of(&h, self.workers);
-                if owner == self.id {
+                let owner = shard_of(&h, self.seat.workers);
+                if owner == self.seat.id {
                     stats = self.shard.scrape(&h);
                     local += 1;
                 } else {
@@ -400,20 +370,20 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
             }
             pending.files.push((h, stats));
         }
-        self.metrics.add(Metric::ScrapesLocal, local);
+        self.seat.metrics.add(Metric::ScrapesLocal, local);
         let owners = self.remote.iter().filter(|r| !r.is_empty()).count();
         if owners == 0 {
             let need = scrape_response_max_len(pending.files.len());
-            if self.respond(ctx, conn, need, |out| {
+            if self.emit(ctx, conn, need, |_, out| {
                 write_scrape(out, &mut pending.files, connection).unwrap_or(0)
             }) {
-                self.metrics.count(Metric::ResponsesScrape);
+                self.seat.metrics.count(Metric::ResponsesScrape);
             }
             self.spare_scrapes.push(pending);
             return Outcome::Answered(connection);
         }
-        let me = self.id;
-        let Some(c) = self.front.conn_mut(conn) else {
+        let me = self.seat.id;
+        let Some(c) = self.seat.front.conn_mut(conn) else {
             self.spare_scrapes.push(pending);
             return Outcome::Answered(Connection::Close);
         };
@@ -424,7 +394,7 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
             conn,
             seq,
         };
-        for owner in 0..self.workers {
+        for owner in 0..self.seat.workers {
             let hashes = &self.remote[owner];
             if hashes.is_empty() {
                 continue;
@@ -437,16 +407,17 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
             );
             if pushed.is_err() {
                 // Answers to the asks already sent find no waiting scrape.
-                self.metrics.count(Metric::ErrorsMeshFull);
+                self.seat.metrics.count(Metric::ErrorsMeshFull);
                 self.spare_scrapes.push(pending);
                 self.failure(ctx, conn, ERR_BUSY, connection);
                 return Outcome::Answered(connection);
             }
-            self.metrics
+            self.seat
+                .metrics
                 .add(Metric::ScrapesForwarded, hashes.len() as u64);
         }
         pending.missing = owners;
-        if let Some(c) = self.front.conn_mut(conn) {
+        if let Some(c) = self.seat.front.conn_mut(conn) {
             c.waiting = Waiting::Scrape(seq, pending);
             c.after = connection;
         }
@@ -468,21 +439,21 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
         };
         let now = ctx.now();
         if !self.full_rate.allow(client, now, full.interval()) {
-            self.metrics.count(Metric::ErrorsFullScrapeRate);
+            self.seat.metrics.count(Metric::ErrorsFullScrapeRate);
             self.failure(ctx, conn, ERR_FULL_SCRAPE_RATE, connection);
             return Outcome::Answered(connection);
         }
         let mut part = Vec::new();
         self.shard.scrape_all(&mut part);
-        full.publish(self.id, part);
+        full.publish(self.seat.id, part);
         let body = full.body(now);
-        if !self.respond(ctx, conn, HEAD_RESERVE, |out| {
+        if !self.emit(ctx, conn, HEAD_RESERVE, |_, out| {
             write_body_head(out, body.len(), connection).unwrap_or(0)
         }) {
             return Outcome::Answered(Connection::Close);
         }
-        self.metrics.count(Metric::ResponsesFullScrape);
-        let Some(c) = self.front.conn_mut(conn) else {
+        self.seat.metrics.count(Metric::ResponsesFullScrape);
+        let Some(c) = self.seat.front.conn_mut(conn) else {
             return Outcome::Answered(Connection::Close);
         };
         c.waiting = Waiting::Body { body, sent: 0 };
@@ -499,14 +470,14 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
     /// whether some is left (then `on_writable` goes on). Once all is
     /// queued the connection continues as its request said.
     fn push_body(&mut self, ctx: &mut Ctx<M>, conn: ConnId) -> bool {
-        let (body, mut sent) = match self.front.conn_mut(conn).map(|c| &c.waiting) {
+        let (body, mut sent) = match self.seat.front.conn_mut(conn).map(|c| &c.waiting) {
             Some(Waiting::Body { body, sent }) => (Arc::clone(body), *sent),
             _ => return false,
         };
         let start = sent;
         while sent < body.len() {
             let rest = &body[sent..];
-            let n = match self.front.session_mut(conn) {
+            let n = match self.seat.front.session_mut(conn) {
                 Some(session) => {
                     let mut out = |min: usize, fill: &mut dyn FnMut(&mut [u8]) -> usize| {
                         ctx.send_with(conn, min, |room| fill(room))
@@ -526,9 +497,11 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
             }
             sent += n;
         }
-        self.metrics.add(Metric::BytesSent, (sent - start) as u64);
+        self.seat
+            .metrics
+            .add(Metric::BytesSent, (sent - start) as u64);
         let done = sent == body.len();
-        if let Some(c) = self.front.conn_mut(conn) {
+        if let Some(c) = self.seat.front.conn_mut(conn) {
             if let Waiting::Body { sent: s, .. } = &mut c.waiting {
                 *s = sent;
             }
@@ -545,7 +518,7 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
 
     /// The answer came: finish the connection's request as it asked.
     fn finish(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
-        let Some(c) = self.front.conn_mut(conn) else {
+        let Some(c) = self.seat.front.conn_mut(conn) else {
             return;
         };
         c.waiting = Waiting::Nothing;
@@ -562,32 +535,33 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
         match record {
             Record::AnnounceAnswer(ret, response) => {
                 let ok = self
+                    .seat
                     .front
                     .conn_mut(ret.conn)
                     .is_some_and(|c| matches!(c.waiting, Waiting::Announce(s) if s == ret.seq));
                 if !ok {
-                    self.metrics.count(Metric::ErrorsLateReply);
+                    self.seat.metrics.count(Metric::ErrorsLateReply);
                     return;
                 }
-                if self.respond(ctx, ret.conn, response.len().max(1), |out| {
+                if self.emit(ctx, ret.conn, response.len().max(1), |_, out| {
                     out[..response.len()].copy_from_slice(response);
                     response.len()
                 }) {
-                    self.metrics.count(Metric::ResponsesAnnounce);
+                    self.seat.metrics.count(Metric::ResponsesAnnounce);
                 }
                 self.finish(ctx, ret.conn);
             }
             Record::ScrapeAnswer(ret, counts) => {
-                let Some(c) = self.front.conn_mut(ret.conn) else {
-                    self.metrics.count(Metric::ErrorsLateReply);
+                let Some(c) = self.seat.front.conn_mut(ret.conn) else {
+                    self.seat.metrics.count(Metric::ErrorsLateReply);
                     return;
                 };
                 let Waiting::Scrape(seq, pending) = &mut c.waiting else {
-                    self.metrics.count(Metric::ErrorsLateReply);
+                    self.seat.metrics.count(Metric::ErrorsLateReply);
                     return;
                 };
                 if *seq != ret.seq {
-                    self.metrics.count(Metric::ErrorsLateReply);
+                    self.seat.metrics.count(Metric::ErrorsLateReply);
                     return;
                 }
                 for (i, stats) in relay::answer_counts(counts) {
@@ -606,10 +580,10 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
                     return;
                 };
                 let need = scrape_response_max_len(pending.files.len());
-                if self.respond(ctx, ret.conn, need, |out| {
+                if self.emit(ctx, ret.conn, need, |_, out| {
                     write_scrape(out, &mut pending.files, after).unwrap_or(0)
                 }) {
-                    self.metrics.count(Metric::ResponsesScrape);
+                    self.seat.metrics.count(Metric::ResponsesScrape);
                 }
                 self.spare_scrapes.push(pending);
                 self.finish(ctx, ret.conn);
@@ -622,14 +596,14 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
     fn on_request(&mut self, ctx: &mut Ctx<M>, from: usize, record: Record<'_>) {
         match record {
             Record::Announce(ret, a) => {
-                let now = self.shared.secs(ctx.now());
+                let now = self.seat.shared.secs(ctx.now());
                 let need = relay::ANNOUNCE_LEN + Self::announce_need(&a);
                 let pushed = ctx.mesh_push_with(from, Lane::Reply, need, |b| {
                     let head = relay::write_answer_head(b, &ret);
                     head + self.run_announce(&a, now, &mut b[head..])
                 });
                 if pushed.is_err() {
-                    self.metrics.count(Metric::ErrorsMeshFull);
+                    self.seat.metrics.count(Metric::ErrorsMeshFull);
                 }
             }
             Record::ScrapeAsk(ret, pairs) => {
@@ -644,7 +618,7 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
                         )
                     });
                 if pushed.is_err() {
-                    self.metrics.count(Metric::ErrorsMeshFull);
+                    self.seat.metrics.count(Metric::ErrorsMeshFull);
                 }
             }
             _ => {}
@@ -656,13 +630,13 @@ impl<M: Copy + Send + 'static> Protocol for HttpWorker<M> {
     type State = ConnState;
 
     fn front(&mut self) -> &mut Front<ConnState> {
-        &mut self.front
+        &mut self.seat.front
     }
 
     /// Parses and answers the requests in (plaintext) `data`; returns how
     /// many bytes it used.
     fn serve(&mut self, ctx: &mut Ctx<M>, conn: ConnId, data: &mut [u8]) -> usize {
-        let Some(c) = self.front.conn_mut(conn) else {
+        let Some(c) = self.seat.front.conn_mut(conn) else {
             return data.len();
         };
         if !matches!(c.waiting, Waiting::Nothing) {
@@ -676,7 +650,7 @@ impl<M: Copy + Send + 'static> Protocol for HttpWorker<M> {
             let parsed = parse_request(&data[used..], &self.state.parse);
             let req = match parsed {
                 Err(ParseError::Incomplete) => {
-                    if let Some(c) = self.front.conn_mut(conn) {
+                    if let Some(c) = self.seat.front.conn_mut(conn) {
                         if !c.in_head {
                             c.in_head = true;
                             ctx.set_deadline(conn, Some(self.state.settings.head_timeout));
@@ -685,7 +659,7 @@ impl<M: Copy + Send + 'static> Protocol for HttpWorker<M> {
                     break;
                 }
                 Err(ParseError::Reject(status)) => {
-                    self.metrics.count(Metric::ErrorsMalformed);
+                    self.seat.metrics.count(Metric::ErrorsMalformed);
                     self.error(ctx, conn, status);
                     self.close(ctx, conn);
                     return data.len();
@@ -694,7 +668,7 @@ impl<M: Copy + Send + 'static> Protocol for HttpWorker<M> {
             };
             used += req.head_len;
             let max = self.state.settings.max_requests;
-            let Some(c) = self.front.conn_mut(conn) else {
+            let Some(c) = self.seat.front.conn_mut(conn) else {
                 return data.len();
             };
             c.in_head = false;
@@ -705,8 +679,8 @@ impl<M: Copy + Send + 'static> Protocol for HttpWorker<M> {
                 req.connection
             };
             let client = match req.forwarded_for {
-                Some(v) if self.shared.trusted.contains(peer) => {
-                    client_from_forwarded(peer, v, &self.shared.trusted)
+                Some(v) if self.seat.shared.trusted.contains(peer) => {
+                    client_from_forwarded(peer, v, &self.seat.shared.trusted)
                 }
                 _ => client,
             };
@@ -745,8 +719,9 @@ impl<M: Copy + Send + 'static> Handler for HttpWorker<M> {
             (Duration::from_secs(1), TIMER_STATS),
         ];
         let full = full_scrape.map(|f| (f.interval(), TIMER_FULL_SCRAPE));
-        self.front
-            .start(ctx, self.id, timers.into_iter().chain(full));
+        self.seat
+            .front
+            .start(ctx, self.seat.id, timers.into_iter().chain(full));
     }
 
     fn on_accept(&mut self, ctx: &mut Ctx<M>, l: ListenerId, conn: ConnId, peer: SocketAddr) {
@@ -757,18 +732,17 @@ impl<M: Copy + Send + 'static> Handler for HttpWorker<M> {
             served: 0,
             in_head: true,
         };
-        if self.front.accept(ctx, l, conn, peer, http) {
+        if self.seat.front.accept(ctx, l, conn, peer, http) {
             ctx.set_deadline(conn, Some(self.state.settings.head_timeout));
         }
     }
 
     fn on_recv(&mut self, ctx: &mut Ctx<M>, conn: ConnId, data: &mut [u8]) -> usize {
-        self.metrics.add(Metric::BytesReceived, data.len() as u64);
         Front::recv(self, ctx, conn, data)
     }
 
     fn on_peer_closed(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
-        match self.front.conn_mut(conn) {
+        match self.seat.front.conn_mut(conn) {
             // Its answer is still on the way: send it, then close.
             Some(c) if !matches!(c.waiting, Waiting::Nothing) => c.after = Connection::Close,
             _ => self.close(ctx, conn),
@@ -777,6 +751,7 @@ impl<M: Copy + Send + 'static> Handler for HttpWorker<M> {
 
     fn on_writable(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
         let streaming = self
+            .seat
             .front
             .conn_mut(conn)
             .is_some_and(|c| matches!(c.waiting, Waiting::Body { .. }));
@@ -786,7 +761,7 @@ impl<M: Copy + Send + 'static> Handler for HttpWorker<M> {
     }
 
     fn on_deadline(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
-        let Some(c) = self.front.conn_mut(conn) else {
+        let Some(c) = self.seat.front.conn_mut(conn) else {
             ctx.abort(conn);
             return;
         };
@@ -799,7 +774,7 @@ impl<M: Copy + Send + 'static> Handler for HttpWorker<M> {
             self.failure(ctx, conn, ERR_BUSY, Connection::Close);
             self.close(ctx, conn);
         } else if c.in_head {
-            self.metrics.count(Metric::ErrorsHeadTimeout);
+            self.seat.metrics.count(Metric::ErrorsHeadTimeout);
             ctx.abort(conn);
         } else {
             self.close(ctx, conn);
@@ -810,7 +785,7 @@ impl<M: Copy + Send + 'static> Handler for HttpWorker<M> {
         if let Some(ConnState {
             waiting: Waiting::Scrape(_, pending),
             ..
-        }) = self.front.closed(conn)
+        }) = self.seat.front.closed(conn)
         {
             self.spare_scrapes.push(pending);
         }
@@ -821,7 +796,7 @@ impl<M: Copy + Send + 'static> Handler for HttpWorker<M> {
         match relay::read(record, reply) {
             Some(r) if reply => self.on_reply(ctx, r),
             Some(r) => self.on_request(ctx, from, r),
-            None => log::debug!("worker {}: unreadable mesh record from {from}", self.id),
+            None => self.seat.unreadable_record(from),
         }
     }
 
@@ -830,20 +805,20 @@ impl<M: Copy + Send + 'static> Handler for HttpWorker<M> {
             if let Some(full) = &self.state.full_scrape {
                 let mut part = Vec::new();
                 self.shard.scrape_all(&mut part);
-                full.publish(self.id, part);
+                full.publish(self.seat.id, part);
             }
         } else if token == TIMER_CLEAN {
-            let now = self.shared.secs(ctx.now());
+            let now = self.seat.shared.secs(ctx.now());
             self.shard
                 .clean(now, self.state.settings.peer_timeout, CLEAN_BUDGET);
         } else {
             let s = self.shard.stats();
-            self.metrics.set(Metric::Torrents, s.torrents as u64);
-            self.metrics.set(Metric::Seeders4, s.seeders_v4);
-            self.metrics.set(Metric::Seeders6, s.seeders_v6);
-            self.metrics.set(Metric::Leechers4, s.leechers_v4);
-            self.metrics.set(Metric::Leechers6, s.leechers_v6);
-            self.metrics.fill_runtime(ctx);
+            self.seat.metrics.set(Metric::Torrents, s.torrents as u64);
+            self.seat.metrics.set(Metric::Seeders4, s.seeders_v4);
+            self.seat.metrics.set(Metric::Seeders6, s.seeders_v6);
+            self.seat.metrics.set(Metric::Leechers4, s.leechers_v4);
+            self.seat.metrics.set(Metric::Leechers6, s.leechers_v6);
+            self.seat.metrics.fill_runtime(ctx);
         }
     }
 
@@ -852,7 +827,7 @@ impl<M: Copy + Send + 'static> Handler for HttpWorker<M> {
             // Idle keep-alive connections close now (TLS: close_notify
             // first); one with an answer on its way closes after it.
             let mut idle = Vec::new();
-            for c in self.front.conns_mut() {
+            for c in self.seat.front.conns_mut() {
                 if matches!(c.waiting, Waiting::Nothing) {
                     idle.push(c.id);
                 } else {
@@ -863,8 +838,8 @@ impl<M: Copy + Send + 'static> Handler for HttpWorker<M> {
                 self.close(ctx, conn);
             }
         } else if signal == Signal::Reload {
-            self.shared.access_list.reload_and_log();
-            self.front.reload_certs();
+            self.seat.shared.access_list.reload_and_log();
+            self.seat.front.reload_certs();
         }
     }
 }

@@ -8,14 +8,16 @@ pub mod relay;
 pub mod worker;
 
 use crate::config::WsConfig;
-use crate::metrics::DESCS;
+use crate::metrics::{Metric, DESCS};
 use riptide_common::config::TlsConfig;
 use riptide_common::metrics::Desc;
-use riptide_stream::{ProxyKeys, Seat, StreamListeners, StreamService, StreamState, StreamTracker};
+use riptide_stream::{
+    FrontSeries, ProxyKeys, Seat, StreamListeners, StreamService, StreamState, StreamTracker,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use uring_rt::RuntimeConfig;
-use worker::WsWorker;
+use worker::{ConnState, WsWorker};
 
 /// What every worker reads from the config, resolved once.
 #[derive(Debug)]
@@ -80,9 +82,18 @@ pub struct Ws;
 impl StreamTracker for Ws {
     type Config = WsConfig;
     type State = Arc<Settings>;
+    type Conn = ConnState;
     type Worker<M: Copy + Send + 'static> = WsWorker<M>;
     const SERIES: &'static [Desc] = DESCS;
     const SCHEMES: (&'static str, &'static str) = ("ws", "wss");
+    // A refused PROXY header counts as a refused handshake.
+    const FRONT_SERIES: FrontSeries = FrontSeries {
+        bytes_received: Metric::BytesReceived.index(),
+        tls_handshakes: Metric::TlsHandshakes.index(),
+        tls_failures: Metric::TlsHandshakeFailures.index(),
+        untrusted_proxy: Metric::ErrorsUntrustedProxy.index(),
+        bad_proxy_header: Metric::ErrorsHandshake.index(),
+    };
 
     fn tls(config: &WsConfig) -> &TlsConfig {
         &config.tls
@@ -106,7 +117,10 @@ impl StreamTracker for Ws {
         Arc::new(Settings::from_config(config))
     }
 
-    fn worker<M: Copy + Send + 'static>(seat: Seat, settings: Arc<Settings>) -> WsWorker<M> {
+    fn worker<M: Copy + Send + 'static>(
+        seat: Seat<ConnState>,
+        settings: Arc<Settings>,
+    ) -> WsWorker<M> {
         WsWorker::new(seat, settings)
     }
 }

@@ -30,7 +30,7 @@ use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use riptide_common::access_list::AccessCache;
 use riptide_common::{shard_of, InfoHash};
-use riptide_stream::{client_from_forwarded, Front, FrontSeries, Protocol, Seat, StreamState};
+use riptide_stream::{client_from_forwarded, Front, Protocol, Seat};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -57,14 +57,6 @@ const ERR_BUSY: &str = "tracker busy, retry later";
 const ERR_PEER_ID_IN_USE: &str = "peer_id is in use by another connection to this tracker";
 const ERR_TOO_MANY_TORRENTS: &str = "too many torrents on one connection";
 const ERR_EMPTY_SCRAPE: &str = "scrape needs at least one info_hash";
-
-/// A refused PROXY header counts as a refused handshake.
-const FRONT_SERIES: FrontSeries = FrontSeries {
-    tls_handshakes: Metric::TlsHandshakes.index(),
-    tls_failures: Metric::TlsHandshakeFailures.index(),
-    untrusted_proxy: Metric::ErrorsUntrustedProxy.index(),
-    bad_proxy_header: Metric::ErrorsHandshake.index(),
-};
 
 /// How long a scrape waits for other workers' counts.
 const SCRAPE_PATIENCE: Duration = Duration::from_secs(2);
@@ -127,16 +119,12 @@ pub struct ConnState {
 /// (unused here: `()` when it runs alone).
 pub struct WsWorker<M = ()> {
     _msg: std::marker::PhantomData<fn() -> M>,
-    id: usize,
-    workers: usize,
+    /// Its place, front (listeners and connections) and metrics.
+    seat: Seat<ConnState>,
     settings: Arc<Settings>,
-    shared: StreamState,
-    /// Listeners and connections, with their TLS sessions and PROXY headers.
-    front: Front<ConnState>,
     shard: WsShard,
     rng: SmallRng,
     access: AccessCache,
-    metrics: MetricsPlace,
     limits: MessageLimits,
     /// JSON parse buffers (taken while a message borrows them).
     bufs: Option<ParseBuffers>,
@@ -156,7 +144,7 @@ pub struct WsWorker<M = ()> {
 impl<M: Copy + Send + 'static> WsWorker<M> {
     /// The worker in `seat`, with riptide-ws's `settings` (its listeners
     /// are added to the ring at start).
-    pub fn new(seat: Seat, settings: Arc<Settings>) -> WsWorker<M> {
+    pub fn new(seat: Seat<ConnState>, settings: Arc<Settings>) -> WsWorker<M> {
         let s = &settings;
         let limits = MessageLimits {
             max_offers: s.max_offers,
@@ -166,47 +154,39 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
         };
         WsWorker {
             _msg: std::marker::PhantomData,
-            id: seat.id,
-            workers: seat.workers,
-            front: Front::new(
-                seat.listeners,
-                &seat.shared,
-                seat.metrics.clone(),
-                FRONT_SERIES,
-            ),
+            access: seat.shared.access_list.cache(),
+            remote: (0..seat.workers).map(|_| Vec::new()).collect(),
+            leaves: (0..seat.workers)
+                .map(|_| std::collections::VecDeque::new())
+                .collect(),
+            seat,
             shard: WsShard::new(),
             rng: SmallRng::from_os_rng(),
-            access: seat.shared.access_list.cache(),
-            metrics: seat.metrics,
             bufs: Some(ParseBuffers::new(s.max_message_len)),
             limits,
             scratch: Vec::new(),
             record: Vec::new(),
             offer_ids: Vec::with_capacity(s.max_offers),
             targets: Vec::with_capacity(s.max_offers),
-            remote: (0..seat.workers).map(|_| Vec::new()).collect(),
-            leaves: (0..seat.workers)
-                .map(|_| std::collections::VecDeque::new())
-                .collect(),
-            shared: seat.shared,
             settings,
         }
     }
 
     /// Whether `l` is one of this worker's listeners (after `on_start`).
     pub fn owns_listener(&self, l: ListenerId) -> bool {
-        self.front.owns_listener(l)
+        self.seat.front.owns_listener(l)
     }
 
     fn is_open(&mut self, conn: ConnId) -> bool {
-        self.front
+        self.seat
+            .front
             .conn_mut(conn)
             .is_some_and(|c| c.phase == Phase::Open)
     }
 
     fn me(&self, conn: ConnId) -> PeerConn {
         PeerConn {
-            worker: self.id as u16,
+            worker: self.seat.id as u16,
             conn,
         }
     }
@@ -222,14 +202,14 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
         need: usize,
         write: impl FnOnce(&mut [u8]) -> usize,
     ) -> bool {
-        let tls = self.front.session_mut(conn).is_some();
+        let tls = self.seat.front.session_mut(conn).is_some();
         let sent: Result<usize, SendError> = if tls || need > DIRECT_MAX {
             let mut scratch = std::mem::take(&mut self.scratch);
             if scratch.len() < need {
                 scratch.resize(need, 0);
             }
             let n = write(&mut scratch[..need]);
-            let r = self.front.send(ctx, conn, &scratch[..n]);
+            let r = self.seat.front.send(ctx, conn, &scratch[..n]);
             self.scratch = scratch;
             r
         } else {
@@ -237,13 +217,13 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
         };
         match sent {
             Ok(n) => {
-                self.metrics.add(Metric::BytesSent, n as u64);
+                self.seat.metrics.add(Metric::BytesSent, n as u64);
                 true
             }
             Err(SendError::QueueFull) => {
                 // A frame cut short cannot be finished: the client is
                 // closed, not buffered for without end.
-                self.metrics.count(Metric::ClosesSlowReader);
+                self.seat.metrics.count(Metric::ClosesSlowReader);
                 self.shut(ctx, conn);
                 ctx.abort(conn);
                 false
@@ -267,7 +247,7 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
 
     /// Sends a close frame and closes gracefully (TLS: close_notify too).
     fn close_with(&mut self, ctx: &mut Ctx<M>, conn: ConnId, code: u16, reason: &str) {
-        let Some(c) = self.front.conn_mut(conn) else {
+        let Some(c) = self.seat.front.conn_mut(conn) else {
             return;
         };
         let open = c.phase == Phase::Open;
@@ -284,7 +264,7 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
     /// and its peer leaves its torrents now, not when the close completes
     /// (that may wait for the client's FIN up to the linger time).
     fn shut(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
-        if let Some(c) = self.front.conn_mut(conn) {
+        if let Some(c) = self.seat.front.conn_mut(conn) {
             c.phase = Phase::Closing;
             let joined = std::mem::take(&mut c.joined);
             self.leave_all(ctx, conn, &joined);
@@ -294,7 +274,7 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
     /// Close gracefully, with a TLS close_notify first on TLS connections.
     fn close(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
         self.shut(ctx, conn);
-        self.front.close_notify(ctx, conn);
+        self.seat.front.close_notify(ctx, conn);
         ctx.close(conn);
     }
 
@@ -306,7 +286,7 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
         info_hash: Option<&InfoHash>,
         reason: &str,
     ) {
-        self.metrics.count(Metric::ResponsesFailure);
+        self.seat.metrics.count(Metric::ResponsesFailure);
         let max = failure_max_len(reason.len());
         self.deliver(ctx, to, max, |out| {
             write_failure(out, action, info_hash, reason)
@@ -323,13 +303,14 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
         max: usize,
         write: impl FnOnce(&mut [u8]) -> usize,
     ) -> bool {
-        if usize::from(to.worker) == self.id {
+        if usize::from(to.worker) == self.seat.id {
             if !self
+                .seat
                 .front
                 .conn_mut(to.conn)
                 .is_some_and(|c| c.phase == Phase::Open)
             {
-                self.metrics.count(Metric::StaleTargets);
+                self.seat.metrics.count(Metric::StaleTargets);
                 return false;
             }
             return self.send_text(ctx, to.conn, max, write);
@@ -344,7 +325,7 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
             },
         );
         if pushed.is_err() {
-            self.metrics.count(Metric::ErrorsMeshFull);
+            self.seat.metrics.count(Metric::ErrorsMeshFull);
         }
         pushed.is_ok()
     }
@@ -356,7 +337,7 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
             Ok(ClientMessage::Announce(a)) => self.on_announce(ctx, conn, &a),
             Ok(ClientMessage::Scrape(s)) => self.on_scrape(ctx, conn, &s),
             Err(e) => {
-                self.metrics.count(Metric::ErrorsMessage);
+                self.seat.metrics.count(Metric::ErrorsMessage);
                 let me = self.me(conn);
                 // Without a known `action` the bittorrent-tracker client
                 // drops its socket (every torrent's): call it an announce.
@@ -370,22 +351,22 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
     fn on_announce(&mut self, ctx: &mut Ctx<M>, conn: ConnId, a: &Announce<'_>) {
         let me = self.me(conn);
         let max_torrents = self.settings.max_torrents;
-        let Some(c) = self.front.conn_mut(conn) else {
+        let Some(c) = self.seat.front.conn_mut(conn) else {
             return;
         };
         let v4 = c.client.is_ipv4();
-        self.metrics.count(if v4 {
+        self.seat.metrics.count(if v4 {
             Metric::RequestsAnnounce4
         } else {
             Metric::RequestsAnnounce6
         });
         let ih = a.info_hash;
         if !self.access.allows(&ih) {
-            self.metrics.count(Metric::ErrorsAccessDenied);
+            self.seat.metrics.count(Metric::ErrorsAccessDenied);
             self.failure(ctx, me, Some(Action::Announce), Some(&ih), ERR_NOT_ALLOWED);
             return;
         }
-        let Some(c) = self.front.conn_mut(conn) else {
+        let Some(c) = self.seat.front.conn_mut(conn) else {
             return;
         };
         let key = (ih, a.peer_id);
@@ -393,7 +374,7 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
             // Forgotten once the owner has the stop (below).
         } else if !c.joined.contains(&key) {
             if c.joined.len() >= max_torrents {
-                self.metrics.count(Metric::ErrorsTooManyTorrents);
+                self.seat.metrics.count(Metric::ErrorsTooManyTorrents);
                 self.failure(
                     ctx,
                     me,
@@ -406,9 +387,9 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
             c.joined.push(key);
         }
         let len = relay::announce_len(a);
-        let owner = shard_of(&ih, self.workers);
-        if owner == self.id {
-            self.metrics.count(Metric::AnnouncesLocal);
+        let owner = shard_of(&ih, self.seat.workers);
+        if owner == self.seat.id {
+            self.seat.metrics.count(Metric::AnnouncesLocal);
             let mut record = std::mem::take(&mut self.record);
             if record.len() < len {
                 record.resize(len, 0);
@@ -427,12 +408,12 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
             relay::write_announce(b, me, a)
         });
         if pushed.is_ok() {
-            self.metrics.count(Metric::AnnouncesForwarded);
+            self.seat.metrics.count(Metric::AnnouncesForwarded);
             if a.event == Event::Stopped {
                 self.forget(conn, key);
             }
         } else {
-            self.metrics.count(Metric::ErrorsMeshFull);
+            self.seat.metrics.count(Metric::ErrorsMeshFull);
             self.failure(ctx, me, Some(Action::Announce), Some(&ih), ERR_BUSY);
         }
     }
@@ -440,7 +421,7 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
     /// The owner's part of an announce: the swarm changes, then every
     /// output goes to its connection.
     fn run_announce(&mut self, ctx: &mut Ctx<M>, r: &AnnounceRecord<'_>) {
-        let now = self.shared.secs(ctx.now());
+        let now = self.seat.shared.secs(ctx.now());
         let ih = r.info_hash;
         if let Some((to, offer_id, sdp)) = &r.answer {
             match self
@@ -452,10 +433,10 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
                     if self.deliver(ctx, target, max, |out| {
                         write_answer(out, &ih, &r.peer_id, offer_id, sdp)
                     }) {
-                        self.metrics.count(Metric::AnswersRelayed);
+                        self.seat.metrics.count(Metric::AnswersRelayed);
                     }
                 }
-                Err(_) => self.metrics.count(Metric::AnswersUnmatched),
+                Err(_) => self.seat.metrics.count(Metric::AnswersUnmatched),
             }
             // An answer gets no reply of its own.
             return;
@@ -478,7 +459,7 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
             .announce(&a, now, timeout, interval, &mut self.rng, &mut targets)
         {
             Err(AnnounceError::PeerIdInUse) => {
-                self.metrics.count(Metric::ErrorsPeerIdInUse);
+                self.seat.metrics.count(Metric::ErrorsPeerIdInUse);
                 self.failure(
                     ctx,
                     r.conn,
@@ -493,14 +474,14 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
                 if self.deliver(ctx, r.conn, announce_reply_max_len(), |out| {
                     write_announce_reply(out, &ih, interval, counts.complete, counts.incomplete)
                 }) {
-                    self.metrics.count(Metric::ResponsesAnnounce);
+                    self.seat.metrics.count(Metric::ResponsesAnnounce);
                 }
                 for ((offer_id, sdp), target) in r.offers().zip(targets.iter().copied()) {
                     let max = offer_max_len(sdp.sdp.len());
                     if self.deliver(ctx, target, max, |out| {
                         write_offer(out, &ih, &r.peer_id, &offer_id, &sdp)
                     }) {
-                        self.metrics.count(Metric::OffersRelayed);
+                        self.seat.metrics.count(Metric::OffersRelayed);
                     }
                 }
             }
@@ -511,11 +492,11 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
 
     fn on_scrape(&mut self, ctx: &mut Ctx<M>, conn: ConnId, s: &Scrape) {
         let me = self.me(conn);
-        let Some(c) = self.front.conn_mut(conn) else {
+        let Some(c) = self.seat.front.conn_mut(conn) else {
             return;
         };
         let v4 = c.client.is_ipv4();
-        self.metrics.count(if v4 {
+        self.seat.metrics.count(if v4 {
             Metric::RequestsScrape4
         } else {
             Metric::RequestsScrape6
@@ -537,8 +518,8 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
         for (i, h) in s.info_hashes().iter().enumerate() {
             let mut counts = ScrapeCounts::default();
             if self.access.allows(h) {
-                let owner = shard_of(h, self.workers);
-                if owner == self.id {
+                let owner = shard_of(h, self.seat.workers);
+                if owner == self.seat.id {
                     counts = self.shard.scrape(h);
                     local += 1;
                 } else {
@@ -547,14 +528,14 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
             }
             pending.files.push((*h, counts));
         }
-        self.metrics.add(Metric::ScrapesLocal, local);
+        self.seat.metrics.add(Metric::ScrapesLocal, local);
         let owners = self.remote.iter().filter(|r| !r.is_empty()).count();
         if owners == 0 {
             self.send_scrape(ctx, conn, &pending.files);
             return;
         }
-        let worker = self.id;
-        let Some(c) = self.front.conn_mut(conn) else {
+        let worker = self.seat.id;
+        let Some(c) = self.seat.front.conn_mut(conn) else {
             return;
         };
         c.seq = c.seq.wrapping_add(1);
@@ -565,7 +546,7 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
         };
         pending.seq = ret.seq;
         pending.missing = owners;
-        for owner in 0..self.workers {
+        for owner in 0..self.seat.workers {
             let hashes = &self.remote[owner];
             if hashes.is_empty() {
                 continue;
@@ -575,15 +556,15 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
                 relay::write_scrape_ask(b, &ret, hashes)
             });
             if pushed.is_err() {
-                self.metrics.count(Metric::ErrorsMeshFull);
+                self.seat.metrics.count(Metric::ErrorsMeshFull);
                 self.failure(ctx, me, Some(Action::Scrape), None, ERR_BUSY);
                 return;
             }
-            self.metrics.add(Metric::ScrapesForwarded, n as u64);
+            self.seat.metrics.add(Metric::ScrapesForwarded, n as u64);
         }
         // A newer scrape replaces an unfinished one (its answers then
         // carry an old sequence number and are dropped).
-        if let Some(c) = self.front.conn_mut(conn) {
+        if let Some(c) = self.seat.front.conn_mut(conn) {
             c.scrape = Some(pending);
         }
     }
@@ -591,7 +572,7 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
     fn send_scrape(&mut self, ctx: &mut Ctx<M>, conn: ConnId, files: &[(InfoHash, ScrapeCounts)]) {
         let max = scrape_reply_max_len(files.len());
         if self.send_text(ctx, conn, max, |out| write_scrape_reply(out, files)) {
-            self.metrics.count(Metric::ResponsesScrape);
+            self.seat.metrics.count(Metric::ResponsesScrape);
         }
     }
 
@@ -608,13 +589,13 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
             }
             Message::Pong(_) => true,
             Message::Binary(_) => {
-                self.metrics.count(Metric::ErrorsMessage);
+                self.seat.metrics.count(Metric::ErrorsMessage);
                 self.close_with(ctx, conn, CLOSE_UNSUPPORTED, "binary messages are not used");
                 false
             }
             Message::Close { code, .. } => {
-                self.metrics.count(Metric::ClosesByClient);
-                let Some(c) = self.front.conn_mut(conn) else {
+                self.seat.metrics.count(Metric::ClosesByClient);
+                let Some(c) = self.seat.front.conn_mut(conn) else {
                     return false;
                 };
                 if c.phase == Phase::Open {
@@ -633,11 +614,12 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
         match *record {
             Record::Deliver(to, text) => {
                 if !self
+                    .seat
                     .front
                     .conn_mut(to.conn)
                     .is_some_and(|c| c.phase == Phase::Open)
                 {
-                    self.metrics.count(Metric::StaleTargets);
+                    self.seat.metrics.count(Metric::StaleTargets);
                     return;
                 }
                 self.send_text(ctx, to.conn, text.len(), |out| {
@@ -647,6 +629,7 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
             }
             Record::ScrapeAnswer(ret, counts) => {
                 let Some(c) = self
+                    .seat
                     .front
                     .conn_mut(ret.conn)
                     .filter(|c| c.phase == Phase::Open)
@@ -692,7 +675,7 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
                         )
                     });
                 if pushed.is_err() {
-                    self.metrics.count(Metric::ErrorsMeshFull);
+                    self.seat.metrics.count(Metric::ErrorsMeshFull);
                 }
             }
             _ => {}
@@ -703,8 +686,8 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
     fn leave_all(&mut self, ctx: &mut Ctx<M>, conn: ConnId, joined: &[(InfoHash, PeerId)]) {
         let me = self.me(conn);
         for &(ih, peer_id) in joined {
-            let owner = shard_of(&ih, self.workers);
-            if owner == self.id {
+            let owner = shard_of(&ih, self.seat.workers);
+            if owner == self.seat.id {
                 self.shard.leave(&ih, &peer_id, me);
             } else {
                 self.push_leave(ctx, owner, (me, ih, peer_id));
@@ -727,13 +710,16 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
         {
             return;
         }
-        self.metrics.count(Metric::ErrorsMeshFull);
+        self.seat.metrics.count(Metric::ErrorsMeshFull);
         let queued = &mut self.leaves[owner];
         if queued.len() < MAX_QUEUED_LEAVES {
             queued.push_back(leave);
         } else {
             // The owner's cleaner removes it after `peer_timeout`.
-            log::warn!("worker {}: leave queue to worker {owner} full", self.id);
+            log::warn!(
+                "worker {}: leave queue to worker {owner} full",
+                self.seat.id
+            );
         }
     }
 
@@ -741,8 +727,8 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
     /// with what is known (zeros for the rest).
     fn answer_late_scrapes(&mut self, ctx: &mut Ctx<M>) {
         let now = ctx.now();
-        for i in 0..self.front.slots() {
-            let Some(c) = self.front.conn_in(i) else {
+        for i in 0..self.seat.front.slots() {
+            let Some(c) = self.seat.front.conn_in(i) else {
                 continue;
             };
             if c.scrape
@@ -760,7 +746,7 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
 
     /// Forget `key` in `conn`'s joined torrents.
     fn forget(&mut self, conn: ConnId, key: (InfoHash, PeerId)) {
-        if let Some(c) = self.front.conn_mut(conn) {
+        if let Some(c) = self.seat.front.conn_mut(conn) {
             c.joined.retain(|j| *j != key);
         }
     }
@@ -770,7 +756,7 @@ impl<M: Copy + Send + 'static> Protocol for WsWorker<M> {
     type State = ConnState;
 
     fn front(&mut self) -> &mut Front<ConnState> {
-        &mut self.front
+        &mut self.seat.front
     }
 
     /// Closed by the front: nothing more for it.
@@ -781,7 +767,7 @@ impl<M: Copy + Send + 'static> Protocol for WsWorker<M> {
     /// Reads the upgrade request, then WebSocket frames, from (plaintext)
     /// `data`; returns how many bytes it used.
     fn serve(&mut self, ctx: &mut Ctx<M>, conn: ConnId, data: &mut [u8]) -> usize {
-        let Some(c) = self.front.conn_mut(conn) else {
+        let Some(c) = self.seat.front.conn_mut(conn) else {
             return data.len();
         };
         let mut used = 0;
@@ -792,14 +778,14 @@ impl<M: Copy + Send + 'static> Protocol for WsWorker<M> {
                 let (peer, client) = (c.peer, c.client);
                 let limits = HandshakeLimits {
                     max_head_len: self.settings.max_head_len,
-                    forwarded_header: self.shared.forwarded_header,
+                    forwarded_header: self.seat.shared.forwarded_header,
                 };
                 match parse_upgrade(data, &limits) {
                     Err(HandshakeError::Incomplete) => return 0,
                     Err(HandshakeError::Reject(r)) => {
-                        self.metrics.count(Metric::ErrorsHandshake);
+                        self.seat.metrics.count(Metric::ErrorsHandshake);
                         self.emit(ctx, conn, REJECT_MAX_LEN, |out| write_reject(out, &r));
-                        if let Some(c) = self.front.conn_mut(conn) {
+                        if let Some(c) = self.seat.front.conn_mut(conn) {
                             c.phase = Phase::Closing;
                         }
                         self.close(ctx, conn);
@@ -807,8 +793,8 @@ impl<M: Copy + Send + 'static> Protocol for WsWorker<M> {
                     }
                     Ok(up) => {
                         let client = match up.forwarded_for {
-                            Some(v) if self.shared.trusted.contains(peer) => {
-                                client_from_forwarded(peer, v, &self.shared.trusted)
+                            Some(v) if self.seat.shared.trusted.contains(peer) => {
+                                client_from_forwarded(peer, v, &self.seat.shared.trusted)
                             }
                             _ => client,
                         };
@@ -817,8 +803,8 @@ impl<M: Copy + Send + 'static> Protocol for WsWorker<M> {
                         if !self.emit(ctx, conn, ACCEPT_MAX_LEN, |out| write_accept(out, &accept)) {
                             return data.len();
                         }
-                        self.metrics.count(Metric::Handshakes);
-                        let Some(c) = self.front.conn_mut(conn) else {
+                        self.seat.metrics.count(Metric::Handshakes);
+                        let Some(c) = self.seat.front.conn_mut(conn) else {
                             return data.len();
                         };
                         c.client = client;
@@ -828,7 +814,7 @@ impl<M: Copy + Send + 'static> Protocol for WsWorker<M> {
             }
         }
         ctx.set_deadline(conn, Some(self.settings.idle_timeout));
-        let Some(c) = self.front.conn_mut(conn) else {
+        let Some(c) = self.seat.front.conn_mut(conn) else {
             return data.len();
         };
         let mut reader = std::mem::take(&mut c.reader);
@@ -843,7 +829,7 @@ impl<M: Copy + Send + 'static> Protocol for WsWorker<M> {
                 crate::protocol::Flow::Stop
             }
         });
-        let Some(c) = self.front.conn_mut(conn) else {
+        let Some(c) = self.seat.front.conn_mut(conn) else {
             return data.len();
         };
         c.reader = reader;
@@ -854,7 +840,7 @@ impl<M: Copy + Send + 'static> Protocol for WsWorker<M> {
                 } else {
                     c.unfinished += 1;
                     if c.unfinished > MAX_UNFINISHED_READS {
-                        self.metrics.count(Metric::ErrorsFrame);
+                        self.seat.metrics.count(Metric::ErrorsFrame);
                         self.close_with(ctx, conn, 1008, "message sent in too many pieces");
                         return data.len();
                     }
@@ -863,7 +849,7 @@ impl<M: Copy + Send + 'static> Protocol for WsWorker<M> {
             }
             Ok(_) => data.len(),
             Err(code) => {
-                self.metrics.count(Metric::ErrorsFrame);
+                self.seat.metrics.count(Metric::ErrorsFrame);
                 let CloseCode(code) = code;
                 self.close_with(ctx, conn, code, "");
                 data.len()
@@ -880,7 +866,7 @@ impl<M: Copy + Send + 'static> Handler for WsWorker<M> {
             (self.settings.clean_interval, TIMER_CLEAN),
             (Duration::from_secs(1), TIMER_STATS),
         ];
-        self.front.start(ctx, self.id, timers);
+        self.seat.front.start(ctx, self.seat.id, timers);
     }
 
     fn on_accept(&mut self, ctx: &mut Ctx<M>, l: ListenerId, conn: ConnId, peer: SocketAddr) {
@@ -892,41 +878,40 @@ impl<M: Copy + Send + 'static> Handler for WsWorker<M> {
             joined: Vec::new(),
             scrape: None,
         };
-        if self.front.accept(ctx, l, conn, peer, ws) {
+        if self.seat.front.accept(ctx, l, conn, peer, ws) {
             ctx.set_deadline(conn, Some(self.settings.handshake_timeout));
         }
     }
 
     fn on_recv(&mut self, ctx: &mut Ctx<M>, conn: ConnId, data: &mut [u8]) -> usize {
-        self.metrics.add(Metric::BytesReceived, data.len() as u64);
         Front::recv(self, ctx, conn, data)
     }
 
     fn on_inbound_full(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
         // Only a fragmented message can pile up (frames are bounded).
-        self.metrics.count(Metric::ErrorsFrame);
+        self.seat.metrics.count(Metric::ErrorsFrame);
         self.close_with(ctx, conn, 1009, "message too big");
     }
 
     fn on_peer_closed(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
-        if let Some(c) = self.front.conn_mut(conn) {
+        if let Some(c) = self.seat.front.conn_mut(conn) {
             c.phase = Phase::Closing;
         }
         self.close(ctx, conn);
     }
 
     fn on_deadline(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
-        let Some(c) = self.front.conn_mut(conn) else {
+        let Some(c) = self.seat.front.conn_mut(conn) else {
             ctx.abort(conn);
             return;
         };
         match c.phase {
             Phase::Handshake => {
-                self.metrics.count(Metric::ErrorsHandshakeTimeout);
+                self.seat.metrics.count(Metric::ErrorsHandshakeTimeout);
                 ctx.abort(conn);
             }
             Phase::Open => {
-                self.metrics.count(Metric::ClosesIdle);
+                self.seat.metrics.count(Metric::ClosesIdle);
                 self.close_with(ctx, conn, CLOSE_NORMAL, "idle");
             }
             Phase::Closing => ctx.abort(conn),
@@ -934,7 +919,7 @@ impl<M: Copy + Send + 'static> Handler for WsWorker<M> {
     }
 
     fn on_closed(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
-        if let Some(c) = self.front.closed(conn) {
+        if let Some(c) = self.seat.front.closed(conn) {
             self.leave_all(ctx, conn, &c.joined);
         }
     }
@@ -958,35 +943,37 @@ impl<M: Copy + Send + 'static> Handler for WsWorker<M> {
         match relay::read(record) {
             Some(r) if lane == Lane::Reply => self.on_reply(ctx, &r),
             Some(r) => self.on_request(ctx, from, r),
-            None => log::debug!("worker {}: unreadable mesh record from {from}", self.id),
+            None => self.seat.unreadable_record(from),
         }
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<M>, token: u64) {
         if token == TIMER_CLEAN {
-            let now = self.shared.secs(ctx.now());
+            let now = self.seat.shared.secs(ctx.now());
             self.shard.clean(now, self.settings.peer_timeout);
         } else if token == TIMER_STATS {
             self.answer_late_scrapes(ctx);
             let s = self.shard.stats();
-            self.metrics.set(Metric::Torrents, s.torrents as u64);
-            self.metrics.set(Metric::Seeders, s.seeders);
-            self.metrics.set(Metric::Leechers, s.leechers);
-            self.metrics
+            self.seat.metrics.set(Metric::Torrents, s.torrents as u64);
+            self.seat.metrics.set(Metric::Seeders, s.seeders);
+            self.seat.metrics.set(Metric::Leechers, s.leechers);
+            self.seat
+                .metrics
                 .set(Metric::PendingOffers, self.shard.pending_offers() as u64);
-            self.metrics.fill_runtime(ctx);
+            self.seat.metrics.fill_runtime(ctx);
         }
     }
 
     fn on_signal(&mut self, ctx: &mut Ctx<M>, signal: Signal) {
         match signal {
             Signal::Reload => {
-                self.shared.access_list.reload_and_log();
-                self.front.reload_certs();
+                self.seat.shared.access_list.reload_and_log();
+                self.seat.front.reload_certs();
             }
             Signal::Terminate => {
                 // Every open connection gets close 1001 ("going away").
                 let open: Vec<ConnId> = self
+                    .seat
                     .front
                     .conns_mut()
                     .filter(|c| c.phase == Phase::Open)
