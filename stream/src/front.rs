@@ -15,6 +15,7 @@ use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::ops::{Deref, DerefMut, Range};
 use std::sync::Arc;
 use std::time::Duration;
+use uring_rt::mesh::bytes::ReturnAddr;
 use uring_rt::{ConnId, Ctx, Handler, ListenerId, SendError};
 
 /// The series (indices into a worker's values) a [`Front`] counts its own
@@ -43,8 +44,25 @@ pub struct Conn<C> {
     pub peer: IpAddr,
     /// The client: the peer, or whom a trusted proxy's PROXY header names.
     pub client: IpAddr,
+    /// Sequence number of the last request sent to another worker.
+    seq: u32,
     /// The protocol's state.
     pub state: C,
+}
+
+impl<C> Conn<C> {
+    /// The return address of a new request this connection (on worker
+    /// `worker`) sends to another worker: its sequence number follows the
+    /// last one's, so an answer that comes after a newer request is known
+    /// as late.
+    pub fn next_return(&mut self, worker: usize) -> ReturnAddr {
+        self.seq = self.seq.wrapping_add(1);
+        ReturnAddr {
+            worker,
+            conn: self.id,
+            seq: self.seq,
+        }
+    }
 }
 
 impl<C> Deref for Conn<C> {
@@ -249,6 +267,7 @@ impl<C> Front<C> {
                 id: conn,
                 peer: peer.ip(),
                 client: peer.ip(),
+                seq: 0,
                 state,
             }),
         };

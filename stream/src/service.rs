@@ -12,6 +12,7 @@ use riptide_common::config::{TlsConfig, TrackerConfig};
 use riptide_common::metrics::{fill_runtime, Desc, WorkerMetrics, RUNTIME};
 use riptide_common::startup::{BoundAddrs, Service, Started};
 use std::marker::PhantomData;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 use uring_rt::{Ctx, Handler, RuntimeConfig};
@@ -40,6 +41,14 @@ impl MetricsPlace {
     #[inline]
     pub fn add(&self, series: impl Into<usize>, n: u64) {
         self.values.add(self.base + series.into(), n);
+    }
+
+    /// Adds one to the first of `series` for an IPv4 `client`, to the
+    /// second for an IPv6 one.
+    #[inline]
+    pub fn count_by_family<S: Into<usize>>(&self, client: IpAddr, series: [S; 2]) {
+        let [v4, v6] = series;
+        self.count(if client.is_ipv4() { v4 } else { v6 });
     }
 
     /// Sets the gauge `series` to `n`.

@@ -23,10 +23,10 @@ use riptide_common::access_list::AccessCache;
 use riptide_common::swarm::{PeerV4, PeerV6, ScrapeStats, Shard};
 use riptide_common::{shard_of, InfoHash};
 use riptide_stream::{client_from_forwarded, Front, Protocol, Seat};
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::sync::Arc;
 use std::time::Duration;
-use uring_rt::mesh::bytes::{Lane, ReturnAddr};
+use uring_rt::mesh::bytes::Lane;
 use uring_rt::{ConnId, Ctx, Handler, ListenerId, Signal};
 
 /// Timer token: a cleaning slice (a process that shares the shard with
@@ -77,8 +77,6 @@ struct PendingScrape {
 /// What a connection's HTTP side keeps (its addresses are the front's:
 /// `client` is what announces store).
 pub struct ConnState {
-    /// Sequence number of the last request sent to another worker.
-    seq: u32,
     waiting: Waiting,
     /// What to do with the connection once the outstanding answer is sent.
     after: Connection,
@@ -208,20 +206,14 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
     fn run_announce(&mut self, a: &RemoteAnnounce, now: u32, out: &mut [u8]) -> usize {
         let (counts, peers) = match a.ip {
             IpAddr::V4(ip) => {
-                let req = a.to_swarm(PeerV4 {
-                    ip: ip.octets(),
-                    port: a.port,
-                });
+                let req = a.to_swarm(PeerV4::from(SocketAddrV4::new(ip, a.port)));
                 let c = self
                     .shard
                     .announce_v4(&req, now, &mut self.rng, &mut self.peers_v4);
                 (c, (&self.peers_v4[..], &[][..]))
             }
             IpAddr::V6(ip) => {
-                let req = a.to_swarm(PeerV6 {
-                    ip: ip.octets(),
-                    port: a.port,
-                });
+                let req = a.to_swarm(PeerV6::from(SocketAddrV6::new(ip, a.port, 0, 0)));
                 let c = self
                     .shard
                     .announce_v6(&req, now, &mut self.rng, &mut self.peers_v6);
@@ -262,18 +254,14 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
         target: Target<'_>,
         connection: Connection,
     ) -> Outcome {
-        let v4 = client.is_ipv4();
         match target {
             Target::Failure(reason) => {
                 self.failure(ctx, conn, reason.as_bytes(), connection);
                 Outcome::Answered(connection)
             }
             Target::Announce(a) => {
-                self.seat.metrics.count(if v4 {
-                    Metric::RequestsAnnounce4
-                } else {
-                    Metric::RequestsAnnounce6
-                });
+                let family = [Metric::RequestsAnnounce4, Metric::RequestsAnnounce6];
+                self.seat.metrics.count_by_family(client, family);
                 if !self.access.allows(&a.info_hash) {
                     self.seat.metrics.count(Metric::ErrorsAccessDenied);
                     self.failure(ctx, conn, ERR_NOT_ALLOWED, connection);
@@ -303,15 +291,8 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
                     return Outcome::Answered(connection);
                 }
                 let me = self.seat.id;
-                let Some(c) = self.seat.front.conn_mut(conn) else {
+                let Some(ret) = self.seat.front.conn_mut(conn).map(|c| c.next_return(me)) else {
                     return Outcome::Answered(Connection::Close);
-                };
-                c.seq = c.seq.wrapping_add(1);
-                let seq = c.seq;
-                let ret = ReturnAddr {
-                    worker: me,
-                    conn,
-                    seq,
                 };
                 let pushed = ctx.mesh_push_with(owner, Lane::Request, relay::ANNOUNCE_LEN, |b| {
                     relay::write_announce(b, &ret, &ra)
@@ -319,7 +300,7 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
                 if pushed.is_ok() {
                     self.seat.metrics.count(Metric::AnnouncesForwarded);
                     if let Some(c) = self.seat.front.conn_mut(conn) {
-                        c.waiting = Waiting::Announce(seq);
+                        c.waiting = Waiting::Announce(ret.seq);
                         c.after = connection;
                     }
                     Outcome::Forwarded
@@ -330,11 +311,8 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
                 }
             }
             Target::Scrape(s) => {
-                self.seat.metrics.count(if v4 {
-                    Metric::RequestsScrape4
-                } else {
-                    Metric::RequestsScrape6
-                });
+                let family = [Metric::RequestsScrape4, Metric::RequestsScrape6];
+                self.seat.metrics.count_by_family(client, family);
                 self.scrape(ctx, conn, client, &s, connection)
             }
         }
@@ -383,16 +361,9 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
             return Outcome::Answered(connection);
         }
         let me = self.seat.id;
-        let Some(c) = self.seat.front.conn_mut(conn) else {
+        let Some(ret) = self.seat.front.conn_mut(conn).map(|c| c.next_return(me)) else {
             self.spare_scrapes.push(pending);
             return Outcome::Answered(Connection::Close);
-        };
-        c.seq = c.seq.wrapping_add(1);
-        let seq = c.seq;
-        let ret = ReturnAddr {
-            worker: me,
-            conn,
-            seq,
         };
         for owner in 0..self.seat.workers {
             let hashes = &self.remote[owner];
@@ -418,7 +389,7 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
         }
         pending.missing = owners;
         if let Some(c) = self.seat.front.conn_mut(conn) {
-            c.waiting = Waiting::Scrape(seq, pending);
+            c.waiting = Waiting::Scrape(ret.seq, pending);
             c.after = connection;
         }
         Outcome::Forwarded
@@ -726,7 +697,6 @@ impl<M: Copy + Send + 'static> Handler for HttpWorker<M> {
 
     fn on_accept(&mut self, ctx: &mut Ctx<M>, l: ListenerId, conn: ConnId, peer: SocketAddr) {
         let http = ConnState {
-            seq: 0,
             waiting: Waiting::Nothing,
             after: Connection::KeepAlive,
             served: 0,

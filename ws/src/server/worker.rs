@@ -34,7 +34,7 @@ use riptide_stream::{client_from_forwarded, Front, Protocol, Seat};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use uring_rt::mesh::bytes::{Lane, ReturnAddr};
+use uring_rt::mesh::bytes::Lane;
 use uring_rt::{ConnId, Ctx, Handler, ListenerId, SendError, Signal};
 
 /// Timer token: a cleaning pass over the shard.
@@ -106,8 +106,6 @@ struct PendingScrape {
 pub struct ConnState {
     phase: Phase,
     reader: FrameReader,
-    /// Sequence number of the last scrape sent to other workers.
-    seq: u32,
     /// Receives in a row that ended inside a message.
     unfinished: u16,
     /// Torrents joined from this connection, left when it closes.
@@ -304,12 +302,7 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
         write: impl FnOnce(&mut [u8]) -> usize,
     ) -> bool {
         if usize::from(to.worker) == self.seat.id {
-            if !self
-                .seat
-                .front
-                .conn_mut(to.conn)
-                .is_some_and(|c| c.phase == Phase::Open)
-            {
+            if !self.is_open(to.conn) {
                 self.seat.metrics.count(Metric::StaleTargets);
                 return false;
             }
@@ -351,15 +344,11 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
     fn on_announce(&mut self, ctx: &mut Ctx<M>, conn: ConnId, a: &Announce<'_>) {
         let me = self.me(conn);
         let max_torrents = self.settings.max_torrents;
-        let Some(c) = self.seat.front.conn_mut(conn) else {
+        let Some(client) = self.seat.front.conn_mut(conn).map(|c| c.client) else {
             return;
         };
-        let v4 = c.client.is_ipv4();
-        self.seat.metrics.count(if v4 {
-            Metric::RequestsAnnounce4
-        } else {
-            Metric::RequestsAnnounce6
-        });
+        let family = [Metric::RequestsAnnounce4, Metric::RequestsAnnounce6];
+        self.seat.metrics.count_by_family(client, family);
         let ih = a.info_hash;
         if !self.access.allows(&ih) {
             self.seat.metrics.count(Metric::ErrorsAccessDenied);
@@ -492,15 +481,11 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
 
     fn on_scrape(&mut self, ctx: &mut Ctx<M>, conn: ConnId, s: &Scrape) {
         let me = self.me(conn);
-        let Some(c) = self.seat.front.conn_mut(conn) else {
+        let Some(client) = self.seat.front.conn_mut(conn).map(|c| c.client) else {
             return;
         };
-        let v4 = c.client.is_ipv4();
-        self.seat.metrics.count(if v4 {
-            Metric::RequestsScrape4
-        } else {
-            Metric::RequestsScrape6
-        });
+        let family = [Metric::RequestsScrape4, Metric::RequestsScrape6];
+        self.seat.metrics.count_by_family(client, family);
         if s.info_hashes().is_empty() {
             self.failure(ctx, me, Some(Action::Scrape), None, ERR_EMPTY_SCRAPE);
             return;
@@ -535,14 +520,13 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
             return;
         }
         let worker = self.seat.id;
-        let Some(c) = self.seat.front.conn_mut(conn) else {
+        let Some(ret) = self
+            .seat
+            .front
+            .conn_mut(conn)
+            .map(|c| c.next_return(worker))
+        else {
             return;
-        };
-        c.seq = c.seq.wrapping_add(1);
-        let ret = ReturnAddr {
-            worker,
-            conn,
-            seq: c.seq,
         };
         pending.seq = ret.seq;
         pending.missing = owners;
@@ -613,12 +597,7 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
     fn on_reply(&mut self, ctx: &mut Ctx<M>, record: &Record<'_>) {
         match *record {
             Record::Deliver(to, text) => {
-                if !self
-                    .seat
-                    .front
-                    .conn_mut(to.conn)
-                    .is_some_and(|c| c.phase == Phase::Open)
-                {
+                if !self.is_open(to.conn) {
                     self.seat.metrics.count(Metric::StaleTargets);
                     return;
                 }
@@ -873,7 +852,6 @@ impl<M: Copy + Send + 'static> Handler for WsWorker<M> {
         let ws = ConnState {
             phase: Phase::Handshake,
             reader: FrameReader::default(),
-            seq: 0,
             unfinished: 0,
             joined: Vec::new(),
             scrape: None,
