@@ -19,7 +19,8 @@ use uring_rt::mesh::bytes::ReturnAddr;
 use uring_rt::{ConnId, Ctx, Handler, ListenerId, SendError};
 
 /// The series (indices into a worker's values) a [`Front`] counts its own
-/// events in.
+/// events in, and its worker's [`Seat`](crate::Seat) the records a full
+/// mesh refused.
 #[derive(Clone, Copy, Debug)]
 pub struct FrontSeries {
     /// Bytes received (before decryption).
@@ -32,6 +33,8 @@ pub struct FrontSeries {
     pub untrusted_proxy: usize,
     /// Invalid PROXY headers where one was required.
     pub bad_proxy_header: usize,
+    /// Records the full mesh to another worker refused.
+    pub mesh_full: usize,
 }
 
 /// A connection the worker serves: its addresses and what its protocol

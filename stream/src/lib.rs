@@ -16,6 +16,7 @@
 //! - [`front`]: what a stream tracker's worker does below its protocol:
 //!   its listeners, and per connection the PROXY header, TLS session,
 //!   addresses and the protocol's state, and the receive path through them;
+//! - [`scrape`]: a scrape some of whose hashes other workers count;
 //! - [`service`]: a stream tracker in the shared start-up sequence, what
 //!   its workers share, and where their series live;
 //! - [`cursor`]: the bounded writer the trackers' records and answers
@@ -34,6 +35,7 @@ pub mod front;
 pub mod insecure;
 pub mod listen;
 pub mod proxy_protocol;
+pub mod scrape;
 pub mod service;
 pub mod tls;
 
@@ -43,6 +45,7 @@ pub use forwarded::{client_from_forwarded, CidrError, IpCidr, TrustedProxies};
 pub use front::{Conn, Front, FrontSeries, Protocol};
 pub use listen::{bind_stream_listeners, StreamListeners};
 pub use proxy_protocol::{parse_proxy_header, ProxyAddrs, ProxyError, ProxyHeader};
+pub use scrape::ScrapeParts;
 pub use service::{MetricsPlace, ProxyKeys, Seat, StreamService, StreamState, StreamTracker};
 pub use tls::{Read, TlsError, TlsPhase, TlsSession};
 

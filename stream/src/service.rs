@@ -15,6 +15,7 @@ use std::marker::PhantomData;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
+use uring_rt::mesh::bytes::Lane;
 use uring_rt::{Ctx, Handler, RuntimeConfig};
 
 /// Where a worker's series live in its values: at `base` (0 alone; after
@@ -121,9 +122,29 @@ pub struct Seat<C> {
     pub metrics: MetricsPlace,
     /// What every worker shares.
     pub shared: StreamState,
+    /// The series of records the full mesh refused.
+    mesh_full: usize,
 }
 
 impl<C> Seat<C> {
+    /// Pushes a record of at most `len` bytes, written by `write`, to
+    /// worker `to` on `lane`; one the full mesh refused is counted.
+    /// Returns whether it went.
+    pub fn push<M: Copy + Send + 'static>(
+        &self,
+        ctx: &mut Ctx<M>,
+        to: usize,
+        lane: Lane,
+        len: usize,
+        write: impl FnOnce(&mut [u8]) -> usize,
+    ) -> bool {
+        let pushed = ctx.mesh_push_with(to, lane, len, write).is_ok();
+        if !pushed {
+            self.metrics.count(self.mesh_full);
+        }
+        pushed
+    }
+
     /// Logs a mesh record from worker `from` that this worker could not
     /// read (a bug).
     pub fn unreadable_record(&self, from: usize) {
@@ -250,6 +271,7 @@ impl<T: StreamTracker> StreamService<T> {
                     front,
                     metrics,
                     shared: shared.clone(),
+                    mesh_full: T::FRONT_SERIES.mesh_full,
                 };
                 T::worker(seat, state.clone())
             })

@@ -97,6 +97,7 @@ impl StreamTracker for Http {
         tls_failures: Metric::TlsHandshakeFailures.index(),
         untrusted_proxy: Metric::ErrorsUntrustedProxy.index(),
         bad_proxy_header: Metric::ErrorsMalformed.index(),
+        mesh_full: Metric::ErrorsMeshFull.index(),
     };
 
     fn tls(config: &HttpConfig) -> &TlsConfig {

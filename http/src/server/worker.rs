@@ -22,7 +22,7 @@ use rand::SeedableRng;
 use riptide_common::access_list::AccessCache;
 use riptide_common::swarm::{PeerV4, PeerV6, ScrapeStats, Shard};
 use riptide_common::{shard_of, InfoHash};
-use riptide_stream::{client_from_forwarded, Front, Protocol, Seat};
+use riptide_stream::{client_from_forwarded, Front, Protocol, ScrapeParts, Seat};
 use std::net::{IpAddr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,11 +68,7 @@ enum Waiting {
 }
 
 /// A scrape some of whose hashes other workers count.
-#[derive(Default)]
-struct PendingScrape {
-    files: Vec<(InfoHash, ScrapeStats)>,
-    missing: usize,
-}
+type PendingScrape = ScrapeParts<ScrapeStats>;
 
 /// What a connection's HTTP side keeps (its addresses are the front's:
 /// `client` is what announces store).
@@ -535,13 +531,7 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
                     self.seat.metrics.count(Metric::ErrorsLateReply);
                     return;
                 }
-                for (i, stats) in relay::answer_counts(counts) {
-                    if let Some(f) = pending.files.get_mut(usize::from(i)) {
-                        f.1 = stats;
-                    }
-                }
-                pending.missing = pending.missing.saturating_sub(1);
-                if pending.missing > 0 {
+                if !pending.fill(relay::answer_counts(counts)) {
                     return;
                 }
                 let after = c.after;
@@ -578,19 +568,10 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
                 }
             }
             Record::ScrapeAsk(ret, pairs) => {
-                let n = pairs.len() / 21;
-                let shard = &self.shard;
-                let pushed =
-                    ctx.mesh_push_with(from, Lane::Reply, relay::scrape_answer_len(n), |b| {
-                        relay::write_scrape_answer(
-                            b,
-                            &ret,
-                            relay::ask_pairs(pairs).map(|(i, h)| (i, shard.scrape(&h))),
-                        )
-                    });
-                if pushed.is_err() {
-                    self.seat.metrics.count(Metric::ErrorsMeshFull);
-                }
+                let counts = relay::ask_pairs(pairs).map(|(i, h)| (i, self.shard.scrape(&h)));
+                let len = relay::scrape_answer_len(counts.len());
+                let answer = |b: &mut [u8]| relay::write_scrape_answer(b, &ret, counts);
+                self.seat.push(ctx, from, Lane::Reply, len, answer);
             }
             _ => {}
         }

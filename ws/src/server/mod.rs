@@ -93,6 +93,7 @@ impl StreamTracker for Ws {
         tls_failures: Metric::TlsHandshakeFailures.index(),
         untrusted_proxy: Metric::ErrorsUntrustedProxy.index(),
         bad_proxy_header: Metric::ErrorsHandshake.index(),
+        mesh_full: Metric::ErrorsMeshFull.index(),
     };
 
     fn tls(config: &WsConfig) -> &TlsConfig {

@@ -30,7 +30,7 @@ use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use riptide_common::access_list::AccessCache;
 use riptide_common::{shard_of, InfoHash};
-use riptide_stream::{client_from_forwarded, Front, Protocol, Seat};
+use riptide_stream::{client_from_forwarded, Front, Protocol, ScrapeParts, Seat};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -97,8 +97,7 @@ struct PendingScrape {
     /// When it was asked: answered with what is known after
     /// [`SCRAPE_PATIENCE`] (an owner's answer may be lost to a full mesh).
     since: Instant,
-    files: Vec<(InfoHash, ScrapeCounts)>,
-    missing: usize,
+    parts: ScrapeParts<ScrapeCounts>,
 }
 
 /// What a connection's WebSocket side holds when idle, and no more (its
@@ -493,8 +492,7 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
         let mut pending = Box::new(PendingScrape {
             seq: 0,
             since: ctx.now(),
-            files: Vec::new(),
-            missing: 0,
+            parts: ScrapeParts::default(),
         });
         for r in &mut self.remote {
             r.clear();
@@ -511,12 +509,12 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
                     self.remote[owner].push((i as u8, *h));
                 }
             }
-            pending.files.push((*h, counts));
+            pending.parts.files.push((*h, counts));
         }
         self.seat.metrics.add(Metric::ScrapesLocal, local);
         let owners = self.remote.iter().filter(|r| !r.is_empty()).count();
         if owners == 0 {
-            self.send_scrape(ctx, conn, &pending.files);
+            self.send_scrape(ctx, conn, &pending.parts.files);
             return;
         }
         let worker = self.seat.id;
@@ -529,7 +527,7 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
             return;
         };
         pending.seq = ret.seq;
-        pending.missing = owners;
+        pending.parts.missing = owners;
         for owner in 0..self.seat.workers {
             let hashes = &self.remote[owner];
             if hashes.is_empty() {
@@ -618,17 +616,11 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
                 let Some(pending) = c.scrape.as_mut().filter(|p| p.seq == ret.seq) else {
                     return;
                 };
-                for (i, counts) in relay::answer_counts(counts) {
-                    if let Some(f) = pending.files.get_mut(usize::from(i)) {
-                        f.1 = counts;
-                    }
-                }
-                pending.missing = pending.missing.saturating_sub(1);
-                if pending.missing > 0 {
+                if !pending.parts.fill(relay::answer_counts(counts)) {
                     return;
                 }
                 if let Some(done) = c.scrape.take() {
-                    self.send_scrape(ctx, ret.conn, &done.files);
+                    self.send_scrape(ctx, ret.conn, &done.parts.files);
                 }
             }
             _ => {}
@@ -643,19 +635,10 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
                 self.shard.leave(&ih, &peer_id, conn);
             }
             Record::ScrapeAsk(ret, pairs) => {
-                let n = pairs.len() / 21;
-                let shard = &self.shard;
-                let pushed =
-                    ctx.mesh_push_with(from, Lane::Reply, relay::scrape_answer_len(n), |b| {
-                        relay::write_scrape_answer(
-                            b,
-                            &ret,
-                            relay::ask_pairs(pairs).map(|(i, h)| (i, shard.scrape(&h))),
-                        )
-                    });
-                if pushed.is_err() {
-                    self.seat.metrics.count(Metric::ErrorsMeshFull);
-                }
+                let counts = relay::ask_pairs(pairs).map(|(i, h)| (i, self.shard.scrape(&h)));
+                let len = relay::scrape_answer_len(counts.len());
+                let answer = |b: &mut [u8]| relay::write_scrape_answer(b, &ret, counts);
+                self.seat.push(ctx, from, Lane::Reply, len, answer);
             }
             _ => {}
         }
@@ -718,7 +701,7 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
             }
             let (conn, done) = (c.id, c.scrape.take());
             if let Some(done) = done {
-                self.send_scrape(ctx, conn, &done.files);
+                self.send_scrape(ctx, conn, &done.parts.files);
             }
         }
     }
