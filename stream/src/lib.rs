@@ -24,8 +24,9 @@
 //! - [`insecure`]: the accept-any-certificate verifier of the load
 //!   generators (`--tls-insecure`).
 //!
-//! Not: the runtime's loop, HTTP or WebSocket framing, configuration
-//! files. Nothing here does I/O except reading certificate files and
+//! Not: the runtime's loop (the service only starts it), HTTP or
+//! WebSocket framing, the configuration files. Besides the runtime it
+//! starts, nothing here does I/O except reading certificate files and
 //! binding the listeners at start-up.
 
 pub mod certs;

@@ -549,7 +549,8 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
                 self.spare_scrapes.push(pending);
                 self.finish(ctx, ret.conn);
             }
-            _ => {}
+            // Requests come on the request lane.
+            Record::Announce(..) | Record::ScrapeAsk(..) => {}
         }
     }
 
@@ -573,7 +574,8 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
                 let answer = |b: &mut [u8]| relay::write_scrape_answer(b, &ret, counts);
                 self.seat.push(ctx, from, Lane::Reply, len, answer);
             }
-            _ => {}
+            // Answers come on the reply lane.
+            Record::AnnounceAnswer(..) | Record::ScrapeAnswer(..) => {}
         }
     }
 }

@@ -623,7 +623,8 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
                     self.send_scrape(ctx, ret.conn, &done.parts.files);
                 }
             }
-            _ => {}
+            // Requests come on the request lane.
+            Record::Announce(_) | Record::Leave(..) | Record::ScrapeAsk(..) => {}
         }
     }
 
@@ -640,7 +641,8 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
                 let answer = |b: &mut [u8]| relay::write_scrape_answer(b, &ret, counts);
                 self.seat.push(ctx, from, Lane::Reply, len, answer);
             }
-            _ => {}
+            // Replies come on the reply lane.
+            Record::Deliver(..) | Record::ScrapeAnswer(..) => {}
         }
     }
 
