@@ -230,11 +230,6 @@ impl<C> Front<C> {
         self.listener_tls.iter().any(|&(id, _)| id == l)
     }
 
-    /// The proxies whose word about the client is believed.
-    pub fn trusted(&self) -> &TrustedProxies {
-        &self.trusted
-    }
-
     /// `Handler::on_accept`: connection `conn` from `peer` on listener `l`
     /// gets its slot, with `state` for the protocol and a TLS session on a
     /// TLS listener (from the current certificates). False if no session
