@@ -3,7 +3,9 @@
 //! certificate reloaded on SIGUSR1 and seen by a new handshake,
 //! X-Forwarded-For believed only from a trusted proxy, PROXY v1 and v2.
 
-use riptide_test_support::Process;
+mod support;
+
+use riptide_test_support::{bencoded_string, Process};
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use std::io::{Read, Write};
@@ -13,15 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 fn tracker(extra: &str) -> Process {
-    let config = format!(
-        "workers = 2\nlog_level = \"info\"\n[network]\naddress_ipv4 = \"127.0.0.1:0\"\naddress_ipv6 = \"[::1]:0\"\n[metrics]\nenabled = true\naddress = \"127.0.0.1:0\"\n{extra}"
-    );
-    Process::start(
-        Path::new(env!("CARGO_BIN_EXE_riptide-http")),
-        None,
-        "riptide-http",
-        &config,
-    )
+    support::tracker(2, extra)
 }
 
 struct Cert {
@@ -112,15 +106,18 @@ fn body(resp: &[u8]) -> &[u8] {
 }
 
 fn peers(resp: &[u8], key: &str) -> Vec<u8> {
-    let b = body(resp);
-    let k = format!("{}:{key}", key.len());
-    let at = b.windows(k.len()).position(|w| w == k.as_bytes()).unwrap() + k.len();
-    let colon = b[at..].iter().position(|&c| c == b':').unwrap();
-    let len: usize = std::str::from_utf8(&b[at..at + colon])
-        .unwrap()
-        .parse()
-        .unwrap();
-    b[at + colon + 1..at + colon + 1 + len].to_vec()
+    bencoded_string(body(resp), key).to_vec()
+}
+
+/// The `[tls]` section for the pair `write_cert` wrote into `d`: HTTPS on
+/// 127.0.0.1, and on ::1 too if `ipv6`.
+fn tls_section(d: &Path, ipv6: bool) -> String {
+    format!(
+        "[tls]\nenabled = true\ncert_path = \"{}\"\nkey_path = \"{}\"\naddress_ipv4 = \"127.0.0.1:0\"\naddress_ipv6 = \"{}\"\n",
+        d.join("cert.pem").display(),
+        d.join("key.pem").display(),
+        if ipv6 { "[::1]:0" } else { "" }
+    )
 }
 
 fn dir(name: &str) -> PathBuf {
@@ -133,11 +130,7 @@ fn dir(name: &str) -> PathBuf {
 fn https_announces_on_both_families_and_a_reloaded_certificate_is_served() {
     let d = dir("http-tls");
     let first = write_cert(&d);
-    let t = tracker(&format!(
-        "[tls]\nenabled = true\ncert_path = \"{}\"\nkey_path = \"{}\"\naddress_ipv4 = \"127.0.0.1:0\"\naddress_ipv6 = \"[::1]:0\"\n",
-        d.join("cert.pem").display(),
-        d.join("key.pem").display()
-    ));
+    let t = tracker(&tls_section(&d, true));
     let hash = [9u8; 20];
     for (v4, tls12) in [(true, false), (true, true), (false, false)] {
         let a = t
@@ -258,9 +251,8 @@ fn full_scrape_is_opt_in_rate_limited_and_streamed_whole_over_plain_and_tls() {
     let d = dir("http-full-scrape");
     let cert = write_cert(&d);
     let t = tracker(&format!(
-        "[http]\nfull_scrape = true\nfull_scrape_interval = 1\n[tls]\nenabled = true\ncert_path = \"{}\"\nkey_path = \"{}\"\naddress_ipv4 = \"127.0.0.1:0\"\naddress_ipv6 = \"\"\n",
-        d.join("cert.pem").display(),
-        d.join("key.pem").display()
+        "[http]\nfull_scrape = true\nfull_scrape_interval = 1\n{}",
+        tls_section(&d, false)
     ));
     let plain = t.addr("http", true).unwrap();
     let tls = t.addr("https", true).unwrap();
@@ -303,11 +295,7 @@ fn full_scrape_is_opt_in_rate_limited_and_streamed_whole_over_plain_and_tls() {
 fn sigterm_closes_idle_keep_alive_connections_with_close_notify() {
     let d = dir("http-sigterm");
     let cert = write_cert(&d);
-    let t = tracker(&format!(
-        "[tls]\nenabled = true\ncert_path = \"{}\"\nkey_path = \"{}\"\naddress_ipv4 = \"127.0.0.1:0\"\naddress_ipv6 = \"\"\n",
-        d.join("cert.pem").display(),
-        d.join("key.pem").display()
-    ));
+    let t = tracker(&tls_section(&d, false));
     let mut tls = tls_connect(
         t.addr("https", true).unwrap(),
         &client_config(&cert.der, false),

@@ -55,6 +55,12 @@ fn parsing_and_writing_do_not_allocate() {
         incomplete: 4,
         warning: Some(b"be nice"),
     };
+    let compact = Peers::Compact { v4: &v4, v6: &v6 };
+    let dicts = Peers::Dicts {
+        v4: &v4,
+        v6: &v6,
+        peer_ids: Some(&ids),
+    };
 
     let region = Region::new(GLOBAL);
     let mut answered = 0usize;
@@ -68,22 +74,10 @@ fn parsing_and_writing_do_not_allocate() {
                 };
                 rest = &rest[r.head_len..];
                 let n = match r.target {
-                    Target::Announce(a) if a.compact => write_announce(
-                        &mut out,
-                        &resp,
-                        Peers::Compact { v4: &v4, v6: &v6 },
-                        r.connection,
-                    ),
-                    Target::Announce(_) => write_announce(
-                        &mut out,
-                        &resp,
-                        Peers::Dicts {
-                            v4: &v4,
-                            v6: &v6,
-                            peer_ids: Some(&ids),
-                        },
-                        r.connection,
-                    ),
+                    Target::Announce(a) => {
+                        let peers = if a.compact { compact } else { dicts };
+                        write_announce(&mut out, &resp, peers, r.connection)
+                    }
                     Target::Scrape(s) => {
                         let mut n = 0;
                         for (slot, h) in files.iter_mut().zip(s.info_hashes()) {

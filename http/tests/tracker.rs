@@ -1,24 +1,14 @@
 //! riptide-http end to end: the real binary over real sockets (IPv4 and
 //! IPv6), started through the shared test harness.
 
+mod support;
+
 use riptide_test_support::Process;
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
 use std::time::{Duration, Instant};
-
-fn tracker(workers: usize, extra: &str) -> Process {
-    let config = format!(
-        "workers = {workers}\nlog_level = \"info\"\n[network]\naddress_ipv4 = \"127.0.0.1:0\"\naddress_ipv6 = \"[::1]:0\"\n[metrics]\nenabled = true\naddress = \"127.0.0.1:0\"\n{extra}"
-    );
-    Process::start(
-        Path::new(env!("CARGO_BIN_EXE_riptide-http")),
-        None,
-        "riptide-http",
-        &config,
-    )
-}
+use support::tracker;
 
 fn addr(t: &Process, v4: bool) -> SocketAddr {
     t.addr("http", v4).expect("an http listener")

@@ -6,7 +6,7 @@
 mod client;
 
 use client::{latin1, Client};
-use riptide_test_support::Process;
+use riptide_test_support::{bencoded_string, Process};
 use serde_json::json;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -45,13 +45,7 @@ fn http_announce(a: SocketAddr, hash: &[u8; 20], peer: u8, port: u16) -> Vec<u8>
 
 /// The 6-byte peers of a compact HTTP answer.
 fn http_peers(resp: &[u8]) -> Vec<u8> {
-    let at = resp.windows(7).position(|w| w == b"5:peers").unwrap() + 7;
-    let colon = resp[at..].iter().position(|&c| c == b':').unwrap();
-    let n: usize = std::str::from_utf8(&resp[at..at + colon])
-        .unwrap()
-        .parse()
-        .unwrap();
-    resp[at + colon + 1..at + colon + 1 + n].to_vec()
+    bencoded_string(resp, "peers").to_vec()
 }
 
 /// BEP 15: connect, then announce; returns the peers of the answer.

@@ -14,27 +14,40 @@
 //! - [`listen`]: the plain and TLS listener groups of a stream tracker and
 //!   its certificates, bound at start-up;
 //! - [`front`]: what a stream tracker's worker does below its protocol:
-//!   its listeners, and per connection the PROXY header and TLS session;
+//!   its listeners, and per connection the PROXY header, TLS session,
+//!   addresses and the protocol's state, and the receive path through them;
+//! - [`scrape`]: a scrape some of whose hashes other workers count;
+//! - [`service`]: a stream tracker in the shared start-up sequence, what
+//!   its workers share, and where their series live;
+//! - [`cursor`]: the bounded writer the trackers' records and answers
+//!   are written with;
 //! - [`insecure`]: the accept-any-certificate verifier of the load
 //!   generators (`--tls-insecure`).
 //!
-//! Not: the runtime's loop, HTTP or WebSocket framing, configuration
-//! files. Nothing here does I/O except reading certificate files and
+//! Not: the runtime's loop (the service only starts it), HTTP or
+//! WebSocket framing, the configuration files. Besides the runtime it
+//! starts, nothing here does I/O except reading certificate files and
 //! binding the listeners at start-up.
 
 pub mod certs;
+pub mod cursor;
 pub mod forwarded;
 pub mod front;
 pub mod insecure;
 pub mod listen;
 pub mod proxy_protocol;
+pub mod scrape;
+pub mod service;
 pub mod tls;
 
 pub use certs::{CertError, CertStore, TlsOptions};
+pub use cursor::Cursor;
 pub use forwarded::{client_from_forwarded, CidrError, IpCidr, TrustedProxies};
-pub use front::{Front, Opened, Opening, Refusal};
+pub use front::{Conn, Front, FrontSeries, Protocol};
 pub use listen::{bind_stream_listeners, StreamListeners};
 pub use proxy_protocol::{parse_proxy_header, ProxyAddrs, ProxyError, ProxyHeader};
+pub use scrape::ScrapeParts;
+pub use service::{MetricsPlace, ProxyKeys, Seat, StreamService, StreamState, StreamTracker};
 pub use tls::{Read, TlsError, TlsPhase, TlsSession};
 
 /// Re-export of the TLS library, so users name the same types.

@@ -137,22 +137,8 @@ fn v1_fields(line: &[u8]) -> Result<ProxyAddrs, ProxyError> {
         return Err(malformed("expected 4 fields after the protocol"));
     };
     let (src, dst): (IpAddr, IpAddr) = match family {
-        "TCP4" => (
-            src.parse::<Ipv4Addr>()
-                .map_err(|_| malformed("bad IPv4 source"))?
-                .into(),
-            dst.parse::<Ipv4Addr>()
-                .map_err(|_| malformed("bad IPv4 destination"))?
-                .into(),
-        ),
-        "TCP6" => (
-            src.parse::<Ipv6Addr>()
-                .map_err(|_| malformed("bad IPv6 source"))?
-                .into(),
-            dst.parse::<Ipv6Addr>()
-                .map_err(|_| malformed("bad IPv6 destination"))?
-                .into(),
-        ),
+        "TCP4" => v1_addrs::<Ipv4Addr>(src, dst, ["bad IPv4 source", "bad IPv4 destination"])?,
+        "TCP6" => v1_addrs::<Ipv6Addr>(src, dst, ["bad IPv6 source", "bad IPv6 destination"])?,
         _ => return Err(malformed("protocol is not TCP4, TCP6 or UNKNOWN")),
     };
     let sport = v1_port(sport).ok_or(malformed("bad source port"))?;
@@ -161,6 +147,21 @@ fn v1_fields(line: &[u8]) -> Result<ProxyAddrs, ProxyError> {
         src: SocketAddr::new(src, sport),
         dst: SocketAddr::new(dst, dport),
     })
+}
+
+/// The source and destination addresses of a v1 line, both of family `A`;
+/// `errors` say which one was bad.
+fn v1_addrs<A: std::str::FromStr + Into<IpAddr>>(
+    src: &str,
+    dst: &str,
+    errors: [&'static str; 2],
+) -> Result<(IpAddr, IpAddr), ProxyError> {
+    let parse = |s: &str, error| {
+        s.parse::<A>()
+            .map(Into::into)
+            .map_err(|_| ProxyError::V1Malformed(error))
+    };
+    Ok((parse(src, errors[0])?, parse(dst, errors[1])?))
 }
 
 /// A decimal port 0..=65535 without leading zeros.

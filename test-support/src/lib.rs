@@ -24,6 +24,23 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// The byte string under `key` in the bencoded dictionary `dict` (found by
+/// searching for `<len>:<key>`, enough for the trackers' answers in tests).
+pub fn bencoded_string<'a>(dict: &'a [u8], key: &str) -> &'a [u8] {
+    let k = format!("{}:{key}", key.len());
+    let at = dict
+        .windows(k.len())
+        .position(|w| w == k.as_bytes())
+        .unwrap()
+        + k.len();
+    let colon = dict[at..].iter().position(|&c| c == b':').unwrap();
+    let len: usize = std::str::from_utf8(&dict[at..at + colon])
+        .unwrap()
+        .parse()
+        .unwrap();
+    &dict[at + colon + 1..at + colon + 1 + len]
+}
+
 /// A running tracker process.
 pub struct Process {
     child: Option<Child>,

@@ -12,8 +12,11 @@ use support::{hash, Ann, Client, Options, Reply, Tracker};
 
 const SHORT: Duration = Duration::from_millis(300);
 
-fn addr(t: &Tracker, v6: bool) -> SocketAddr {
-    if v6 { t.v6 } else { t.v4 }.expect("family bound")
+/// Starts a tracker with `options`, and a client of its IPv6 or IPv4 socket.
+fn start(options: Options, v6: bool) -> (Tracker, Client) {
+    let t = options.start();
+    let server = if v6 { t.v6 } else { t.v4 }.expect("family bound");
+    (t, Client::new(server))
 }
 
 fn peers(r: &Reply) -> Vec<SocketAddr> {
@@ -33,11 +36,9 @@ fn counts(r: &Reply) -> (i32, i32) {
 }
 
 fn two_peers_see_each_other(backend: &'static str, v6: bool) {
-    let t = Options::new(backend).start();
-    let server = addr(&t, v6);
+    let (t, mut a) = start(Options::new(backend), v6);
     let h = hash(1);
-    let mut a = Client::new(server);
-    let mut b = Client::new(server);
+    let mut b = Client::new(a.server);
     let first = a.announce(&Ann::new(h, 1001));
     assert_eq!(peers(&first), vec![], "nobody else yet");
     assert_eq!(counts(&first), (0, 1));
@@ -53,18 +54,16 @@ fn two_peers_see_each_other(backend: &'static str, v6: bool) {
     let again = a.announce(&Ann::new(h, 1001).event(AnnounceEvent::None));
     assert_eq!(peers(&again), vec![format!("{ip}:1002").parse().unwrap()]);
     // Seeders get no seeders.
-    let c = Client::new(server).announce(&Ann::new(h, 1003).seeder());
+    let c = Client::new(a.server).announce(&Ann::new(h, 1003).seeder());
     assert_eq!(peers(&c), vec![format!("{ip}:1001").parse().unwrap()]);
     assert_eq!(a.scrape(&[h]), vec![(2, 0, 1)]);
     assert!(t.stop().success(), "exit 0 on SIGTERM");
 }
 
 fn completed_and_stopped_counts(backend: &'static str, v6: bool) {
-    let t = Options::new(backend).start();
-    let server = addr(&t, v6);
+    let (_t, mut a) = start(Options::new(backend), v6);
     let h = hash(2);
-    let mut a = Client::new(server);
-    let mut b = Client::new(server);
+    let mut b = Client::new(a.server);
     a.announce(&Ann::new(h, 2001));
     b.announce(&Ann::new(h, 2002));
     assert_eq!(a.scrape(&[h]), vec![(0, 0, 2)]);
@@ -82,12 +81,11 @@ fn completed_and_stopped_counts(backend: &'static str, v6: bool) {
 }
 
 fn connection_ids_are_checked(backend: &'static str, v6: bool) {
-    let t = Options::new(backend)
-        .extra("[udp]\nconnection_id_max_age = 2")
-        .start();
-    let server = addr(&t, v6);
+    let (t, mut a) = start(
+        Options::new(backend).extra("[udp]\nconnection_id_max_age = 2"),
+        v6,
+    );
     let h = hash(3);
-    let mut a = Client::new(server);
     let good = a.cid;
     for forged in [
         ConnectionId(0),
@@ -131,10 +129,8 @@ fn connection_ids_are_checked(backend: &'static str, v6: bool) {
 }
 
 fn bep41_options_and_trailing_bytes(backend: &'static str, v6: bool) {
-    let t = Options::new(backend).start();
-    let server = addr(&t, v6);
+    let (_t, mut a) = start(Options::new(backend), v6);
     let h = hash(4);
-    let mut a = Client::new(server);
     let mut ann = Ann::new(h, 4001);
     ann.options = b"\x02\x09/announce\x01\x02\x05?a=bc\x00junk".to_vec();
     assert_eq!(counts(&a.announce(&ann)), (0, 1));
@@ -147,16 +143,15 @@ fn bep41_options_and_trailing_bytes(backend: &'static str, v6: bool) {
 }
 
 fn numwant_is_clamped(backend: &'static str, v6: bool) {
-    let t = Options::new(backend)
-        .extra("[protocol]\nmax_numwant = 30")
-        .start();
-    let server = addr(&t, v6);
+    let (_t, mut a) = start(
+        Options::new(backend).extra("[protocol]\nmax_numwant = 30"),
+        v6,
+    );
     let h = hash(5);
-    let mut a = Client::new(server);
     for port in 1..=80u16 {
         a.announce(&Ann::new(h, 5000 + port).event(AnnounceEvent::None));
     }
-    let mut b = Client::new(server);
+    let mut b = Client::new(a.server);
     assert_eq!(
         peers(&b.announce(&Ann::new(h, 6000).numwant(1000))).len(),
         30,
@@ -180,9 +175,7 @@ fn numwant_is_clamped(backend: &'static str, v6: bool) {
 }
 
 fn scrapes_across_shards(backend: &'static str, v6: bool) {
-    let t = Options::new(backend).workers(4).start();
-    let server = addr(&t, v6);
-    let mut a = Client::new(server);
+    let (_t, mut a) = start(Options::new(backend).workers(4), v6);
     let hashes: Vec<_> = (100..174).map(hash).collect();
     // Give torrent i exactly (i mod 3) + 1 leechers.
     for (i, h) in hashes.iter().enumerate() {
@@ -212,10 +205,8 @@ fn scrapes_across_shards(backend: &'static str, v6: bool) {
 /// random worker) gets an error with the transaction id, not stats; the
 /// exact 36-byte scrape of the same hash still gets its stats.
 fn scrape_with_a_partial_hash_gets_an_error(backend: &'static str, v6: bool) {
-    let t = Options::new(backend).workers(4).start();
-    let server = addr(&t, v6);
+    let (t, mut a) = start(Options::new(backend).workers(4), v6);
     let h = hash(11);
-    let mut a = Client::new(server);
     assert_eq!(counts(&a.announce(&Ann::new(h, 4101))), (0, 1));
     let mut bytes = Vec::with_capacity(46);
     bytes.extend_from_slice(&a.cid.0.to_be_bytes());
@@ -237,10 +228,8 @@ fn scrape_with_a_partial_hash_gets_an_error(backend: &'static str, v6: bool) {
 }
 
 fn junk_does_not_stop_service(backend: &'static str, v6: bool) {
-    let t = Options::new(backend).start();
-    let server = addr(&t, v6);
+    let (t, mut a) = start(Options::new(backend), v6);
     let h = hash(6);
-    let mut a = Client::new(server);
     let junk = std::net::UdpSocket::bind(if v6 { "[::1]:0" } else { "127.0.0.1:0" }).unwrap();
     let (valid, _) = a.announce_bytes(&Ann::new(h, 8001), a.cid);
     let mut seed = 0x1234_5678u32;
@@ -252,10 +241,10 @@ fn junk_does_not_stop_service(backend: &'static str, v6: bool) {
             seed ^= seed << 5;
             *b = seed as u8;
         }
-        junk.send_to(&pkt, server).unwrap();
+        junk.send_to(&pkt, a.server).unwrap();
         // A valid prefix, cut at every length, with junk after.
         let cut = &valid[..len.min(valid.len())];
-        junk.send_to(cut, server).unwrap();
+        junk.send_to(cut, a.server).unwrap();
         if len % 20 == 0 {
             assert!(
                 matches!(a.announce(&Ann::new(h, 8001)), Reply::Announce { .. }),
@@ -280,14 +269,13 @@ fn access_list_reloads_on_sigusr1(backend: &'static str, v6: bool) {
     let list = dir.join("allow.txt");
     let hex = |h: riptide_common::InfoHash| h.to_string();
     std::fs::write(&list, format!("# allowed\n{}\n", hex(allowed))).unwrap();
-    let t = Options::new(backend)
-        .extra(&format!(
+    let (t, mut a) = start(
+        Options::new(backend).extra(&format!(
             "[access_list]\nmode = \"allow\"\npath = \"{}\"",
             list.display()
-        ))
-        .start();
-    let server = addr(&t, v6);
-    let mut a = Client::new(server);
+        )),
+        v6,
+    );
     assert!(matches!(
         a.announce(&Ann::new(allowed, 9001)),
         Reply::Announce { .. }
@@ -322,12 +310,11 @@ fn access_list_reloads_on_sigusr1(backend: &'static str, v6: bool) {
 }
 
 fn cleaning_drops_silent_peers(backend: &'static str, v6: bool) {
-    let t = Options::new(backend)
-        .extra("[cleaning]\ninterval = 1\npeer_timeout = 1")
-        .start();
-    let server = addr(&t, v6);
+    let (t, mut a) = start(
+        Options::new(backend).extra("[cleaning]\ninterval = 1\npeer_timeout = 1"),
+        v6,
+    );
     let h = hash(12);
-    let mut a = Client::new(server);
     a.announce(&Ann::new(h, 1201));
     a.announce(&Ann::new(h, 1202).seeder());
     assert_eq!(a.scrape(&[h]), vec![(1, 0, 1)]);
@@ -415,20 +402,12 @@ fn privileges_are_dropped_after_bind() {
     t.wait_log("dropped privileges");
     let status = std::fs::read_to_string(format!("/proc/{}/status", t.pid())).unwrap();
     let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
-    let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
-    assert!(
-        uid.split_whitespace()
-            .skip(1)
-            .all(|id| id == nobody.uid.to_string()),
-        "{uid}"
-    );
-    let gid = status.lines().find(|l| l.starts_with("Gid:")).unwrap();
-    assert!(
-        gid.split_whitespace()
-            .skip(1)
-            .all(|id| id == nobody.gid.to_string()),
-        "{gid}"
-    );
+    // Real, effective, saved and filesystem ids are all nobody's.
+    for (key, id) in [("Uid:", nobody.uid.as_raw()), ("Gid:", nobody.gid.as_raw())] {
+        let line = status.lines().find(|l| l.starts_with(key)).unwrap();
+        let id = id.to_string();
+        assert!(line.split_whitespace().skip(1).all(|i| i == id), "{line}");
+    }
     // Still serving.
     let mut a = Client::new(t.v4.unwrap());
     assert!(matches!(
@@ -489,13 +468,7 @@ fn falls_back_to_mio_when_seccomp_blocks_io_uring() {
 
 #[test]
 fn io_uring_backend_refuses_to_start_without_io_uring() {
-    let exe = std::env::current_exe().unwrap();
-    let helper = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples/without_io_uring");
+    let helper = support::without_io_uring();
     let dir = std::env::temp_dir().join(format!("riptide-nouring-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = dir.join("c.toml");

@@ -429,52 +429,52 @@ fn proxy_protocol_and_forwarded_for_name_the_client_only_from_trusted_proxies() 
     let t = tracker("[ws]\nproxy_protocol = true\ntrusted_proxies = [\"127.0.0.1/32\"]\n");
     let ih = hash(0, 100);
     // From a trusted proxy (127.0.0.1): the PROXY header's IPv6 source is the client.
-    let mut s = client::tcp(t.addr(false, true));
-    s.write_all(b"PROXY TCP6 2001:db8::1 2001:db8::2 40000 443\r\n")
-        .unwrap();
-    let mut c = Client::upgrade(Box::new(s));
-    c.send_json(&announce(&ih, &peer(1), None, &[]));
-    expect_reply(&mut c, &ih);
+    let head = "PROXY TCP6 2001:db8::1 2001:db8::2 40000 443\r\n";
+    announce_after(t.addr(false, true), head, "", &ih, 1);
     assert_eq!(t.p.metric("riptide_requests_total", "ip=\"6\""), 1);
     // From ::1, not trusted: refused before the upgrade.
-    let mut s = client::tcp(t.addr(false, false));
-    // One write: the tracker resets the connection as soon as it has read
-    // the header, so a second write could meet the reset.
-    let req = format!(
-        "PROXY TCP4 192.0.2.1 192.0.2.2 40000 443\r\n{}",
-        upgrade_request("")
+    assert_refused(
+        t.addr(false, false),
+        "PROXY TCP4 192.0.2.1 192.0.2.2 40000 443\r\n",
     );
-    let _ = s.write_all(req.as_bytes());
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
     assert_eq!(
         t.p.metric("riptide_errors_total", "reason=\"untrusted_proxy\""),
         1
     );
     // Without the header: refused too.
-    let mut s = client::tcp(t.addr(false, true));
-    let _ = s.write_all(upgrade_request("").as_bytes());
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
+    assert_refused(t.addr(false, true), "");
 
     let t = tracker("[ws]\ntrusted_proxies = [\"::1/128\"]\n");
     // X-Forwarded-For from the trusted ::1 names an IPv4 client ...
-    let mut s = client::tcp(t.addr(false, false));
-    s.write_all(upgrade_request("X-Forwarded-For: 198.51.100.7\r\n").as_bytes())
-        .unwrap();
-    let mut c = Client::upgrade_sent(Box::new(s));
-    c.send_json(&announce(&ih, &peer(2), None, &[]));
-    expect_reply(&mut c, &ih);
+    let forwarded = "X-Forwarded-For: 198.51.100.7\r\n";
+    announce_after(t.addr(false, false), "", forwarded, &ih, 2);
     assert_eq!(t.p.metric("riptide_requests_total", "ip=\"4\""), 1);
     // ... and is ignored from anyone else.
-    let mut s = client::tcp(t.addr(false, true));
-    s.write_all(upgrade_request("X-Forwarded-For: 2001:db8::9\r\n").as_bytes())
-        .unwrap();
-    let mut c = Client::upgrade_sent(Box::new(s));
-    c.send_json(&announce(&ih, &peer(3), None, &[]));
-    expect_reply(&mut c, &ih);
+    let forwarded = "X-Forwarded-For: 2001:db8::9\r\n";
+    announce_after(t.addr(false, true), "", forwarded, &ih, 3);
     assert_eq!(t.p.metric("riptide_requests_total", "ip=\"4\""), 2);
     assert_eq!(t.p.metric("riptide_requests_total", "ip=\"6\""), 0);
+}
+
+/// Sends `proxy_header` and an upgrade request with `extra_headers` in one
+/// write (a header alone could meet the tracker's reset), then announces
+/// `ih` as peer `n` and waits for the reply.
+fn announce_after(addr: SocketAddr, proxy_header: &str, extra_headers: &str, ih: &[u8], n: u8) {
+    let mut s = client::tcp(addr);
+    let req = format!("{proxy_header}{}", upgrade_request(extra_headers));
+    s.write_all(req.as_bytes()).unwrap();
+    let mut c = Client::upgrade_sent(Box::new(s));
+    c.send_json(&announce(ih, &peer(n), None, &[]));
+    expect_reply(&mut c, ih);
+}
+
+/// An upgrade request after `proxy_header` is refused: the connection
+/// closes with nothing written back.
+fn assert_refused(addr: SocketAddr, proxy_header: &str) {
+    let mut s = client::tcp(addr);
+    let req = format!("{proxy_header}{}", upgrade_request(""));
+    let _ = s.write_all(req.as_bytes());
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
 }

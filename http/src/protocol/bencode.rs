@@ -4,7 +4,8 @@
 //! drops the message). Key order in dicts is the caller's job (bencode
 //! wants keys sorted as raw bytes).
 
-use super::{decimal, BufferTooSmall};
+use super::BufferTooSmall;
+use riptide_stream::cursor::decimal;
 
 /// A cursor writing bencode into `&mut [u8]`.
 #[derive(Debug)]

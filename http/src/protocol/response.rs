@@ -21,7 +21,8 @@ use std::net::Ipv6Addr;
 use riptide_common::{InfoHash, PeerId};
 
 use super::bencode::BencodeWriter;
-use super::{decimal, BufferTooSmall, Connection, PeerV4, PeerV6, ScrapeStats, Status};
+use super::{BufferTooSmall, Connection, PeerV4, PeerV6, ScrapeStats, Status};
+use riptide_stream::cursor::decimal;
 
 /// Bytes reserved in front of a body for the response head; every head
 /// riptide writes is shorter.

@@ -3,6 +3,7 @@
 
 use proptest::prelude::*;
 use riptide_common::{InfoHash, PeerId};
+use std::net::{SocketAddrV4, SocketAddrV6};
 
 use super::*;
 
@@ -33,12 +34,14 @@ fn parse(s: &str) -> Result<Request<'_>, ParseError> {
     parse_request(s.as_bytes(), &cfg())
 }
 
+/// What `s` asks for; it must parse.
+fn target(s: &str) -> Target<'_> {
+    parse(s).unwrap_or_else(|e| panic!("{e:?}: {s}")).target
+}
+
 fn announce(s: &str) -> AnnounceRequest {
-    match parse(s) {
-        Ok(Request {
-            target: Target::Announce(a),
-            ..
-        }) => a,
+    match target(s) {
+        Target::Announce(a) => a,
         other => panic!("not an announce: {other:?}"),
     }
 }
@@ -56,11 +59,8 @@ fn ann(extra: &str) -> String {
 }
 
 fn failure(s: &str) -> &'static str {
-    match parse(s) {
-        Ok(Request {
-            target: Target::Failure(r),
-            ..
-        }) => r,
+    match target(s) {
+        Target::Failure(r) => r,
         other => panic!("not a failure: {other:?}"),
     }
 }
@@ -95,11 +95,11 @@ fn libtorrent_announce() {
 
 #[test]
 fn transmission_announce() {
-    let r = parse(TRANSMISSION).unwrap();
-    assert_eq!(r.connection, Connection::KeepAlive);
-    let Target::Announce(a) = r.target else {
-        panic!()
-    };
+    let a = announce(TRANSMISSION);
+    assert_eq!(
+        parse(TRANSMISSION).unwrap().connection,
+        Connection::KeepAlive
+    );
     assert_eq!(a.info_hash, InfoHash(HASH));
     assert_eq!(&a.peer_id.0, b"-TR3000-k2l1f0c9w8x7");
     assert_eq!((a.port, a.left, a.numwant), (51413, Some(0), Some(80)));
@@ -133,11 +133,8 @@ fn qbittorrent_announce_ipv6_param_ignored() {
 
 #[test]
 fn ctorrent_http10_without_host_is_answered_then_closed() {
-    let r = parse(CTORRENT).unwrap();
-    assert_eq!(r.connection, Connection::Close);
-    let Target::Announce(a) = r.target else {
-        panic!()
-    };
+    let a = announce(CTORRENT);
+    assert_eq!(parse(CTORRENT).unwrap().connection, Connection::Close);
     assert_eq!(a.port, 2706);
     assert_eq!(
         a.peer_id.0[8..],
@@ -322,13 +319,7 @@ fn events() {
     // BEP 21: a partial seed is a seeder for selection.
     let a = announce(&ann("&event=paused&left=100"));
     assert!(a.seeder());
-    let s = a.to_swarm(
-        PeerV4 {
-            ip: [1, 2, 3, 4],
-            port: a.port,
-        },
-        7,
-    );
+    let s = a.to_swarm(peer_v4(&format!("1.2.3.4:{}", a.port)), 7);
     assert!(s.seeder && s.event == Event::Paused && s.numwant == 7 && s.info_hash.0 == HASH);
 }
 
@@ -755,26 +746,28 @@ fn head_and_body(out: &[u8]) -> (String, Vec<u8>) {
     (text(&out[..at]), out[at..].to_vec())
 }
 
+/// An announce response with `[interval, min_interval]`, these counts and
+/// no warning.
+fn response(intervals: [u32; 2], complete: u32, incomplete: u32) -> AnnounceResponse<'static> {
+    AnnounceResponse {
+        interval: intervals[0],
+        min_interval: intervals[1],
+        complete,
+        incomplete,
+        warning: None,
+    }
+}
+
+/// The IPv4 peer at `addr` (`a.b.c.d:port`).
+fn peer_v4(addr: &str) -> PeerV4 {
+    addr.parse::<SocketAddrV4>().unwrap().into()
+}
+
 #[test]
 fn announce_response_compact_v4() {
     let mut out = [0u8; 512];
-    let resp = AnnounceResponse {
-        interval: 1800,
-        min_interval: 900,
-        complete: 5,
-        incomplete: 12,
-        warning: None,
-    };
-    let v4 = [
-        PeerV4 {
-            ip: [10, 0, 0, 1],
-            port: 6881,
-        },
-        PeerV4 {
-            ip: [192, 168, 1, 255],
-            port: 0x3a3a,
-        },
-    ];
+    let resp = response([1800, 900], 5, 12);
+    let v4 = [peer_v4("10.0.0.1:6881"), peer_v4("192.168.1.255:14906")];
     let n = write_announce(
         &mut out,
         &resp,
@@ -797,11 +790,8 @@ fn announce_response_compact_v4() {
 fn announce_response_peers6_and_warning_and_close() {
     let mut out = [0u8; 512];
     let resp = AnnounceResponse {
-        interval: 60,
-        min_interval: 30,
-        complete: 0,
-        incomplete: 1,
         warning: Some(b"slow down"),
+        ..response([60, 30], 0, 1)
     };
     let mut ip = [0u8; 16];
     ip[0] = 0x20;
@@ -848,36 +838,17 @@ fn announce_response_http10_keep_alive_header() {
 #[test]
 fn announce_response_non_compact() {
     let mut out = [0u8; 1024];
-    let resp = AnnounceResponse {
-        interval: 10,
-        min_interval: 5,
-        complete: 1,
-        incomplete: 2,
-        warning: None,
-    };
-    let v4 = [PeerV4 {
-        ip: [1, 2, 3, 4],
-        port: 80,
-    }];
-    let mut ip6 = [0u8; 16];
-    ip6[15] = 1;
-    let v6 = [PeerV6 {
-        ip: ip6,
-        port: 8080,
-    }];
+    let resp = response([10, 5], 1, 2);
+    let v4 = [peer_v4("1.2.3.4:80")];
+    let v6 = [PeerV6::from("[::1]:8080".parse::<SocketAddrV6>().unwrap())];
     let ids = [PeerId(*b"-AB1234-aaaaaaaaaaaa")];
     // Ids known for the first peer only.
-    let n = write_announce(
-        &mut out,
-        &resp,
-        Peers::Dicts {
-            v4: &v4,
-            v6: &v6,
-            peer_ids: Some(&ids),
-        },
-        Connection::KeepAlive,
-    )
-    .unwrap();
+    let with_ids = Peers::Dicts {
+        v4: &v4,
+        v6: &v6,
+        peer_ids: Some(&ids),
+    };
+    let n = write_announce(&mut out, &resp, with_ids, Connection::KeepAlive).unwrap();
     let (_, body) = head_and_body(&out[..n]);
     assert_eq!(
         text(&body),

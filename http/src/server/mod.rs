@@ -1,23 +1,24 @@
 //! riptide-http's I/O on uring-rt: per-worker `SO_REUSEPORT` listeners,
 //! the [`worker::HttpWorker`] handler, and the records workers exchange
-//! through the byte mesh ([`relay`]). [`HttpService`] plugs all of it into
-//! the shared start-up sequence (`riptide_common::startup`).
+//! through the byte mesh ([`relay`]). [`Http`] says what riptide-http is to
+//! the stream trackers' shared start-up ([`HttpService`]).
 
 pub mod full_scrape;
 pub mod relay;
 pub mod worker;
 
 use crate::config::HttpConfig;
-use crate::metrics::TABLES;
+use crate::metrics::{Metric, DESCS};
 use crate::protocol::ParseConfig;
-use riptide_common::access_list::SharedAccessList;
+use riptide_common::config::TlsConfig;
 use riptide_common::metrics::Desc;
-use riptide_common::startup::{BoundAddrs, Service, Started};
-use riptide_stream::{bind_stream_listeners, CertStore, StreamListeners, TrustedProxies};
+use riptide_stream::{
+    FrontSeries, ProxyKeys, Seat, StreamListeners, StreamService, StreamState, StreamTracker,
+};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use uring_rt::RuntimeConfig;
-use worker::{HttpWorker, MetricsPlace};
+use worker::{ConnState, HttpWorker};
 
 /// What every worker reads from the config, resolved once.
 #[derive(Debug)]
@@ -42,8 +43,6 @@ pub struct Settings {
     pub max_head_len: usize,
     /// Most hashes per scrape.
     pub max_scrape_hashes: usize,
-    /// Every connection starts with a PROXY header.
-    pub proxy_protocol: bool,
 }
 
 impl Settings {
@@ -60,26 +59,17 @@ impl Settings {
             max_requests: c.http.max_requests_per_connection,
             max_head_len: c.http.max_head_bytes,
             max_scrape_hashes: c.http.max_scrape_hashes,
-            proxy_protocol: c.http.proxy_protocol,
         }
     }
 }
 
-/// What every worker shares: read-only, or swapped atomically.
+/// What every worker shares beyond [`StreamState`]: read-only.
 #[derive(Clone)]
 pub struct ServerState {
     /// From the config.
     pub settings: Arc<Settings>,
     /// The request parser's limits.
     pub parse: ParseConfig<'static>,
-    /// The access list, reloaded on SIGUSR1.
-    pub access_list: SharedAccessList,
-    /// Certificate and key of the TLS listeners, reloaded on SIGUSR1.
-    pub certs: Option<Arc<CertStore>>,
-    /// Proxies whose forwarded-for and PROXY headers are believed.
-    pub trusted: Arc<TrustedProxies>,
-    /// Process start: the epoch of the swarm's coarse seconds.
-    pub start: Instant,
     /// The full scrape's parts and cached body, when it is offered.
     pub full_scrape: Option<Arc<full_scrape::FullScrape>>,
 }
@@ -89,92 +79,69 @@ pub struct ServerState {
 pub type Bound = StreamListeners;
 
 /// riptide-http for the shared start-up sequence.
-pub struct HttpService;
+pub type HttpService = StreamService<Http>;
 
-impl Service for HttpService {
+/// riptide-http as a stream tracker.
+pub struct Http;
+
+impl StreamTracker for Http {
     type Config = HttpConfig;
-    type Bound = Bound;
-    const METRICS: &'static [&'static [Desc]] = TABLES;
+    type State = ServerState;
+    type Conn = ConnState;
+    type Worker<M: Copy + Send + 'static> = HttpWorker<M>;
+    const SERIES: &'static [Desc] = DESCS;
+    const SCHEMES: (&'static str, &'static str) = ("http", "https");
+    const FRONT_SERIES: FrontSeries = FrontSeries {
+        bytes_received: Metric::BytesReceived.index(),
+        tls_handshakes: Metric::TlsHandshakes.index(),
+        tls_failures: Metric::TlsHandshakeFailures.index(),
+        untrusted_proxy: Metric::ErrorsUntrustedProxy.index(),
+        bad_proxy_header: Metric::ErrorsMalformed.index(),
+        mesh_full: Metric::ErrorsMeshFull.index(),
+    };
 
-    fn probe_verdict(probe: &uring_rt::Probe) -> (Vec<&'static str>, &'static str) {
-        (
-            probe.missing_for_tcp(),
-            "riptide-http needs them and will not start",
-        )
+    fn tls(config: &HttpConfig) -> &TlsConfig {
+        &config.tls
     }
 
-    fn bind(config: &HttpConfig, started: &Started) -> anyhow::Result<(Self::Bound, BoundAddrs)> {
-        bind_stream_listeners(
-            "riptide-http",
-            &config.network,
-            &config.tls,
-            started.workers,
-            ("http", "https"),
-        )
+    fn proxy_keys(config: &HttpConfig) -> ProxyKeys<'_> {
+        let h = &config.http;
+        ProxyKeys {
+            section: "http",
+            trusted_proxies: &h.trusted_proxies,
+            forwarded_header: &h.forwarded_header,
+            proxy_protocol: h.proxy_protocol,
+        }
     }
 
-    fn serve(config: HttpConfig, bound: Self::Bound, started: Started) -> anyhow::Result<()> {
-        let workers = started.workers;
-        // No UDP here: the datagram buffer ring stays small.
-        let base = RuntimeConfig {
-            recv_buffers: 16,
-            ..RuntimeConfig::default()
-        };
-        let rt = runtime_config(&config, workers, &base);
-        let handlers: Vec<HttpWorker<()>> =
-            HttpService::workers(&config, bound, &started, |i| MetricsPlace {
-                values: Arc::clone(&started.metrics[i]),
-                base: 0,
-                runtime_base: Some(crate::metrics::DESCS.len()),
-            })?;
-        log::info!("{workers} workers");
-        uring_rt::run(&rt, handlers).map_err(|e| anyhow::anyhow!("runtime: {e}"))?;
-        Ok(())
+    fn runtime_config(config: &HttpConfig, workers: usize, base: &RuntimeConfig) -> RuntimeConfig {
+        runtime_config(config, workers, base)
     }
-}
 
-impl HttpService {
-    /// One worker per listener set of `bound`, each with its series where
-    /// `place(i)` says (also used by a process that serves more than HTTP).
-    pub fn workers<M: Copy + Send + 'static>(
-        config: &HttpConfig,
-        bound: Bound,
-        started: &Started,
-        place: impl Fn(usize) -> MetricsPlace,
-    ) -> anyhow::Result<Vec<HttpWorker<M>>> {
-        let workers = started.workers;
+    fn state(config: &HttpConfig, shared: &StreamState, workers: usize) -> ServerState {
         let settings = Arc::new(Settings::from_config(config));
-        let trusted = TrustedProxies::parse(&config.http.trusted_proxies)
-            .map_err(|e| anyhow::anyhow!("http.trusted_proxies: {e}"))?;
-        // The header name lives as long as the process (parsed per request).
-        let forwarded: &'static str =
-            Box::leak(config.http.forwarded_header.clone().into_boxed_str());
-        let state = ServerState {
+        ServerState {
             parse: ParseConfig {
                 max_head_len: settings.max_head_len,
                 max_scrape_hashes: settings.max_scrape_hashes,
                 full_scrape: config.http.full_scrape,
-                forwarded_header: (!trusted.is_empty() && !forwarded.is_empty())
-                    .then_some(forwarded),
+                forwarded_header: shared.forwarded_header,
             },
             settings,
-            access_list: started.access_list.clone(),
-            certs: bound.certs,
-            trusted: Arc::new(trusted),
-            start: Instant::now(),
             full_scrape: config.http.full_scrape.then(|| {
                 Arc::new(full_scrape::FullScrape::new(
                     workers,
                     Duration::from_secs(u64::from(config.http.full_scrape_interval)),
                 ))
             }),
-        };
-        Ok(bound
-            .per_worker
-            .into_iter()
-            .enumerate()
-            .map(|(i, listeners)| HttpWorker::new(i, workers, state.clone(), listeners, place(i)))
-            .collect())
+        }
+    }
+
+    fn worker<M: Copy + Send + 'static>(
+        seat: Seat<ConnState>,
+        state: ServerState,
+    ) -> HttpWorker<M> {
+        HttpWorker::new(seat, state)
     }
 }
 

@@ -17,6 +17,7 @@
 use crate::protocol::{Connection, Event};
 use riptide_common::swarm::{Announce, ScrapeStats};
 use riptide_common::InfoHash;
+use riptide_stream::Cursor;
 use std::net::IpAddr;
 use uring_rt::mesh::bytes::ReturnAddr;
 
@@ -141,7 +142,7 @@ pub fn write_announce(buf: &mut [u8], ret: &ReturnAddr, a: &RemoteAnnounce) -> u
     w.put(&[event_byte(a.event), u8::from(a.seeder)]);
     w.put(&a.numwant.to_le_bytes());
     w.put(&[u8::from(a.compact), connection_byte(a.connection)]);
-    w.at
+    w.written()
 }
 
 /// Writes the head of an announce answer (`ret | 1`); the HTTP response
@@ -151,7 +152,7 @@ pub fn write_answer_head(buf: &mut [u8], ret: &ReturnAddr) -> usize {
     w.put(&[TAG]);
     w.put(&ret.encode());
     w.put(&[ANNOUNCE]);
-    w.at
+    w.written()
 }
 
 /// Writes a scrape ask of `(index in the request, hash)` pairs; returns its
@@ -165,7 +166,7 @@ pub fn write_scrape_ask(buf: &mut [u8], ret: &ReturnAddr, hashes: &[(u8, InfoHas
         w.put(&[*i]);
         w.put(&h.0);
     }
-    w.at
+    w.written()
 }
 
 /// Writes a scrape answer of `(index, counts)`; returns its length (`buf`
@@ -185,7 +186,7 @@ pub fn write_scrape_answer(
         w.put(&s.completed.to_le_bytes());
         w.put(&s.leechers.to_le_bytes());
     }
-    w.at
+    w.written()
 }
 
 /// The `(index, hash)` pairs of a scrape ask.
@@ -258,25 +259,6 @@ pub fn read(record: &[u8], reply: bool) -> Option<Record<'_>> {
             })
         }
         _ => None,
-    }
-}
-
-/// A bounded writer; callers size the buffer from the `*_len` functions.
-struct Cursor<'a> {
-    buf: &'a mut [u8],
-    at: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn new(buf: &'a mut [u8]) -> Self {
-        Cursor { buf, at: 0 }
-    }
-
-    fn put(&mut self, bytes: &[u8]) {
-        let end = (self.at + bytes.len()).min(self.buf.len());
-        let n = end - self.at;
-        self.buf[self.at..end].copy_from_slice(&bytes[..n]);
-        self.at = end;
     }
 }
 

@@ -20,14 +20,13 @@ use crate::protocol::{
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use riptide_common::access_list::AccessCache;
-use riptide_common::metrics::WorkerMetrics;
 use riptide_common::swarm::{PeerV4, PeerV6, ScrapeStats, Shard};
 use riptide_common::{shard_of, InfoHash};
-use riptide_stream::{client_from_forwarded, Front, Opened, Refusal};
-use std::net::{IpAddr, SocketAddr, TcpListener};
+use riptide_stream::{client_from_forwarded, Front, Protocol, ScrapeParts, Seat};
+use std::net::{IpAddr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use uring_rt::mesh::bytes::{Lane, ReturnAddr};
+use std::time::Duration;
+use uring_rt::mesh::bytes::Lane;
 use uring_rt::{ConnId, Ctx, Handler, ListenerId, Signal};
 
 /// Timer token: a cleaning slice (a process that shares the shard with
@@ -38,16 +37,14 @@ pub const TIMER_STATS: u64 = 102;
 /// Timer token: publish this shard's part of the full scrape.
 pub const TIMER_FULL_SCRAPE: u64 = 103;
 
-/// Where a worker's series live in its values: at `base` (0 alone; after
-/// riptide-udp's in one process), and whether it fills the runtime block
-/// (at `runtime_base`).
-pub struct MetricsPlace {
-    /// The worker's values.
-    pub values: Arc<WorkerMetrics>,
-    /// Index of the first riptide-http series.
-    pub base: usize,
-    /// Index of the runtime block, if this worker fills it.
-    pub runtime_base: Option<usize>,
+/// Where a worker's series live in its values (at 0 alone; after
+/// riptide-udp's in one process).
+pub use riptide_stream::MetricsPlace;
+
+impl From<Metric> for usize {
+    fn from(m: Metric) -> usize {
+        m.index()
+    }
 }
 /// Torrents visited per cleaning tick.
 const CLEAN_BUDGET: usize = 4096;
@@ -71,19 +68,11 @@ enum Waiting {
 }
 
 /// A scrape some of whose hashes other workers count.
-#[derive(Default)]
-struct PendingScrape {
-    files: Vec<(InfoHash, ScrapeStats)>,
-    missing: usize,
-}
+type PendingScrape = ScrapeParts<ScrapeStats>;
 
-/// One connection's state.
-struct Conn {
-    id: ConnId,
-    /// The address announces store (the socket's peer).
-    client: IpAddr,
-    /// Sequence number of the last request sent to another worker.
-    seq: u32,
+/// What a connection's HTTP side keeps (its addresses are the front's:
+/// `client` is what announces store).
+pub struct ConnState {
     waiting: Waiting,
     /// What to do with the connection once the outstanding answer is sent.
     after: Connection,
@@ -91,8 +80,6 @@ struct Conn {
     served: u32,
     /// Bytes of an unfinished head are waiting (its deadline runs).
     in_head: bool,
-    /// The direct peer (a proxy, or the client itself).
-    peer: IpAddr,
 }
 
 /// One worker's HTTP tracker; `M` is the runtime's small-mesh message
@@ -100,18 +87,14 @@ struct Conn {
 /// with it).
 pub struct HttpWorker<M = ()> {
     _msg: std::marker::PhantomData<fn() -> M>,
-    id: usize,
-    workers: usize,
+    /// Its place, front (listeners and connections) and metrics.
+    seat: Seat<ConnState>,
     state: ServerState,
-    /// Listeners, TLS sessions and PROXY headers.
-    front: Front,
     /// Where a TLS connection's response is written before encryption.
     scratch: Vec<u8>,
     shard: Shard,
     rng: SmallRng,
     access: AccessCache,
-    metrics: MetricsPlace,
-    conns: Vec<Option<Conn>>,
     peers_v4: Vec<PeerV4>,
     peers_v6: Vec<PeerV6>,
     /// Scratch for a scrape: hashes per owner worker.
@@ -132,49 +115,23 @@ enum Outcome {
 }
 
 impl<M: Copy + Send + 'static> HttpWorker<M> {
-    /// A worker with its listeners (added to the ring at start).
-    pub fn new(
-        id: usize,
-        workers: usize,
-        state: ServerState,
-        listeners: Vec<(TcpListener, bool)>,
-        metrics: MetricsPlace,
-    ) -> HttpWorker<M> {
+    /// The worker in `seat` (its listeners are added to the ring at start).
+    pub fn new(seat: Seat<ConnState>, state: ServerState) -> HttpWorker<M> {
+        let max_numwant = state.settings.max_numwant;
         HttpWorker {
             _msg: std::marker::PhantomData,
-            id,
-            workers,
-            front: Front::new(
-                listeners,
-                state.certs.clone(),
-                Arc::clone(&state.trusted),
-                state.settings.proxy_protocol,
-            ),
+            access: seat.shared.access_list.cache(),
+            remote: (0..seat.workers).map(|_| Vec::new()).collect(),
+            seat,
+            state,
             scratch: Vec::new(),
             shard: Shard::new(),
             rng: SmallRng::from_os_rng(),
-            access: state.access_list.cache(),
-            metrics,
-            conns: Vec::new(),
-            peers_v4: Vec::with_capacity(state.settings.max_numwant),
-            peers_v6: Vec::with_capacity(state.settings.max_numwant),
-            remote: (0..workers).map(|_| Vec::new()).collect(),
+            peers_v4: Vec::with_capacity(max_numwant),
+            peers_v6: Vec::with_capacity(max_numwant),
             spare_scrapes: Vec::new(),
             full_rate: RateLimit::default(),
-            state,
         }
-    }
-
-    fn count(&self, m: Metric) {
-        self.add(m, 1);
-    }
-
-    fn add(&self, m: Metric, n: u64) {
-        self.metrics.values.add(self.metrics.base + m.index(), n);
-    }
-
-    fn set(&self, m: Metric, n: u64) {
-        self.metrics.values.set(self.metrics.base + m.index(), n);
     }
 
     /// This worker's shard: swapped with another tracker's when several
@@ -185,29 +142,7 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
 
     /// Whether `l` is one of this worker's listeners (after `on_start`).
     pub fn owns_listener(&self, l: ListenerId) -> bool {
-        self.front.owns_listener(l)
-    }
-
-    fn now(&self, at: Instant) -> u32 {
-        u32::try_from(at.saturating_duration_since(self.state.start).as_secs()).unwrap_or(u32::MAX)
-    }
-
-    fn conn_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
-        self.conns
-            .get_mut(id.index())
-            .and_then(Option::as_mut)
-            .filter(|c| c.id == id)
-    }
-
-    /// Queue a whole response written by `write` (at most `need` bytes).
-    fn respond(
-        &mut self,
-        ctx: &mut Ctx<M>,
-        conn: ConnId,
-        need: usize,
-        write: impl FnOnce(&mut [u8]) -> usize,
-    ) -> bool {
-        self.emit(ctx, conn, need, |_, out| write(out))
+        self.seat.front.owns_listener(l)
     }
 
     /// Queue a whole response that `write` (given this worker, for the
@@ -221,43 +156,45 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
         need: usize,
         write: impl FnOnce(&mut Self, &mut [u8]) -> usize,
     ) -> bool {
-        let sent = if self.front.session_mut(conn).is_some() {
+        let sent = if self.seat.front.session_mut(conn).is_some() {
             let mut scratch = std::mem::take(&mut self.scratch);
             if scratch.len() < need {
                 scratch.resize(need, 0);
             }
             let n = write(self, &mut scratch[..need]);
-            let sent = self.front.send(ctx, conn, &scratch[..n]).ok();
+            let sent = self.seat.front.send(ctx, conn, &scratch[..n]).ok();
             self.scratch = scratch;
             sent
         } else {
             ctx.send_with(conn, need, |out| write(self, out)).ok()
         };
         if let Some(n) = sent {
-            self.add(Metric::BytesSent, n as u64);
+            self.seat.metrics.add(Metric::BytesSent, n as u64);
             true
         } else {
-            self.count(Metric::ErrorsSendQueueFull);
+            self.seat.metrics.count(Metric::ErrorsSendQueueFull);
             false
         }
     }
 
     /// Close gracefully, with a TLS close_notify first on TLS connections.
     fn close(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
-        self.front.close_notify(ctx, conn);
+        self.seat.front.close_notify(ctx, conn);
         ctx.close(conn);
     }
 
     fn failure(&mut self, ctx: &mut Ctx<M>, conn: ConnId, reason: &[u8], c: Connection) {
-        self.count(Metric::ResponsesFailure);
-        self.respond(ctx, conn, 256 + reason.len(), |out| {
+        self.seat.metrics.count(Metric::ResponsesFailure);
+        self.emit(ctx, conn, 256 + reason.len(), |_, out| {
             write_failure(out, reason, c).unwrap_or(0)
         });
     }
 
     fn error(&mut self, ctx: &mut Ctx<M>, conn: ConnId, status: Status) {
-        self.count(Metric::ResponsesError);
-        self.respond(ctx, conn, 256, |out| write_error(out, status).unwrap_or(0));
+        self.seat.metrics.count(Metric::ResponsesError);
+        self.emit(ctx, conn, 256, |_, out| {
+            write_error(out, status).unwrap_or(0)
+        });
     }
 
     /// Runs an announce on this worker's shard and writes the whole HTTP
@@ -265,20 +202,14 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
     fn run_announce(&mut self, a: &RemoteAnnounce, now: u32, out: &mut [u8]) -> usize {
         let (counts, peers) = match a.ip {
             IpAddr::V4(ip) => {
-                let req = a.to_swarm(PeerV4 {
-                    ip: ip.octets(),
-                    port: a.port,
-                });
+                let req = a.to_swarm(PeerV4::from(SocketAddrV4::new(ip, a.port)));
                 let c = self
                     .shard
                     .announce_v4(&req, now, &mut self.rng, &mut self.peers_v4);
                 (c, (&self.peers_v4[..], &[][..]))
             }
             IpAddr::V6(ip) => {
-                let req = a.to_swarm(PeerV6 {
-                    ip: ip.octets(),
-                    port: a.port,
-                });
+                let req = a.to_swarm(PeerV6::from(SocketAddrV6::new(ip, a.port, 0, 0)));
                 let c = self
                     .shard
                     .announce_v6(&req, now, &mut self.rng, &mut self.peers_v6);
@@ -319,20 +250,16 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
         target: Target<'_>,
         connection: Connection,
     ) -> Outcome {
-        let v4 = client.is_ipv4();
         match target {
             Target::Failure(reason) => {
                 self.failure(ctx, conn, reason.as_bytes(), connection);
                 Outcome::Answered(connection)
             }
             Target::Announce(a) => {
-                self.count(if v4 {
-                    Metric::RequestsAnnounce4
-                } else {
-                    Metric::RequestsAnnounce6
-                });
+                let family = [Metric::RequestsAnnounce4, Metric::RequestsAnnounce6];
+                self.seat.metrics.count_by_family(client, family);
                 if !self.access.allows(&a.info_hash) {
-                    self.count(Metric::ErrorsAccessDenied);
+                    self.seat.metrics.count(Metric::ErrorsAccessDenied);
                     self.failure(ctx, conn, ERR_NOT_ALLOWED, connection);
                     return Outcome::Answered(connection);
                 }
@@ -349,49 +276,39 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
                     compact: a.compact,
                     connection,
                 };
-                let owner = shard_of(&a.info_hash, self.workers);
-                if owner == self.id {
-                    self.count(Metric::AnnouncesLocal);
-                    let now = self.now(ctx.now());
+                let owner = shard_of(&a.info_hash, self.seat.workers);
+                if owner == self.seat.id {
+                    self.seat.metrics.count(Metric::AnnouncesLocal);
+                    let now = self.seat.shared.secs(ctx.now());
                     let need = Self::announce_need(&ra);
                     if self.emit(ctx, conn, need, |me, out| me.run_announce(&ra, now, out)) {
-                        self.count(Metric::ResponsesAnnounce);
+                        self.seat.metrics.count(Metric::ResponsesAnnounce);
                     }
                     return Outcome::Answered(connection);
                 }
-                let me = self.id;
-                let Some(c) = self.conn_mut(conn) else {
+                let me = self.seat.id;
+                let Some(ret) = self.seat.front.conn_mut(conn).map(|c| c.next_return(me)) else {
                     return Outcome::Answered(Connection::Close);
-                };
-                c.seq = c.seq.wrapping_add(1);
-                let seq = c.seq;
-                let ret = ReturnAddr {
-                    worker: me,
-                    conn,
-                    seq,
                 };
                 let pushed = ctx.mesh_push_with(owner, Lane::Request, relay::ANNOUNCE_LEN, |b| {
                     relay::write_announce(b, &ret, &ra)
                 });
                 if pushed.is_ok() {
-                    self.count(Metric::AnnouncesForwarded);
-                    if let Some(c) = self.conn_mut(conn) {
-                        c.waiting = Waiting::Announce(seq);
+                    self.seat.metrics.count(Metric::AnnouncesForwarded);
+                    if let Some(c) = self.seat.front.conn_mut(conn) {
+                        c.waiting = Waiting::Announce(ret.seq);
                         c.after = connection;
                     }
                     Outcome::Forwarded
                 } else {
-                    self.count(Metric::ErrorsMeshFull);
+                    self.seat.metrics.count(Metric::ErrorsMeshFull);
                     self.failure(ctx, conn, ERR_BUSY, connection);
                     Outcome::Answered(connection)
                 }
             }
             Target::Scrape(s) => {
-                self.count(if v4 {
-                    Metric::RequestsScrape4
-                } else {
-                    Metric::RequestsScrape6
-                });
+                let family = [Metric::RequestsScrape4, Metric::RequestsScrape6];
+                self.seat.metrics.count_by_family(client, family);
                 self.scrape(ctx, conn, client, &s, connection)
             }
         }
@@ -417,8 +334,8 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
         for (i, h) in s.info_hashes().enumerate() {
             let mut stats = ScrapeStats::default();
             if self.access.allows(&h) {
-                let owner = shard_of(&h, self.workers);
-                if owner == self.id {
+                let owner = shard_of(&h, self.seat.workers);
+                if owner == self.seat.id {
                     stats = self.shard.scrape(&h);
                     local += 1;
                 } else {
@@ -427,31 +344,24 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
             }
             pending.files.push((h, stats));
         }
-        self.add(Metric::ScrapesLocal, local);
+        self.seat.metrics.add(Metric::ScrapesLocal, local);
         let owners = self.remote.iter().filter(|r| !r.is_empty()).count();
         if owners == 0 {
             let need = scrape_response_max_len(pending.files.len());
-            if self.respond(ctx, conn, need, |out| {
+            if self.emit(ctx, conn, need, |_, out| {
                 write_scrape(out, &mut pending.files, connection).unwrap_or(0)
             }) {
-                self.count(Metric::ResponsesScrape);
+                self.seat.metrics.count(Metric::ResponsesScrape);
             }
             self.spare_scrapes.push(pending);
             return Outcome::Answered(connection);
         }
-        let me = self.id;
-        let Some(c) = self.conn_mut(conn) else {
+        let me = self.seat.id;
+        let Some(ret) = self.seat.front.conn_mut(conn).map(|c| c.next_return(me)) else {
             self.spare_scrapes.push(pending);
             return Outcome::Answered(Connection::Close);
         };
-        c.seq = c.seq.wrapping_add(1);
-        let seq = c.seq;
-        let ret = ReturnAddr {
-            worker: me,
-            conn,
-            seq,
-        };
-        for owner in 0..self.workers {
+        for owner in 0..self.seat.workers {
             let hashes = &self.remote[owner];
             if hashes.is_empty() {
                 continue;
@@ -464,16 +374,18 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
             );
             if pushed.is_err() {
                 // Answers to the asks already sent find no waiting scrape.
-                self.count(Metric::ErrorsMeshFull);
+                self.seat.metrics.count(Metric::ErrorsMeshFull);
                 self.spare_scrapes.push(pending);
                 self.failure(ctx, conn, ERR_BUSY, connection);
                 return Outcome::Answered(connection);
             }
-            self.add(Metric::ScrapesForwarded, hashes.len() as u64);
+            self.seat
+                .metrics
+                .add(Metric::ScrapesForwarded, hashes.len() as u64);
         }
         pending.missing = owners;
-        if let Some(c) = self.conn_mut(conn) {
-            c.waiting = Waiting::Scrape(seq, pending);
+        if let Some(c) = self.seat.front.conn_mut(conn) {
+            c.waiting = Waiting::Scrape(ret.seq, pending);
             c.after = connection;
         }
         Outcome::Forwarded
@@ -494,21 +406,21 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
         };
         let now = ctx.now();
         if !self.full_rate.allow(client, now, full.interval()) {
-            self.count(Metric::ErrorsFullScrapeRate);
+            self.seat.metrics.count(Metric::ErrorsFullScrapeRate);
             self.failure(ctx, conn, ERR_FULL_SCRAPE_RATE, connection);
             return Outcome::Answered(connection);
         }
         let mut part = Vec::new();
         self.shard.scrape_all(&mut part);
-        full.publish(self.id, part);
+        full.publish(self.seat.id, part);
         let body = full.body(now);
-        if !self.respond(ctx, conn, HEAD_RESERVE, |out| {
+        if !self.emit(ctx, conn, HEAD_RESERVE, |_, out| {
             write_body_head(out, body.len(), connection).unwrap_or(0)
         }) {
             return Outcome::Answered(Connection::Close);
         }
-        self.count(Metric::ResponsesFullScrape);
-        let Some(c) = self.conn_mut(conn) else {
+        self.seat.metrics.count(Metric::ResponsesFullScrape);
+        let Some(c) = self.seat.front.conn_mut(conn) else {
             return Outcome::Answered(Connection::Close);
         };
         c.waiting = Waiting::Body { body, sent: 0 };
@@ -525,14 +437,14 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
     /// whether some is left (then `on_writable` goes on). Once all is
     /// queued the connection continues as its request said.
     fn push_body(&mut self, ctx: &mut Ctx<M>, conn: ConnId) -> bool {
-        let (body, mut sent) = match self.conn_mut(conn).map(|c| &c.waiting) {
+        let (body, mut sent) = match self.seat.front.conn_mut(conn).map(|c| &c.waiting) {
             Some(Waiting::Body { body, sent }) => (Arc::clone(body), *sent),
             _ => return false,
         };
         let start = sent;
         while sent < body.len() {
             let rest = &body[sent..];
-            let n = match self.front.session_mut(conn) {
+            let n = match self.seat.front.session_mut(conn) {
                 Some(session) => {
                     let mut out = |min: usize, fill: &mut dyn FnMut(&mut [u8]) -> usize| {
                         ctx.send_with(conn, min, |room| fill(room))
@@ -552,9 +464,11 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
             }
             sent += n;
         }
-        self.add(Metric::BytesSent, (sent - start) as u64);
+        self.seat
+            .metrics
+            .add(Metric::BytesSent, (sent - start) as u64);
         let done = sent == body.len();
-        if let Some(c) = self.conn_mut(conn) {
+        if let Some(c) = self.seat.front.conn_mut(conn) {
             if let Waiting::Body { sent: s, .. } = &mut c.waiting {
                 *s = sent;
             }
@@ -571,7 +485,7 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
 
     /// The answer came: finish the connection's request as it asked.
     fn finish(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
-        let Some(c) = self.conn_mut(conn) else {
+        let Some(c) = self.seat.front.conn_mut(conn) else {
             return;
         };
         c.waiting = Waiting::Nothing;
@@ -588,40 +502,36 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
         match record {
             Record::AnnounceAnswer(ret, response) => {
                 let ok = self
+                    .seat
+                    .front
                     .conn_mut(ret.conn)
                     .is_some_and(|c| matches!(c.waiting, Waiting::Announce(s) if s == ret.seq));
                 if !ok {
-                    self.count(Metric::ErrorsLateReply);
+                    self.seat.metrics.count(Metric::ErrorsLateReply);
                     return;
                 }
-                if self.respond(ctx, ret.conn, response.len().max(1), |out| {
+                if self.emit(ctx, ret.conn, response.len().max(1), |_, out| {
                     out[..response.len()].copy_from_slice(response);
                     response.len()
                 }) {
-                    self.count(Metric::ResponsesAnnounce);
+                    self.seat.metrics.count(Metric::ResponsesAnnounce);
                 }
                 self.finish(ctx, ret.conn);
             }
             Record::ScrapeAnswer(ret, counts) => {
-                let Some(c) = self.conn_mut(ret.conn) else {
-                    self.count(Metric::ErrorsLateReply);
+                let Some(c) = self.seat.front.conn_mut(ret.conn) else {
+                    self.seat.metrics.count(Metric::ErrorsLateReply);
                     return;
                 };
                 let Waiting::Scrape(seq, pending) = &mut c.waiting else {
-                    self.count(Metric::ErrorsLateReply);
+                    self.seat.metrics.count(Metric::ErrorsLateReply);
                     return;
                 };
                 if *seq != ret.seq {
-                    self.count(Metric::ErrorsLateReply);
+                    self.seat.metrics.count(Metric::ErrorsLateReply);
                     return;
                 }
-                for (i, stats) in relay::answer_counts(counts) {
-                    if let Some(f) = pending.files.get_mut(usize::from(i)) {
-                        f.1 = stats;
-                    }
-                }
-                pending.missing = pending.missing.saturating_sub(1);
-                if pending.missing > 0 {
+                if !pending.fill(relay::answer_counts(counts)) {
                     return;
                 }
                 let after = c.after;
@@ -631,15 +541,16 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
                     return;
                 };
                 let need = scrape_response_max_len(pending.files.len());
-                if self.respond(ctx, ret.conn, need, |out| {
+                if self.emit(ctx, ret.conn, need, |_, out| {
                     write_scrape(out, &mut pending.files, after).unwrap_or(0)
                 }) {
-                    self.count(Metric::ResponsesScrape);
+                    self.seat.metrics.count(Metric::ResponsesScrape);
                 }
                 self.spare_scrapes.push(pending);
                 self.finish(ctx, ret.conn);
             }
-            _ => {}
+            // Requests come on the request lane.
+            Record::Announce(..) | Record::ScrapeAsk(..) => {}
         }
     }
 
@@ -647,39 +558,39 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
     fn on_request(&mut self, ctx: &mut Ctx<M>, from: usize, record: Record<'_>) {
         match record {
             Record::Announce(ret, a) => {
-                let now = self.now(ctx.now());
+                let now = self.seat.shared.secs(ctx.now());
                 let need = relay::ANNOUNCE_LEN + Self::announce_need(&a);
                 let pushed = ctx.mesh_push_with(from, Lane::Reply, need, |b| {
                     let head = relay::write_answer_head(b, &ret);
                     head + self.run_announce(&a, now, &mut b[head..])
                 });
                 if pushed.is_err() {
-                    self.count(Metric::ErrorsMeshFull);
+                    self.seat.metrics.count(Metric::ErrorsMeshFull);
                 }
             }
             Record::ScrapeAsk(ret, pairs) => {
-                let n = pairs.len() / 21;
-                let shard = &self.shard;
-                let pushed =
-                    ctx.mesh_push_with(from, Lane::Reply, relay::scrape_answer_len(n), |b| {
-                        relay::write_scrape_answer(
-                            b,
-                            &ret,
-                            relay::ask_pairs(pairs).map(|(i, h)| (i, shard.scrape(&h))),
-                        )
-                    });
-                if pushed.is_err() {
-                    self.count(Metric::ErrorsMeshFull);
-                }
+                let counts = relay::ask_pairs(pairs).map(|(i, h)| (i, self.shard.scrape(&h)));
+                let len = relay::scrape_answer_len(counts.len());
+                let answer = |b: &mut [u8]| relay::write_scrape_answer(b, &ret, counts);
+                self.seat.push(ctx, from, Lane::Reply, len, answer);
             }
-            _ => {}
+            // Answers come on the reply lane.
+            Record::AnnounceAnswer(..) | Record::ScrapeAnswer(..) => {}
         }
+    }
+}
+
+impl<M: Copy + Send + 'static> Protocol for HttpWorker<M> {
+    type State = ConnState;
+
+    fn front(&mut self) -> &mut Front<ConnState> {
+        &mut self.seat.front
     }
 
     /// Parses and answers the requests in (plaintext) `data`; returns how
     /// many bytes it used.
-    fn serve(&mut self, ctx: &mut Ctx<M>, conn: ConnId, data: &[u8]) -> usize {
-        let Some(c) = self.conn_mut(conn) else {
+    fn serve(&mut self, ctx: &mut Ctx<M>, conn: ConnId, data: &mut [u8]) -> usize {
+        let Some(c) = self.seat.front.conn_mut(conn) else {
             return data.len();
         };
         if !matches!(c.waiting, Waiting::Nothing) {
@@ -693,7 +604,7 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
             let parsed = parse_request(&data[used..], &self.state.parse);
             let req = match parsed {
                 Err(ParseError::Incomplete) => {
-                    if let Some(c) = self.conn_mut(conn) {
+                    if let Some(c) = self.seat.front.conn_mut(conn) {
                         if !c.in_head {
                             c.in_head = true;
                             ctx.set_deadline(conn, Some(self.state.settings.head_timeout));
@@ -702,7 +613,7 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
                     break;
                 }
                 Err(ParseError::Reject(status)) => {
-                    self.count(Metric::ErrorsMalformed);
+                    self.seat.metrics.count(Metric::ErrorsMalformed);
                     self.error(ctx, conn, status);
                     self.close(ctx, conn);
                     return data.len();
@@ -711,7 +622,7 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
             };
             used += req.head_len;
             let max = self.state.settings.max_requests;
-            let Some(c) = self.conn_mut(conn) else {
+            let Some(c) = self.seat.front.conn_mut(conn) else {
                 return data.len();
             };
             c.in_head = false;
@@ -722,8 +633,8 @@ impl<M: Copy + Send + 'static> HttpWorker<M> {
                 req.connection
             };
             let client = match req.forwarded_for {
-                Some(v) if self.state.trusted.contains(peer) => {
-                    client_from_forwarded(peer, v, &self.state.trusted)
+                Some(v) if self.seat.shared.trusted.contains(peer) => {
+                    client_from_forwarded(peer, v, &self.seat.shared.trusted)
                 }
                 _ => client,
             };
@@ -756,75 +667,35 @@ impl<M: Copy + Send + 'static> Handler for HttpWorker<M> {
     type Msg = M;
 
     fn on_start(&mut self, ctx: &mut Ctx<M>) {
-        if let Err(e) = self.front.start(ctx) {
-            log::error!("worker {}: cannot add a listener: {e}", self.id);
-            ctx.stop_all();
-            return;
-        }
-        ctx.add_timer(self.state.settings.clean_interval, TIMER_CLEAN);
-        ctx.add_timer(Duration::from_secs(1), TIMER_STATS);
-        if let Some(full) = &self.state.full_scrape {
-            ctx.add_timer(full.interval(), TIMER_FULL_SCRAPE);
-        }
+        let full_scrape = self.state.full_scrape.as_ref();
+        let timers = [
+            (self.state.settings.clean_interval, TIMER_CLEAN),
+            (Duration::from_secs(1), TIMER_STATS),
+        ];
+        let full = full_scrape.map(|f| (f.interval(), TIMER_FULL_SCRAPE));
+        self.seat
+            .front
+            .start(ctx, self.seat.id, timers.into_iter().chain(full));
     }
 
     fn on_accept(&mut self, ctx: &mut Ctx<M>, l: ListenerId, conn: ConnId, peer: SocketAddr) {
-        let i = conn.index();
-        if self.conns.len() <= i {
-            self.conns.resize_with(i + 1, || None);
-        }
-        self.conns[i] = None;
-        if self.front.accept(l, conn).is_err() {
-            self.count(Metric::TlsHandshakeFailures);
-            ctx.abort(conn);
-            return;
-        }
-        self.conns[i] = Some(Conn {
-            id: conn,
-            client: peer.ip(),
-            seq: 0,
+        let http = ConnState {
             waiting: Waiting::Nothing,
             after: Connection::KeepAlive,
             served: 0,
             in_head: true,
-            peer: peer.ip(),
-        });
-        ctx.set_deadline(conn, Some(self.state.settings.head_timeout));
+        };
+        if self.seat.front.accept(ctx, l, conn, peer, http) {
+            ctx.set_deadline(conn, Some(self.state.settings.head_timeout));
+        }
     }
 
     fn on_recv(&mut self, ctx: &mut Ctx<M>, conn: ConnId, data: &mut [u8]) -> usize {
-        self.add(Metric::BytesReceived, data.len() as u64);
-        let Some(peer) = self.conn_mut(conn).map(|c| c.peer) else {
-            return data.len();
-        };
-        let opening = match self.front.open(ctx, conn, peer, data) {
-            Opened::Wait(n) => return n,
-            Opened::Refused(why, n) => {
-                self.count(match why {
-                    Refusal::Tls => Metric::TlsHandshakeFailures,
-                    Refusal::UntrustedProxy => Metric::ErrorsUntrustedProxy,
-                    Refusal::BadProxyHeader => Metric::ErrorsMalformed,
-                });
-                return n;
-            }
-            Opened::Ready(o) => o,
-        };
-        if let (Some(ip), Some(c)) = (opening.proxied, self.conn_mut(conn)) {
-            c.client = ip;
-        }
-        if opening.handshake_done {
-            self.count(Metric::TlsHandshakes);
-        }
-        let used = self.serve(ctx, conn, &data[opening.plaintext()]);
-        let consumed = self.front.finish(conn, data, &opening, used);
-        if opening.peer_closed && self.conn_mut(conn).is_some() {
-            self.on_peer_closed(ctx, conn);
-        }
-        consumed
+        Front::recv(self, ctx, conn, data)
     }
 
     fn on_peer_closed(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
-        match self.conn_mut(conn) {
+        match self.seat.front.conn_mut(conn) {
             // Its answer is still on the way: send it, then close.
             Some(c) if !matches!(c.waiting, Waiting::Nothing) => c.after = Connection::Close,
             _ => self.close(ctx, conn),
@@ -833,6 +704,8 @@ impl<M: Copy + Send + 'static> Handler for HttpWorker<M> {
 
     fn on_writable(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
         let streaming = self
+            .seat
+            .front
             .conn_mut(conn)
             .is_some_and(|c| matches!(c.waiting, Waiting::Body { .. }));
         if streaming && !self.push_body(ctx, conn) {
@@ -841,7 +714,7 @@ impl<M: Copy + Send + 'static> Handler for HttpWorker<M> {
     }
 
     fn on_deadline(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
-        let Some(c) = self.conn_mut(conn) else {
+        let Some(c) = self.seat.front.conn_mut(conn) else {
             ctx.abort(conn);
             return;
         };
@@ -854,7 +727,7 @@ impl<M: Copy + Send + 'static> Handler for HttpWorker<M> {
             self.failure(ctx, conn, ERR_BUSY, Connection::Close);
             self.close(ctx, conn);
         } else if c.in_head {
-            self.count(Metric::ErrorsHeadTimeout);
+            self.seat.metrics.count(Metric::ErrorsHeadTimeout);
             ctx.abort(conn);
         } else {
             self.close(ctx, conn);
@@ -862,15 +735,12 @@ impl<M: Copy + Send + 'static> Handler for HttpWorker<M> {
     }
 
     fn on_closed(&mut self, _: &mut Ctx<M>, conn: ConnId) {
-        self.front.closed(conn);
-        if let Some(slot) = self.conns.get_mut(conn.index()) {
-            if let Some(Conn {
-                waiting: Waiting::Scrape(_, pending),
-                ..
-            }) = slot.take()
-            {
-                self.spare_scrapes.push(pending);
-            }
+        if let Some(ConnState {
+            waiting: Waiting::Scrape(_, pending),
+            ..
+        }) = self.seat.front.closed(conn)
+        {
+            self.spare_scrapes.push(pending);
         }
     }
 
@@ -879,7 +749,7 @@ impl<M: Copy + Send + 'static> Handler for HttpWorker<M> {
         match relay::read(record, reply) {
             Some(r) if reply => self.on_reply(ctx, r),
             Some(r) => self.on_request(ctx, from, r),
-            None => log::debug!("worker {}: unreadable mesh record from {from}", self.id),
+            None => self.seat.unreadable_record(from),
         }
     }
 
@@ -888,27 +758,20 @@ impl<M: Copy + Send + 'static> Handler for HttpWorker<M> {
             if let Some(full) = &self.state.full_scrape {
                 let mut part = Vec::new();
                 self.shard.scrape_all(&mut part);
-                full.publish(self.id, part);
+                full.publish(self.seat.id, part);
             }
         } else if token == TIMER_CLEAN {
-            let now = self.now(ctx.now());
+            let now = self.seat.shared.secs(ctx.now());
             self.shard
                 .clean(now, self.state.settings.peer_timeout, CLEAN_BUDGET);
         } else {
             let s = self.shard.stats();
-            self.set(Metric::Torrents, s.torrents as u64);
-            self.set(Metric::Seeders4, s.seeders_v4);
-            self.set(Metric::Seeders6, s.seeders_v6);
-            self.set(Metric::Leechers4, s.leechers_v4);
-            self.set(Metric::Leechers6, s.leechers_v6);
-            if let Some(base) = self.metrics.runtime_base {
-                riptide_common::metrics::fill_runtime(
-                    ctx.stats(),
-                    ctx.connections(),
-                    &self.metrics.values,
-                    base,
-                );
-            }
+            self.seat.metrics.set(Metric::Torrents, s.torrents as u64);
+            self.seat.metrics.set(Metric::Seeders4, s.seeders_v4);
+            self.seat.metrics.set(Metric::Seeders6, s.seeders_v6);
+            self.seat.metrics.set(Metric::Leechers4, s.leechers_v4);
+            self.seat.metrics.set(Metric::Leechers6, s.leechers_v6);
+            self.seat.metrics.fill_runtime(ctx);
         }
     }
 
@@ -917,7 +780,7 @@ impl<M: Copy + Send + 'static> Handler for HttpWorker<M> {
             // Idle keep-alive connections close now (TLS: close_notify
             // first); one with an answer on its way closes after it.
             let mut idle = Vec::new();
-            for c in self.conns.iter_mut().flatten() {
+            for c in self.seat.front.conns_mut() {
                 if matches!(c.waiting, Waiting::Nothing) {
                     idle.push(c.id);
                 } else {
@@ -928,8 +791,8 @@ impl<M: Copy + Send + 'static> Handler for HttpWorker<M> {
                 self.close(ctx, conn);
             }
         } else if signal == Signal::Reload {
-            self.state.access_list.reload_and_log();
-            self.front.reload_certs();
+            self.seat.shared.access_list.reload_and_log();
+            self.seat.front.reload_certs();
         }
     }
 }

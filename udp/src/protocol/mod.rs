@@ -120,13 +120,20 @@ pub enum ParseError {
 #[error("output buffer too small")]
 pub struct BufferTooSmall;
 
+/// The `N` bytes of `b` at `at`, or zeros if `b` is shorter than the
+/// caller checked (never a panic on input).
+#[inline]
+fn array<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
+    b.get(at..at + N)
+        .and_then(|s| s.try_into().ok())
+        .unwrap_or([0; N])
+}
+
 /// Big-endian readers over a slice whose length the caller checked; they
 /// return 0 instead of panicking if it was not.
 #[inline]
 fn be_u32(b: &[u8], at: usize) -> u32 {
-    b.get(at..at + 4)
-        .and_then(|s| s.try_into().ok())
-        .map_or(0, u32::from_be_bytes)
+    u32::from_be_bytes(array(b, at))
 }
 
 #[inline]
@@ -136,23 +143,12 @@ fn be_i32(b: &[u8], at: usize) -> i32 {
 
 #[inline]
 fn be_i64(b: &[u8], at: usize) -> i64 {
-    b.get(at..at + 8)
-        .and_then(|s| s.try_into().ok())
-        .map_or(0, i64::from_be_bytes)
+    i64::from_be_bytes(array(b, at))
 }
 
 #[inline]
 fn be_u16(b: &[u8], at: usize) -> u16 {
-    b.get(at..at + 2)
-        .and_then(|s| s.try_into().ok())
-        .map_or(0, u16::from_be_bytes)
-}
-
-#[inline]
-fn array20(b: &[u8], at: usize) -> [u8; 20] {
-    b.get(at..at + 20)
-        .and_then(|s| s.try_into().ok())
-        .unwrap_or([0; 20])
+    u16::from_be_bytes(array(b, at))
 }
 
 #[cfg(test)]

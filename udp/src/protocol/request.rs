@@ -19,8 +19,8 @@
 use riptide_common::{InfoHash, PeerId};
 
 use super::{
-    array20, be_i32, be_i64, be_u16, be_u32, AnnounceEvent, BufferTooSmall, ConnectionId,
-    ParseError, TransactionId, ACTION_ANNOUNCE, ACTION_CONNECT, ACTION_SCRAPE, PROTOCOL_ID,
+    array, be_i32, be_i64, be_u16, be_u32, AnnounceEvent, BufferTooSmall, ConnectionId, ParseError,
+    TransactionId, ACTION_ANNOUNCE, ACTION_CONNECT, ACTION_SCRAPE, PROTOCOL_ID,
 };
 
 /// Bytes of an announce request before the BEP 41 options.
@@ -29,6 +29,23 @@ pub const ANNOUNCE_MIN_LEN: usize = 98;
 pub const MAX_SCRAPE_HASHES: usize = 74;
 
 const HEADER_LEN: usize = 16;
+
+/// The first `len` bytes of `out`, with the 16-byte header every request
+/// starts with written: connection id (the protocol id on a connect),
+/// action, transaction id.
+fn with_header(
+    out: &mut [u8],
+    len: usize,
+    connection_id: i64,
+    action: u32,
+    transaction_id: TransactionId,
+) -> Result<&mut [u8], BufferTooSmall> {
+    let out = out.get_mut(..len).ok_or(BufferTooSmall)?;
+    out[0..8].copy_from_slice(&connection_id.to_be_bytes());
+    out[8..12].copy_from_slice(&action.to_be_bytes());
+    out[12..16].copy_from_slice(&transaction_id.0.to_be_bytes());
+    Ok(out)
+}
 
 /// A parsed request, borrowing from the packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,10 +88,13 @@ pub struct ConnectRequest {
 impl ConnectRequest {
     /// Write the 16-byte request (client side).
     pub fn write(&self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
-        let out = out.get_mut(..HEADER_LEN).ok_or(BufferTooSmall)?;
-        out[0..8].copy_from_slice(&PROTOCOL_ID.to_be_bytes());
-        out[8..12].copy_from_slice(&ACTION_CONNECT.to_be_bytes());
-        out[12..16].copy_from_slice(&self.transaction_id.0.to_be_bytes());
+        with_header(
+            out,
+            HEADER_LEN,
+            PROTOCOL_ID,
+            ACTION_CONNECT,
+            self.transaction_id,
+        )?;
         Ok(HEADER_LEN)
     }
 }
@@ -122,10 +142,13 @@ impl<'a> AnnounceRequest<'a> {
     /// Write the request with its options (client side).
     pub fn write(&self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
         let len = ANNOUNCE_MIN_LEN + self.options.len();
-        let out = out.get_mut(..len).ok_or(BufferTooSmall)?;
-        out[0..8].copy_from_slice(&self.connection_id.0.to_be_bytes());
-        out[8..12].copy_from_slice(&ACTION_ANNOUNCE.to_be_bytes());
-        out[12..16].copy_from_slice(&self.transaction_id.0.to_be_bytes());
+        let out = with_header(
+            out,
+            len,
+            self.connection_id.0,
+            ACTION_ANNOUNCE,
+            self.transaction_id,
+        )?;
         out[16..36].copy_from_slice(&self.info_hash.0);
         out[36..56].copy_from_slice(&self.peer_id.0);
         out[56..64].copy_from_slice(&self.downloaded.to_be_bytes());
@@ -201,9 +224,7 @@ impl<'a> ScrapeRequest<'a> {
 
     /// The info hashes, in request order.
     pub fn info_hashes(&self) -> impl ExactSizeIterator<Item = InfoHash> + 'a {
-        self.hashes
-            .chunks_exact(20)
-            .map(|c| InfoHash(array20(c, 0)))
+        self.hashes.chunks_exact(20).map(|c| InfoHash(array(c, 0)))
     }
 
     /// The raw hash bytes (`20·len()`).
@@ -230,10 +251,7 @@ impl<'a> ScrapeRequest<'a> {
         hashes: &[InfoHash],
     ) -> Result<usize, BufferTooSmall> {
         let len = HEADER_LEN + 20 * hashes.len();
-        let out = out.get_mut(..len).ok_or(BufferTooSmall)?;
-        out[0..8].copy_from_slice(&connection_id.0.to_be_bytes());
-        out[8..12].copy_from_slice(&ACTION_SCRAPE.to_be_bytes());
-        out[12..16].copy_from_slice(&transaction_id.0.to_be_bytes());
+        let out = with_header(out, len, connection_id.0, ACTION_SCRAPE, transaction_id)?;
         for (dst, h) in out[HEADER_LEN..].chunks_exact_mut(20).zip(hashes) {
             dst.copy_from_slice(&h.0);
         }
@@ -243,10 +261,8 @@ impl<'a> ScrapeRequest<'a> {
     /// Write this (parsed) request back out.
     pub fn write_to(&self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
         let len = HEADER_LEN + self.hashes.len();
-        let out = out.get_mut(..len).ok_or(BufferTooSmall)?;
-        out[0..8].copy_from_slice(&self.connection_id.0.to_be_bytes());
-        out[8..12].copy_from_slice(&ACTION_SCRAPE.to_be_bytes());
-        out[12..16].copy_from_slice(&self.transaction_id.0.to_be_bytes());
+        let (id, tid) = (self.connection_id.0, self.transaction_id);
+        let out = with_header(out, len, id, ACTION_SCRAPE, tid)?;
         out[HEADER_LEN..].copy_from_slice(self.hashes);
         Ok(len)
     }
@@ -306,8 +322,8 @@ pub fn parse_request(bytes: &[u8]) -> Result<Request<'_>, ParseError> {
             Ok(Request::Announce(AnnounceRequest {
                 connection_id: ConnectionId(be_i64(bytes, 0)),
                 transaction_id,
-                info_hash: InfoHash(array20(bytes, 16)),
-                peer_id: PeerId(array20(bytes, 36)),
+                info_hash: InfoHash(array(bytes, 16)),
+                peer_id: PeerId(array(bytes, 36)),
                 downloaded: be_i64(bytes, 56),
                 left: be_i64(bytes, 64),
                 uploaded: be_i64(bytes, 72),

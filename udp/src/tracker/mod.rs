@@ -18,7 +18,7 @@ use riptide_common::swarm::{
     Announce, AnnounceCounts, Event, PeerV4, PeerV6, ScrapeStats, Shard, Upcoming, WARM_BATCH,
 };
 use riptide_common::{shard_of, InfoHash};
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::sync::Arc;
 
 /// Most peers one IPv4 announce response carries (20 + 6·200 bytes stays
@@ -223,6 +223,11 @@ impl Tracker {
         self.metrics.add(m.index(), 1);
     }
 
+    /// Counts in `v4` or, for an IPv6 client, `v6`.
+    fn count_family(&self, ipv6: bool, [v4, v6]: [Metric; 2]) {
+        self.count(if ipv6 { v6 } else { v4 });
+    }
+
     /// A batch of datagrams is about to be handled: warm the swarm memory
     /// their announces to this worker's shard will read, so that the batch's
     /// cache misses overlap (see `Shard::warm_v4`).
@@ -293,30 +298,18 @@ impl Tracker {
         };
         match request {
             Request::Connect(c) => {
-                self.count(if v6 {
-                    Metric::RequestsConnect6
-                } else {
-                    Metric::RequestsConnect4
-                });
+                self.count_family(v6, [Metric::RequestsConnect4, Metric::RequestsConnect6]);
                 let cid = self
                     .ids
                     .issue(client.ip(), self.unix_base.wrapping_add(now));
                 if self.send(io, client, local, |buf| {
                     write_connect(buf, c.transaction_id, cid)
                 }) {
-                    self.count(if v6 {
-                        Metric::ResponsesConnect6
-                    } else {
-                        Metric::ResponsesConnect4
-                    });
+                    self.count_family(v6, [Metric::ResponsesConnect4, Metric::ResponsesConnect6]);
                 }
             }
             Request::Announce(a) => {
-                self.count(if v6 {
-                    Metric::RequestsAnnounce6
-                } else {
-                    Metric::RequestsAnnounce4
-                });
+                self.count_family(v6, [Metric::RequestsAnnounce4, Metric::RequestsAnnounce6]);
                 if !self.connection_id_ok(a.connection_id, client.ip(), now) {
                     return;
                 }
@@ -361,11 +354,7 @@ impl Tracker {
                 }
             }
             Request::Scrape(s) => {
-                self.count(if v6 {
-                    Metric::RequestsScrape6
-                } else {
-                    Metric::RequestsScrape4
-                });
+                self.count_family(v6, [Metric::RequestsScrape4, Metric::RequestsScrape6]);
                 if !self.connection_id_ok(s.connection_id, client.ip(), now) {
                     return;
                 }
@@ -429,18 +418,12 @@ impl Tracker {
     fn announce(&mut self, io: &mut impl Io, a: &ForwardedAnnounce, now: u32) {
         let sent = match a.client.ip() {
             IpAddr::V4(ip) => {
-                let addr = PeerV4 {
-                    ip: ip.octets(),
-                    port: a.port,
-                };
+                let addr = PeerV4::from(SocketAddrV4::new(ip, a.port));
                 self.announce_in(io, a, addr, now)
                     .then_some(Metric::ResponsesAnnounce4)
             }
             IpAddr::V6(ip) => {
-                let addr = PeerV6 {
-                    ip: ip.octets(),
-                    port: a.port,
-                };
+                let addr = PeerV6::from(SocketAddrV6::new(ip, a.port, 0, 0));
                 self.announce_in(io, a, addr, now)
                     .then_some(Metric::ResponsesAnnounce6)
             }
@@ -467,7 +450,7 @@ impl Tracker {
             numwant: usize::from(a.numwant),
         };
         let out = F::buffer(&mut self.peers_v4, &mut self.peers_v6);
-        let counts = F::announce(&mut self.shard, &req, now, &mut self.rng, out);
+        let counts = F::ANNOUNCE(&mut self.shard, &req, now, &mut self.rng, out);
         let (interval, leechers, seeders) = (
             self.settings.interval,
             counts.leechers as i32,
@@ -477,7 +460,7 @@ impl Tracker {
         // Not through `Tracker::send`: `peers` borrows this tracker's buffer.
         let mut written = 0;
         let sent = io.send(a.client, a.local, |buf| {
-            written = F::write(buf, a.transaction_id, interval, leechers, seeders, peers);
+            written = F::WRITE(buf, a.transaction_id, interval, leechers, seeders, peers);
             written
         });
         if sent {
@@ -669,74 +652,33 @@ impl Tracker {
     }
 }
 
+/// The swarm's announce for one address family.
+type AnnounceFn<P> =
+    fn(&mut Shard, &Announce<P>, u32, &mut SmallRng, &mut Vec<P>) -> AnnounceCounts;
+/// The announce response writer for one address family.
+type WriteFn<P> = fn(&mut [u8], TransactionId, i32, i32, i32, &[P]) -> usize;
+
 /// What differs between an IPv4 and an IPv6 announce: the swarm call, the
 /// peer buffer and the response layout.
 trait PeerFamily: Copy + Sized {
+    const ANNOUNCE: AnnounceFn<Self>;
+    const WRITE: WriteFn<Self>;
     fn buffer<'a>(v4: &'a mut Vec<PeerV4>, v6: &'a mut Vec<PeerV6>) -> &'a mut Vec<Self>;
-    fn announce(
-        shard: &mut Shard,
-        req: &Announce<Self>,
-        now: u32,
-        rng: &mut SmallRng,
-        out: &mut Vec<Self>,
-    ) -> AnnounceCounts;
-    fn write(
-        buf: &mut [u8],
-        tid: TransactionId,
-        interval: i32,
-        leechers: i32,
-        seeders: i32,
-        peers: &[Self],
-    ) -> usize;
 }
 
 impl PeerFamily for PeerV4 {
+    const ANNOUNCE: AnnounceFn<Self> = Shard::announce_v4;
+    const WRITE: WriteFn<Self> = write_announce_v4;
     fn buffer<'a>(v4: &'a mut Vec<PeerV4>, _: &'a mut Vec<PeerV6>) -> &'a mut Vec<Self> {
         v4
-    }
-    fn announce(
-        shard: &mut Shard,
-        req: &Announce<Self>,
-        now: u32,
-        rng: &mut SmallRng,
-        out: &mut Vec<Self>,
-    ) -> AnnounceCounts {
-        shard.announce_v4(req, now, rng, out)
-    }
-    fn write(
-        buf: &mut [u8],
-        tid: TransactionId,
-        interval: i32,
-        leechers: i32,
-        seeders: i32,
-        peers: &[Self],
-    ) -> usize {
-        write_announce_v4(buf, tid, interval, leechers, seeders, peers)
     }
 }
 
 impl PeerFamily for PeerV6 {
+    const ANNOUNCE: AnnounceFn<Self> = Shard::announce_v6;
+    const WRITE: WriteFn<Self> = write_announce_v6;
     fn buffer<'a>(_: &'a mut Vec<PeerV4>, v6: &'a mut Vec<PeerV6>) -> &'a mut Vec<Self> {
         v6
-    }
-    fn announce(
-        shard: &mut Shard,
-        req: &Announce<Self>,
-        now: u32,
-        rng: &mut SmallRng,
-        out: &mut Vec<Self>,
-    ) -> AnnounceCounts {
-        shard.announce_v6(req, now, rng, out)
-    }
-    fn write(
-        buf: &mut [u8],
-        tid: TransactionId,
-        interval: i32,
-        leechers: i32,
-        seeders: i32,
-        peers: &[Self],
-    ) -> usize {
-        write_announce_v6(buf, tid, interval, leechers, seeders, peers)
     }
 }
 

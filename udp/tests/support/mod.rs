@@ -67,24 +67,30 @@ impl Options {
     }
     /// Runs the tracker under `without_io_uring` (the udp crate's example).
     pub fn without_io_uring(mut self) -> Self {
-        let exe = std::env::current_exe().unwrap();
-        let helper = exe
-            .parent()
-            .unwrap()
-            .parent()
-            .unwrap()
-            .join("examples/without_io_uring");
-        assert!(
-            helper.exists(),
-            "{} is missing: cargo build -p riptide-udp --examples",
-            helper.display()
-        );
-        self.wrapper = Some(helper);
+        self.wrapper = Some(without_io_uring());
         self
     }
     pub fn start(self) -> Tracker {
         Tracker::start(&self)
     }
+}
+
+/// The udp crate's `without_io_uring` example, which runs a program with
+/// io_uring_setup refused (built next to the test binaries).
+pub fn without_io_uring() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let helper = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples/without_io_uring");
+    assert!(
+        helper.exists(),
+        "{} is missing: cargo build -p riptide-udp --examples",
+        helper.display()
+    );
+    helper
 }
 
 /// A running riptide-udp process (the shared harness), with its UDP and

@@ -24,6 +24,7 @@
 //!   the last line when there are several; trusting it is the caller's call.
 
 use base64::Engine as _;
+use riptide_stream::Cursor;
 
 /// Header lines an upgrade request may have (more: 431). Browsers send about
 /// 15.
@@ -273,11 +274,11 @@ pub const ACCEPT_MAX_LEN: usize = ACCEPT_HEAD.len() + 28 + 4;
 /// # Panics
 /// If `out` is shorter than [`ACCEPT_MAX_LEN`].
 pub fn write_accept(out: &mut [u8], accept: &[u8; 28]) -> usize {
-    let mut w = Out::new(out);
+    let mut w = Cursor::new(out);
     w.put(ACCEPT_HEAD);
     w.put(accept);
     w.put(b"\r\n\r\n");
-    w.len
+    w.written()
 }
 
 const REJECT_BODY: &[u8] =
@@ -301,13 +302,13 @@ pub const REJECT_MAX_LEN: usize = 128 // status line, fixed headers, the length 
 pub fn write_reject(out: &mut [u8], reject: &Reject) -> usize {
     let reason = truncate(reject.reason, Reject::MAX_REASON_LEN);
     let body_len = REJECT_BODY.len() + reason.len() + 1;
-    let mut w = Out::new(out);
+    let mut w = Cursor::new(out);
     w.put(b"HTTP/1.1 ");
-    w.put_u32(u32::from(reject.status.min(999)));
+    w.decimal(u64::from(reject.status.min(999)));
     w.put(b" ");
     w.put(reject.phrase().as_bytes());
     w.put(b"\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ");
-    w.put_u32(body_len as u32);
+    w.decimal(body_len as u64);
     w.put(b"\r\nConnection: close\r\n");
     if reject.status == 426 {
         w.put(REJECT_426);
@@ -316,7 +317,7 @@ pub fn write_reject(out: &mut [u8], reject: &Reject) -> usize {
     w.put(REJECT_BODY);
     w.put(reason.as_bytes());
     w.put(b"\n");
-    w.len
+    w.written()
 }
 
 /// `s` cut to at most `max` bytes, at a character boundary.
@@ -329,29 +330,6 @@ fn truncate(s: &str, max: usize) -> &str {
         end -= 1;
     }
     &s[..end]
-}
-
-/// A write cursor over a fixed slice.
-struct Out<'a> {
-    buf: &'a mut [u8],
-    len: usize,
-}
-
-impl<'a> Out<'a> {
-    fn new(buf: &'a mut [u8]) -> Self {
-        Self { buf, len: 0 }
-    }
-
-    fn put(&mut self, bytes: &[u8]) {
-        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
-        self.len += bytes.len();
-    }
-
-    fn put_u32(&mut self, v: u32) {
-        let mut digits = [0u8; 10];
-        let n = crate::protocol::write::format_u32(v, &mut digits);
-        self.put(&digits[..n]);
-    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 //! is shorter than that (a caller bug, never an input).
 
 use riptide_common::InfoHash;
+use riptide_stream::Cursor;
 
 use super::latin1;
 use super::message::{Action, OfferId, PeerId, Sdp};
@@ -17,23 +18,6 @@ use super::ScrapeCounts;
 const U32_MAX_LEN: usize = 10;
 /// A 20-byte binary string as a JSON literal, at worst.
 const BIN20_MAX_LEN: usize = latin1::json_max_len(20);
-
-/// Writes `v` in decimal into `out` (at least 10 bytes); returns the length.
-pub(crate) fn format_u32(mut v: u32, out: &mut [u8]) -> usize {
-    let mut tmp = [0u8; U32_MAX_LEN];
-    let mut i = U32_MAX_LEN;
-    loop {
-        i -= 1;
-        tmp[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    let n = U32_MAX_LEN - i;
-    out[..n].copy_from_slice(&tmp[i..]);
-    n
-}
 
 /// Writes the JSON escape of a control character (`< 0x20`); returns its
 /// length (2 or 6).
@@ -62,30 +46,27 @@ const fn string_max_len(n: usize) -> usize {
     2 + 6 * n
 }
 
-/// A write cursor over the caller's bytes.
-struct Json<'a> {
-    out: &'a mut [u8],
-    len: usize,
-}
+/// A JSON writer over the caller's bytes.
+struct Json<'a>(Cursor<'a>);
 
 impl<'a> Json<'a> {
     fn new(out: &'a mut [u8]) -> Self {
-        Self { out, len: 0 }
+        Json(Cursor::new(out))
     }
 
     fn raw(&mut self, bytes: &[u8]) -> &mut Self {
-        self.out[self.len..self.len + bytes.len()].copy_from_slice(bytes);
-        self.len += bytes.len();
+        self.0.put(bytes);
         self
     }
 
     fn u32(&mut self, v: u32) -> &mut Self {
-        self.len += format_u32(v, &mut self.out[self.len..]);
+        self.0.decimal(u64::from(v));
         self
     }
 
     fn bin(&mut self, bytes: &[u8]) -> &mut Self {
-        self.len += latin1::write_json(&mut self.out[self.len..], bytes);
+        let n = latin1::write_json(self.0.rest(), bytes);
+        self.0.advance(n);
         self
     }
 
@@ -101,7 +82,8 @@ impl<'a> Json<'a> {
             }
             self.raw(&bytes[plain..i]);
             if b < 0x20 {
-                self.len += write_control_escape(&mut self.out[self.len..], b);
+                let n = write_control_escape(self.0.rest(), b);
+                self.0.advance(n);
             } else {
                 self.raw(&[b'\\', b]);
             }
@@ -139,7 +121,7 @@ pub fn write_announce_reply(
         .raw(br#","incomplete":"#)
         .u32(incomplete)
         .raw(b"}");
-    w.len
+    w.0.written()
 }
 
 /// Longest [`write_offer`] or [`write_answer`] of an SDP of `sdp_len` bytes
@@ -204,7 +186,7 @@ fn write_relayed(
         .raw(br#"},"offer_id":"#)
         .bin(offer_id.as_bytes())
         .raw(b"}");
-    w.len
+    w.0.written()
 }
 
 /// `s` cut to at most `max` bytes at a character boundary.
@@ -245,7 +227,7 @@ pub fn write_scrape_reply(out: &mut [u8], files: &[(InfoHash, ScrapeCounts)]) ->
             .raw(b"}");
     }
     w.raw(b"}}");
-    w.len
+    w.0.written()
 }
 
 /// Longest [`write_failure`] with a reason of `reason_len` bytes.
@@ -275,5 +257,5 @@ pub fn write_failure(
         w.raw(br#","info_hash":"#).bin(&h.0);
     }
     w.raw(b"}");
-    w.len
+    w.0.written()
 }

@@ -1,22 +1,23 @@
 //! riptide-ws's I/O on uring-rt: per-worker `SO_REUSEPORT` listeners (ws://
 //! and, with `[tls]`, wss://), the [`worker::WsWorker`] handler, and the
-//! records workers exchange through the byte mesh ([`relay`]).
-//! [`WsService`] plugs all of it into the shared start-up sequence
-//! (`riptide_common::startup`).
+//! records workers exchange through the byte mesh ([`relay`]). [`Ws`] says
+//! what riptide-ws is to the stream trackers' shared start-up
+//! ([`WsService`]).
 
 pub mod relay;
 pub mod worker;
 
 use crate::config::WsConfig;
-use crate::metrics::TABLES;
-use riptide_common::access_list::SharedAccessList;
+use crate::metrics::{Metric, DESCS};
+use riptide_common::config::TlsConfig;
 use riptide_common::metrics::Desc;
-use riptide_common::startup::{BoundAddrs, Service, Started};
-use riptide_stream::{bind_stream_listeners, CertStore, StreamListeners, TrustedProxies};
+use riptide_stream::{
+    FrontSeries, ProxyKeys, Seat, StreamListeners, StreamService, StreamState, StreamTracker,
+};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use uring_rt::RuntimeConfig;
-use worker::{MetricsPlace, WsWorker};
+use worker::{ConnState, WsWorker};
 
 /// What every worker reads from the config, resolved once.
 #[derive(Debug)]
@@ -45,8 +46,6 @@ pub struct Settings {
     pub max_torrents: usize,
     /// Most hashes per scrape.
     pub max_scrape_hashes: usize,
-    /// Every connection starts with a PROXY header.
-    pub proxy_protocol: bool,
 }
 
 impl Settings {
@@ -66,27 +65,8 @@ impl Settings {
             offer_timeout: w.offer_timeout,
             max_torrents: w.max_torrents_per_connection,
             max_scrape_hashes: w.max_scrape_hashes,
-            proxy_protocol: w.proxy_protocol,
         }
     }
-}
-
-/// What every worker shares: read-only, or swapped atomically.
-#[derive(Clone)]
-pub struct ServerState {
-    /// From the config.
-    pub settings: Arc<Settings>,
-    /// The access list, reloaded on SIGUSR1.
-    pub access_list: SharedAccessList,
-    /// Certificate and key of the wss:// listeners, reloaded on SIGUSR1.
-    pub certs: Option<Arc<CertStore>>,
-    /// Proxies whose forwarded-for and PROXY headers are believed.
-    pub trusted: Arc<TrustedProxies>,
-    /// The header naming the client behind a trusted proxy (`None` when no
-    /// proxy is trusted).
-    pub forwarded_header: Option<&'static str>,
-    /// Process start: the epoch of the swarm's coarse seconds.
-    pub start: Instant,
 }
 
 /// What `bind` prepared: each worker's listeners (with "speaks TLS"), and
@@ -94,80 +74,55 @@ pub struct ServerState {
 pub type Bound = StreamListeners;
 
 /// riptide-ws for the shared start-up sequence.
-pub struct WsService;
+pub type WsService = StreamService<Ws>;
 
-impl Service for WsService {
+/// riptide-ws as a stream tracker: its workers share its [`Settings`].
+pub struct Ws;
+
+impl StreamTracker for Ws {
     type Config = WsConfig;
-    type Bound = Bound;
-    const METRICS: &'static [&'static [Desc]] = TABLES;
+    type State = Arc<Settings>;
+    type Conn = ConnState;
+    type Worker<M: Copy + Send + 'static> = WsWorker<M>;
+    const SERIES: &'static [Desc] = DESCS;
+    const SCHEMES: (&'static str, &'static str) = ("ws", "wss");
+    // A refused PROXY header counts as a refused handshake.
+    const FRONT_SERIES: FrontSeries = FrontSeries {
+        bytes_received: Metric::BytesReceived.index(),
+        tls_handshakes: Metric::TlsHandshakes.index(),
+        tls_failures: Metric::TlsHandshakeFailures.index(),
+        untrusted_proxy: Metric::ErrorsUntrustedProxy.index(),
+        bad_proxy_header: Metric::ErrorsHandshake.index(),
+        mesh_full: Metric::ErrorsMeshFull.index(),
+    };
 
-    fn probe_verdict(probe: &uring_rt::Probe) -> (Vec<&'static str>, &'static str) {
-        (
-            probe.missing_for_tcp(),
-            "riptide-ws needs them and will not start",
-        )
+    fn tls(config: &WsConfig) -> &TlsConfig {
+        &config.tls
     }
 
-    fn bind(config: &WsConfig, started: &Started) -> anyhow::Result<(Self::Bound, BoundAddrs)> {
-        bind_stream_listeners(
-            "riptide-ws",
-            &config.network,
-            &config.tls,
-            started.workers,
-            ("ws", "wss"),
-        )
+    fn proxy_keys(config: &WsConfig) -> ProxyKeys<'_> {
+        let w = &config.ws;
+        ProxyKeys {
+            section: "ws",
+            trusted_proxies: &w.trusted_proxies,
+            forwarded_header: &w.forwarded_header,
+            proxy_protocol: w.proxy_protocol,
+        }
     }
 
-    fn serve(config: WsConfig, bound: Self::Bound, started: Started) -> anyhow::Result<()> {
-        let workers = started.workers;
-        // No UDP here: the datagram buffer ring stays small.
-        let base = RuntimeConfig {
-            recv_buffers: 16,
-            ..RuntimeConfig::default()
-        };
-        let rt = runtime_config(&config, workers, &base);
-        let handlers: Vec<WsWorker<()>> =
-            WsService::workers(&config, bound, &started, |i| MetricsPlace {
-                values: Arc::clone(&started.metrics[i]),
-                base: 0,
-                runtime_base: Some(crate::metrics::DESCS.len()),
-            })?;
-        log::info!("{workers} workers");
-        uring_rt::run(&rt, handlers).map_err(|e| anyhow::anyhow!("runtime: {e}"))?;
-        Ok(())
+    fn runtime_config(config: &WsConfig, workers: usize, base: &RuntimeConfig) -> RuntimeConfig {
+        runtime_config(config, workers, base)
     }
-}
 
-impl WsService {
-    /// One worker per listener set of `bound`, each with its series where
-    /// `place(i)` says (also used by a process that serves more than ws).
-    pub fn workers<M: Copy + Send + 'static>(
-        config: &WsConfig,
-        bound: Bound,
-        started: &Started,
-        place: impl Fn(usize) -> MetricsPlace,
-    ) -> anyhow::Result<Vec<WsWorker<M>>> {
-        let workers = started.workers;
-        let settings = Arc::new(Settings::from_config(config));
-        let trusted = TrustedProxies::parse(&config.ws.trusted_proxies)
-            .map_err(|e| anyhow::anyhow!("ws.trusted_proxies: {e}"))?;
-        // The header name lives as long as the process.
-        let forwarded: &'static str =
-            Box::leak(config.ws.forwarded_header.clone().into_boxed_str());
-        let state = ServerState {
-            forwarded_header: (!trusted.is_empty() && !forwarded.is_empty()).then_some(forwarded),
-            settings,
-            access_list: started.access_list.clone(),
-            certs: bound.certs,
-            trusted: Arc::new(trusted),
-            start: Instant::now(),
-        };
-        Ok(bound
-            .per_worker
-            .into_iter()
-            .enumerate()
-            .map(|(i, listeners)| WsWorker::new(i, workers, state.clone(), listeners, place(i)))
-            .collect())
+    fn state(config: &WsConfig, _: &StreamState, _: usize) -> Arc<Settings> {
+        Arc::new(Settings::from_config(config))
+    }
+
+    fn worker<M: Copy + Send + 'static>(
+        seat: Seat<ConnState>,
+        settings: Arc<Settings>,
+    ) -> WsWorker<M> {
+        WsWorker::new(seat, settings)
     }
 }
 

@@ -25,6 +25,7 @@
 use crate::protocol::{Announce, Event, OfferId, PeerId, ScrapeCounts, Sdp};
 use crate::swarm::{PeerConn, SwarmEvent};
 use riptide_common::InfoHash;
+use riptide_stream::Cursor;
 use uring_rt::mesh::bytes::ReturnAddr;
 
 /// First byte of every record.
@@ -64,42 +65,29 @@ fn conn_addr(conn: PeerConn, seq: u32) -> ReturnAddr {
     }
 }
 
-struct Writer<'a> {
-    out: &'a mut [u8],
-    at: usize,
+/// A cursor over `out` with a record's head written: tag, `kind`, `ret`.
+fn record<'a>(out: &'a mut [u8], kind: u8, ret: &ReturnAddr) -> Cursor<'a> {
+    let mut w = Cursor::new(out);
+    w.byte(TAG).byte(kind).put(&ret.encode());
+    w
 }
 
-impl Writer<'_> {
-    fn put(&mut self, bytes: &[u8]) {
-        self.out[self.at..self.at + bytes.len()].copy_from_slice(bytes);
-        self.at += bytes.len();
-    }
+fn put_offer_id(w: &mut Cursor<'_>, id: &OfferId) {
+    let b = id.as_bytes();
+    w.byte(b.len() as u8).put(b);
+}
 
-    fn byte(&mut self, b: u8) {
-        self.put(&[b]);
-    }
-
-    fn offer_id(&mut self, id: &OfferId) {
-        let b = id.as_bytes();
-        self.byte(b.len() as u8);
-        self.put(b);
-    }
-
-    fn sdp(&mut self, sdp: &Sdp<'_>) {
-        self.byte(sdp.kind.len() as u8);
-        self.put(sdp.kind.as_bytes());
-        self.put(&(sdp.sdp.len() as u32).to_le_bytes());
-        self.put(sdp.sdp.as_bytes());
-    }
+fn put_sdp(w: &mut Cursor<'_>, sdp: &Sdp<'_>) {
+    w.byte(sdp.kind.len() as u8)
+        .put(sdp.kind.as_bytes())
+        .put(&(sdp.sdp.len() as u32).to_le_bytes())
+        .put(sdp.sdp.as_bytes());
 }
 
 /// Writes `a`, from the peer on `conn`, as an announce record into `out`
 /// (at least [`announce_len`] bytes); returns its length.
 pub fn write_announce(out: &mut [u8], conn: PeerConn, a: &Announce<'_>) -> usize {
-    let mut w = Writer { out, at: 0 };
-    w.byte(TAG);
-    w.byte(ANNOUNCE);
-    w.put(&conn_addr(conn, 0).encode());
+    let mut w = record(out, ANNOUNCE, &conn_addr(conn, 0));
     w.put(&a.info_hash.0);
     w.put(&a.peer_id);
     w.byte(match a.event {
@@ -111,15 +99,15 @@ pub fn write_announce(out: &mut [u8], conn: PeerConn, a: &Announce<'_>) -> usize
     w.byte(a.offers.len() as u8);
     w.byte(u8::from(a.answer.is_some()));
     for o in &a.offers {
-        w.offer_id(&o.offer_id);
-        w.sdp(&o.sdp);
+        put_offer_id(&mut w, &o.offer_id);
+        put_sdp(&mut w, &o.sdp);
     }
     if let Some(x) = &a.answer {
         w.put(&x.to_peer_id);
-        w.offer_id(&x.offer_id);
-        w.sdp(&x.sdp);
+        put_offer_id(&mut w, &x.offer_id);
+        put_sdp(&mut w, &x.sdp);
     }
-    w.at
+    w.written()
 }
 
 /// Writes a leave record; returns its length ([`LEAVE_LEN`]).
@@ -129,13 +117,10 @@ pub fn write_leave(
     info_hash: &InfoHash,
     peer_id: &PeerId,
 ) -> usize {
-    let mut w = Writer { out, at: 0 };
-    w.byte(TAG);
-    w.byte(LEAVE);
-    w.put(&conn_addr(conn, 0).encode());
+    let mut w = record(out, LEAVE, &conn_addr(conn, 0));
     w.put(&info_hash.0);
     w.put(peer_id);
-    w.at
+    w.written()
 }
 
 /// Bytes of a leave record.
@@ -160,16 +145,13 @@ pub fn scrape_ask_len(n: usize) -> usize {
 /// Writes a scrape ask: the hashes (with their place in the request) this
 /// owner counts.
 pub fn write_scrape_ask(out: &mut [u8], ret: &ReturnAddr, hashes: &[(u8, InfoHash)]) -> usize {
-    let mut w = Writer { out, at: 0 };
-    w.byte(TAG);
-    w.byte(SCRAPE_ASK);
-    w.put(&ret.encode());
+    let mut w = record(out, SCRAPE_ASK, ret);
     w.byte(hashes.len() as u8);
     for (i, h) in hashes {
         w.byte(*i);
         w.put(&h.0);
     }
-    w.at
+    w.written()
 }
 
 /// Bytes of a scrape answer with `n` counts.
@@ -183,10 +165,7 @@ pub fn write_scrape_answer(
     ret: &ReturnAddr,
     counts: impl ExactSizeIterator<Item = (u8, ScrapeCounts)>,
 ) -> usize {
-    let mut w = Writer { out, at: 0 };
-    w.byte(TAG);
-    w.byte(SCRAPE_ANSWER);
-    w.put(&ret.encode());
+    let mut w = record(out, SCRAPE_ANSWER, ret);
     w.byte(counts.len() as u8);
     for (i, c) in counts {
         w.byte(i);
@@ -194,7 +173,7 @@ pub fn write_scrape_answer(
         w.put(&c.incomplete.to_le_bytes());
         w.put(&c.downloaded.to_le_bytes());
     }
-    w.at
+    w.written()
 }
 
 /// An announce record, read back.

@@ -12,7 +12,7 @@
 //! close frame, its peer leaves every torrent it joined, on every shard.
 
 use super::relay::{self, AnnounceRecord, Record};
-use super::ServerState;
+use super::Settings;
 use crate::metrics::Metric;
 use crate::protocol::{
     announce_reply_max_len, answer_max_len, failure_max_len, offer_max_len, scrape_reply_max_len,
@@ -29,13 +29,12 @@ use crate::swarm::{AnnounceError, PeerConn, SwarmAnnounce, WsShard};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use riptide_common::access_list::AccessCache;
-use riptide_common::metrics::WorkerMetrics;
 use riptide_common::{shard_of, InfoHash};
-use riptide_stream::{client_from_forwarded, Front, Opened, Refusal};
-use std::net::{IpAddr, SocketAddr, TcpListener};
+use riptide_stream::{client_from_forwarded, Front, Protocol, ScrapeParts, Seat};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use uring_rt::mesh::bytes::{Lane, ReturnAddr};
+use uring_rt::mesh::bytes::Lane;
 use uring_rt::{ConnId, Ctx, Handler, ListenerId, SendError, Signal};
 
 /// Timer token: a cleaning pass over the shard.
@@ -43,16 +42,14 @@ pub const TIMER_CLEAN: u64 = 201;
 /// Timer token: copy statistics into the metrics.
 pub const TIMER_STATS: u64 = 202;
 
-/// Where a worker's series live in its values: at `base` (0 alone; after
-/// another tracker's in one process), and whether it fills the runtime
-/// block (at `runtime_base`).
-pub struct MetricsPlace {
-    /// The worker's values.
-    pub values: Arc<WorkerMetrics>,
-    /// Index of the first riptide-ws series.
-    pub base: usize,
-    /// Index of the runtime block, if this worker fills it.
-    pub runtime_base: Option<usize>,
+/// Where a worker's series live in its values (at 0 alone; after another
+/// tracker's in one process).
+pub use riptide_stream::MetricsPlace;
+
+impl From<Metric> for usize {
+    fn from(m: Metric) -> usize {
+        m.index()
+    }
 }
 
 const ERR_NOT_ALLOWED: &str = "info hash is not allowed on this tracker";
@@ -100,21 +97,14 @@ struct PendingScrape {
     /// When it was asked: answered with what is known after
     /// [`SCRAPE_PATIENCE`] (an owner's answer may be lost to a full mesh).
     since: Instant,
-    files: Vec<(InfoHash, ScrapeCounts)>,
-    missing: usize,
+    parts: ScrapeParts<ScrapeCounts>,
 }
 
-/// One connection's state: what an idle connection holds, and no more.
-struct Conn {
-    id: ConnId,
+/// What a connection's WebSocket side holds when idle, and no more (its
+/// addresses are the front's).
+pub struct ConnState {
     phase: Phase,
     reader: FrameReader,
-    /// The client (the socket's peer, or who a trusted proxy names).
-    client: IpAddr,
-    /// The direct peer (a proxy, or the client itself).
-    peer: IpAddr,
-    /// Sequence number of the last scrape sent to other workers.
-    seq: u32,
     /// Receives in a row that ended inside a message.
     unfinished: u16,
     /// Torrents joined from this connection, left when it closes.
@@ -126,16 +116,12 @@ struct Conn {
 /// (unused here: `()` when it runs alone).
 pub struct WsWorker<M = ()> {
     _msg: std::marker::PhantomData<fn() -> M>,
-    id: usize,
-    workers: usize,
-    state: ServerState,
-    /// Listeners, TLS sessions and PROXY headers.
-    front: Front,
-    conns: Vec<Option<Conn>>,
+    /// Its place, front (listeners and connections) and metrics.
+    seat: Seat<ConnState>,
+    settings: Arc<Settings>,
     shard: WsShard,
     rng: SmallRng,
     access: AccessCache,
-    metrics: MetricsPlace,
     limits: MessageLimits,
     /// JSON parse buffers (taken while a message borrows them).
     bufs: Option<ParseBuffers>,
@@ -153,15 +139,10 @@ pub struct WsWorker<M = ()> {
 }
 
 impl<M: Copy + Send + 'static> WsWorker<M> {
-    /// A worker with its listeners (added to the ring at start).
-    pub fn new(
-        id: usize,
-        workers: usize,
-        state: ServerState,
-        listeners: Vec<(TcpListener, bool)>,
-        metrics: MetricsPlace,
-    ) -> WsWorker<M> {
-        let s = &state.settings;
+    /// The worker in `seat`, with riptide-ws's `settings` (its listeners
+    /// are added to the ring at start).
+    pub fn new(seat: Seat<ConnState>, settings: Arc<Settings>) -> WsWorker<M> {
+        let s = &settings;
         let limits = MessageLimits {
             max_offers: s.max_offers,
             max_sdp_len: s.max_sdp_len,
@@ -170,68 +151,39 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
         };
         WsWorker {
             _msg: std::marker::PhantomData,
-            id,
-            workers,
-            front: Front::new(
-                listeners,
-                state.certs.clone(),
-                Arc::clone(&state.trusted),
-                state.settings.proxy_protocol,
-            ),
-            conns: Vec::new(),
+            access: seat.shared.access_list.cache(),
+            remote: (0..seat.workers).map(|_| Vec::new()).collect(),
+            leaves: (0..seat.workers)
+                .map(|_| std::collections::VecDeque::new())
+                .collect(),
+            seat,
             shard: WsShard::new(),
             rng: SmallRng::from_os_rng(),
-            access: state.access_list.cache(),
-            metrics,
             bufs: Some(ParseBuffers::new(s.max_message_len)),
             limits,
             scratch: Vec::new(),
             record: Vec::new(),
             offer_ids: Vec::with_capacity(s.max_offers),
             targets: Vec::with_capacity(s.max_offers),
-            remote: (0..workers).map(|_| Vec::new()).collect(),
-            leaves: (0..workers)
-                .map(|_| std::collections::VecDeque::new())
-                .collect(),
-            state,
+            settings,
         }
-    }
-
-    fn count(&self, m: Metric) {
-        self.add(m, 1);
-    }
-
-    fn add(&self, m: Metric, n: u64) {
-        self.metrics.values.add(self.metrics.base + m.index(), n);
-    }
-
-    fn set(&self, m: Metric, n: u64) {
-        self.metrics.values.set(self.metrics.base + m.index(), n);
     }
 
     /// Whether `l` is one of this worker's listeners (after `on_start`).
     pub fn owns_listener(&self, l: ListenerId) -> bool {
-        self.front.owns_listener(l)
-    }
-
-    fn now(&self, at: Instant) -> u32 {
-        u32::try_from(at.saturating_duration_since(self.state.start).as_secs()).unwrap_or(u32::MAX)
-    }
-
-    fn conn_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
-        self.conns
-            .get_mut(id.index())
-            .and_then(Option::as_mut)
-            .filter(|c| c.id == id)
+        self.seat.front.owns_listener(l)
     }
 
     fn is_open(&mut self, conn: ConnId) -> bool {
-        self.conn_mut(conn).is_some_and(|c| c.phase == Phase::Open)
+        self.seat
+            .front
+            .conn_mut(conn)
+            .is_some_and(|c| c.phase == Phase::Open)
     }
 
     fn me(&self, conn: ConnId) -> PeerConn {
         PeerConn {
-            worker: self.id as u16,
+            worker: self.seat.id as u16,
             conn,
         }
     }
@@ -247,14 +199,14 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
         need: usize,
         write: impl FnOnce(&mut [u8]) -> usize,
     ) -> bool {
-        let tls = self.front.session_mut(conn).is_some();
+        let tls = self.seat.front.session_mut(conn).is_some();
         let sent: Result<usize, SendError> = if tls || need > DIRECT_MAX {
             let mut scratch = std::mem::take(&mut self.scratch);
             if scratch.len() < need {
                 scratch.resize(need, 0);
             }
             let n = write(&mut scratch[..need]);
-            let r = self.front.send(ctx, conn, &scratch[..n]);
+            let r = self.seat.front.send(ctx, conn, &scratch[..n]);
             self.scratch = scratch;
             r
         } else {
@@ -262,13 +214,13 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
         };
         match sent {
             Ok(n) => {
-                self.add(Metric::BytesSent, n as u64);
+                self.seat.metrics.add(Metric::BytesSent, n as u64);
                 true
             }
             Err(SendError::QueueFull) => {
                 // A frame cut short cannot be finished: the client is
                 // closed, not buffered for without end.
-                self.count(Metric::ClosesSlowReader);
+                self.seat.metrics.count(Metric::ClosesSlowReader);
                 self.shut(ctx, conn);
                 ctx.abort(conn);
                 false
@@ -292,7 +244,7 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
 
     /// Sends a close frame and closes gracefully (TLS: close_notify too).
     fn close_with(&mut self, ctx: &mut Ctx<M>, conn: ConnId, code: u16, reason: &str) {
-        let Some(c) = self.conn_mut(conn) else {
+        let Some(c) = self.seat.front.conn_mut(conn) else {
             return;
         };
         let open = c.phase == Phase::Open;
@@ -309,7 +261,7 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
     /// and its peer leaves its torrents now, not when the close completes
     /// (that may wait for the client's FIN up to the linger time).
     fn shut(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
-        if let Some(c) = self.conn_mut(conn) {
+        if let Some(c) = self.seat.front.conn_mut(conn) {
             c.phase = Phase::Closing;
             let joined = std::mem::take(&mut c.joined);
             self.leave_all(ctx, conn, &joined);
@@ -319,7 +271,7 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
     /// Close gracefully, with a TLS close_notify first on TLS connections.
     fn close(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
         self.shut(ctx, conn);
-        self.front.close_notify(ctx, conn);
+        self.seat.front.close_notify(ctx, conn);
         ctx.close(conn);
     }
 
@@ -331,7 +283,7 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
         info_hash: Option<&InfoHash>,
         reason: &str,
     ) {
-        self.count(Metric::ResponsesFailure);
+        self.seat.metrics.count(Metric::ResponsesFailure);
         let max = failure_max_len(reason.len());
         self.deliver(ctx, to, max, |out| {
             write_failure(out, action, info_hash, reason)
@@ -348,12 +300,9 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
         max: usize,
         write: impl FnOnce(&mut [u8]) -> usize,
     ) -> bool {
-        if usize::from(to.worker) == self.id {
-            if !self
-                .conn_mut(to.conn)
-                .is_some_and(|c| c.phase == Phase::Open)
-            {
-                self.count(Metric::StaleTargets);
+        if usize::from(to.worker) == self.seat.id {
+            if !self.is_open(to.conn) {
+                self.seat.metrics.count(Metric::StaleTargets);
                 return false;
             }
             return self.send_text(ctx, to.conn, max, write);
@@ -368,7 +317,7 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
             },
         );
         if pushed.is_err() {
-            self.count(Metric::ErrorsMeshFull);
+            self.seat.metrics.count(Metric::ErrorsMeshFull);
         }
         pushed.is_ok()
     }
@@ -380,7 +329,7 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
             Ok(ClientMessage::Announce(a)) => self.on_announce(ctx, conn, &a),
             Ok(ClientMessage::Scrape(s)) => self.on_scrape(ctx, conn, &s),
             Err(e) => {
-                self.count(Metric::ErrorsMessage);
+                self.seat.metrics.count(Metric::ErrorsMessage);
                 let me = self.me(conn);
                 // Without a known `action` the bittorrent-tracker client
                 // drops its socket (every torrent's): call it an announce.
@@ -393,23 +342,19 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
 
     fn on_announce(&mut self, ctx: &mut Ctx<M>, conn: ConnId, a: &Announce<'_>) {
         let me = self.me(conn);
-        let max_torrents = self.state.settings.max_torrents;
-        let Some(c) = self.conn_mut(conn) else {
+        let max_torrents = self.settings.max_torrents;
+        let Some(client) = self.seat.front.conn_mut(conn).map(|c| c.client) else {
             return;
         };
-        let v4 = c.client.is_ipv4();
-        self.count(if v4 {
-            Metric::RequestsAnnounce4
-        } else {
-            Metric::RequestsAnnounce6
-        });
+        let family = [Metric::RequestsAnnounce4, Metric::RequestsAnnounce6];
+        self.seat.metrics.count_by_family(client, family);
         let ih = a.info_hash;
         if !self.access.allows(&ih) {
-            self.count(Metric::ErrorsAccessDenied);
+            self.seat.metrics.count(Metric::ErrorsAccessDenied);
             self.failure(ctx, me, Some(Action::Announce), Some(&ih), ERR_NOT_ALLOWED);
             return;
         }
-        let Some(c) = self.conn_mut(conn) else {
+        let Some(c) = self.seat.front.conn_mut(conn) else {
             return;
         };
         let key = (ih, a.peer_id);
@@ -417,7 +362,7 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
             // Forgotten once the owner has the stop (below).
         } else if !c.joined.contains(&key) {
             if c.joined.len() >= max_torrents {
-                self.count(Metric::ErrorsTooManyTorrents);
+                self.seat.metrics.count(Metric::ErrorsTooManyTorrents);
                 self.failure(
                     ctx,
                     me,
@@ -430,9 +375,9 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
             c.joined.push(key);
         }
         let len = relay::announce_len(a);
-        let owner = shard_of(&ih, self.workers);
-        if owner == self.id {
-            self.count(Metric::AnnouncesLocal);
+        let owner = shard_of(&ih, self.seat.workers);
+        if owner == self.seat.id {
+            self.seat.metrics.count(Metric::AnnouncesLocal);
             let mut record = std::mem::take(&mut self.record);
             if record.len() < len {
                 record.resize(len, 0);
@@ -451,12 +396,12 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
             relay::write_announce(b, me, a)
         });
         if pushed.is_ok() {
-            self.count(Metric::AnnouncesForwarded);
+            self.seat.metrics.count(Metric::AnnouncesForwarded);
             if a.event == Event::Stopped {
                 self.forget(conn, key);
             }
         } else {
-            self.count(Metric::ErrorsMeshFull);
+            self.seat.metrics.count(Metric::ErrorsMeshFull);
             self.failure(ctx, me, Some(Action::Announce), Some(&ih), ERR_BUSY);
         }
     }
@@ -464,7 +409,7 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
     /// The owner's part of an announce: the swarm changes, then every
     /// output goes to its connection.
     fn run_announce(&mut self, ctx: &mut Ctx<M>, r: &AnnounceRecord<'_>) {
-        let now = self.now(ctx.now());
+        let now = self.seat.shared.secs(ctx.now());
         let ih = r.info_hash;
         if let Some((to, offer_id, sdp)) = &r.answer {
             match self
@@ -476,10 +421,10 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
                     if self.deliver(ctx, target, max, |out| {
                         write_answer(out, &ih, &r.peer_id, offer_id, sdp)
                     }) {
-                        self.count(Metric::AnswersRelayed);
+                        self.seat.metrics.count(Metric::AnswersRelayed);
                     }
                 }
-                Err(_) => self.count(Metric::AnswersUnmatched),
+                Err(_) => self.seat.metrics.count(Metric::AnswersUnmatched),
             }
             // An answer gets no reply of its own.
             return;
@@ -496,16 +441,13 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
             seeder: r.seeder,
             offers: &offer_ids,
         };
-        let (timeout, interval) = (
-            self.state.settings.offer_timeout,
-            self.state.settings.interval,
-        );
+        let (timeout, interval) = (self.settings.offer_timeout, self.settings.interval);
         match self
             .shard
             .announce(&a, now, timeout, interval, &mut self.rng, &mut targets)
         {
             Err(AnnounceError::PeerIdInUse) => {
-                self.count(Metric::ErrorsPeerIdInUse);
+                self.seat.metrics.count(Metric::ErrorsPeerIdInUse);
                 self.failure(
                     ctx,
                     r.conn,
@@ -516,18 +458,18 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
             }
             Ok(_) if r.event == crate::swarm::SwarmEvent::Stopped => {}
             Ok(counts) => {
-                let interval = self.state.settings.interval;
+                let interval = self.settings.interval;
                 if self.deliver(ctx, r.conn, announce_reply_max_len(), |out| {
                     write_announce_reply(out, &ih, interval, counts.complete, counts.incomplete)
                 }) {
-                    self.count(Metric::ResponsesAnnounce);
+                    self.seat.metrics.count(Metric::ResponsesAnnounce);
                 }
                 for ((offer_id, sdp), target) in r.offers().zip(targets.iter().copied()) {
                     let max = offer_max_len(sdp.sdp.len());
                     if self.deliver(ctx, target, max, |out| {
                         write_offer(out, &ih, &r.peer_id, &offer_id, &sdp)
                     }) {
-                        self.count(Metric::OffersRelayed);
+                        self.seat.metrics.count(Metric::OffersRelayed);
                     }
                 }
             }
@@ -538,15 +480,11 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
 
     fn on_scrape(&mut self, ctx: &mut Ctx<M>, conn: ConnId, s: &Scrape) {
         let me = self.me(conn);
-        let Some(c) = self.conn_mut(conn) else {
+        let Some(client) = self.seat.front.conn_mut(conn).map(|c| c.client) else {
             return;
         };
-        let v4 = c.client.is_ipv4();
-        self.count(if v4 {
-            Metric::RequestsScrape4
-        } else {
-            Metric::RequestsScrape6
-        });
+        let family = [Metric::RequestsScrape4, Metric::RequestsScrape6];
+        self.seat.metrics.count_by_family(client, family);
         if s.info_hashes().is_empty() {
             self.failure(ctx, me, Some(Action::Scrape), None, ERR_EMPTY_SCRAPE);
             return;
@@ -554,8 +492,7 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
         let mut pending = Box::new(PendingScrape {
             seq: 0,
             since: ctx.now(),
-            files: Vec::new(),
-            missing: 0,
+            parts: ScrapeParts::default(),
         });
         for r in &mut self.remote {
             r.clear();
@@ -564,35 +501,34 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
         for (i, h) in s.info_hashes().iter().enumerate() {
             let mut counts = ScrapeCounts::default();
             if self.access.allows(h) {
-                let owner = shard_of(h, self.workers);
-                if owner == self.id {
+                let owner = shard_of(h, self.seat.workers);
+                if owner == self.seat.id {
                     counts = self.shard.scrape(h);
                     local += 1;
                 } else {
                     self.remote[owner].push((i as u8, *h));
                 }
             }
-            pending.files.push((*h, counts));
+            pending.parts.files.push((*h, counts));
         }
-        self.add(Metric::ScrapesLocal, local);
+        self.seat.metrics.add(Metric::ScrapesLocal, local);
         let owners = self.remote.iter().filter(|r| !r.is_empty()).count();
         if owners == 0 {
-            self.send_scrape(ctx, conn, &pending.files);
+            self.send_scrape(ctx, conn, &pending.parts.files);
             return;
         }
-        let worker = self.id;
-        let Some(c) = self.conn_mut(conn) else {
+        let worker = self.seat.id;
+        let Some(ret) = self
+            .seat
+            .front
+            .conn_mut(conn)
+            .map(|c| c.next_return(worker))
+        else {
             return;
         };
-        c.seq = c.seq.wrapping_add(1);
-        let ret = ReturnAddr {
-            worker,
-            conn,
-            seq: c.seq,
-        };
         pending.seq = ret.seq;
-        pending.missing = owners;
-        for owner in 0..self.workers {
+        pending.parts.missing = owners;
+        for owner in 0..self.seat.workers {
             let hashes = &self.remote[owner];
             if hashes.is_empty() {
                 continue;
@@ -602,15 +538,15 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
                 relay::write_scrape_ask(b, &ret, hashes)
             });
             if pushed.is_err() {
-                self.count(Metric::ErrorsMeshFull);
+                self.seat.metrics.count(Metric::ErrorsMeshFull);
                 self.failure(ctx, me, Some(Action::Scrape), None, ERR_BUSY);
                 return;
             }
-            self.add(Metric::ScrapesForwarded, n as u64);
+            self.seat.metrics.add(Metric::ScrapesForwarded, n as u64);
         }
         // A newer scrape replaces an unfinished one (its answers then
         // carry an old sequence number and are dropped).
-        if let Some(c) = self.conn_mut(conn) {
+        if let Some(c) = self.seat.front.conn_mut(conn) {
             c.scrape = Some(pending);
         }
     }
@@ -618,7 +554,7 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
     fn send_scrape(&mut self, ctx: &mut Ctx<M>, conn: ConnId, files: &[(InfoHash, ScrapeCounts)]) {
         let max = scrape_reply_max_len(files.len());
         if self.send_text(ctx, conn, max, |out| write_scrape_reply(out, files)) {
-            self.count(Metric::ResponsesScrape);
+            self.seat.metrics.count(Metric::ResponsesScrape);
         }
     }
 
@@ -635,13 +571,13 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
             }
             Message::Pong(_) => true,
             Message::Binary(_) => {
-                self.count(Metric::ErrorsMessage);
+                self.seat.metrics.count(Metric::ErrorsMessage);
                 self.close_with(ctx, conn, CLOSE_UNSUPPORTED, "binary messages are not used");
                 false
             }
             Message::Close { code, .. } => {
-                self.count(Metric::ClosesByClient);
-                let Some(c) = self.conn_mut(conn) else {
+                self.seat.metrics.count(Metric::ClosesByClient);
+                let Some(c) = self.seat.front.conn_mut(conn) else {
                     return false;
                 };
                 if c.phase == Phase::Open {
@@ -656,107 +592,11 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
         }
     }
 
-    /// Reads the upgrade request, then WebSocket frames, from (plaintext)
-    /// `data`; returns how many bytes it used.
-    fn serve(&mut self, ctx: &mut Ctx<M>, conn: ConnId, data: &mut [u8]) -> usize {
-        let Some(c) = self.conn_mut(conn) else {
-            return data.len();
-        };
-        let mut used = 0;
-        match c.phase {
-            Phase::Closing => return data.len(),
-            Phase::Open => {}
-            Phase::Handshake => {
-                let (peer, client) = (c.peer, c.client);
-                let limits = HandshakeLimits {
-                    max_head_len: self.state.settings.max_head_len,
-                    forwarded_header: self.state.forwarded_header,
-                };
-                match parse_upgrade(data, &limits) {
-                    Err(HandshakeError::Incomplete) => return 0,
-                    Err(HandshakeError::Reject(r)) => {
-                        self.count(Metric::ErrorsHandshake);
-                        self.emit(ctx, conn, REJECT_MAX_LEN, |out| write_reject(out, &r));
-                        if let Some(c) = self.conn_mut(conn) {
-                            c.phase = Phase::Closing;
-                        }
-                        self.close(ctx, conn);
-                        return data.len();
-                    }
-                    Ok(up) => {
-                        let client = match up.forwarded_for {
-                            Some(v) if self.state.trusted.contains(peer) => {
-                                client_from_forwarded(peer, v, &self.state.trusted)
-                            }
-                            _ => client,
-                        };
-                        let accept = up.accept;
-                        used = up.head_len;
-                        if !self.emit(ctx, conn, ACCEPT_MAX_LEN, |out| write_accept(out, &accept)) {
-                            return data.len();
-                        }
-                        self.count(Metric::Handshakes);
-                        let Some(c) = self.conn_mut(conn) else {
-                            return data.len();
-                        };
-                        c.client = client;
-                        c.phase = Phase::Open;
-                    }
-                }
-            }
-        }
-        ctx.set_deadline(conn, Some(self.state.settings.idle_timeout));
-        let Some(c) = self.conn_mut(conn) else {
-            return data.len();
-        };
-        let mut reader = std::mem::take(&mut c.reader);
-        let limits = FrameLimits {
-            role: Role::Server,
-            max_message_len: self.state.settings.max_message_len,
-        };
-        let read = reader.read(&mut data[used..], &limits, |msg| {
-            if self.on_message(ctx, conn, msg) {
-                crate::protocol::Flow::Continue
-            } else {
-                crate::protocol::Flow::Stop
-            }
-        });
-        let Some(c) = self.conn_mut(conn) else {
-            return data.len();
-        };
-        c.reader = reader;
-        match read {
-            Ok(n) if c.phase == Phase::Open => {
-                if used + n == data.len() {
-                    c.unfinished = 0;
-                } else {
-                    c.unfinished += 1;
-                    if c.unfinished > MAX_UNFINISHED_READS {
-                        self.count(Metric::ErrorsFrame);
-                        self.close_with(ctx, conn, 1008, "message sent in too many pieces");
-                        return data.len();
-                    }
-                }
-                used + n
-            }
-            Ok(_) => data.len(),
-            Err(code) => {
-                self.count(Metric::ErrorsFrame);
-                let CloseCode(code) = code;
-                self.close_with(ctx, conn, code, "");
-                data.len()
-            }
-        }
-    }
-
     fn on_reply(&mut self, ctx: &mut Ctx<M>, record: &Record<'_>) {
         match *record {
             Record::Deliver(to, text) => {
-                if !self
-                    .conn_mut(to.conn)
-                    .is_some_and(|c| c.phase == Phase::Open)
-                {
-                    self.count(Metric::StaleTargets);
+                if !self.is_open(to.conn) {
+                    self.seat.metrics.count(Metric::StaleTargets);
                     return;
                 }
                 self.send_text(ctx, to.conn, text.len(), |out| {
@@ -765,26 +605,26 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
                 });
             }
             Record::ScrapeAnswer(ret, counts) => {
-                let Some(c) = self.conn_mut(ret.conn).filter(|c| c.phase == Phase::Open) else {
+                let Some(c) = self
+                    .seat
+                    .front
+                    .conn_mut(ret.conn)
+                    .filter(|c| c.phase == Phase::Open)
+                else {
                     return;
                 };
                 let Some(pending) = c.scrape.as_mut().filter(|p| p.seq == ret.seq) else {
                     return;
                 };
-                for (i, counts) in relay::answer_counts(counts) {
-                    if let Some(f) = pending.files.get_mut(usize::from(i)) {
-                        f.1 = counts;
-                    }
-                }
-                pending.missing = pending.missing.saturating_sub(1);
-                if pending.missing > 0 {
+                if !pending.parts.fill(relay::answer_counts(counts)) {
                     return;
                 }
                 if let Some(done) = c.scrape.take() {
-                    self.send_scrape(ctx, ret.conn, &done.files);
+                    self.send_scrape(ctx, ret.conn, &done.parts.files);
                 }
             }
-            _ => {}
+            // Requests come on the request lane.
+            Record::Announce(_) | Record::Leave(..) | Record::ScrapeAsk(..) => {}
         }
     }
 
@@ -796,21 +636,13 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
                 self.shard.leave(&ih, &peer_id, conn);
             }
             Record::ScrapeAsk(ret, pairs) => {
-                let n = pairs.len() / 21;
-                let shard = &self.shard;
-                let pushed =
-                    ctx.mesh_push_with(from, Lane::Reply, relay::scrape_answer_len(n), |b| {
-                        relay::write_scrape_answer(
-                            b,
-                            &ret,
-                            relay::ask_pairs(pairs).map(|(i, h)| (i, shard.scrape(&h))),
-                        )
-                    });
-                if pushed.is_err() {
-                    self.count(Metric::ErrorsMeshFull);
-                }
+                let counts = relay::ask_pairs(pairs).map(|(i, h)| (i, self.shard.scrape(&h)));
+                let len = relay::scrape_answer_len(counts.len());
+                let answer = |b: &mut [u8]| relay::write_scrape_answer(b, &ret, counts);
+                self.seat.push(ctx, from, Lane::Reply, len, answer);
             }
-            _ => {}
+            // Replies come on the reply lane.
+            Record::Deliver(..) | Record::ScrapeAnswer(..) => {}
         }
     }
 
@@ -818,8 +650,8 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
     fn leave_all(&mut self, ctx: &mut Ctx<M>, conn: ConnId, joined: &[(InfoHash, PeerId)]) {
         let me = self.me(conn);
         for &(ih, peer_id) in joined {
-            let owner = shard_of(&ih, self.workers);
-            if owner == self.id {
+            let owner = shard_of(&ih, self.seat.workers);
+            if owner == self.seat.id {
                 self.shard.leave(&ih, &peer_id, me);
             } else {
                 self.push_leave(ctx, owner, (me, ih, peer_id));
@@ -842,13 +674,16 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
         {
             return;
         }
-        self.count(Metric::ErrorsMeshFull);
+        self.seat.metrics.count(Metric::ErrorsMeshFull);
         let queued = &mut self.leaves[owner];
         if queued.len() < MAX_QUEUED_LEAVES {
             queued.push_back(leave);
         } else {
             // The owner's cleaner removes it after `peer_timeout`.
-            log::warn!("worker {}: leave queue to worker {owner} full", self.id);
+            log::warn!(
+                "worker {}: leave queue to worker {owner} full",
+                self.seat.id
+            );
         }
     }
 
@@ -856,8 +691,8 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
     /// with what is known (zeros for the rest).
     fn answer_late_scrapes(&mut self, ctx: &mut Ctx<M>) {
         let now = ctx.now();
-        for i in 0..self.conns.len() {
-            let Some(c) = self.conns[i].as_mut() else {
+        for i in 0..self.seat.front.slots() {
+            let Some(c) = self.seat.front.conn_in(i) else {
                 continue;
             };
             if c.scrape
@@ -868,15 +703,121 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
             }
             let (conn, done) = (c.id, c.scrape.take());
             if let Some(done) = done {
-                self.send_scrape(ctx, conn, &done.files);
+                self.send_scrape(ctx, conn, &done.parts.files);
             }
         }
     }
 
     /// Forget `key` in `conn`'s joined torrents.
     fn forget(&mut self, conn: ConnId, key: (InfoHash, PeerId)) {
-        if let Some(c) = self.conn_mut(conn) {
+        if let Some(c) = self.seat.front.conn_mut(conn) {
             c.joined.retain(|j| *j != key);
+        }
+    }
+}
+
+impl<M: Copy + Send + 'static> Protocol for WsWorker<M> {
+    type State = ConnState;
+
+    fn front(&mut self) -> &mut Front<ConnState> {
+        &mut self.seat.front
+    }
+
+    /// Closed by the front: nothing more for it.
+    fn refused(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
+        self.shut(ctx, conn);
+    }
+
+    /// Reads the upgrade request, then WebSocket frames, from (plaintext)
+    /// `data`; returns how many bytes it used.
+    fn serve(&mut self, ctx: &mut Ctx<M>, conn: ConnId, data: &mut [u8]) -> usize {
+        let Some(c) = self.seat.front.conn_mut(conn) else {
+            return data.len();
+        };
+        let mut used = 0;
+        match c.phase {
+            Phase::Closing => return data.len(),
+            Phase::Open => {}
+            Phase::Handshake => {
+                let (peer, client) = (c.peer, c.client);
+                let limits = HandshakeLimits {
+                    max_head_len: self.settings.max_head_len,
+                    forwarded_header: self.seat.shared.forwarded_header,
+                };
+                match parse_upgrade(data, &limits) {
+                    Err(HandshakeError::Incomplete) => return 0,
+                    Err(HandshakeError::Reject(r)) => {
+                        self.seat.metrics.count(Metric::ErrorsHandshake);
+                        self.emit(ctx, conn, REJECT_MAX_LEN, |out| write_reject(out, &r));
+                        if let Some(c) = self.seat.front.conn_mut(conn) {
+                            c.phase = Phase::Closing;
+                        }
+                        self.close(ctx, conn);
+                        return data.len();
+                    }
+                    Ok(up) => {
+                        let client = match up.forwarded_for {
+                            Some(v) if self.seat.shared.trusted.contains(peer) => {
+                                client_from_forwarded(peer, v, &self.seat.shared.trusted)
+                            }
+                            _ => client,
+                        };
+                        let accept = up.accept;
+                        used = up.head_len;
+                        if !self.emit(ctx, conn, ACCEPT_MAX_LEN, |out| write_accept(out, &accept)) {
+                            return data.len();
+                        }
+                        self.seat.metrics.count(Metric::Handshakes);
+                        let Some(c) = self.seat.front.conn_mut(conn) else {
+                            return data.len();
+                        };
+                        c.client = client;
+                        c.phase = Phase::Open;
+                    }
+                }
+            }
+        }
+        ctx.set_deadline(conn, Some(self.settings.idle_timeout));
+        let Some(c) = self.seat.front.conn_mut(conn) else {
+            return data.len();
+        };
+        let mut reader = std::mem::take(&mut c.reader);
+        let limits = FrameLimits {
+            role: Role::Server,
+            max_message_len: self.settings.max_message_len,
+        };
+        let read = reader.read(&mut data[used..], &limits, |msg| {
+            if self.on_message(ctx, conn, msg) {
+                crate::protocol::Flow::Continue
+            } else {
+                crate::protocol::Flow::Stop
+            }
+        });
+        let Some(c) = self.seat.front.conn_mut(conn) else {
+            return data.len();
+        };
+        c.reader = reader;
+        match read {
+            Ok(n) if c.phase == Phase::Open => {
+                if used + n == data.len() {
+                    c.unfinished = 0;
+                } else {
+                    c.unfinished += 1;
+                    if c.unfinished > MAX_UNFINISHED_READS {
+                        self.seat.metrics.count(Metric::ErrorsFrame);
+                        self.close_with(ctx, conn, 1008, "message sent in too many pieces");
+                        return data.len();
+                    }
+                }
+                used + n
+            }
+            Ok(_) => data.len(),
+            Err(code) => {
+                self.seat.metrics.count(Metric::ErrorsFrame);
+                let CloseCode(code) = code;
+                self.close_with(ctx, conn, code, "");
+                data.len()
+            }
         }
     }
 }
@@ -885,98 +826,55 @@ impl<M: Copy + Send + 'static> Handler for WsWorker<M> {
     type Msg = M;
 
     fn on_start(&mut self, ctx: &mut Ctx<M>) {
-        if let Err(e) = self.front.start(ctx) {
-            log::error!("worker {}: cannot add a listener: {e}", self.id);
-            ctx.stop_all();
-            return;
-        }
-        ctx.add_timer(self.state.settings.clean_interval, TIMER_CLEAN);
-        ctx.add_timer(Duration::from_secs(1), TIMER_STATS);
+        let timers = [
+            (self.settings.clean_interval, TIMER_CLEAN),
+            (Duration::from_secs(1), TIMER_STATS),
+        ];
+        self.seat.front.start(ctx, self.seat.id, timers);
     }
 
     fn on_accept(&mut self, ctx: &mut Ctx<M>, l: ListenerId, conn: ConnId, peer: SocketAddr) {
-        let i = conn.index();
-        if self.conns.len() <= i {
-            self.conns.resize_with(i + 1, || None);
-        }
-        self.conns[i] = None;
-        if self.front.accept(l, conn).is_err() {
-            self.count(Metric::TlsHandshakeFailures);
-            ctx.abort(conn);
-            return;
-        }
-        self.conns[i] = Some(Conn {
-            id: conn,
+        let ws = ConnState {
             phase: Phase::Handshake,
             reader: FrameReader::default(),
-            client: peer.ip(),
-            peer: peer.ip(),
-            seq: 0,
             unfinished: 0,
             joined: Vec::new(),
             scrape: None,
-        });
-        ctx.set_deadline(conn, Some(self.state.settings.handshake_timeout));
+        };
+        if self.seat.front.accept(ctx, l, conn, peer, ws) {
+            ctx.set_deadline(conn, Some(self.settings.handshake_timeout));
+        }
     }
 
     fn on_recv(&mut self, ctx: &mut Ctx<M>, conn: ConnId, data: &mut [u8]) -> usize {
-        self.add(Metric::BytesReceived, data.len() as u64);
-        let Some(peer) = self.conn_mut(conn).map(|c| c.peer) else {
-            return data.len();
-        };
-        let opening = match self.front.open(ctx, conn, peer, data) {
-            Opened::Wait(n) => return n,
-            Opened::Refused(why, n) => {
-                self.count(match why {
-                    Refusal::Tls => Metric::TlsHandshakeFailures,
-                    Refusal::UntrustedProxy => Metric::ErrorsUntrustedProxy,
-                    Refusal::BadProxyHeader => Metric::ErrorsHandshake,
-                });
-                // Closed by the front: nothing more for it.
-                self.shut(ctx, conn);
-                return n;
-            }
-            Opened::Ready(o) => o,
-        };
-        if let (Some(ip), Some(c)) = (opening.proxied, self.conn_mut(conn)) {
-            c.client = ip;
-        }
-        if opening.handshake_done {
-            self.count(Metric::TlsHandshakes);
-        }
-        let used = self.serve(ctx, conn, &mut data[opening.plaintext()]);
-        let consumed = self.front.finish(conn, data, &opening, used);
-        if opening.peer_closed && self.conn_mut(conn).is_some() {
-            self.on_peer_closed(ctx, conn);
-        }
-        consumed
+        Front::recv(self, ctx, conn, data)
     }
 
     fn on_inbound_full(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
         // Only a fragmented message can pile up (frames are bounded).
-        self.count(Metric::ErrorsFrame);
+        self.seat.metrics.count(Metric::ErrorsFrame);
         self.close_with(ctx, conn, 1009, "message too big");
     }
 
     fn on_peer_closed(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
-        if let Some(c) = self.conn_mut(conn) {
+        if let Some(c) = self.seat.front.conn_mut(conn) {
             c.phase = Phase::Closing;
         }
         self.close(ctx, conn);
     }
 
     fn on_deadline(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
-        let Some(c) = self.conn_mut(conn) else {
+        let Some(c) = self.seat.front.conn_mut(conn) else {
             ctx.abort(conn);
             return;
         };
         match c.phase {
             Phase::Handshake => {
-                self.count(Metric::ErrorsHandshakeTimeout);
+                self.seat.metrics.count(Metric::ErrorsHandshakeTimeout);
                 ctx.abort(conn);
             }
             Phase::Open => {
-                self.count(Metric::ClosesIdle);
+                self.seat.metrics.count(Metric::ClosesIdle);
                 self.close_with(ctx, conn, CLOSE_NORMAL, "idle");
             }
             Phase::Closing => ctx.abort(conn),
@@ -984,12 +882,7 @@ impl<M: Copy + Send + 'static> Handler for WsWorker<M> {
     }
 
     fn on_closed(&mut self, ctx: &mut Ctx<M>, conn: ConnId) {
-        self.front.closed(conn);
-        let gone = self
-            .conns
-            .get_mut(conn.index())
-            .and_then(|slot| slot.take_if(|c| c.id == conn));
-        if let Some(c) = gone {
+        if let Some(c) = self.seat.front.closed(conn) {
             self.leave_all(ctx, conn, &c.joined);
         }
     }
@@ -1013,44 +906,39 @@ impl<M: Copy + Send + 'static> Handler for WsWorker<M> {
         match relay::read(record) {
             Some(r) if lane == Lane::Reply => self.on_reply(ctx, &r),
             Some(r) => self.on_request(ctx, from, r),
-            None => log::debug!("worker {}: unreadable mesh record from {from}", self.id),
+            None => self.seat.unreadable_record(from),
         }
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<M>, token: u64) {
         if token == TIMER_CLEAN {
-            let now = self.now(ctx.now());
-            self.shard.clean(now, self.state.settings.peer_timeout);
+            let now = self.seat.shared.secs(ctx.now());
+            self.shard.clean(now, self.settings.peer_timeout);
         } else if token == TIMER_STATS {
             self.answer_late_scrapes(ctx);
             let s = self.shard.stats();
-            self.set(Metric::Torrents, s.torrents as u64);
-            self.set(Metric::Seeders, s.seeders);
-            self.set(Metric::Leechers, s.leechers);
-            self.set(Metric::PendingOffers, self.shard.pending_offers() as u64);
-            if let Some(base) = self.metrics.runtime_base {
-                riptide_common::metrics::fill_runtime(
-                    ctx.stats(),
-                    ctx.connections(),
-                    &self.metrics.values,
-                    base,
-                );
-            }
+            self.seat.metrics.set(Metric::Torrents, s.torrents as u64);
+            self.seat.metrics.set(Metric::Seeders, s.seeders);
+            self.seat.metrics.set(Metric::Leechers, s.leechers);
+            self.seat
+                .metrics
+                .set(Metric::PendingOffers, self.shard.pending_offers() as u64);
+            self.seat.metrics.fill_runtime(ctx);
         }
     }
 
     fn on_signal(&mut self, ctx: &mut Ctx<M>, signal: Signal) {
         match signal {
             Signal::Reload => {
-                self.state.access_list.reload_and_log();
-                self.front.reload_certs();
+                self.seat.shared.access_list.reload_and_log();
+                self.seat.front.reload_certs();
             }
             Signal::Terminate => {
                 // Every open connection gets close 1001 ("going away").
                 let open: Vec<ConnId> = self
-                    .conns
-                    .iter()
-                    .flatten()
+                    .seat
+                    .front
+                    .conns_mut()
                     .filter(|c| c.phase == Phase::Open)
                     .map(|c| c.id)
                     .collect();

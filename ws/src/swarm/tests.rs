@@ -32,17 +32,43 @@ fn ann(i: u32, event: SwarmEvent, seeder: bool, offers: &[OfferId]) -> SwarmAnno
     }
 }
 
+/// An empty shard and the test's seeded RNG.
+fn shard(seed: u64) -> (WsShard, SmallRng) {
+    (WsShard::new(), SmallRng::seed_from_u64(seed))
+}
+
+/// `a` at second `now`, with the offer timeout (60 s) and peer id takeover
+/// time (120 s) of every test.
+fn announce(
+    s: &mut WsShard,
+    a: &SwarmAnnounce<'_>,
+    now: u32,
+    rng: &mut SmallRng,
+    targets: &mut Vec<PeerConn>,
+) -> Result<ScrapeCounts, AnnounceError> {
+    s.announce(a, now, 60, 120, rng, targets)
+}
+
+/// Peer 0, a leecher, announces `offers` at second `now`.
+fn offer(
+    s: &mut WsShard,
+    offers: &[OfferId],
+    now: u32,
+    rng: &mut SmallRng,
+    targets: &mut Vec<PeerConn>,
+) -> Result<ScrapeCounts, AnnounceError> {
+    announce(
+        s,
+        &ann(0, SwarmEvent::Update, false, offers),
+        now,
+        rng,
+        targets,
+    )
+}
+
 fn join(s: &mut WsShard, rng: &mut SmallRng, i: u32, seeder: bool) -> ScrapeCounts {
     let mut t = Vec::new();
-    s.announce(
-        &ann(i, SwarmEvent::Update, seeder, &[]),
-        0,
-        60,
-        120,
-        rng,
-        &mut t,
-    )
-    .unwrap()
+    announce(s, &ann(i, SwarmEvent::Update, seeder, &[]), 0, rng, &mut t).unwrap()
 }
 
 #[test]
@@ -55,15 +81,7 @@ fn offers_go_to_distinct_peers_never_the_sender() {
         }
         let offers: Vec<OfferId> = (0..5).map(oid).collect();
         let mut targets = Vec::new();
-        s.announce(
-            &ann(0, SwarmEvent::Update, false, &offers),
-            1,
-            60,
-            120,
-            &mut rng,
-            &mut targets,
-        )
-        .unwrap();
+        offer(&mut s, &offers, 1, &mut rng, &mut targets).unwrap();
         assert_eq!(targets.len(), (size as usize - 1).min(5), "swarm of {size}");
         assert!(!targets.contains(&conn(0, 0)), "never back to the sender");
         let mut sorted: Vec<u32> = targets.iter().map(|t| t.conn.index() as u32).collect();
@@ -80,23 +98,14 @@ fn offers_go_to_distinct_peers_never_the_sender() {
 
 #[test]
 fn a_seeder_offers_to_leechers_only() {
-    let mut rng = SmallRng::seed_from_u64(2);
-    let mut s = WsShard::new();
+    let (mut s, mut rng) = shard(2);
     for i in 1..=10 {
         join(&mut s, &mut rng, i, i % 2 == 0);
     }
     let offers: Vec<OfferId> = (0..10).map(oid).collect();
     let mut targets = Vec::new();
-    let counts = s
-        .announce(
-            &ann(0, SwarmEvent::Update, true, &offers),
-            1,
-            60,
-            120,
-            &mut rng,
-            &mut targets,
-        )
-        .unwrap();
+    let a = ann(0, SwarmEvent::Update, true, &offers);
+    let counts = announce(&mut s, &a, 1, &mut rng, &mut targets).unwrap();
     assert_eq!(counts.complete, 6);
     assert_eq!(counts.incomplete, 5);
     assert_eq!(targets.len(), 5);
@@ -108,20 +117,11 @@ fn a_seeder_offers_to_leechers_only() {
 
 #[test]
 fn an_answer_goes_through_once_while_its_offer_is_pending() {
-    let mut rng = SmallRng::seed_from_u64(3);
-    let mut s = WsShard::new();
+    let (mut s, mut rng) = shard(3);
     join(&mut s, &mut rng, 1, false);
     let offers = [oid(9)];
     let mut targets = Vec::new();
-    s.announce(
-        &ann(0, SwarmEvent::Update, false, &offers),
-        10,
-        60,
-        120,
-        &mut rng,
-        &mut targets,
-    )
-    .unwrap();
+    offer(&mut s, &offers, 10, &mut rng, &mut targets).unwrap();
     assert_eq!(targets, vec![conn(0, 1)]);
     // The wrong answerer, the wrong offer id, an answerer on another connection.
     assert_eq!(
@@ -146,15 +146,7 @@ fn an_answer_goes_through_once_while_its_offer_is_pending() {
         "a second answer to the same offer"
     );
     // An expired offer.
-    s.announce(
-        &ann(0, SwarmEvent::Update, false, &offers),
-        20,
-        60,
-        120,
-        &mut rng,
-        &mut targets,
-    )
-    .unwrap();
+    offer(&mut s, &offers, 20, &mut rng, &mut targets).unwrap();
     assert_eq!(
         s.answer(&IH, &pid(1), conn(0, 1), &pid(0), &oid(9), 81),
         Err(AnswerError::NoPendingOffer)
@@ -164,21 +156,12 @@ fn an_answer_goes_through_once_while_its_offer_is_pending() {
 
 #[test]
 fn pending_offers_are_bounded_per_peer() {
-    let mut rng = SmallRng::seed_from_u64(4);
-    let mut s = WsShard::new();
+    let (mut s, mut rng) = shard(4);
     join(&mut s, &mut rng, 1, false);
     let mut targets = Vec::new();
     for i in 0..(MAX_PENDING as u32 + 7) {
         let offers = [oid(i)];
-        s.announce(
-            &ann(0, SwarmEvent::Update, false, &offers),
-            1,
-            60,
-            120,
-            &mut rng,
-            &mut targets,
-        )
-        .unwrap();
+        offer(&mut s, &offers, 1, &mut rng, &mut targets).unwrap();
     }
     assert_eq!(s.pending_offers(), MAX_PENDING);
     // The oldest went first.
@@ -199,19 +182,18 @@ fn pending_offers_are_bounded_per_peer() {
 
 #[test]
 fn a_live_peer_id_is_not_taken_over_by_another_connection() {
-    let mut rng = SmallRng::seed_from_u64(5);
-    let mut s = WsShard::new();
+    let (mut s, mut rng) = shard(5);
     join(&mut s, &mut rng, 1, false);
     let mut hijack = ann(1, SwarmEvent::Update, true, &[]);
     hijack.conn = conn(1, 9);
     let mut t = Vec::new();
     assert_eq!(
-        s.announce(&hijack, 1, 60, 120, &mut rng, &mut t),
+        announce(&mut s, &hijack, 1, &mut rng, &mut t),
         Err(AnnounceError::PeerIdInUse)
     );
     hijack.event = SwarmEvent::Stopped;
     assert_eq!(
-        s.announce(&hijack, 1, 60, 120, &mut rng, &mut t),
+        announce(&mut s, &hijack, 1, &mut rng, &mut t),
         Err(AnnounceError::PeerIdInUse)
     );
     // A leave from the other connection changes nothing.
@@ -222,7 +204,7 @@ fn a_live_peer_id_is_not_taken_over_by_another_connection() {
     assert_eq!(s.stats(), ShardStats::default());
     hijack.event = SwarmEvent::Update;
     assert_eq!(
-        s.announce(&hijack, 2, 60, 120, &mut rng, &mut t)
+        announce(&mut s, &hijack, 2, &mut rng, &mut t)
             .unwrap()
             .complete,
         1
@@ -231,56 +213,33 @@ fn a_live_peer_id_is_not_taken_over_by_another_connection() {
 
 #[test]
 fn completed_counts_a_download_once_and_stopped_leaves() {
-    let mut rng = SmallRng::seed_from_u64(6);
-    let mut s = WsShard::new();
+    let (mut s, mut rng) = shard(6);
     let mut t = Vec::new();
     join(&mut s, &mut rng, 1, false);
     let done = ann(1, SwarmEvent::Completed, true, &[]);
-    let c = s.announce(&done, 1, 60, 120, &mut rng, &mut t).unwrap();
+    let c = announce(&mut s, &done, 1, &mut rng, &mut t).unwrap();
     assert_eq!((c.complete, c.incomplete, c.downloaded), (1, 0, 1));
-    let c = s.announce(&done, 2, 60, 120, &mut rng, &mut t).unwrap();
+    let c = announce(&mut s, &done, 2, &mut rng, &mut t).unwrap();
     assert_eq!(c.downloaded, 1, "a seeder's second completed");
     // A seeder that starts seeding (started, then completed) downloaded nothing.
     join(&mut s, &mut rng, 2, true);
-    let c = s
-        .announce(
-            &ann(2, SwarmEvent::Completed, true, &[]),
-            3,
-            60,
-            120,
-            &mut rng,
-            &mut t,
-        )
-        .unwrap();
+    let completed = ann(2, SwarmEvent::Completed, true, &[]);
+    let c = announce(&mut s, &completed, 3, &mut rng, &mut t).unwrap();
     assert_eq!((c.complete, c.downloaded), (2, 1));
-    let c = s
-        .announce(
-            &ann(1, SwarmEvent::Stopped, true, &[]),
-            4,
-            60,
-            120,
-            &mut rng,
-            &mut t,
-        )
-        .unwrap();
+    let (stop1, stop2) = (
+        ann(1, SwarmEvent::Stopped, true, &[]),
+        ann(2, SwarmEvent::Stopped, true, &[]),
+    );
+    let c = announce(&mut s, &stop1, 4, &mut rng, &mut t).unwrap();
     assert_eq!((c.complete, c.incomplete), (1, 0));
-    s.announce(
-        &ann(2, SwarmEvent::Stopped, true, &[]),
-        4,
-        60,
-        120,
-        &mut rng,
-        &mut t,
-    )
-    .unwrap();
+    announce(&mut s, &stop2, 4, &mut rng, &mut t).unwrap();
     assert_eq!(s.stats().torrents, 0, "an empty torrent is removed");
     assert_eq!(s.scrape(&IH), ScrapeCounts::default());
 }
 
 #[test]
 fn the_index_agrees_with_the_swarm_through_joins_and_leaves() {
-    let mut rng = SmallRng::seed_from_u64(7);
-    let mut s = WsShard::new();
+    let (mut s, mut rng) = shard(7);
     let mut model = std::collections::BTreeSet::new();
     for step in 0..5000u32 {
         let i = rng.random_range(0..80u32);
@@ -299,35 +258,21 @@ fn the_index_agrees_with_the_swarm_through_joins_and_leaves() {
     for i in 0..80 {
         let mut t = Vec::new();
         let stop = ann(i, SwarmEvent::Stopped, false, &[]);
-        s.announce(&stop, 0, 60, 120, &mut rng, &mut t).unwrap();
+        announce(&mut s, &stop, 0, &mut rng, &mut t).unwrap();
     }
     assert_eq!(s.stats().torrents, 0);
 }
 
 #[test]
 fn cleaning_drops_silent_peers_and_expired_offers() {
-    let mut rng = SmallRng::seed_from_u64(8);
-    let mut s = WsShard::new();
+    let (mut s, mut rng) = shard(8);
     let mut t = Vec::new();
-    s.announce(
-        &ann(1, SwarmEvent::Update, false, &[]),
-        90,
-        30,
-        120,
-        &mut rng,
-        &mut t,
-    )
-    .unwrap();
     let offers = [oid(1)];
-    s.announce(
-        &ann(2, SwarmEvent::Update, false, &offers),
-        100,
-        30,
-        120,
-        &mut rng,
-        &mut t,
-    )
-    .unwrap();
+    // An offer timeout of 30 s: peer 1 joins at 90, peer 2 offers at 100.
+    for (i, now, offers) in [(1, 90, &[][..]), (2, 100, &offers[..])] {
+        let a = ann(i, SwarmEvent::Update, false, offers);
+        s.announce(&a, now, 30, 120, &mut rng, &mut t).unwrap();
+    }
     assert_eq!(s.pending_offers(), 1);
     assert_eq!(s.clean(120, 60), 0);
     assert_eq!(s.pending_offers(), 1);
@@ -341,16 +286,14 @@ fn cleaning_drops_silent_peers_and_expired_offers() {
 
 #[test]
 fn a_silent_holder_of_a_peer_id_is_taken_over_by_its_new_connection() {
-    let mut rng = SmallRng::seed_from_u64(9);
-    let mut s = WsShard::new();
+    let (mut s, mut rng) = shard(9);
     let mut t = Vec::new();
     join(&mut s, &mut rng, 2, false);
     let offers = [oid(1)];
-    s.announce(
+    announce(
+        &mut s,
         &ann(1, SwarmEvent::Update, false, &offers),
         10,
-        60,
-        120,
         &mut rng,
         &mut t,
     )
@@ -359,11 +302,11 @@ fn a_silent_holder_of_a_peer_id_is_taken_over_by_its_new_connection() {
     let mut again = ann(1, SwarmEvent::Update, false, &[]);
     again.conn = conn(1, 7);
     assert_eq!(
-        s.announce(&again, 130, 60, 120, &mut rng, &mut t),
+        announce(&mut s, &again, 130, &mut rng, &mut t),
         Err(AnnounceError::PeerIdInUse),
         "seen 120 s ago: still live"
     );
-    let c = s.announce(&again, 131, 60, 120, &mut rng, &mut t).unwrap();
+    let c = announce(&mut s, &again, 131, &mut rng, &mut t).unwrap();
     assert_eq!(c.incomplete, 2, "the same peer, now on its new connection");
     assert_eq!(
         s.pending_offers(),

@@ -231,17 +231,11 @@ fn close_frames() {
         [Got::Close(Some(1000), b"bye".to_vec())]
     );
     assert_eq!(close(b"\x0f\xa0").0, [Got::Close(Some(4000), vec![])]);
-    for bad in [
-        &b"\x03"[..],
-        b"\x03\xed",
-        b"\x03\xee",
-        b"\x03\xf7",
-        b"\x03\xe7",
-        b"\x00\x00",
-        b"\x07\xd0",
-        b"\x13\x88",
-    ] {
-        assert_eq!(close(bad).1, Err(CloseCode::PROTOCOL_ERROR), "{bad:?}");
+    // A one-byte body, then codes a peer may not send (RFC 6455 7.4).
+    assert_eq!(close(b"\x03").1, Err(CloseCode::PROTOCOL_ERROR));
+    for code in [1005u16, 1006, 1015, 999, 0, 2000, 5000] {
+        let bad = code.to_be_bytes();
+        assert_eq!(close(&bad).1, Err(CloseCode::PROTOCOL_ERROR), "{code}");
     }
     assert_eq!(close(b"\x03\xe8\xff").1, Err(CloseCode::INVALID_PAYLOAD));
     // The reader stops after a close frame.
@@ -261,30 +255,31 @@ fn protocol_errors() {
         assert_eq!(err(&[b0, 0x80]), Err(CloseCode::PROTOCOL_ERROR), "{b0:#x}");
         assert_eq!(err(&[b0]), Err(CloseCode::PROTOCOL_ERROR), "{b0:#x}");
     }
-    // Control frame over 125 bytes, or fragmented.
-    assert_eq!(
-        err(&client(Opcode::Ping, true, &[0; 126])),
-        Err(CloseCode::PROTOCOL_ERROR)
-    );
-    assert_eq!(err(&[0x89, 0xfe]), Err(CloseCode::PROTOCOL_ERROR));
-    assert_eq!(
-        err(&client(Opcode::Ping, false, b"x")),
-        Err(CloseCode::PROTOCOL_ERROR)
-    );
-    // Continuation without a start.
-    assert_eq!(
-        err(&client(Opcode::Continuation, true, b"x")),
-        Err(CloseCode::PROTOCOL_ERROR)
-    );
     // A new data frame inside a fragmented message.
-    let mut s = client(Opcode::Text, false, b"a");
-    s.extend(client(Opcode::Binary, true, b"b"));
-    assert_eq!(err(&s), Err(CloseCode::PROTOCOL_ERROR));
-    // 64-bit length with the top bit set.
-    assert_eq!(
-        err(&[0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0]),
-        Err(CloseCode::PROTOCOL_ERROR)
-    );
+    let mut new_inside = client(Opcode::Text, false, b"a");
+    new_inside.extend(client(Opcode::Binary, true, b"b"));
+    for (stream, what) in [
+        (
+            client(Opcode::Ping, true, &[0; 126]),
+            "control frame over 125",
+        ),
+        (vec![0x89, 0xfe], "control frame length over 125"),
+        (
+            client(Opcode::Ping, false, b"x"),
+            "fragmented control frame",
+        ),
+        (
+            client(Opcode::Continuation, true, b"x"),
+            "continuation without a start",
+        ),
+        (new_inside, "new data frame inside a fragmented message"),
+        (
+            vec![0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0],
+            "64-bit length, top bit set",
+        ),
+    ] {
+        assert_eq!(err(&stream), Err(CloseCode::PROTOCOL_ERROR), "{what}");
+    }
 }
 
 #[test]
@@ -312,14 +307,10 @@ fn too_big_is_seen_from_the_header() {
 #[test]
 fn utf8_is_checked_over_the_whole_message() {
     let err = |stream: &[u8]| read_all(stream, &SERVER).1;
-    assert_eq!(
-        err(&client(Opcode::Text, true, b"\xff")),
-        Err(CloseCode::INVALID_PAYLOAD)
-    );
-    assert_eq!(
-        err(&client(Opcode::Text, true, b"\xc3")),
-        Err(CloseCode::INVALID_PAYLOAD)
-    );
+    for bad in [&b"\xff"[..], b"\xc3"] {
+        let text = client(Opcode::Text, true, bad);
+        assert_eq!(err(&text), Err(CloseCode::INVALID_PAYLOAD), "{bad:?}");
+    }
     // "é" split between two fragments is fine.
     let mut s = client(Opcode::Text, false, b"caf\xc3");
     s.extend(client(Opcode::Continuation, true, b"\xa9!"));

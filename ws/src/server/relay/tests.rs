@@ -4,12 +4,7 @@ use uring_rt::ConnId;
 
 fn parse_and_encode(json: &str, conn: PeerConn) -> Vec<u8> {
     let mut text = json.as_bytes().to_vec();
-    let limits = MessageLimits {
-        max_offers: 10,
-        max_sdp_len: 4096,
-        max_scrape_hashes: 10,
-        max_depth: 8,
-    };
+    let limits = MessageLimits::default();
     let mut bufs = ParseBuffers::new(65536);
     let Ok(ClientMessage::Announce(a)) = parse_message(&mut text, &limits, &mut bufs) else {
         panic!("not an announce: {json}");
@@ -20,6 +15,22 @@ fn parse_and_encode(json: &str, conn: PeerConn) -> Vec<u8> {
     out
 }
 
+/// Connection `index` (of generation `generation`) on worker `worker`.
+fn peer_conn(worker: u16, index: u32, generation: u32) -> PeerConn {
+    PeerConn {
+        worker,
+        conn: ConnId::from_parts(index, generation),
+    }
+}
+
+/// The announce record in `rec`.
+fn read_announce(rec: &[u8]) -> AnnounceRecord<'_> {
+    let Some(Record::Announce(r)) = read(rec) else {
+        panic!("not read back");
+    };
+    r
+}
+
 const IH: &str = "\\u0001\\u0002ABCDEFGHIJKLMNOPQ\u{ff}";
 const PEER: &str = "-WW0105-abcdefghijkl";
 
@@ -28,14 +39,9 @@ fn an_announce_with_offers_reads_back() {
     let json = format!(
         r#"{{"action":"announce","info_hash":"{IH}","peer_id":"{PEER}","numwant":2,"event":"started","left":"0","offers":[{{"offer":{{"type":"offer","sdp":"v=0\r\na=x \"q\""}},"offer_id":"first-offer-id"}},{{"offer":{{"type":"offer","sdp":"v=0\r\n"}},"offer_id":"o2"}}]}}"#
     );
-    let conn = PeerConn {
-        worker: 3,
-        conn: ConnId::from_parts(17, 5),
-    };
+    let conn = peer_conn(3, 17, 5);
     let rec = parse_and_encode(&json, conn);
-    let Some(Record::Announce(r)) = read(&rec) else {
-        panic!("not read back");
-    };
+    let r = read_announce(&rec);
     assert_eq!(r.conn, conn);
     assert_eq!(&r.peer_id, PEER.as_bytes());
     assert_eq!(r.info_hash.0[0..2], [1, 2]);
@@ -63,14 +69,9 @@ fn an_answer_and_a_stop_read_back() {
     let json = format!(
         r#"{{"action":"announce","info_hash":"{IH}","peer_id":"{PEER}","to_peer_id":"-WW0105-mnopqrstuvwx","answer":{{"type":"answer","sdp":"v=0"}},"offer_id":"o2"}}"#
     );
-    let conn = PeerConn {
-        worker: 0,
-        conn: ConnId::from_parts(1, 1),
-    };
+    let conn = peer_conn(0, 1, 1);
     let rec = parse_and_encode(&json, conn);
-    let Some(Record::Announce(r)) = read(&rec) else {
-        panic!("not read back");
-    };
+    let r = read_announce(&rec);
     let (to, offer_id, sdp) = r.answer.expect("the answer");
     assert_eq!(&to, b"-WW0105-mnopqrstuvwx");
     assert_eq!(offer_id.as_bytes(), b"o2");
@@ -82,18 +83,13 @@ fn an_answer_and_a_stop_read_back() {
         r#"{{"action":"announce","info_hash":"{IH}","peer_id":"{PEER}","event":"stopped","left":null}}"#
     );
     let rec = parse_and_encode(&stop, conn);
-    let Some(Record::Announce(r)) = read(&rec) else {
-        panic!("not read back");
-    };
+    let r = read_announce(&rec);
     assert_eq!(r.event, SwarmEvent::Stopped);
 }
 
 #[test]
 fn small_records_read_back() {
-    let conn = PeerConn {
-        worker: 1,
-        conn: ConnId::from_parts(9, 2),
-    };
+    let conn = peer_conn(1, 9, 2);
     let (ih, pid) = (InfoHash([4; 20]), [5u8; 20]);
     let mut b = [0u8; 256];
     let n = write_leave(&mut b, conn, &ih, &pid);
