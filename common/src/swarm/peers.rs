@@ -587,13 +587,18 @@ fn sorted_find<A: PeerAddr>(
     seeder: bool,
 ) -> Option<usize> {
     let key = addr.key();
-    let (l, s) = peers.split_at(leechers);
-    let in_leechers = || l.binary_search_by_key(&key, |p| p.addr.key()).ok();
-    let in_seeders = || {
-        s.binary_search_by_key(&key, |p| p.addr.key())
-            .ok()
-            .map(|i| i + leechers)
+    // A half of a few peers (one or two cache lines) is scanned: cheaper
+    // than a search's loop, and most swarms are that small.
+    let find = |half: &[Stored<A>]| {
+        if half.len() <= 8 {
+            half.iter().position(|p| p.addr.key() == key)
+        } else {
+            half.binary_search_by_key(&key, |p| p.addr.key()).ok()
+        }
     };
+    let (l, s) = peers.split_at(leechers);
+    let in_leechers = || find(l);
+    let in_seeders = || find(s).map(|i| i + leechers);
     if seeder {
         in_seeders().or_else(in_leechers)
     } else {
@@ -652,7 +657,9 @@ fn sorted_retain<A: Copy>(
 /// position `me`. A window of consecutive peers from a random start,
 /// wrapping: every peer is equally likely to be in it, and it reads one
 /// contiguous run of memory instead of `want` scattered cache lines. The
-/// window is copied as at most four runs, not peer by peer.
+/// window is copied as at most four runs, not peer by peer. Inlined up to
+/// the common "nothing to select" (a lone peer, numwant 0).
+#[inline]
 fn select_window<A: PeerAddr>(
     range: &[Stored<A>],
     me: Option<usize>,
@@ -664,9 +671,21 @@ fn select_window<A: PeerAddr>(
     let me = me.filter(|&p| p < m);
     let avail = m - usize::from(me.is_some());
     let want = want.saturating_sub(out.len());
-    if want == 0 || avail == 0 {
-        return;
+    if want > 0 && avail > 0 {
+        select_some(range, me, avail, want, rng, out);
     }
+}
+
+/// [`select_window`] with `want` (> 0) peers still wanted of `avail` (> 0).
+fn select_some<A: PeerAddr>(
+    range: &[Stored<A>],
+    me: Option<usize>,
+    avail: usize,
+    want: usize,
+    rng: &mut SmallRng,
+    out: &mut Vec<A>,
+) {
+    let m = range.len();
     if avail <= want {
         push_except(out, range, me);
         return;
