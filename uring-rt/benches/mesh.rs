@@ -59,12 +59,12 @@ impl Consumer for MeshEnd<Msg> {
 
 impl Consumer for ByteMeshEnd {
     fn take_all(&mut self) -> u64 {
-        self.drain(|_, _, r| {
+        self.rx.drain(|_, _, r| {
             black_box((r[0], r[r.len() - 1]));
         }) as u64
     }
     fn has_backlog(&self) -> bool {
-        ByteMeshEnd::has_backlog(self)
+        self.rx.has_backlog()
     }
 }
 
@@ -198,7 +198,7 @@ fn byte_pair() -> (ByteMeshEnd, ByteMeshEnd) {
 fn byte_throughput(iters: u64, batch: u64, len: usize) -> Duration {
     let (mut tx, rx) = byte_pair();
     burst_throughput(iters, batch, rx, |n| {
-        let result = tx.push_with(1, Lane::Request, len, |buf| {
+        let result = tx.tx.push_with(1, Lane::Request, len, |buf| {
             buf.fill(n as u8);
             len
         });
@@ -217,7 +217,7 @@ fn byte_ping_pong(iters: u64, len: usize) -> Duration {
         let mut record = vec![0_u8; len];
         loop {
             let mut got = false;
-            b.drain(|_, _, r| {
+            b.rx.drain(|_, _, r| {
                 record.copy_from_slice(r);
                 got = true;
             });
@@ -225,7 +225,7 @@ fn byte_ping_pong(iters: u64, len: usize) -> Duration {
                 if record[0] == u8::MAX {
                     return;
                 }
-                while b.push(0, Lane::Reply, &record).is_err() {
+                while b.tx.push(0, Lane::Reply, &record).is_err() {
                     std::hint::spin_loop();
                 }
             } else {
@@ -237,10 +237,10 @@ fn byte_ping_pong(iters: u64, len: usize) -> Duration {
     let start = Instant::now();
     for i in 0..iters {
         record[0] = (i % 255) as u8;
-        a.push(1, Lane::Request, &record).unwrap();
+        a.tx.push(1, Lane::Request, &record).unwrap();
         let mut back = false;
         while !back {
-            a.drain(|_, _, r| {
+            a.rx.drain(|_, _, r| {
                 black_box(r);
                 back = true;
             });
@@ -248,7 +248,7 @@ fn byte_ping_pong(iters: u64, len: usize) -> Duration {
     }
     let elapsed = start.elapsed();
     record[0] = u8::MAX;
-    a.push(1, Lane::Request, &record).unwrap();
+    a.tx.push(1, Lane::Request, &record).unwrap();
     echo.join().unwrap();
     elapsed
 }

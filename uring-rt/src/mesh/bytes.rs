@@ -28,10 +28,10 @@
 //! largest record (the constructor rounds up), so a record of any allowed
 //! size fits into an empty ring wherever the cursors stand.
 //!
-//! Writing is in place: [`ByteMeshEnd::push_with`] hands the payload space
+//! Writing is in place: [`ByteSender::push_with`] hands the payload space
 //! inside the ring to a closure that writes (serialises, encrypts) into it and
-//! says how many bytes it used; [`ByteMeshEnd::push`] copies a slice.
-//! [`ByteMeshEnd::drain`] hands each record, in place and in order per ring,
+//! says how many bytes it used; [`ByteSender::push`] copies a slice.
+//! [`ByteReceiver::drain`] hands each record, in place and in order per ring,
 //! to a callback, and publishes each ring's head once per round, not per
 //! record.
 //!
@@ -49,13 +49,13 @@
 //!
 //! A ring that cannot take a record answers [`PushError::Full`]: nothing was
 //! queued, the caller counts it, then drops the record or keeps it in its own
-//! bounded queue. It never blocks. [`ByteMeshEnd::space`] tells how long a
+//! bounded queue. It never blocks. [`ByteSender::space`] tells how long a
 //! record the ring takes right now.
 //!
 //! A producer that keeps records back needs to learn when to retry, without
 //! polling. A refused push sets the ring's `waiting` flag; the consumer's next
 //! drain that advances that ring's head sees the flag, clears it and lists the
-//! producer in [`ByteMeshEnd::space_freed`]. The consumer's loop then wakes
+//! producer in [`ByteReceiver::space_freed`]. The consumer's loop then wakes
 //! those workers (the same sticky wake as for records), and a woken worker
 //! retries what it kept back. A retry that fails again re-arms the flag.
 //! Spurious entries are possible (the producer found room by itself after
@@ -66,15 +66,15 @@
 //! Exactly [`super::Mesh`]'s (see the proof in its module documentation),
 //! with byte positions instead of slot numbers:
 //!
-//! * **Producer** ([`ByteMeshEnd::push_with`]): write the record (and the skip
+//! * **Producer** ([`ByteSender::push_with`]): write the record (and the skip
 //!   header if any), publish the new tail (release), a `SeqCst` fence, load
 //!   the head. Answer `Ok(true)` (wake the consumer) if `head >= t`, where `t`
 //!   is the tail before this push, i.e. the consumer has consumed everything
 //!   before this record: the ring held only this push.
-//! * **Consumer** ([`ByteMeshEnd::drain`]): consume, publish each advanced
+//! * **Consumer** ([`ByteReceiver::drain`]): consume, publish each advanced
 //!   head (release), a `SeqCst` fence, load every inbound tail again; return
 //!   only when that fenced re-check finds every inbound ring empty (or at the
-//!   budget, with [`ByteMeshEnd::has_backlog`] set).
+//!   budget, with [`ByteReceiver::has_backlog`] set).
 //!
 //! The proof carries over word for word with "slot `t`" read as "the push
 //! whose bytes start at position `t`": a push that answered `false` saw
@@ -491,10 +491,12 @@ impl Consumer {
 /// and consumers of every ring towards `i`, two of each per peer (one per
 /// [`Lane`]). `Send`, so it moves into the worker thread; not `Sync`. The
 /// runtime [`split`](ByteMeshEnd::split)s it, so a handler can push from
-/// inside the drain callback; tests and benches use it whole.
+/// inside the drain callback; tests and benches use the halves in place.
 pub struct ByteMeshEnd {
-    tx: ByteSender,
-    rx: ByteReceiver,
+    /// The producers.
+    pub tx: ByteSender,
+    /// The consumers.
+    pub rx: ByteReceiver,
 }
 
 /// The sending half of a [`ByteMeshEnd`]: the producers.
@@ -525,59 +527,6 @@ impl ByteMeshEnd {
     pub fn split(self) -> (ByteSender, ByteReceiver) {
         (self.tx, self.rx)
     }
-
-    /// [`ByteSender::push_with`].
-    #[inline]
-    pub fn push_with(
-        &mut self,
-        to: usize,
-        lane: Lane,
-        len: usize,
-        write: impl FnOnce(&mut [u8]) -> usize,
-    ) -> Result<bool, PushError> {
-        self.tx.push_with(to, lane, len, write)
-    }
-
-    /// [`ByteSender::push`].
-    #[inline]
-    pub fn push(&mut self, to: usize, lane: Lane, record: &[u8]) -> Result<bool, PushError> {
-        self.tx.push(to, lane, record)
-    }
-
-    /// [`ByteSender::space`].
-    pub fn space(&self, to: usize, lane: Lane) -> usize {
-        self.tx.space(to, lane)
-    }
-
-    /// [`ByteReceiver::drain`].
-    pub fn drain(&mut self, f: impl FnMut(usize, Lane, &mut [u8])) -> usize {
-        self.rx.drain(f)
-    }
-
-    /// [`ByteReceiver::space_freed`].
-    pub fn space_freed(&self) -> &[usize] {
-        self.rx.space_freed()
-    }
-
-    /// [`ByteReceiver::has_backlog`].
-    pub fn has_backlog(&self) -> bool {
-        self.rx.has_backlog()
-    }
-
-    /// This end's worker index.
-    pub fn worker(&self) -> usize {
-        self.tx.worker
-    }
-
-    /// Number of workers in the mesh.
-    pub fn workers(&self) -> usize {
-        self.tx.workers()
-    }
-
-    /// Largest record payload, bytes.
-    pub fn max_record(&self) -> usize {
-        self.tx.max_record
-    }
 }
 
 impl ByteSender {
@@ -593,7 +542,7 @@ impl ByteSender {
     ///
     /// `Err(PushError::Full)`: the ring cannot take `len` bytes now; nothing
     /// was queued and `write` was not called. The consumer lists this worker
-    /// in its [`ByteMeshEnd::space_freed`] once it frees space.
+    /// in its [`ByteReceiver::space_freed`] once it frees space.
     /// `Err(PushError::TooLarge)`: `len` exceeds the configured maximum.
     ///
     /// A worker never sends to itself; `to == self.worker()` panics in debug
@@ -621,7 +570,7 @@ impl ByteSender {
     }
 
     /// Queues a copy of `record` for worker `to`; see
-    /// [`ByteMeshEnd::push_with`].
+    /// [`ByteSender::push_with`].
     #[inline]
     pub fn push(&mut self, to: usize, lane: Lane, record: &[u8]) -> Result<bool, PushError> {
         self.push_with(to, lane, record.len(), |buf| {
@@ -647,6 +596,16 @@ impl ByteSender {
     pub fn workers(&self) -> usize {
         self.outbound.len()
     }
+
+    /// This end's worker index.
+    pub fn worker(&self) -> usize {
+        self.worker
+    }
+
+    /// Largest record payload, bytes.
+    pub fn max_record(&self) -> usize {
+        self.max_record
+    }
 }
 
 impl ByteReceiver {
@@ -659,11 +618,11 @@ impl ByteReceiver {
     /// with a fenced re-check (module docs): once it returns, every record
     /// pushed with `Ok(false)` before that point has been handed to `f`, and
     /// the worker may block until woken. Call it after every wake and before
-    /// every block. Then wake every worker in [`ByteMeshEnd::space_freed`].
+    /// every block. Then wake every worker in [`ByteReceiver::space_freed`].
     ///
     /// At most twice the inbound ring bytes are consumed per call; beyond
     /// that it returns with records still queued and
-    /// [`ByteMeshEnd::has_backlog`] set: do not block then, drain again.
+    /// [`ByteReceiver::has_backlog`] set: do not block then, drain again.
     pub fn drain(&mut self, mut f: impl FnMut(usize, Lane, &mut [u8])) -> usize {
         for &w in &self.freed {
             self.freed_mark[w] = false;
@@ -706,13 +665,13 @@ impl ByteReceiver {
     }
 
     /// Workers that had a push refused by a ring this worker's last
-    /// [`ByteMeshEnd::drain`] freed space in: wake each, so it retries what
+    /// [`ByteReceiver::drain`] freed space in: wake each, so it retries what
     /// it kept back. Each worker at most once; valid until the next drain.
     pub fn space_freed(&self) -> &[usize] {
         &self.freed
     }
 
-    /// `true` when the last [`ByteMeshEnd::drain`] stopped at its budget with
+    /// `true` when the last [`ByteReceiver::drain`] stopped at its budget with
     /// records still queued; the worker must drain again before blocking.
     pub fn has_backlog(&self) -> bool {
         self.backlog

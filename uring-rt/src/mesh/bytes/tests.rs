@@ -37,7 +37,9 @@ fn pattern(seq: u64, len: usize) -> Vec<u8> {
 /// Drains `end` and returns the records as (from, lane, bytes).
 fn drain_all(end: &mut ByteMeshEnd) -> Vec<(usize, Lane, Vec<u8>)> {
     let mut got = Vec::new();
-    let n = end.drain(|from, lane, r| got.push((from, lane, r.to_vec())));
+    let n = end
+        .rx
+        .drain(|from, lane, r| got.push((from, lane, r.to_vec())));
     assert_eq!(n, got.len());
     got
 }
@@ -60,13 +62,13 @@ fn ends_know_their_place() {
     let ends = ByteMesh::new(&config(3, 256, 16));
     assert_eq!(ends.len(), 3);
     for (i, end) in ends.iter().enumerate() {
-        assert_eq!(end.worker(), i);
-        assert_eq!(end.workers(), 3);
-        assert_eq!(end.max_record(), 16);
+        assert_eq!(end.tx.worker(), i);
+        assert_eq!(end.tx.workers(), 3);
+        assert_eq!(end.tx.max_record(), 16);
         for to in 0..3 {
             for lane in Lane::ALL {
                 let want = if to == i { 0 } else { 16 };
-                assert_eq!(end.space(to, lane), want);
+                assert_eq!(end.tx.space(to, lane), want);
             }
         }
     }
@@ -76,9 +78,9 @@ fn ends_know_their_place() {
 #[test]
 fn single_worker_mesh_is_empty() {
     let mut ends = ByteMesh::new(&config(1, 64, 8));
-    assert_eq!(ends[0].drain(|_, _, _| unreachable!()), 0);
-    assert!(!ends[0].has_backlog());
-    assert!(ends[0].space_freed().is_empty());
+    assert_eq!(ends[0].rx.drain(|_, _, _| unreachable!()), 0);
+    assert!(!ends[0].rx.has_backlog());
+    assert!(ends[0].rx.space_freed().is_empty());
 }
 
 #[test]
@@ -95,7 +97,7 @@ fn every_length_round_trips_across_many_laps() {
         for _ in 0..burst {
             let len = (seq as usize * 37) % 201;
             let data = pattern(seq, len);
-            match a.push(1, Lane::Request, &data) {
+            match a.tx.push(1, Lane::Request, &data) {
                 Ok(_) => {
                     expect.push_back(data);
                     pushed_bytes += stride(len);
@@ -132,7 +134,7 @@ fn records_of_1_byte_to_64_kib_round_trip_in_order() {
             let len = sizes[(i + pass * 5) % sizes.len()];
             let data = pattern(seq, len);
             seq += 1;
-            a.push(1, Lane::Reply, &data).unwrap();
+            a.tx.push(1, Lane::Reply, &data).unwrap();
             expect.push(data);
             if i % 4 == 3 {
                 // Drain part way, as a consumer running concurrently would.
@@ -149,8 +151,8 @@ fn records_of_1_byte_to_64_kib_round_trip_in_order() {
 #[test]
 fn push_with_writes_in_place_and_may_use_less() {
     let (mut a, mut b) = pair(256, 64);
-    let wake = a
-        .push_with(1, Lane::Request, 64, |buf| {
+    let wake =
+        a.tx.push_with(1, Lane::Request, 64, |buf| {
             assert_eq!(buf.len(), 64);
             buf[..5].copy_from_slice(b"hello");
             5
@@ -158,9 +160,9 @@ fn push_with_writes_in_place_and_may_use_less() {
         .unwrap();
     assert!(wake);
     // Only the used bytes took space: 4 + 5 -> 12 bytes.
-    assert_eq!(a.space(1, Lane::Request), 64);
+    assert_eq!(a.tx.space(1, Lane::Request), 64);
     assert_eq!(
-        a.push_with(1, Lane::Request, 0, |_| 0),
+        a.tx.push_with(1, Lane::Request, 0, |_| 0),
         Ok(false),
         "second record of a run: no wake"
     );
@@ -173,9 +175,9 @@ fn push_with_writes_in_place_and_may_use_less() {
         ]
     );
     // The consumer may work on the record in place.
-    a.push(1, Lane::Request, b"abc").unwrap();
+    a.tx.push(1, Lane::Request, b"abc").unwrap();
     let mut seen = Vec::new();
-    b.drain(|_, _, r| {
+    b.rx.drain(|_, _, r| {
         r.make_ascii_uppercase();
         seen.extend_from_slice(r);
     });
@@ -186,10 +188,10 @@ fn push_with_writes_in_place_and_may_use_less() {
 fn too_large_is_refused_without_touching_the_ring() {
     let (mut a, mut b) = pair(1024, 100);
     assert_eq!(
-        a.push_with(1, Lane::Request, 101, |_| unreachable!()),
+        a.tx.push_with(1, Lane::Request, 101, |_| unreachable!()),
         Err(PushError::TooLarge)
     );
-    assert_eq!(a.push(1, Lane::Reply, &[0; 100]), Ok(true));
+    assert_eq!(a.tx.push(1, Lane::Reply, &[0; 100]), Ok(true));
     assert_eq!(drain_all(&mut b).len(), 1);
     assert_eq!(
         PushError::TooLarge.to_string(),
@@ -201,18 +203,18 @@ fn too_large_is_refused_without_touching_the_ring() {
 fn full_ring_refuses_then_accepts_and_reports_space_freed() {
     // 256 B ring, 100 B records take 104 B: two fit.
     let (mut a, mut b) = pair(256, 100);
-    assert_eq!(a.push(1, Lane::Request, &[1; 100]), Ok(true));
-    assert_eq!(a.push(1, Lane::Request, &[2; 100]), Ok(false));
-    assert_eq!(a.space(1, Lane::Request), 44);
+    assert_eq!(a.tx.push(1, Lane::Request, &[1; 100]), Ok(true));
+    assert_eq!(a.tx.push(1, Lane::Request, &[2; 100]), Ok(false));
+    assert_eq!(a.tx.space(1, Lane::Request), 44);
     assert_eq!(
-        a.push_with(1, Lane::Request, 100, |_| unreachable!()),
+        a.tx.push_with(1, Lane::Request, 100, |_| unreachable!()),
         Err(PushError::Full)
     );
-    assert_eq!(a.push(1, Lane::Request, &[3; 100]), Err(PushError::Full));
+    assert_eq!(a.tx.push(1, Lane::Request, &[3; 100]), Err(PushError::Full));
     // A short record still fits.
-    assert_eq!(a.push(1, Lane::Request, &[4; 44]), Ok(false));
-    assert_eq!(a.space(1, Lane::Request), 0);
-    assert_eq!(a.push(1, Lane::Request, &[]), Err(PushError::Full));
+    assert_eq!(a.tx.push(1, Lane::Request, &[4; 44]), Ok(false));
+    assert_eq!(a.tx.space(1, Lane::Request), 0);
+    assert_eq!(a.tx.push(1, Lane::Request, &[]), Err(PushError::Full));
     assert_eq!(
         PushError::Full.to_string(),
         "byte mesh ring to the destination worker is full"
@@ -221,12 +223,12 @@ fn full_ring_refuses_then_accepts_and_reports_space_freed() {
     let got = drain_all(&mut b);
     assert_eq!(got.len(), 3);
     assert_eq!(got[2].2, vec![4; 44]);
-    assert_eq!(b.space_freed(), &[0], "a's refused push is reported");
+    assert_eq!(b.rx.space_freed(), &[0], "a's refused push is reported");
     // Empty again: the next push wakes, and the big record fits.
-    assert_eq!(a.space(1, Lane::Request), 100);
-    assert_eq!(a.push(1, Lane::Request, &[3; 100]), Ok(true));
+    assert_eq!(a.tx.space(1, Lane::Request), 100);
+    assert_eq!(a.tx.push(1, Lane::Request, &[3; 100]), Ok(true));
     assert_eq!(drain_all(&mut b), vec![(0, Lane::Request, vec![3; 100])]);
-    assert!(b.space_freed().is_empty(), "reported once");
+    assert!(b.rx.space_freed().is_empty(), "reported once");
 }
 
 #[test]
@@ -237,35 +239,35 @@ fn space_freed_is_per_worker_and_only_after_progress() {
     };
     // a fills both lanes to c, b fills its request lane to c.
     for lane in Lane::ALL {
-        while a.push(2, lane, &[0; 24]).is_ok() {}
+        while a.tx.push(2, lane, &[0; 24]).is_ok() {}
     }
-    while b.push(2, Lane::Request, &[0; 24]).is_ok() {}
-    assert_eq!(b.push(2, Lane::Request, &[0; 24]), Err(PushError::Full));
-    let n = c.drain(|_, _, _| {});
+    while b.tx.push(2, Lane::Request, &[0; 24]).is_ok() {}
+    assert_eq!(b.tx.push(2, Lane::Request, &[0; 24]), Err(PushError::Full));
+    let n = c.rx.drain(|_, _, _| {});
     assert_eq!(n, 6);
-    let mut freed = c.space_freed().to_vec();
+    let mut freed = c.rx.space_freed().to_vec();
     freed.sort_unstable();
     assert_eq!(freed, vec![0, 1], "each producer once, both lanes of a");
     // Nothing new consumed: nothing reported.
-    assert_eq!(c.drain(|_, _, _| {}), 0);
-    assert!(c.space_freed().is_empty());
+    assert_eq!(c.rx.drain(|_, _, _| {}), 0);
+    assert!(c.rx.space_freed().is_empty());
 }
 
 #[test]
 fn replies_get_through_while_requests_fill_the_ring() {
     let (mut a, mut b) = pair(4096, 1000);
     let mut requests = 0;
-    while a.push(1, Lane::Request, &[7; 1000]).is_ok() {
+    while a.tx.push(1, Lane::Request, &[7; 1000]).is_ok() {
         requests += 1;
     }
     assert_eq!(requests, 4);
-    assert!(a.space(1, Lane::Request) < 1000);
+    assert!(a.tx.space(1, Lane::Request) < 1000);
     // The reply lane is untouched by the request flood.
-    assert_eq!(a.space(1, Lane::Reply), 1000);
+    assert_eq!(a.tx.space(1, Lane::Reply), 1000);
     for i in 0..4_u8 {
-        a.push(1, Lane::Reply, &[i; 1000]).unwrap();
+        a.tx.push(1, Lane::Reply, &[i; 1000]).unwrap();
     }
-    assert_eq!(a.push(1, Lane::Reply, &[9; 1000]), Err(PushError::Full));
+    assert_eq!(a.tx.push(1, Lane::Reply, &[9; 1000]), Err(PushError::Full));
     let got = drain_all(&mut b);
     // Replies are served first in a drain round.
     let lanes: Vec<Lane> = got.iter().map(|r| r.1).collect();
@@ -280,10 +282,10 @@ fn drain_reports_sender_and_lane() {
     let [a, b, c] = &mut ends[..] else {
         unreachable!()
     };
-    assert_eq!(a.push(1, Lane::Request, b"a-req"), Ok(true));
-    assert_eq!(a.push(1, Lane::Reply, b"a-rep"), Ok(true));
-    assert_eq!(c.push(1, Lane::Request, b"c-req"), Ok(true));
-    assert_eq!(a.push(2, Lane::Request, b"to-c"), Ok(true));
+    assert_eq!(a.tx.push(1, Lane::Request, b"a-req"), Ok(true));
+    assert_eq!(a.tx.push(1, Lane::Reply, b"a-rep"), Ok(true));
+    assert_eq!(c.tx.push(1, Lane::Request, b"c-req"), Ok(true));
+    assert_eq!(a.tx.push(2, Lane::Request, b"to-c"), Ok(true));
     let mut got = drain_all(b);
     got.sort_by_key(|r| (r.0, r.1 as u8, r.2.clone()));
     assert_eq!(
@@ -301,17 +303,17 @@ fn drain_reports_sender_and_lane() {
 fn drain_stops_at_its_budget_and_reports_backlog() {
     // Budget: 2 * (2 inbound rings * 64 B) = 256 B = 64 empty records.
     let (mut a, mut b) = pair(64, 4);
-    a.push(1, Lane::Request, &[]).unwrap();
+    a.tx.push(1, Lane::Request, &[]).unwrap();
     let mut seen = 0;
-    let n = b.drain(|_, _, _| {
+    let n = b.rx.drain(|_, _, _| {
         seen += 1;
         // Refill, as a fast peer would, so the ring never runs dry.
-        a.push(1, Lane::Request, &[]).unwrap();
+        a.tx.push(1, Lane::Request, &[]).unwrap();
     });
     assert_eq!(n, 64);
-    assert!(b.has_backlog());
-    assert_eq!(b.drain(|_, _, _| {}), 1);
-    assert!(!b.has_backlog());
+    assert!(b.rx.has_backlog());
+    assert_eq!(b.rx.drain(|_, _, _| {}), 1);
+    assert!(!b.rx.has_backlog());
 }
 
 #[test]
@@ -325,7 +327,7 @@ fn absurd_record_size_is_refused() {
 #[should_panic(expected = "never pushes to itself")]
 fn push_to_self_panics_in_debug() {
     let mut ends = ByteMesh::new(&config(2, 64, 8));
-    let _ = ends[0].push(0, Lane::Request, b"x");
+    let _ = ends[0].tx.push(0, Lane::Request, b"x");
 }
 
 #[test]
@@ -413,7 +415,7 @@ fn stress(count: u64, ring: usize, max_record: usize, seed: u64) {
                         (lane, random_len(&mut rng, max_record))
                     });
                     let s = seq[lane as usize];
-                    let result = tx.push_with(1, lane, len, |buf| {
+                    let result = tx.tx.push_with(1, lane, len, |buf| {
                         buf.copy_from_slice(&pattern(s, len));
                         len
                     });
@@ -434,7 +436,7 @@ fn stress(count: u64, ring: usize, max_record: usize, seed: u64) {
                                 // Timed out: a lost space-freed report if
                                 // the ring has room now.
                                 assert!(
-                                    tx.space(1, lane) < len,
+                                    tx.tx.space(1, lane) < len,
                                     "producer stranded: space-freed report lost"
                                 );
                             }
@@ -461,7 +463,7 @@ fn stress(count: u64, ring: usize, max_record: usize, seed: u64) {
     let mut received = 0;
     let mut bytes = 0_usize;
     while received < count {
-        let n = rx.drain(|from, lane, r| {
+        let n = rx.rx.drain(|from, lane, r| {
             assert_eq!(from, 0);
             let s = next[lane as usize];
             assert_eq!(r, &pattern(s, r.len())[..], "record {s} on {lane:?} torn");
@@ -469,17 +471,17 @@ fn stress(count: u64, ring: usize, max_record: usize, seed: u64) {
             bytes += r.len();
         });
         received += n as u64;
-        if !rx.space_freed().is_empty() {
-            assert_eq!(rx.space_freed(), &[0]);
+        if !rx.rx.space_freed().is_empty() {
+            assert_eq!(rx.rx.space_freed(), &[0]);
             producer_flag.wake();
         }
-        if received < count && !rx.has_backlog() {
+        if received < count && !rx.rx.has_backlog() {
             if next_rand(&mut rng).is_multiple_of(4) {
                 thread::yield_now();
             }
             if !consumer_flag.sleep(STALL) {
                 let before = received;
-                let late = rx.drain(|_, _, _| {});
+                let late = rx.rx.drain(|_, _, _| {});
                 assert_eq!(late, 0, "consumer stranded after {before}: wake-up lost");
             }
         }
