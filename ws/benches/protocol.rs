@@ -13,9 +13,9 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use riptide_ws::protocol::{
-    announce_reply_max_len, offer_max_len, parse_message, write_announce_reply, write_client_frame,
-    write_frame, write_offer, ClientMessage, Flow, FrameLimits, FrameReader, InfoHash, Message,
-    MessageLimits, Opcode, ParseBuffers, Role,
+    announce_reply_max_len, parse_message, relayed_max_len, write_announce_reply,
+    write_client_frame, write_frame, write_relayed, ClientMessage, Flow, FrameLimits, FrameReader,
+    InfoHash, Message, MessageLimits, Opcode, ParseBuffers, Relayed, Role,
 };
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 
@@ -113,9 +113,9 @@ fn offer() -> (
 
 fn write_some(out: &mut [u8]) -> usize {
     let (hash, from, id, sdp) = offer();
-    let max = offer_max_len(SDP.len());
+    let max = relayed_max_len(SDP.len());
     let n = write_frame(out, Opcode::Text, max, |p| {
-        write_offer(p, &hash, &from, &id, &sdp)
+        write_relayed(p, Relayed::Offer, &hash, &from, &id, &sdp)
     });
     n + write_announce_reply(&mut out[n..], &hash, 120, 17, 4)
 }
@@ -158,12 +158,12 @@ fn write(c: &mut Criterion) {
     let mut g = c.benchmark_group("write");
     g.throughput(Throughput::Elements(1));
     let (hash, from, id, sdp) = offer();
-    let mut out = vec![0u8; offer_max_len(SDP.len()) + 16];
+    let mut out = vec![0u8; relayed_max_len(SDP.len()) + 16];
     g.bench_function("offer_in_frame", |b| {
         b.iter(|| {
-            let max = offer_max_len(SDP.len());
+            let max = relayed_max_len(SDP.len());
             write_frame(&mut out, Opcode::Text, max, |p| {
-                write_offer(p, black_box(&hash), &from, &id, &sdp)
+                write_relayed(p, Relayed::Offer, black_box(&hash), &from, &id, &sdp)
             })
         });
     });

@@ -6,13 +6,10 @@
 
 use libfuzzer_sys::fuzz_target;
 use riptide_ws::protocol::{
-    failure_max_len, offer_max_len, parse_message, scrape_reply_max_len, write_answer,
-    write_failure, write_offer, write_scrape_reply, ClientMessage, InfoHash, MessageLimits,
-    OfferId, ParseBuffers, PeerId, ScrapeCounts, Sdp,
+    failure_max_len, parse_message, relayed_max_len, scrape_reply_max_len, write_failure,
+    write_relayed, write_scrape_reply, ClientMessage, MessageLimits, ParseBuffers, Relayed,
+    ScrapeCounts,
 };
-
-/// `write_offer` or `write_answer`: a relayed offer or answer.
-type Relay = fn(&mut [u8], &InfoHash, &PeerId, &OfferId, &Sdp<'_>) -> usize;
 
 fuzz_target!(|data: &[u8]| {
     let limits = MessageLimits {
@@ -35,14 +32,15 @@ fuzz_target!(|data: &[u8]| {
             let offers = a
                 .offers
                 .iter()
-                .map(|o| (write_offer as Relay, &o.offer_id, &o.sdp));
+                .map(|o| (Relayed::Offer, &o.offer_id, &o.sdp));
             let answer = a
                 .answer
                 .iter()
-                .map(|o| (write_answer as Relay, &o.offer_id, &o.sdp));
-            for (write, offer_id, sdp) in offers.chain(answer) {
-                let max = offer_max_len(sdp.sdp.len());
-                assert!(write(&mut out[..max], &a.info_hash, &a.peer_id, offer_id, sdp) <= max);
+                .map(|o| (Relayed::Answer, &o.offer_id, &o.sdp));
+            for (kind, offer_id, sdp) in offers.chain(answer) {
+                let max = relayed_max_len(sdp.sdp.len());
+                let n = write_relayed(&mut out[..max], kind, &a.info_hash, &a.peer_id, offer_id, sdp);
+                assert!(n <= max);
             }
         }
         Ok(ClientMessage::Scrape(s)) => {

@@ -4,8 +4,8 @@
 //! [`write_accept`], [`write_reject`]), the RFC 6455 frame codec in both
 //! roles ([`FrameReader`], [`write_frame`], [`write_client_frame`]), the
 //! JSON messages a WebTorrent client sends ([`parse_message`]) and the ones
-//! the tracker sends back ([`write_announce_reply`], [`write_offer`],
-//! [`write_answer`], [`write_scrape_reply`], [`write_failure`]). Not:
+//! the tracker sends back ([`write_announce_reply`], [`write_relayed`],
+//! [`write_scrape_reply`], [`write_failure`]). Not:
 //! sockets, TLS, timeouts, queues, deciding whether a forwarded-for header is
 //! trusted, swarm logic or relaying.
 //!
@@ -52,8 +52,8 @@ pub use message::{
 };
 pub use riptide_common::InfoHash;
 pub use write::{
-    announce_reply_max_len, answer_max_len, failure_max_len, offer_max_len, scrape_reply_max_len,
-    write_announce_reply, write_answer, write_failure, write_offer, write_scrape_reply,
+    announce_reply_max_len, failure_max_len, relayed_max_len, scrape_reply_max_len,
+    write_announce_reply, write_failure, write_relayed, write_scrape_reply, Relayed,
 };
 
 /// Counts of one torrent in a scrape reply.

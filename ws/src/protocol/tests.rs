@@ -70,12 +70,16 @@ fn offer_and_answer_round_trip_through_our_parser() {
             assert_eq!(v[kind]["type"].as_str(), Some(kind));
             assert_eq!(v[kind]["sdp"].as_str(), Some(SDP));
         };
-        let mut out = vec![0u8; offer_max_len(SDP.len())];
-        let n = write_offer(&mut out, &InfoHash(*h), &from, &offer_id, &sdp("offer"));
-        check("offer", &out[..n]);
-        let mut out = vec![0u8; answer_max_len(SDP.len())];
-        let n = write_answer(&mut out, &InfoHash(*h), &from, &offer_id, &sdp("answer"));
-        check("answer", &out[..n]);
+        let relay = |kind, name| {
+            let mut out = vec![0u8; relayed_max_len(SDP.len())];
+            let n = write_relayed(&mut out, kind, &InfoHash(*h), &from, &offer_id, &sdp(name));
+            check(name, &out[..n]);
+            out.truncate(n);
+            out
+        };
+        relay(Relayed::Offer, "offer");
+        let out = relay(Relayed::Answer, "answer");
+        let n = out.len();
 
         // A client's answer message is the relayed one plus to_peer_id and
         // action: ours parses it back to the same values.
@@ -189,9 +193,9 @@ proptest! {
     ) {
         let offer_id = OfferId::new(&id).unwrap();
         let s = Sdp { kind: "offer", sdp: &sdp };
-        let max = offer_max_len(sdp.len());
+        let max = relayed_max_len(sdp.len());
         let mut out = vec![0u8; max];
-        let n = write_offer(&mut out, &InfoHash(h), &from, &offer_id, &s);
+        let n = write_relayed(&mut out, Relayed::Offer, &InfoHash(h), &from, &offer_id, &s);
         prop_assert!(n <= max);
         let v = json(&out[..n]);
         prop_assert_eq!(v["offer"]["sdp"].as_str(), Some(sdp.as_str()));

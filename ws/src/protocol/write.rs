@@ -124,54 +124,39 @@ pub fn write_announce_reply(
     w.0.written()
 }
 
-/// Longest [`write_offer`] or [`write_answer`] of an SDP of `sdp_len` bytes
-/// (its `type` at most 6 bytes, as the parser checks).
-pub const fn offer_max_len(sdp_len: usize) -> usize {
+/// What a relayed message carries: a peer's offer, or the answer to one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Relayed {
+    /// An offer, relayed to another peer of the swarm.
+    Offer,
+    /// An answer, relayed to the peer that made the offer.
+    Answer,
+}
+
+/// Longest [`write_relayed`] of an SDP of `sdp_len` bytes (its `type` at
+/// most 6 bytes, as the parser checks).
+pub const fn relayed_max_len(sdp_len: usize) -> usize {
     br#"{"action":"announce","info_hash":,"peer_id":,"answer":{"type":,"sdp":},"offer_id":}"#.len()
         + 3 * BIN20_MAX_LEN
         + string_max_len(6)
         + string_max_len(sdp_len)
 }
 
-/// Longest [`write_answer`]; the same as [`offer_max_len`].
-pub const fn answer_max_len(sdp_len: usize) -> usize {
-    offer_max_len(sdp_len)
-}
-
-/// Writes an offer relayed to another peer:
-/// `{"action":"announce","info_hash":…,"peer_id":<from>,"offer":{"type":"offer","sdp":…},"offer_id":…}`.
-/// Returns its length.
-pub fn write_offer(
+/// Writes a relayed offer or answer from peer `from`:
+/// `{"action":"announce","info_hash":…,"peer_id":<from>,"offer":{"type":"offer","sdp":…},"offer_id":…}`
+/// (`"answer":{…}` for an answer). Returns its length.
+pub fn write_relayed(
     out: &mut [u8],
+    kind: Relayed,
     info_hash: &InfoHash,
     from: &PeerId,
     offer_id: &OfferId,
     sdp: &Sdp<'_>,
 ) -> usize {
-    write_relayed(out, b"offer", info_hash, from, offer_id, sdp)
-}
-
-/// Writes an answer relayed to the peer that made the offer:
-/// `{"action":"announce","info_hash":…,"peer_id":<from>,"answer":{"type":"answer","sdp":…},"offer_id":…}`.
-/// Returns its length.
-pub fn write_answer(
-    out: &mut [u8],
-    info_hash: &InfoHash,
-    from: &PeerId,
-    offer_id: &OfferId,
-    sdp: &Sdp<'_>,
-) -> usize {
-    write_relayed(out, b"answer", info_hash, from, offer_id, sdp)
-}
-
-fn write_relayed(
-    out: &mut [u8],
-    field: &[u8],
-    info_hash: &InfoHash,
-    from: &PeerId,
-    offer_id: &OfferId,
-    sdp: &Sdp<'_>,
-) -> usize {
+    let field: &[u8] = match kind {
+        Relayed::Offer => b"offer",
+        Relayed::Answer => b"answer",
+    };
     let mut w = Json::new(out);
     w.raw(br#"{"action":"announce","info_hash":"#)
         .bin(&info_hash.0)

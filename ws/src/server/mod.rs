@@ -134,7 +134,7 @@ pub fn runtime_config(config: &WsConfig, workers: usize, base: &RuntimeConfig) -
     // The longest record: an announce (no longer than its message) or a
     // relayed offer or answer with every SDP byte escaped.
     let max_record = (max_message + 1024)
-        .max(relay::DELIVER_HEAD + crate::protocol::offer_max_len(config.ws.max_sdp_bytes));
+        .max(relay::DELIVER_HEAD + crate::protocol::relayed_max_len(config.ws.max_sdp_bytes));
     RuntimeConfig {
         workers,
         cores: riptide_common::pinning::worker_cores(&config.cpu_pinning),

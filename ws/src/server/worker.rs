@@ -15,15 +15,15 @@ use super::relay::{self, AnnounceRecord, Record};
 use super::Settings;
 use crate::metrics::Metric;
 use crate::protocol::{
-    announce_reply_max_len, answer_max_len, failure_max_len, offer_max_len, scrape_reply_max_len,
-    PeerId,
+    announce_reply_max_len, failure_max_len, relayed_max_len, scrape_reply_max_len, PeerId,
 };
 use crate::protocol::{
     frame_header_len, parse_message, parse_upgrade, write_accept, write_announce_reply,
-    write_answer, write_close, write_failure, write_frame, write_offer, write_pong, write_reject,
+    write_close, write_failure, write_frame, write_pong, write_reject, write_relayed,
     write_scrape_reply, Action, Announce, ClientMessage, CloseCode, Event, FrameLimits,
     FrameReader, HandshakeError, HandshakeLimits, Message, MessageLimits, OfferId, Opcode,
-    ParseBuffers, Role, Scrape, ScrapeCounts, ACCEPT_MAX_LEN, CLOSE_MAX_LEN, REJECT_MAX_LEN,
+    ParseBuffers, Relayed, Role, Scrape, ScrapeCounts, ACCEPT_MAX_LEN, CLOSE_MAX_LEN,
+    REJECT_MAX_LEN,
 };
 use crate::swarm::{AnnounceError, PeerConn, SwarmAnnounce, WsShard};
 use rand::rngs::SmallRng;
@@ -417,9 +417,9 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
                 .answer(&ih, &r.peer_id, r.conn, to, offer_id, now)
             {
                 Ok(target) => {
-                    let max = answer_max_len(sdp.sdp.len());
+                    let max = relayed_max_len(sdp.sdp.len());
                     if self.deliver(ctx, target, max, |out| {
-                        write_answer(out, &ih, &r.peer_id, offer_id, sdp)
+                        write_relayed(out, Relayed::Answer, &ih, &r.peer_id, offer_id, sdp)
                     }) {
                         self.seat.metrics.count(Metric::AnswersRelayed);
                     }
@@ -465,9 +465,9 @@ impl<M: Copy + Send + 'static> WsWorker<M> {
                     self.seat.metrics.count(Metric::ResponsesAnnounce);
                 }
                 for ((offer_id, sdp), target) in r.offers().zip(targets.iter().copied()) {
-                    let max = offer_max_len(sdp.sdp.len());
+                    let max = relayed_max_len(sdp.sdp.len());
                     if self.deliver(ctx, target, max, |out| {
-                        write_offer(out, &ih, &r.peer_id, &offer_id, &sdp)
+                        write_relayed(out, Relayed::Offer, &ih, &r.peer_id, &offer_id, &sdp)
                     }) {
                         self.seat.metrics.count(Metric::OffersRelayed);
                     }
