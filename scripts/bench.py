@@ -17,7 +17,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -123,8 +122,10 @@ def run_riptide_load(extra, threads=1, cores=LOAD_CORE, duration=None, port=PORT
 
 def run_aquatic_load(workdir, pid):
     """aquatic_udp_load_test with its default workload at saturation ->
-    (responses/s, the tracker's user CPU µs per response). Both are taken
-    over the summarized seconds only (the first two are warm-up)."""
+    (responses/s, the tracker's user CPU µs per response). It reports every
+    5 s ("Responses in: N/second" for those 5 s); the rate is its last
+    report, and the CPU is taken over the same stretch: from the report
+    before it to the end of the run."""
     exe = os.environ["AQUATIC_UDP_LOAD_TEST"]
     text = subprocess.run([exe, "-p"], capture_output=True, text=True, check=True).stdout
     text = re.sub(r'(?m)^server_address = .*$', f'server_address = "127.0.0.1:{PORT}"', text)
@@ -134,20 +135,25 @@ def run_aquatic_load(workdir, pid):
     cfg = os.path.join(workdir, "aquatic-load.toml")
     with open(cfg, "w") as f:
         f.write(text)
-    window = max(DURATION - 2, 1)
-    meter = []
-    timer = threading.Timer(DURATION - window, lambda: meter.append(CpuMeter(pid)))
-    timer.start()
-    out = procs.run([exe, "-c", cfg], LOAD_CORE, timeout=DURATION * 4 + 60)
-    timer.cancel()
-    text = out.stdout + out.stderr
-    # The summary prints "Responses in: N/second" (average over the summarized seconds).
-    found = re.findall(r"[Rr]esponses in:\s*([\d.]+)", text)
-    if not found:
-        raise RuntimeError("aquatic_udp_load_test printed no responses line:\n" + text[-2000:])
-    rate = float(found[-1])
-    user_us = meter[0].per_response_us(rate * window)[0] if meter else None
-    return rate, user_us
+    proc = subprocess.Popen(procs.pinned([exe, "-c", cfg], LOAD_CORE), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    # At each report: the tracker's user CPU seconds and the wall time since
+    # the report before.
+    rate, lines, since, spans = None, [], None, []
+    for line in proc.stdout:
+        lines.append(line)
+        m = re.search(r"[Rr]esponses in:\s*([\d.]+)", line)
+        if m:
+            rate = float(m.group(1))
+            now = (time.monotonic(), cpu_seconds(pid)[0])
+            if since:
+                spans.append((now[1] - since[1], now[0] - since[0]))
+            since = now
+    proc.wait(timeout=DURATION * 4 + 60)
+    if not spans:
+        raise RuntimeError("aquatic_udp_load_test printed fewer than two reports:\n" + "".join(lines)[-2000:])
+    user_s, wall_s = spans[-1]
+    return rate, user_s * 1e6 / (rate * wall_s)
 
 
 def measure(tracker, workdir):
