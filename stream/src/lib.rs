@@ -21,8 +21,8 @@
 //!   its workers share, and where their series live;
 //! - [`cursor`]: the bounded writer the trackers' records and answers
 //!   are written with;
-//! - [`insecure`]: the accept-any-certificate verifier of the load
-//!   generators (`--tls-insecure`).
+//! - [`insecure`]: the load generators' TLS client set-up and its
+//!   accept-any-certificate verifier (`--tls-insecure`).
 //!
 //! Not: the runtime's loop (the service only starts it), HTTP or
 //! WebSocket framing, the configuration files. Besides the runtime it
