@@ -56,8 +56,9 @@ pub const MAX_PEER_TIMEOUT_SECS: u32 = 32_768;
 mod peers;
 mod pos_index;
 
-/// Most announces [`Shard::warm_v4`] / [`Shard::warm_v6`] look at per call.
-pub const WARM_BATCH: usize = 32;
+/// Most announces [`Shard::warm_v4`] / [`Shard::warm_v6`] look at per call:
+/// the runtime's look-ahead window, so one call covers a whole window.
+pub const WARM_BATCH: usize = uring_rt::LOOK_AHEAD;
 #[cfg(test)]
 mod tests;
 mod torrents;

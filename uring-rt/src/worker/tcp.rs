@@ -30,6 +30,9 @@ impl<M: Copy + Send + 'static> Worker<M> {
         draining: bool,
     ) {
         let (index, k) = (ud.index(), ud.generation() as usize);
+        // SAFETY: a successful ACCEPT returns a new fd that nothing else
+        // owns; taken at once so that every early return below closes it.
+        let fd = (res >= 0).then(|| unsafe { OwnedFd::from_raw_fd(res) });
         let Some(l) = self.ctx.tcp.listeners.get_mut(index) else {
             return;
         };
@@ -37,12 +40,10 @@ impl<M: Copy + Send + 'static> Worker<M> {
             return;
         }
         l.completed(k);
-        // Only slot `k`'s buffer is read: the kernel may be writing the others.
-        let a = &l.addrs[k];
-        // Unspecified if the kernel wrote no usable address.
-        let peer = socket::sockaddr_to_std(&a.storage, a.len)
-            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
-        if res < 0 {
+        // Re-arm (not while draining; a flag still set from a partly
+        // refused flush stays set).
+        self.ctx.tcp.listeners_dirty |= !draining;
+        let Some(fd) = fd else {
             if res != -libc::ECANCELED {
                 self.ctx.stats.accept_errors += 1;
                 log::debug!(
@@ -55,17 +56,16 @@ impl<M: Copy + Send + 'static> Worker<M> {
                     self.ctx.stats.accept_backoffs += 1;
                 }
             }
-            self.ctx.tcp.listeners_dirty |= !draining;
             return;
-        }
-        // Re-arm (not while draining; a flag still set from a partly
-        // refused flush stays set).
-        self.ctx.tcp.listeners_dirty |= !draining;
-        // SAFETY: a successful ACCEPT returns a new fd that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(res) };
+        };
         if draining {
             return;
         }
+        // Only slot `k`'s buffer is read: the kernel may be writing the others.
+        let a = &l.addrs[k];
+        // Unspecified if the kernel wrote no usable address.
+        let peer = socket::sockaddr_to_std(&a.storage, a.len)
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
         let was_paused = self.ctx.tcp.accept_paused;
         let id = self.ctx.tcp.insert(fd);
         if self.ctx.tcp.accept_paused && !was_paused {
