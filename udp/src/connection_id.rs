@@ -3,7 +3,7 @@
 //! Owns issuing and checking connection ids. An id is
 //! `issue time (32 bits, coarse seconds) | MAC (32 bits)`, the MAC being
 //! SipHash-1-3 under a per-process random key over
-//! `(address family tag, client IP bytes, issue time)`. Any worker can check
+//! `(client IP, issue time, address family tag)`. Any worker can check
 //! any id with the key alone: there is no table of ids, nothing to flood.
 //! Not: the clock (the caller passes `now_secs`, the same coarse clock for
 //! issuing and checking, e.g. seconds since process start) or what to do
@@ -80,24 +80,25 @@ impl ConnectionIds {
         self.max_age_secs
     }
 
+    /// Fed as whole words, not a byte buffer: a buffer written byte-wise
+    /// and read back as words stalls store-to-load forwarding (~40% of
+    /// this function's time in a profile at saturation).
     #[inline]
     fn mac(&self, ip: IpAddr, time: u32) -> u32 {
-        let mut buf = [0u8; 1 + 16 + 4];
-        let n = match ip {
+        let mut h = self.sip;
+        match ip {
             IpAddr::V4(a) => {
-                buf[0] = 4;
-                buf[1..5].copy_from_slice(&a.octets());
-                5
+                h.write_u64(u64::from(a.to_bits()) << 32 | u64::from(time));
+                h.write_u8(4);
             }
             IpAddr::V6(a) => {
-                buf[0] = 6;
-                buf[1..17].copy_from_slice(&a.octets());
-                17
+                let bits = a.to_bits();
+                h.write_u64((bits >> 64) as u64);
+                h.write_u64(bits as u64);
+                h.write_u32(time);
+                h.write_u8(6);
             }
-        };
-        buf[n..n + 4].copy_from_slice(&time.to_be_bytes());
-        let mut h = self.sip;
-        h.write(&buf[..n + 4]);
+        }
         let x = h.finish();
         (x ^ (x >> 32)) as u32
     }

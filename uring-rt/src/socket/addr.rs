@@ -54,6 +54,7 @@ pub fn sockaddr_to_std(storage: &libc::sockaddr_storage, len: socklen_t) -> Opti
 /// Parse raw sockaddr bytes as the kernel wrote them (e.g. the name part of
 /// an io_uring `recvmsg_out` buffer: any alignment) into a [`SocketAddr`].
 /// Same rules as [`sockaddr_to_std`]; never panics.
+#[inline]
 pub fn sockaddr_bytes_to_std(name: &[u8]) -> Option<SocketAddr> {
     let family = c_int::from(u16::from_ne_bytes(read_array(name, 0)?));
     let port = u16::from_be_bytes(read_array(name, 2)?);

@@ -80,6 +80,7 @@ pub const PKTINFO_SPACE: usize = cmsg_space(IN6_PKTINFO_LEN);
 /// local address to answer from. Other control messages are skipped; a
 /// malformed or truncated entry ends the walk. Never reads outside
 /// `control`, never panics.
+#[inline]
 pub fn pktinfo_dst(control: &[u8]) -> Option<IpAddr> {
     let mut at = 0_usize;
     loop {
