@@ -30,6 +30,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REL = os.path.join(ROOT, "target", "release")
 DURATION = int(os.environ.get("DURATION", "6"))
 FIXED_DURATION = int(os.environ.get("FIXED_DURATION", "12"))
+# aquatic_udp_load_test runs in whole 5-second reports; the first is dropped.
+AQUATIC_DURATION = int(os.environ.get("AQUATIC_DURATION", "20"))
 RATE = int(os.environ.get("RATE", "100000"))
 REPS = int(os.environ.get("REPS", "3"))
 PEERS = int(os.environ.get("PEERS", "1000000"))
@@ -123,37 +125,40 @@ def run_riptide_load(extra, threads=1, cores=LOAD_CORE, duration=None, port=PORT
 def run_aquatic_load(workdir, pid):
     """aquatic_udp_load_test with its default workload at saturation ->
     (responses/s, the tracker's user CPU µs per response). It reports every
-    5 s ("Responses in: N/second" for those 5 s); the rate is its last
-    report, and the CPU is taken over the same stretch: from the report
-    before it to the end of the run."""
+    5 s ("Responses in: N/second" for those 5 s). The first report (start-up,
+    warm-up) is left out; the rate and the CPU are taken over the others,
+    from the first report to the last: 15 s with the default 20-s run, so
+    that the CPU time, which Linux samples at each tick, is over enough
+    ticks."""
     exe = os.environ["AQUATIC_UDP_LOAD_TEST"]
     text = subprocess.run([exe, "-p"], capture_output=True, text=True, check=True).stdout
     text = re.sub(r'(?m)^server_address = .*$', f'server_address = "127.0.0.1:{PORT}"', text)
     text = re.sub(r"(?m)^workers = .*$", "workers = 1", text)
-    text = re.sub(r"(?m)^duration = .*$", f"duration = {DURATION}", text)
-    text = re.sub(r"(?m)^summarize_last = .*$", f"summarize_last = {max(DURATION - 2, 1)}", text)
+    text = re.sub(r"(?m)^duration = .*$", f"duration = {AQUATIC_DURATION}", text)
+    text = re.sub(r"(?m)^summarize_last = .*$", f"summarize_last = {max(AQUATIC_DURATION - 5, 1)}", text)
     cfg = os.path.join(workdir, "aquatic-load.toml")
     with open(cfg, "w") as f:
         f.write(text)
     proc = subprocess.Popen(procs.pinned([exe, "-c", cfg], LOAD_CORE), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
-    # At each report: the tracker's user CPU seconds and the wall time since
-    # the report before.
-    rate, lines, since, spans = None, [], None, []
+    # At each report after the first: its rate, the tracker's user CPU
+    # seconds and the wall time since the report before.
+    lines, since, spans = [], None, []
     for line in proc.stdout:
         lines.append(line)
         m = re.search(r"[Rr]esponses in:\s*([\d.]+)", line)
         if m:
-            rate = float(m.group(1))
             now = (time.monotonic(), cpu_seconds(pid)[0])
             if since:
-                spans.append((now[1] - since[1], now[0] - since[0]))
+                spans.append((float(m.group(1)), now[1] - since[1], now[0] - since[0]))
             since = now
-    proc.wait(timeout=DURATION * 4 + 60)
+    proc.wait(timeout=AQUATIC_DURATION * 4 + 60)
     if not spans:
         raise RuntimeError("aquatic_udp_load_test printed fewer than two reports:\n" + "".join(lines)[-2000:])
-    user_s, wall_s = spans[-1]
-    return rate, user_s * 1e6 / (rate * wall_s)
+    responses = sum(rate * wall_s for rate, _, wall_s in spans)
+    wall = sum(wall_s for _, _, wall_s in spans)
+    user = sum(user_s for _, user_s, _ in spans)
+    return responses / wall, user * 1e6 / responses
 
 
 def measure(tracker, workdir):
@@ -216,7 +221,7 @@ def main():
     rows = [dict(name=t.name, **medians(runs[t.name])) for t in trackers if runs[t.name]]
     print(f"\nriptide-udp bench — {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, Linux {kernel}")
     print(f"tracker: 1 worker on core {TRACKER_CORE}; load generator: 1 thread on core {LOAD_CORE}; "
-          f"saturation {DURATION} s, fixed load {RATE:,}/s for {FIXED_DURATION} s; RSS after {PEERS:,} peers "
+          f"saturation {DURATION} s (aquatic load test {AQUATIC_DURATION} s, the first 5 s left out), fixed load {RATE:,}/s for {FIXED_DURATION} s; RSS after {PEERS:,} peers "
           f"({FILL_TORRENTS:,} torrents); median of {REPS} rounds, tracker order rotated\n")
     table = [[r["name"], fmt(r.get("sat_riptide_load")), fmt(r.get("sat_aquatic_load")), fmt(r.get("user_us"), 2),
               fmt(r.get("user_us_aquatic_load"), 2), fmt(r.get("sys_us"), 2), fmt((r.get("peak_rss") or 0) / 2**20, 1),
