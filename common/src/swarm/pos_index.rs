@@ -88,6 +88,13 @@ impl PosIndex {
         }
     }
 
+    /// Start loading the home slot of `hash` (see [`uring_rt::prefetch`]).
+    pub(crate) fn prefetch(&self, hash: u64) {
+        if !self.slots.is_empty() {
+            uring_rt::prefetch(&self.slots[tag(hash) as usize & self.mask()]);
+        }
+    }
+
     /// The position in the home slot of `hash` if its tag matches, else
     /// `None` (no probing): a cheap guess for warming caches, never a
     /// lookup result.

@@ -182,18 +182,20 @@ impl<A: PeerAddr> Torrents<A> {
         let mut pos = [usize::MAX; WARM_BATCH];
         let mut probes = [Probe::default(); WARM_BATCH];
         let mut sum = 0u64;
+        // The first two levels are prefetched, not read: a prefetch retires
+        // at once, so the whole batch's misses are in flight together.
         for (h, up) in hashes.iter_mut().zip(batch) {
             *h = s.hash_one(up.info_hash);
-            sum ^= self.index.guess(*h).unwrap_or(0) as u64;
+            self.index.prefetch(*h);
         }
         for (p, &h) in pos.iter_mut().zip(&hashes[..batch.len()]) {
-            if let Some(e) = self
+            if let Some((q, e)) = self
                 .index
                 .guess(h)
                 .and_then(|q| self.entries.get(q).map(|e| (q, e)))
             {
-                *p = e.0;
-                sum ^= u64::from(e.1.completed);
+                *p = q;
+                uring_rt::prefetch(e);
             }
         }
         for (((h, probe), &p), up) in hashes.iter_mut().zip(&mut probes).zip(&pos).zip(batch) {
