@@ -309,16 +309,25 @@ impl<A: PeerAddr> Peers<A> {
         }
     }
 
-    /// Warming an indexed swarm, first step: read the index slot a lookup
-    /// of `addr` starts at; returns a value to fold into the warm-up's
-    /// checksum and the hash for `warm_peer` (zeros for other forms).
-    pub(crate) fn warm_slot<S: BuildHasher>(&self, addr: &A, s: &S) -> (u64, u64) {
+    /// Warming, first step: prefetch the line a lookup of `addr` by a
+    /// `seeder` or a leecher reads first: an indexed swarm's index slot
+    /// (returns the hash for `warm_peer`), a sorted swarm's first probe in
+    /// the peer's own half (its search goes on with [`Peers::warm_probe`]).
+    pub(crate) fn warm_first<S: BuildHasher>(&self, addr: &A, seeder: bool, s: &S) -> u64 {
         match self {
             Peers::Indexed(h) => {
                 let hash = s.hash_one(addr);
-                (h.index.guess(hash).unwrap_or(0) as u64, hash)
+                h.index.prefetch(hash);
+                hash
             }
-            _ => (0, 0),
+            Peers::Sorted { list, .. } => {
+                let p = self.warm_probe(seeder);
+                if let Some(q) = list.get((p.base + p.size / 2) as usize) {
+                    uring_rt::prefetch(q);
+                }
+                0
+            }
+            Peers::Inline { .. } => 0,
         }
     }
 
@@ -368,16 +377,13 @@ impl<A: PeerAddr> Peers<A> {
         u64::from(q.seen)
     }
 
-    /// Warming, second step: read the peer's own line if the index slot
-    /// guessed it.
-    pub(crate) fn warm_peer(&self, hash: u64) -> u64 {
-        match self {
-            Peers::Indexed(h) => h
-                .index
-                .guess(hash)
-                .and_then(|p| h.list.get(p))
-                .map_or(0, |p| u64::from(p.seen)),
-            _ => 0,
+    /// Warming an indexed swarm, second step: prefetch the peer's own line
+    /// if the index slot guessed it.
+    pub(crate) fn warm_peer(&self, hash: u64) {
+        if let Peers::Indexed(h) = self {
+            if let Some(p) = h.index.guess(hash).and_then(|p| h.list.get(p)) {
+                uring_rt::prefetch(p);
+            }
         }
     }
 

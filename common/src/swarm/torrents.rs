@@ -173,9 +173,12 @@ impl<A: PeerAddr> Torrents<A> {
         counts
     }
 
-    /// See `Shard::warm_v4`. Each pass reads one level for every pair;
-    /// the values read are folded into a checksum handed to `black_box`,
-    /// so the loads happen but nothing waits on them until the end.
+    /// See `Shard::warm_v4`. Each pass covers one level for the whole
+    /// batch: the index slot, the entry, a swarm's first line (its index
+    /// slot or first probe), an indexed swarm's peer are prefetched; the
+    /// further probes of a sorted swarm's search are read (the next one
+    /// depends on the value), folded into a checksum handed to
+    /// `black_box` so the loads happen.
     pub(crate) fn warm<S: BuildHasher>(&self, batch: &[Upcoming<A>], s: &S) {
         let batch = &batch[..batch.len().min(WARM_BATCH)];
         let mut hashes = [0u64; WARM_BATCH];
@@ -200,15 +203,13 @@ impl<A: PeerAddr> Torrents<A> {
         }
         for (((h, probe), &p), up) in hashes.iter_mut().zip(&mut probes).zip(&pos).zip(batch) {
             if let Some(e) = self.entries.get(p) {
-                let (v, peer_hash) = e.peers.warm_slot(&up.addr, s);
-                sum ^= v;
-                *h = peer_hash;
+                *h = e.peers.warm_first(&up.addr, up.seeder, s);
                 *probe = e.peers.warm_probe(up.seeder);
             }
         }
         for (&h, &p) in hashes.iter().zip(&pos[..batch.len()]) {
             if let Some(e) = self.entries.get(p) {
-                sum ^= e.peers.warm_peer(h);
+                e.peers.warm_peer(h);
             }
         }
         // Sorted swarms: every search one probe further per pass (at most
