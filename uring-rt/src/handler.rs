@@ -16,7 +16,7 @@ pub const LOOK_AHEAD: usize = 32;
 /// look-ahead code: unlike a read, a prefetch retires at once, so a batch
 /// of them keeps many misses in flight. A hint only: nothing the program
 /// computes changes; a no-op off x86-64.
-#[inline(always)]
+#[inline]
 pub fn prefetch<T>(r: &T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: PREFETCHT0 never faults, even on an unmapped address, and

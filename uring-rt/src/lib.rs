@@ -29,9 +29,7 @@ mod user_data;
 mod worker;
 
 pub use ctx::Ctx;
-pub use handler::{
-    prefetch, ConnId, Datagram, Handler, SendError, Signal, SocketId, LOOK_AHEAD,
-};
+pub use handler::{prefetch, ConnId, Datagram, Handler, SendError, Signal, SocketId, LOOK_AHEAD};
 pub use mesh::MeshFull;
 pub use probe::Probe;
 pub use ring::SetupFlags;

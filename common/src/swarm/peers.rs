@@ -312,7 +312,7 @@ impl<A: PeerAddr> Peers<A> {
     /// Warming, first step: prefetch the line a lookup of `addr` by a
     /// `seeder` or a leecher reads first: an indexed swarm's index slot
     /// (returns the hash for `warm_peer`), a sorted swarm's first probe in
-    /// the peer's own half (its search goes on with [`Peers::warm_probe`]).
+    /// each half (its searches go on with [`Peers::warm_probes`]).
     pub(crate) fn warm_first<S: BuildHasher>(&self, addr: &A, seeder: bool, s: &S) -> u64 {
         match self {
             Peers::Indexed(h) => {
@@ -321,9 +321,10 @@ impl<A: PeerAddr> Peers<A> {
                 hash
             }
             Peers::Sorted { list, .. } => {
-                let p = self.warm_probe(seeder);
-                if let Some(q) = list.get((p.base + p.size / 2) as usize) {
-                    uring_rt::prefetch(q);
+                for p in self.warm_probes(seeder) {
+                    if let Some(q) = list.get((p.base + p.size / 2) as usize) {
+                        uring_rt::prefetch(q);
+                    }
                 }
                 0
             }
@@ -331,29 +332,35 @@ impl<A: PeerAddr> Peers<A> {
         }
     }
 
-    /// Warming a sorted swarm: the binary search a lookup by a `seeder` or
-    /// a leecher starts with (in its own half); a finished one for other
-    /// forms. Advanced by [`Peers::warm_step`].
-    pub(crate) fn warm_probe(&self, seeder: bool) -> Probe {
+    /// Warming a sorted swarm: the binary searches of a lookup by a
+    /// `seeder` or a leecher, in its own half and then in the other (where
+    /// `sorted_find` goes on when the peer is new to the swarm or changed
+    /// role, most announces under aquatic_udp_load_test); finished ones for
+    /// other forms. Advanced by [`Peers::warm_step`].
+    pub(crate) fn warm_probes(&self, seeder: bool) -> [Probe; 2] {
         match self {
             Peers::Sorted { len, leechers, .. } => {
                 let (n, l) = (u32::from(*len), u32::from(*leechers));
+                let leechers = Probe { base: 0, size: l };
+                let seeders = Probe {
+                    base: l,
+                    size: n - l,
+                };
                 if seeder {
-                    Probe {
-                        base: l,
-                        size: n - l,
-                    }
+                    [seeders, leechers]
                 } else {
-                    Probe { base: 0, size: l }
+                    [leechers, seeders]
                 }
             }
-            _ => Probe::default(),
+            _ => [Probe::default(); 2],
         }
     }
 
-    /// Warming a sorted swarm: read the line of the next probe of `p` for
-    /// `addr`, the one `sorted_find`'s binary search will read, and advance
-    /// `p` as that search does. Returns a value for the checksum.
+    /// Warming a sorted swarm: read the next probe of `p` for `addr`, the
+    /// one `sorted_find`'s binary search will read (prefetched by the step
+    /// before, or by [`Peers::warm_first`]), advance `p` as that search
+    /// does, and prefetch the probe after it: a batch's pass reads lines
+    /// that the pass before asked for. Returns a value for the checksum.
     pub(crate) fn warm_step(&self, p: &mut Probe, addr: &A) -> u64 {
         let Peers::Sorted { list, .. } = self else {
             p.size = 0;
@@ -374,6 +381,14 @@ impl<A: PeerAddr> Peers<A> {
             p.base = mid;
         }
         p.size -= half;
+        let next = if p.size <= 1 {
+            p.base
+        } else {
+            p.base + p.size / 2
+        };
+        if let Some(n) = list.get(next as usize) {
+            uring_rt::prefetch(n);
+        }
         u64::from(q.seen)
     }
 
@@ -934,14 +949,22 @@ mod tests {
             let list = peers.peers().to_vec();
             for (pos, q) in list.iter().enumerate() {
                 let seeder = pos >= peers.leechers();
-                let mut p = peers.warm_probe(seeder);
-                let mut steps = 0;
-                while p.active() {
-                    peers.warm_step(&mut p, &q.addr);
-                    steps += 1;
+                let [mut own, mut other] = peers.warm_probes(seeder);
+                let other_half = other.base..other.base + other.size.max(1);
+                for p in [&mut own, &mut other] {
+                    let mut steps = 0;
+                    while p.active() {
+                        peers.warm_step(p, &q.addr);
+                        steps += 1;
+                    }
+                    assert!(steps <= 12, "n {n}: {steps} steps");
                 }
-                assert_eq!(p.base as usize, pos, "n {n}: the probes went elsewhere");
-                assert!(steps <= 12, "n {n}: {steps} steps");
+                assert_eq!(own.base as usize, pos, "n {n}: the probes went elsewhere");
+                // The other half's search stays in that half.
+                assert!(
+                    other_half.contains(&other.base),
+                    "n {n}: the other half's probes left it"
+                );
             }
         }
     }

@@ -183,7 +183,7 @@ impl<A: PeerAddr> Torrents<A> {
         let batch = &batch[..batch.len().min(WARM_BATCH)];
         let mut hashes = [0u64; WARM_BATCH];
         let mut pos = [usize::MAX; WARM_BATCH];
-        let mut probes = [Probe::default(); WARM_BATCH];
+        let mut probes = [[Probe::default(); 2]; WARM_BATCH];
         let mut sum = 0u64;
         // The first two levels are prefetched, not read: a prefetch retires
         // at once, so the whole batch's misses are in flight together.
@@ -204,7 +204,7 @@ impl<A: PeerAddr> Torrents<A> {
         for (((h, probe), &p), up) in hashes.iter_mut().zip(&mut probes).zip(&pos).zip(batch) {
             if let Some(e) = self.entries.get(p) {
                 *h = e.peers.warm_first(&up.addr, up.seeder, s);
-                *probe = e.peers.warm_probe(up.seeder);
+                *probe = e.peers.warm_probes(up.seeder);
             }
         }
         for (&h, &p) in hashes.iter().zip(&pos[..batch.len()]) {
@@ -212,13 +212,16 @@ impl<A: PeerAddr> Torrents<A> {
                 e.peers.warm_peer(h);
             }
         }
-        // Sorted swarms: every search one probe further per pass (at most
-        // ~11 passes for the largest sorted swarm).
+        // Sorted swarms: both searches (own half, other half) one probe
+        // further per pass (at most ~11 passes for the largest sorted swarm).
         let mut active = true;
         while active {
             active = false;
-            for ((probe, &p), up) in probes.iter_mut().zip(&pos).zip(batch) {
-                if let (true, Some(e)) = (probe.active(), self.entries.get(p)) {
+            for ((pair, &p), up) in probes.iter_mut().zip(&pos).zip(batch) {
+                let Some(e) = self.entries.get(p) else {
+                    continue;
+                };
+                for probe in pair.iter_mut().filter(|q| q.active()) {
                     sum ^= e.peers.warm_step(probe, &up.addr);
                     active |= probe.active();
                 }
