@@ -311,8 +311,9 @@ impl Shard {
     /// Warm the cache lines that these IPv4 announces will read, for a
     /// batch about to be handled: one pass per level (torrent slot, entry,
     /// then the peer's index slot and the peer, or each probe of a sorted
-    /// swarm's binary search), so the misses of the whole batch overlap
-    /// instead of following one another. Reads only; at most
+    /// swarm's binary searches in both halves), prefetching each level's
+    /// lines for the whole batch, so the misses of the batch overlap
+    /// instead of following one another. Changes nothing; at most
     /// [`WARM_BATCH`] announces are looked at.
     pub fn warm_v4(&self, batch: &[Upcoming<PeerV4>]) {
         self.v4.warm(batch, &self.hasher);
