@@ -18,16 +18,16 @@ pub const LOOK_AHEAD: usize = 32;
 /// computes changes; a no-op off x86-64.
 #[inline]
 pub fn prefetch<T>(r: &T) {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse"))]
     // SAFETY: PREFETCHT0 never faults, even on an unmapped address, and
-    // writes no memory or register the program can see; SSE, which it
-    // needs, is part of the x86-64 baseline. `r` is a live reference anyway.
+    // writes no memory or register the program can see; the cfg says SSE,
+    // which it needs, is enabled. `r` is a live reference anyway.
     unsafe {
         core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
             std::ptr::from_ref(r).cast(),
         );
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse")))]
     let _ = r;
 }
 

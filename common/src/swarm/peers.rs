@@ -86,6 +86,16 @@ impl Probe {
     pub(crate) fn active(self) -> bool {
         self.size > 0
     }
+
+    /// The position the search reads next: the middle while more than one
+    /// peer is left, then the base; `None` when done.
+    fn next(self) -> Option<u32> {
+        match self.size {
+            0 => None,
+            1 => Some(self.base),
+            n => Some(self.base + n / 2),
+        }
+    }
 }
 
 /// What an announce did to the peer set, for the caller's counters.
@@ -312,7 +322,8 @@ impl<A: PeerAddr> Peers<A> {
     /// Warming, first step: prefetch the line a lookup of `addr` by a
     /// `seeder` or a leecher reads first: an indexed swarm's index slot
     /// (returns the hash for `warm_peer`), a sorted swarm's first probe in
-    /// each half (its searches go on with [`Peers::warm_probes`]).
+    /// each half (the searches of [`Peers::warm_probes`], which
+    /// [`Peers::warm_step`] goes on with).
     pub(crate) fn warm_first<S: BuildHasher>(&self, addr: &A, seeder: bool, s: &S) -> u64 {
         match self {
             Peers::Indexed(h) => {
@@ -322,7 +333,7 @@ impl<A: PeerAddr> Peers<A> {
             }
             Peers::Sorted { list, .. } => {
                 for p in self.warm_probes(seeder) {
-                    if let Some(q) = list.get((p.base + p.size / 2) as usize) {
+                    if let Some(q) = p.next().and_then(|i| list.get(i as usize)) {
                         uring_rt::prefetch(q);
                     }
                 }
@@ -362,31 +373,24 @@ impl<A: PeerAddr> Peers<A> {
     /// does, and prefetch the probe after it: a batch's pass reads lines
     /// that the pass before asked for. Returns a value for the checksum.
     pub(crate) fn warm_step(&self, p: &mut Probe, addr: &A) -> u64 {
-        let Peers::Sorted { list, .. } = self else {
+        let (Peers::Sorted { list, .. }, Some(at)) = (self, p.next()) else {
             p.size = 0;
             return 0;
         };
-        if p.size <= 1 {
+        let Some(q) = list.get(at as usize) else {
+            p.size = 0;
+            return 0;
+        };
+        if p.size == 1 {
             // The search's last read, at its base.
             p.size = 0;
-            return list.get(p.base as usize).map_or(0, |q| u64::from(q.seen));
-        }
-        let half = p.size / 2;
-        let mid = p.base + half;
-        let Some(q) = list.get(mid as usize) else {
-            p.size = 0;
-            return 0;
-        };
-        if q.addr.key() <= addr.key() {
-            p.base = mid;
-        }
-        p.size -= half;
-        let next = if p.size <= 1 {
-            p.base
         } else {
-            p.base + p.size / 2
-        };
-        if let Some(n) = list.get(next as usize) {
+            if q.addr.key() <= addr.key() {
+                p.base = at;
+            }
+            p.size -= p.size / 2;
+        }
+        if let Some(n) = p.next().and_then(|i| list.get(i as usize)) {
             uring_rt::prefetch(n);
         }
         u64::from(q.seen)
@@ -933,38 +937,69 @@ mod tests {
         out
     }
 
+    /// The positions a binary search of `half` (at `start` in the run) for
+    /// `key` reads, in order.
+    fn search_reads(half: &[Stored<PeerV4>], start: usize, key: u64) -> Vec<usize> {
+        let mut reads = Vec::new();
+        let first = half.as_ptr() as usize;
+        let _ = half.binary_search_by(|q| {
+            let at =
+                (std::ptr::from_ref(q) as usize - first) / std::mem::size_of::<Stored<PeerV4>>();
+            reads.push(start + at);
+            q.addr.key().cmp(&key)
+        });
+        reads
+    }
+
     #[test]
-    fn warm_probes_end_where_the_lookup_finds() {
+    fn warm_probes_read_what_both_searches_read() {
         let mut rng = SmallRng::seed_from_u64(9);
-        for n in 3..300u32 {
-            let mut peers = Peers::<PeerV4>::default();
-            let (mut out, s) = (Vec::new(), std::hash::RandomState::new());
-            for i in 0..n {
-                let addr = PeerV4 {
-                    ip: rng.random::<u32>().to_be_bytes(),
-                    port: 1,
-                };
-                peers.announce(addr, i % 3 == 0, 0, 0, &mut rng, &mut out, &s);
-            }
-            let list = peers.peers().to_vec();
-            for (pos, q) in list.iter().enumerate() {
-                let seeder = pos >= peers.leechers();
-                let [mut own, mut other] = peers.warm_probes(seeder);
-                let other_half = other.base..other.base + other.size.max(1);
-                for p in [&mut own, &mut other] {
-                    let mut steps = 0;
-                    while p.active() {
-                        peers.warm_step(p, &q.addr);
-                        steps += 1;
-                    }
-                    assert!(steps <= 12, "n {n}: {steps} steps");
+        // All leechers, all seeders, a third seeders.
+        for seeders_every in [0, 1, 3] {
+            for n in 3..300u32 {
+                let mut peers = Peers::<PeerV4>::default();
+                let (mut out, s) = (Vec::new(), std::hash::RandomState::new());
+                for i in 0..n {
+                    let addr = PeerV4 {
+                        ip: rng.random::<u32>().to_be_bytes(),
+                        port: 1,
+                    };
+                    let seeder = seeders_every > 0 && i % seeders_every == 0;
+                    peers.announce(addr, seeder, 0, 0, &mut rng, &mut out, &s);
                 }
-                assert_eq!(own.base as usize, pos, "n {n}: the probes went elsewhere");
-                // The other half's search stays in that half.
-                assert!(
-                    other_half.contains(&other.base),
-                    "n {n}: the other half's probes left it"
-                );
+                let (list, l) = (peers.peers().to_vec(), peers.leechers());
+                let stored = list.iter().map(|q| (q.addr, Some(q)));
+                let new = (0..20).map(|_| {
+                    let ip = rng.random::<u32>().to_be_bytes();
+                    (PeerV4 { ip, port: 2 }, None)
+                });
+                for (k, (addr, found)) in stored.chain(new).enumerate() {
+                    let seeder = found.map_or(k % 2 == 0, |_| k >= l);
+                    let [own, other] = peers.warm_probes(seeder);
+                    let (lh, sh) = list.split_at(l);
+                    let (own_half, other_half) = if seeder {
+                        ((sh, l), (lh, 0))
+                    } else {
+                        ((lh, 0), (sh, l))
+                    };
+                    for (mut p, (half, start)) in [(own, own_half), (other, other_half)] {
+                        let mut reads = Vec::new();
+                        while let Some(at) = p.next() {
+                            reads.push(at as usize);
+                            peers.warm_step(&mut p, &addr);
+                        }
+                        assert!(!p.active());
+                        let expected = search_reads(half, start, addr.key());
+                        assert_eq!(reads, expected, "n {n} seeders_every {seeders_every} k {k}");
+                    }
+                    if found.is_some() {
+                        let mut p = own;
+                        while p.active() {
+                            peers.warm_step(&mut p, &addr);
+                        }
+                        assert_eq!(p.base as usize, k, "n {n}: the probes went elsewhere");
+                    }
+                }
             }
         }
     }

@@ -175,10 +175,11 @@ impl<A: PeerAddr> Torrents<A> {
 
     /// See `Shard::warm_v4`. Each pass covers one level for the whole
     /// batch: the index slot, the entry, a swarm's first line (its index
-    /// slot or first probe), an indexed swarm's peer are prefetched; the
-    /// further probes of a sorted swarm's search are read (the next one
-    /// depends on the value), folded into a checksum handed to
-    /// `black_box` so the loads happen.
+    /// slot, or the first probe of each half), an indexed swarm's peer are
+    /// prefetched; the further probes of a sorted swarm's searches are read
+    /// (the next one depends on the value) after the pass before
+    /// prefetched them, and folded into a checksum handed to `black_box`
+    /// so the loads happen.
     pub(crate) fn warm<S: BuildHasher>(&self, batch: &[Upcoming<A>], s: &S) {
         let batch = &batch[..batch.len().min(WARM_BATCH)];
         let mut hashes = [0u64; WARM_BATCH];
