@@ -320,26 +320,32 @@ impl<A: PeerAddr> Peers<A> {
     }
 
     /// Warming, first step: prefetch the line a lookup of `addr` by a
-    /// `seeder` or a leecher reads first: an indexed swarm's index slot
-    /// (returns the hash for `warm_peer`), a sorted swarm's first probe in
-    /// each half (the searches of [`Peers::warm_probes`], which
-    /// [`Peers::warm_step`] goes on with).
-    pub(crate) fn warm_first<S: BuildHasher>(&self, addr: &A, seeder: bool, s: &S) -> u64 {
+    /// `seeder` or a leecher reads first. An indexed swarm: its index slot;
+    /// returns the hash for `warm_peer`. A sorted swarm: the first probe in
+    /// each half; returns the searches of [`Peers::warm_probes`], which
+    /// [`Peers::warm_step`] goes on with.
+    pub(crate) fn warm_first<S: BuildHasher>(
+        &self,
+        addr: &A,
+        seeder: bool,
+        s: &S,
+    ) -> (u64, [Probe; 2]) {
         match self {
             Peers::Indexed(h) => {
                 let hash = s.hash_one(addr);
                 h.index.prefetch(hash);
-                hash
+                (hash, [Probe::default(); 2])
             }
             Peers::Sorted { list, .. } => {
-                for p in self.warm_probes(seeder) {
+                let probes = self.warm_probes(seeder);
+                for p in probes {
                     if let Some(q) = p.next().and_then(|i| list.get(i as usize)) {
                         uring_rt::prefetch(q);
                     }
                 }
-                0
+                (0, probes)
             }
-            Peers::Inline { .. } => 0,
+            Peers::Inline { .. } => (0, [Probe::default(); 2]),
         }
     }
 

@@ -204,8 +204,7 @@ impl<A: PeerAddr> Torrents<A> {
         }
         for (((h, probe), &p), up) in hashes.iter_mut().zip(&mut probes).zip(&pos).zip(batch) {
             if let Some(e) = self.entries.get(p) {
-                *h = e.peers.warm_first(&up.addr, up.seeder, s);
-                *probe = e.peers.warm_probes(up.seeder);
+                (*h, *probe) = e.peers.warm_first(&up.addr, up.seeder, s);
             }
         }
         for (&h, &p) in hashes.iter().zip(&pos[..batch.len()]) {
