@@ -62,40 +62,52 @@ fn parsing_and_writing_do_not_allocate() {
         peer_ids: Some(&ids),
     };
 
-    let region = Region::new(GLOBAL);
-    let mut answered = 0usize;
-    for _ in 0..50 {
-        for sample in SAMPLES {
-            let mut rest = sample;
-            while !rest.is_empty() {
-                let Ok(r) = parse_request(rest, &cfg) else {
-                    assert!(write_error(&mut out, Status::BadRequest).is_ok());
-                    break;
-                };
-                rest = &rest[r.head_len..];
-                let n = match r.target {
-                    Target::Announce(a) => {
-                        let peers = if a.compact { compact } else { dicts };
-                        write_announce(&mut out, &resp, peers, r.connection)
-                    }
-                    Target::Scrape(s) => {
-                        let mut n = 0;
-                        for (slot, h) in files.iter_mut().zip(s.info_hashes()) {
-                            *slot = (h, ScrapeStats::default());
-                            n += 1;
+    // The counter is process-wide: the test harness's own thread can
+    // allocate while a busy machine runs this (4 allocations once in CI).
+    // An allocation of the code under test shows in every attempt.
+    let (mut answered, mut change) = (0usize, None);
+    for _attempt in 0..3 {
+        let region = Region::new(GLOBAL);
+        answered = 0;
+        for _ in 0..50 {
+            for sample in SAMPLES {
+                let mut rest = sample;
+                while !rest.is_empty() {
+                    let Ok(r) = parse_request(rest, &cfg) else {
+                        assert!(write_error(&mut out, Status::BadRequest).is_ok());
+                        break;
+                    };
+                    rest = &rest[r.head_len..];
+                    let n = match r.target {
+                        Target::Announce(a) => {
+                            let peers = if a.compact { compact } else { dicts };
+                            write_announce(&mut out, &resp, peers, r.connection)
                         }
-                        write_scrape(&mut out, &mut files[..n], r.connection)
-                    }
-                    Target::Failure(reason) => {
-                        write_failure(&mut out, reason.as_bytes(), r.connection)
-                    }
-                };
-                assert!(n.is_ok());
-                answered += 1;
+                        Target::Scrape(s) => {
+                            let mut n = 0;
+                            for (slot, h) in files.iter_mut().zip(s.info_hashes()) {
+                                *slot = (h, ScrapeStats::default());
+                                n += 1;
+                            }
+                            write_scrape(&mut out, &mut files[..n], r.connection)
+                        }
+                        Target::Failure(reason) => {
+                            write_failure(&mut out, reason.as_bytes(), r.connection)
+                        }
+                    };
+                    assert!(n.is_ok());
+                    answered += 1;
+                }
             }
         }
+        let c = region.change();
+        let clean = (c.allocations, c.reallocations) == (0, 0);
+        change = Some(c);
+        if clean {
+            break;
+        }
     }
-    let change = region.change();
+    let change = change.expect("measured at least once");
     assert!(answered >= 50 * 8, "{answered}");
     assert_eq!(
         (change.allocations, change.reallocations),
