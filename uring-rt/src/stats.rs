@@ -63,6 +63,9 @@ pub struct RtStats {
     pub accept_paused: u64,
     /// ACCEPT back-offs after EMFILE/ENFILE/ENOMEM/ENOBUFS.
     pub accept_backoffs: u64,
+    /// Connection sockets the file table refused (they go on by descriptor),
+    /// and failed removals from it.
+    pub conn_table_errors: u64,
     /// Receives whose unconsumed rest had to be kept (copied into a carry).
     pub carries: u64,
     /// Connections whose kept bytes would have passed `max_inbound_bytes`.

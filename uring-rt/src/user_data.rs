@@ -63,6 +63,9 @@ kinds! {
     /// The back-off TIMEOUT after listener `index`'s ACCEPT failed for
     /// want of descriptors or memory.
     AcceptRetry = 14,
+    /// FILES_UPDATE that puts connection slot `index`'s socket in the file
+    /// table, or the CLOSE that takes it out (a completion only on failure).
+    TcpFile = 15,
 }
 
 /// Packed `kind: u8 | generation: u24 | index: u32`.

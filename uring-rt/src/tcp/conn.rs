@@ -50,6 +50,27 @@ impl ReadSide {
     }
 }
 
+/// Whether a connection's socket is in the worker's file table (at the
+/// slot's own entry), so that its SENDs skip the file lookup and reference
+/// count (a multishot RECV looks it up once either way). The descriptor
+/// stays open beside it: `shutdown(2)` and `SO_LINGER` need one
+/// (IORING_OP_SHUTDOWN would run on an io-wq thread). Going in and out
+/// costs two ops, more than one SEND saves, so a connection goes in only
+/// once it has answered once and stays open: a keep-alive connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TableEntry {
+    /// Not in the table: ops name the descriptor.
+    Unused,
+    /// Not yet: wanted once a send completes while the connection is open.
+    AfterFirstSend,
+    /// To be put in with a FILES_UPDATE before its first other op.
+    Wanted,
+    /// In the table (or its FILES_UPDATE is in flight ahead of every op that
+    /// uses it: the ring issues a connection's SQEs in order); taken out by
+    /// a CLOSE of the entry before the descriptor's CLOSE.
+    Held,
+}
+
 /// The operations of a slot the kernel holds, and cancels already asked for.
 /// (Facts about the ring, one per kind of op; the connection's life is
 /// [`Phase`].)
@@ -74,6 +95,10 @@ impl InFlight {
 /// non-blocking `shutdown(2)` itself).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Op {
+    /// FILES_UPDATE: put the socket in the file table.
+    Register,
+    /// CLOSE of the socket's file-table entry (the descriptor stays).
+    Unregister,
     ArmRecv,
     Send,
     CancelRecv,
@@ -92,6 +117,7 @@ pub(crate) struct Conn {
     pub(crate) phase: Phase,
     pub(crate) read: ReadSide,
     pub(crate) ops: InFlight,
+    pub(crate) table: TableEntry,
     /// The slot is on the dirty list (it may need an SQE).
     pub(crate) dirty: bool,
     /// The slot is on the redeliver list (resumed with carried bytes).
@@ -115,6 +141,7 @@ impl Conn {
             phase: Phase::Free,
             read: ReadSide::Open,
             ops: InFlight::default(),
+            table: TableEntry::Unused,
             dirty: false,
             redeliver: false,
             want_writable: false,
@@ -133,6 +160,17 @@ impl Conn {
     /// when it waits for a completion (or needs nothing).
     pub(crate) fn next_op(&self) -> Option<Op> {
         let ops = self.ops;
+        // Into the file table before anything else (an open connection
+        // only: one closing will not send much more); out of it right
+        // before the descriptor's CLOSE.
+        let close = if self.table == TableEntry::Held {
+            Op::Unregister
+        } else {
+            Op::Close
+        };
+        if self.table == TableEntry::Wanted && self.phase == Phase::Open {
+            return Some(Op::Register);
+        }
         let reading = self.read.before_eof() && !ops.recv;
         let sendable = self.out.has_unsent() && !ops.send;
         match self.phase {
@@ -163,7 +201,7 @@ impl Conn {
                 if reading {
                     Some(Op::ArmRecv)
                 } else if !self.read.before_eof() && ops.none() {
-                    Some(Op::Close)
+                    Some(close)
                 } else {
                     None
                 }
@@ -174,7 +212,7 @@ impl Conn {
                 } else if ops.send && !ops.cancel_send {
                     Some(Op::CancelSend)
                 } else if ops.none() {
-                    Some(Op::Close)
+                    Some(close)
                 } else {
                     None
                 }
@@ -185,6 +223,8 @@ impl Conn {
     /// `op` was pushed to the ring.
     pub(crate) fn started(&mut self, op: Op) {
         match op {
+            Op::Register => self.table = TableEntry::Held,
+            Op::Unregister => self.table = TableEntry::Unused,
             Op::ArmRecv => self.ops.recv = true,
             Op::Send => self.ops.send = true,
             Op::CancelRecv => self.ops.cancel_recv = true,
@@ -200,10 +240,13 @@ impl Conn {
         self.ops.cancel_recv = false;
     }
 
-    /// The send in flight completed.
-    pub(crate) fn send_ended(&mut self) {
+    /// The send in flight completed (`ok`: it sent bytes).
+    pub(crate) fn send_ended(&mut self, ok: bool) {
         self.ops.send = false;
         self.ops.cancel_send = false;
+        if ok && self.phase == Phase::Open && self.table == TableEntry::AfterFirstSend {
+            self.table = TableEntry::Wanted;
+        }
     }
 }
 
@@ -262,6 +305,42 @@ mod tests {
     }
 
     #[test]
+    fn a_socket_goes_into_the_table_first_and_out_right_before_its_close() {
+        let idle = InFlight::default();
+        let mut c = conn(Phase::Open, ReadSide::Open, idle);
+        c.table = TableEntry::AfterFirstSend;
+        assert_eq!(c.next_op(), Some(Op::ArmRecv));
+        c.started(Op::ArmRecv);
+        c.started(Op::Send);
+        c.send_ended(false);
+        assert_eq!(c.table, TableEntry::AfterFirstSend, "a failed send");
+        c.started(Op::Send);
+        c.send_ended(true);
+        assert_eq!(c.table, TableEntry::Wanted);
+        assert_eq!(c.next_op(), Some(Op::Register));
+        c.started(Op::Register);
+        assert_eq!(c.table, TableEntry::Held);
+        assert_eq!(c.next_op(), None);
+        c.phase = Phase::Aborting;
+        assert_eq!(c.next_op(), Some(Op::CancelRecv));
+        c.started(Op::CancelRecv);
+        assert_eq!(c.next_op(), None, "the receive is still in flight");
+        c.recv_ended();
+        assert_eq!(c.next_op(), Some(Op::Unregister));
+        c.started(Op::Unregister);
+        assert_eq!(c.table, TableEntry::Unused);
+        assert_eq!(c.next_op(), Some(Op::Close));
+        c.started(Op::Close);
+        assert_eq!(c.next_op(), None);
+        // Closing: never put in.
+        let mut c = conn(Phase::Draining, ReadSide::Eof, idle);
+        c.table = TableEntry::Wanted;
+        assert_eq!(c.next_op(), Some(Op::Shutdown));
+        c.started(Op::Shutdown);
+        assert_eq!(c.next_op(), Some(Op::Close));
+    }
+
+    #[test]
     fn an_abort_cancels_both_ops_then_closes() {
         let both = InFlight {
             recv: true,
@@ -275,7 +354,7 @@ mod tests {
         c.started(Op::CancelSend);
         assert_eq!(c.next_op(), None);
         c.recv_ended();
-        c.send_ended();
+        c.send_ended(false);
         assert_eq!(c.next_op(), Some(Op::Close));
     }
 }

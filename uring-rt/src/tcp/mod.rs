@@ -22,10 +22,10 @@ use crate::handler::{ConnId, SendError};
 use crate::user_data::GENERATION_MASK;
 use accept::{Listener, ListenerId};
 use carry::CarryPool;
-use conn::{Conn, Phase, ReadSide};
+use conn::{Conn, Phase, ReadSide, TableEntry};
 use outbound::{ChunkPool, HdrPool};
 use std::net::{SocketAddr, TcpListener};
-use std::os::fd::OwnedFd;
+use std::os::fd::{OwnedFd, RawFd};
 use std::time::Duration;
 
 /// Per-connection bounds and pool sizes (from `RuntimeConfig`).
@@ -37,6 +37,16 @@ pub(crate) struct Limits {
     pub(crate) linger: Duration,
 }
 
+/// The connections' part of the worker's registered file table: slot `i`'s
+/// socket goes in at entry `base + i`.
+pub(crate) struct ConnTable {
+    pub(crate) base: u32,
+    /// The descriptor each slot's FILES_UPDATE reads (an SQE names an
+    /// array; the kernel reads it when it issues the op). Zeroed memory,
+    /// touched one entry per slot in use.
+    pub(crate) fds: Box<[RawFd]>,
+}
+
 /// All TCP state of a worker.
 pub(crate) struct Tcp {
     pub(crate) listeners: Vec<Listener>,
@@ -44,6 +54,8 @@ pub(crate) struct Tcp {
     free: Vec<u32>,
     open: usize,
     pub(crate) limits: Limits,
+    /// Connections go into the file table (`None`: by descriptor).
+    pub(crate) table: Option<ConnTable>,
     pub(crate) carries: CarryPool,
     pub(crate) chunks: ChunkPool,
     pub(crate) hdrs: HdrPool,
@@ -79,6 +91,7 @@ impl Tcp {
             free: Vec::new(),
             open: 0,
             limits,
+            table: None,
             carries: CarryPool::new(2 * recv_buffer_size, keep),
             chunks: ChunkPool::new(chunk_size, keep),
             hdrs: Vec::new(),
@@ -128,6 +141,11 @@ impl Tcp {
         };
         let c = &mut self.conns[index as usize];
         c.fd = Some(fd);
+        c.table = if self.table.is_some() {
+            TableEntry::AfterFirstSend
+        } else {
+            TableEntry::Unused
+        };
         c.phase = Phase::Open;
         c.read = ReadSide::Open;
         c.want_writable = false;
@@ -307,7 +325,7 @@ impl Tcp {
         let Some(c) = self.conns.get_mut(index) else {
             return (false, false);
         };
-        c.send_ended();
+        c.send_ended(res > 0);
         let partial = if res > 0 {
             c.out.sent(res as usize, &mut self.chunks, &mut self.hdrs)
         } else {
@@ -352,6 +370,7 @@ impl Tcp {
             generation: c.generation,
         };
         c.phase = Phase::Free;
+        c.table = TableEntry::Unused;
         c.generation = c.generation.wrapping_add(1) & GENERATION_MASK;
         c.out.clear(&mut self.chunks, &mut self.hdrs);
         let carry = std::mem::take(&mut c.carry);

@@ -20,7 +20,7 @@ use crate::runtime::{RuntimeConfig, Shared};
 use crate::send::SendPool;
 use crate::signals::SignalFd;
 use crate::stats::RtStats;
-use crate::tcp::{Limits, Tcp};
+use crate::tcp::{ConnTable, Limits, Tcp};
 use crate::user_data::{Kind, UserData};
 use io_uring::types::{CancelBuilder, Timespec};
 use io_uring::{cqueue, opcode, squeue, IoUring};
@@ -116,11 +116,16 @@ pub(crate) struct Worker<M> {
     batch: Option<(u32, u32)>,
     /// Completions pile up faster than batched waits return (see `turn`).
     behind: bool,
-    /// A sparse file table of `2 * UDP_FILE_SLOTS` is registered: UDP
-    /// sockets and their senders go in it, so their SQEs skip the file
-    /// lookup and reference count. Unregistered at drop.
+    /// The sparse file table was sized and registered, at the first flush
+    /// (`register_file_table`), or that failed and was logged.
+    file_table_sized: bool,
+    /// A sparse file table is registered: UDP sockets and their senders go
+    /// in its first `2 * UDP_FILE_SLOTS` entries, connections (if the
+    /// handler added a listener before the first turn) in one entry per
+    /// slot after them, so their SQEs skip the file lookup and reference
+    /// count. Unregistered at drop.
     file_table: bool,
-    /// Sockets still go into the file table (false after a failed update).
+    /// UDP sockets still go into the file table (false after a failed update).
     file_table_open: bool,
 }
 
@@ -142,13 +147,6 @@ impl<M: Copy + Send + 'static> Worker<M> {
             cfg.recv_buffers,
             cfg.recv_buffer_size,
         )?;
-        let file_table = match ring.submitter().register_files_sparse(2 * UDP_FILE_SLOTS) {
-            Ok(()) => true,
-            Err(e) => {
-                log::debug!("worker {index}: no file table ({e}); sockets named by descriptor");
-                false
-            }
-        };
         let sends = SendPool::new(cfg.send_slots, cfg.send_slot_size, cfg.send_queue)?;
         let limits = Limits {
             max_conns: cfg.max_connections.max(1),
@@ -238,9 +236,56 @@ impl<M: Copy + Send + 'static> Worker<M> {
             terminate_seen: false,
             batch,
             behind: false,
-            file_table,
-            file_table_open: file_table,
+            file_table_sized: false,
+            file_table: false,
+            file_table_open: false,
         })
+    }
+
+    /// Register the sparse file table, once, before the first SQE that could
+    /// use it: UDP entries always; an entry per connection slot as well if
+    /// the handler added a listener by now (its `on_start`), so a UDP-only
+    /// worker does not hold kernel memory for connections. A table too
+    /// large for the kernel (over `RLIMIT_NOFILE`, or 2^20 entries) leaves
+    /// connections named by descriptor; without any table, UDP sockets are too.
+    fn register_file_table(&mut self) {
+        self.file_table_sized = true;
+        let udp = 2 * UDP_FILE_SLOTS;
+        let conns = if self.ctx.tcp.listeners.is_empty() {
+            0
+        } else {
+            u32::try_from(self.ctx.tcp.limits.max_conns).unwrap_or(u32::MAX)
+        };
+        let submitter = self.ring.submitter();
+        if conns > 0 {
+            match submitter.register_files_sparse(udp.saturating_add(conns)) {
+                Ok(()) => {
+                    self.ctx.tcp.table = Some(ConnTable {
+                        base: udp,
+                        // Zeroed: calloc'd, so only entries in use are touched.
+                        fds: vec![0; conns as usize].into_boxed_slice(),
+                    });
+                }
+                Err(e) => log::info!(
+                    "worker {}: connections named by descriptor: a file table of {} entries \
+                     (max_connections + {udp}) was refused: {e} (it must fit RLIMIT_NOFILE \
+                     and 2^20)",
+                    self.ctx.worker,
+                    udp.saturating_add(conns),
+                ),
+            }
+        }
+        if self.ctx.tcp.table.is_none() {
+            if let Err(e) = submitter.register_files_sparse(udp) {
+                log::debug!(
+                    "worker {}: no file table ({e}); sockets named by descriptor",
+                    self.ctx.worker
+                );
+                return;
+            }
+        }
+        self.file_table = true;
+        self.file_table_open = true;
     }
 
     /// Run `h` until stopped (ctx.stop(), Terminate), then drain sends.
@@ -453,6 +498,7 @@ impl<M: Copy + Send + 'static> Worker<M> {
             Some(Kind::TcpRecv) => self.tcp_recv(h, ud, res, flags, draining),
             Some(Kind::TcpSend) => self.tcp_send_done(ud, res),
             Some(Kind::TcpClose) => self.tcp_close_done(ud, res),
+            Some(Kind::TcpFile) => self.tcp_file_failed(ud, res),
             Some(Kind::Timer) => self.timer_fired(h, index, res, more, draining),
             Some(Kind::Signal) => self.signal_read(h, res, draining),
             Some(Kind::Wake) => {
@@ -483,6 +529,9 @@ impl<M: Copy + Send + 'static> Worker<M> {
     /// the rest queued for the next turn) only when the kernel refuses more
     /// submissions right now (CQ overflow back-pressure).
     fn flush(&mut self) -> io::Result<()> {
+        if !self.file_table_sized {
+            self.register_file_table();
+        }
         let _ = self.flush_udp()? && self.flush_tcp()? && self.flush_timers()?;
         Ok(())
     }
@@ -560,7 +609,9 @@ unsafe fn push(ring: &mut IoUring, stats: &mut RtStats, e: &squeue::Entry) -> io
 mod tests {
     use super::*;
     use crate::mesh::Mesh;
+    use crate::tcp::conn::TableEntry;
     use crate::{Datagram, SocketId};
+    use io_uring::IoUring;
     use std::io::{Read, Write};
     use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 
@@ -600,13 +651,17 @@ mod tests {
     }
 
     fn test_worker(probe: &Probe) -> Worker<()> {
+        test_worker_with(probe, 16)
+    }
+
+    fn test_worker_with(probe: &Probe, max_connections: usize) -> Worker<()> {
         let cfg = RuntimeConfig {
             ring_entries: 64,
             recv_buffers: 64,
             send_slots: 16,
             send_queue: 16,
             mesh_capacity: 16,
-            max_connections: 16,
+            max_connections,
             max_outbound_bytes: 4096,
             handle_signals: false,
             ..RuntimeConfig::default()
@@ -670,7 +725,6 @@ mod tests {
                 .add_udp(UdpSocket::bind("127.0.0.1:0").unwrap())
                 .unwrap();
             let addr = wk.ctx.udp_local_addr(id).unwrap();
-            assert!(wk.file_table, "no file table");
             let client = UdpSocket::bind("127.0.0.1:0").unwrap();
             client
                 .set_read_timeout(Some(Duration::from_millis(20)))
@@ -687,11 +741,133 @@ mod tests {
                 assert!(Instant::now() < deadline, "no echo");
             };
             assert_eq!(&buf[..n], b"ping");
+            assert!(wk.file_table, "no file table");
+            assert!(
+                wk.ctx.tcp.table.is_none(),
+                "a worker without listeners has no connection entries"
+            );
             assert!(
                 wk.ctx.udp[0].fixed.is_some(),
                 "socket not in the file table"
             );
         }
+    }
+
+    /// The file-table entries the kernel lists for `ring` (its fdinfo):
+    /// `(entry, "socket:[inode]")`.
+    fn table_entries(ring: &IoUring) -> Vec<(u32, String)> {
+        let info =
+            std::fs::read_to_string(format!("/proc/self/fdinfo/{}", ring.as_raw_fd())).unwrap();
+        let mut lines = info.lines().skip_while(|l| !l.starts_with("UserFiles:"));
+        let n: usize = lines.next().unwrap()["UserFiles:".len()..]
+            .trim()
+            .parse()
+            .unwrap();
+        lines
+            .take_while(|l| !l.starts_with("UserBufs:"))
+            .filter_map(|l| {
+                let (i, name) = l.split_once(": ")?;
+                Some((i.trim().parse().ok()?, name.trim().to_owned()))
+            })
+            .inspect(|(i, _)| assert!((*i as usize) < n))
+            .collect()
+    }
+
+    /// What the kernel calls the socket behind `fd` in its tables.
+    fn socket_name(fd: &OwnedFd) -> String {
+        std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// Echo `msg` over `client` through the worker.
+    fn echo_through(wk: &mut Worker<()>, client: &mut TcpStream, msg: &[u8]) {
+        client
+            .set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        client.write_all(msg).unwrap();
+        let mut got = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while got.len() < msg.len() && Instant::now() < deadline {
+            wk.tick_armed_or_arm();
+            wk.turn(&mut Echo, false).unwrap();
+            let mut buf = [0u8; 64];
+            if let Ok(n) = client.read(&mut buf) {
+                got.extend_from_slice(&buf[..n]);
+            }
+        }
+        assert_eq!(got, msg);
+    }
+
+    #[test]
+    fn connections_go_into_the_file_table_and_out_before_their_close() {
+        let Some(probe) = probe_or_skip(true) else {
+            return;
+        };
+        let mut wk = test_worker(&probe);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        wk.ctx.add_listener(listener).unwrap();
+        let base = 2 * UDP_FILE_SLOTS;
+        for round in 0..3 {
+            let mut a = TcpStream::connect(addr).unwrap();
+            let mut b = TcpStream::connect(addr).unwrap();
+            // A connection goes in once it answered once and stays open;
+            // the second answers go through the table.
+            for msg in [b"ping", b"pong"] {
+                echo_through(&mut wk, &mut a, msg);
+                echo_through(&mut wk, &mut b, msg);
+            }
+            let table = wk.ctx.tcp.table.as_ref().expect("no connection entries");
+            assert_eq!(table.base, base);
+            // Both sockets are in the kernel's table at their slots' entries.
+            let mut want: Vec<(u32, String)> = (0..2)
+                .map(|i| {
+                    let c = &wk.ctx.tcp.conns[i];
+                    assert_eq!(c.table, TableEntry::Held, "round {round}");
+                    (base + i as u32, socket_name(c.fd.as_ref().unwrap()))
+                })
+                .collect();
+            want.sort();
+            assert_eq!(table_entries(&wk.ring), want, "round {round}");
+            // Closed: out of the table, then closed; the slots are reused
+            // (with new generations) in the next round.
+            for i in 0..2 {
+                let generation = wk.ctx.tcp.conns[i].generation;
+                let id = wk.ctx.tcp.id_for_completion(i, generation).unwrap();
+                wk.ctx.close(id);
+            }
+            drop((a, b));
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while wk.ctx.tcp.open() > 0 && Instant::now() < deadline {
+                wk.tick_armed_or_arm();
+                wk.turn(&mut Echo, false).unwrap();
+            }
+            assert_eq!(wk.ctx.tcp.open(), 0, "round {round}: not closed");
+            assert_eq!(table_entries(&wk.ring), vec![], "round {round}");
+        }
+        assert_eq!(wk.ctx.stats.conn_table_errors, 0);
+        assert_eq!(wk.ctx.stats.accepts, 6);
+    }
+
+    #[test]
+    fn connections_go_by_descriptor_when_the_table_is_refused() {
+        let Some(probe) = probe_or_skip(true) else {
+            return;
+        };
+        // More entries than the kernel allows in a table (2^20).
+        let mut wk = test_worker_with(&probe, 1 << 21);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        wk.ctx.add_listener(listener).unwrap();
+        let mut a = TcpStream::connect(addr).unwrap();
+        echo_through(&mut wk, &mut a, b"ping");
+        assert!(wk.ctx.tcp.table.is_none());
+        assert_eq!(wk.ctx.tcp.conns[0].table, TableEntry::Unused);
+        // UDP sockets still get the small table.
+        assert!(wk.file_table);
+        assert_eq!(table_entries(&wk.ring), vec![]);
     }
 
     #[test]

@@ -9,12 +9,12 @@ use crate::ctx::Ctx;
 use crate::handler::{ConnId, Handler};
 use crate::socket;
 use crate::tcp::accept::{backs_off, ListenOp, ListenerId, ACCEPTS};
-use crate::tcp::conn::{Op, Phase, ReadSide};
+use crate::tcp::conn::{Op, Phase, ReadSide, TableEntry};
 use crate::tcp::outbound::NextSend;
 use crate::tcp::WAITING_MAX;
 use crate::user_data::{Kind, UserData};
-use io_uring::types::Fd;
-use io_uring::{cqueue, opcode};
+use io_uring::types::{Fd, Fixed};
+use io_uring::{cqueue, opcode, squeue};
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
@@ -179,6 +179,28 @@ impl<M: Copy + Send + 'static> Worker<M> {
         }
         if partial {
             self.ctx.stats.send_partial += 1;
+        }
+    }
+
+    /// A FILES_UPDATE or table-entry CLOSE of a slot failed (success posts
+    /// nothing). A connection the table refused is aborted: its ops already
+    /// submitted name the empty entry and fail; its close goes by descriptor.
+    pub(super) fn tcp_file_failed(&mut self, ud: UserData, res: i32) {
+        if res >= 0 {
+            return;
+        }
+        self.ctx.stats.conn_table_errors += 1;
+        log::debug!(
+            "worker {}: connection file table: {}",
+            self.ctx.worker,
+            io::Error::from_raw_os_error(-res)
+        );
+        if let Some(id) = self.ctx.tcp.id_for_completion(ud.index(), ud.generation()) {
+            let c = &mut self.ctx.tcp.conns[id.index()];
+            if c.table == TableEntry::Held {
+                c.table = TableEntry::Unused;
+                self.ctx.tcp.abort(id.index, false);
+            }
         }
     }
 
@@ -371,19 +393,49 @@ impl<M: Copy + Send + 'static> Worker<M> {
                 let Some(fd) = c.fd.as_ref().map(AsRawFd::as_raw_fd) else {
                     break;
                 };
+                // The socket's file-table entry, once it is (going) in.
+                let entry = tcp.table.as_ref().map(|t| t.base + i);
+                let file = (entry.filter(|_| c.table == TableEntry::Held), fd);
                 let e = match op {
-                    Op::ArmRecv => opcode::RecvMulti::new(Fd(fd), TCP_BGID)
-                        .build()
+                    Op::Register => {
+                        let (Some(t), Some(entry)) = (tcp.table.as_mut(), entry) else {
+                            // Not reached: only a worker with a table wants it.
+                            c.table = TableEntry::Unused;
+                            continue;
+                        };
+                        t.fds[index] = fd;
+                        opcode::FilesUpdate::new(&raw const t.fds[index], 1)
+                            .offset(entry as i32)
+                            .build()
+                            .flags(squeue::Flags::SKIP_SUCCESS)
+                            .user_data(ud(Kind::TcpFile))
+                    }
+                    Op::Unregister => {
+                        let Some(entry) = entry else {
+                            // Not reached: only a worker with a table holds one.
+                            c.table = TableEntry::Unused;
+                            continue;
+                        };
+                        opcode::Close::new(Fixed(entry))
+                            .build()
+                            .flags(squeue::Flags::SKIP_SUCCESS)
+                            .user_data(ud(Kind::TcpFile))
+                    }
+                    Op::ArmRecv => on_file!(file, |f| opcode::RecvMulti::new(f, TCP_BGID).build())
                         .user_data(ud(Kind::TcpRecv)),
                     Op::Send => match c.out.next_send(&mut tcp.hdrs) {
-                        Some(NextSend::One(ptr, len)) => opcode::Send::new(Fd(fd), ptr, len)
-                            .flags(libc::MSG_NOSIGNAL)
-                            .build()
-                            .user_data(ud(Kind::TcpSend)),
-                        Some(NextSend::Many(msg)) => opcode::SendMsg::new(Fd(fd), msg)
-                            .flags(libc::MSG_NOSIGNAL as u32)
-                            .build()
-                            .user_data(ud(Kind::TcpSend)),
+                        Some(NextSend::One(ptr, len)) => {
+                            on_file!(file, |f| opcode::Send::new(f, ptr, len)
+                                .flags(libc::MSG_NOSIGNAL)
+                                .build())
+                            .user_data(ud(Kind::TcpSend))
+                        }
+                        Some(NextSend::Many(msg)) => {
+                            on_file!(file, |f| opcode::SendMsg::new(f, msg)
+                                .flags(libc::MSG_NOSIGNAL as u32)
+                                .build())
+                            .user_data(ud(Kind::TcpSend))
+                        }
                         None => break,
                     },
                     Op::CancelRecv => opcode::AsyncCancel::new(ud(Kind::TcpRecv))
@@ -417,8 +469,12 @@ impl<M: Copy + Send + 'static> Worker<M> {
                 // accepted fd). A SEND/SENDMSG names bytes of the slot's
                 // queued chunks (and a boxed header) that are neither moved,
                 // written nor freed until its completion (`Outbound`). The
-                // fd is closed only by the CLOSE, which `next_op` issues once
-                // no other op on it is in flight.
+                // FILES_UPDATE reads `fds[index]`, boxed in the Tcp (which
+                // lives as long as the ring) and not written again before
+                // the slot's next connection, long after this op completed.
+                // The fd is closed only by the CLOSE, which `next_op` issues
+                // once no other op on it is in flight (after the CLOSE of its
+                // table entry, issued before it in order).
                 if !unsafe { push(ring, stats, &e)? } {
                     if op == Op::Send {
                         c.out.unsend(&mut tcp.hdrs);
