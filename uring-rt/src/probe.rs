@@ -167,6 +167,16 @@ impl Probe {
         self.has(&MULTISHOT_TIMEOUT)
     }
 
+    /// Whether closing a file-table entry lets go of its file at once
+    /// (Linux 6.13: a reference count per entry). Before, removed entries
+    /// were freed in order behind every older fixed-file request still in
+    /// flight (a long-lived multishot receive holds one), so a connection's
+    /// socket could outlive its close by any time: connections stay out of
+    /// the table there. An unparsable release counts as older.
+    pub fn frees_table_entries_on_close(&self) -> bool {
+        self.setup_error.is_none() && self.version.is_some_and(|v| v >= (6, 13))
+    }
+
     fn has(&self, need: &Need) -> bool {
         if self.setup_error.is_some() {
             return false;
@@ -312,5 +322,19 @@ mod tests {
         assert!(line.contains(p.kernel()));
         assert!(!line.contains('\n'));
         assert_eq!(Probe::nothing().missing_for_udp(), vec![SETUP]);
+    }
+
+    #[test]
+    fn connections_go_into_the_file_table_from_6_13() {
+        let at = |version| Probe {
+            version,
+            setup_error: None,
+            ..Probe::nothing()
+        };
+        assert!(!at(Some((6, 12))).frees_table_entries_on_close());
+        assert!(at(Some((6, 13))).frees_table_entries_on_close());
+        assert!(at(Some((7, 0))).frees_table_entries_on_close());
+        assert!(!at(None).frees_table_entries_on_close());
+        assert!(!Probe::nothing().frees_table_entries_on_close());
     }
 }

@@ -45,6 +45,9 @@ pub(crate) struct ConnTable {
     /// array; the kernel reads it when it issues the op). Zeroed memory,
     /// touched one entry per slot in use.
     pub(crate) fds: Box<[RawFd]>,
+    /// Connections still go in (false after the kernel refused one: the
+    /// rest go by descriptor rather than each failing the same way).
+    pub(crate) open: bool,
 }
 
 /// All TCP state of a worker.

@@ -127,6 +127,9 @@ pub(crate) struct Worker<M> {
     file_table: bool,
     /// UDP sockets still go into the file table (false after a failed update).
     file_table_open: bool,
+    /// The kernel lets go of a closed entry's file at once, so connections
+    /// may go into the table (`Probe::frees_table_entries_on_close`).
+    conn_table_ok: bool,
 }
 
 impl<M: Copy + Send + 'static> Worker<M> {
@@ -239,6 +242,7 @@ impl<M: Copy + Send + 'static> Worker<M> {
             file_table_sized: false,
             file_table: false,
             file_table_open: false,
+            conn_table_ok: probe.frees_table_entries_on_close(),
         })
     }
 
@@ -246,12 +250,20 @@ impl<M: Copy + Send + 'static> Worker<M> {
     /// use it: UDP entries always; an entry per connection slot as well if
     /// the handler added a listener by now (its `on_start`), so a UDP-only
     /// worker does not hold kernel memory for connections. A table too
-    /// large for the kernel (over `RLIMIT_NOFILE`, or 2^20 entries) leaves
-    /// connections named by descriptor; without any table, UDP sockets are too.
+    /// large for the kernel (over `RLIMIT_NOFILE`, or 2^20 entries), or a
+    /// kernel before 6.13, leaves connections named by descriptor; without
+    /// any table, UDP sockets are too.
     fn register_file_table(&mut self) {
         self.file_table_sized = true;
         let udp = 2 * UDP_FILE_SLOTS;
         let conns = if self.ctx.tcp.listeners.is_empty() {
+            0
+        } else if !self.conn_table_ok {
+            log::info!(
+                "worker {}: connections named by descriptor: before Linux 6.13 a closed \
+                 file-table entry can hold its socket open",
+                self.ctx.worker
+            );
             0
         } else {
             u32::try_from(self.ctx.tcp.limits.max_conns).unwrap_or(u32::MAX)
@@ -264,6 +276,7 @@ impl<M: Copy + Send + 'static> Worker<M> {
                         base: udp,
                         // Zeroed: calloc'd, so only entries in use are touched.
                         fds: vec![0; conns as usize].into_boxed_slice(),
+                        open: true,
                     });
                 }
                 Err(e) => log::info!(
@@ -811,14 +824,15 @@ mod tests {
         wk.ctx.add_listener(listener).unwrap();
         let base = 2 * UDP_FILE_SLOTS;
         for round in 0..3 {
+            // `a` first: in round 0 it takes slot 0.
             let mut a = TcpStream::connect(addr).unwrap();
+            echo_through(&mut wk, &mut a, b"ping");
             let mut b = TcpStream::connect(addr).unwrap();
+            echo_through(&mut wk, &mut b, b"ping");
             // A connection goes in once it answered once and stays open;
             // the second answers go through the table.
-            for msg in [b"ping", b"pong"] {
-                echo_through(&mut wk, &mut a, msg);
-                echo_through(&mut wk, &mut b, msg);
-            }
+            echo_through(&mut wk, &mut a, b"pong");
+            echo_through(&mut wk, &mut b, b"pong");
             let table = wk.ctx.tcp.table.as_ref().expect("no connection entries");
             assert_eq!(table.base, base);
             // Both sockets are in the kernel's table at their slots' entries.
@@ -831,6 +845,17 @@ mod tests {
                 .collect();
             want.sort();
             assert_eq!(table_entries(&wk.ring), want, "round {round}");
+            if round == 0 {
+                // Answers go through the entry, not the descriptor: with
+                // /dev/null behind `a`'s descriptor one by descriptor would
+                // fail. (The receive armed before holds the socket itself.)
+                let null = std::fs::File::open("/dev/null").unwrap();
+                let fd = wk.ctx.tcp.conns[0].fd.as_ref().unwrap().as_raw_fd();
+                // SAFETY: dup2 onto a descriptor the slot owns; it stays
+                // open (naming /dev/null now) until the slot's CLOSE.
+                assert_eq!(unsafe { libc::dup2(null.as_raw_fd(), fd) }, fd);
+                echo_through(&mut wk, &mut a, b"through the table");
+            }
             // Closed: out of the table, then closed; the slots are reused
             // (with new generations) in the next round.
             for i in 0..2 {

@@ -185,6 +185,7 @@ impl<M: Copy + Send + 'static> Worker<M> {
     /// A FILES_UPDATE or table-entry CLOSE of a slot failed (success posts
     /// nothing). A connection the table refused is aborted: its ops already
     /// submitted name the empty entry and fail; its close goes by descriptor.
+    /// Later connections stay out of the table.
     pub(super) fn tcp_file_failed(&mut self, ud: UserData, res: i32) {
         if res >= 0 {
             return;
@@ -200,6 +201,17 @@ impl<M: Copy + Send + 'static> Worker<M> {
             if c.table == TableEntry::Held {
                 c.table = TableEntry::Unused;
                 self.ctx.tcp.abort(id.index, false);
+                if let Some(t) = self.ctx.tcp.table.as_mut() {
+                    if t.open {
+                        t.open = false;
+                        log::warn!(
+                            "worker {}: connections named by descriptor from now on: \
+                             the file table refused one ({})",
+                            self.ctx.worker,
+                            io::Error::from_raw_os_error(-res)
+                        );
+                    }
+                }
             }
         }
     }
@@ -398,8 +410,9 @@ impl<M: Copy + Send + 'static> Worker<M> {
                 let file = (entry.filter(|_| c.table == TableEntry::Held), fd);
                 let e = match op {
                     Op::Register => {
-                        let (Some(t), Some(entry)) = (tcp.table.as_mut(), entry) else {
-                            // Not reached: only a worker with a table wants it.
+                        let (Some(t), Some(entry)) = (tcp.table.as_mut().filter(|t| t.open), entry)
+                        else {
+                            // The kernel refused an earlier one.
                             c.table = TableEntry::Unused;
                             continue;
                         };
