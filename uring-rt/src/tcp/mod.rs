@@ -144,10 +144,9 @@ impl Tcp {
         };
         let c = &mut self.conns[index as usize];
         c.fd = Some(fd);
-        c.table = if self.table.is_some() {
-            TableEntry::AfterFirstSend
-        } else {
-            TableEntry::Unused
+        c.table = match &self.table {
+            Some(t) if t.open && (index as usize) < t.fds.len() => TableEntry::AfterFirstSend,
+            _ => TableEntry::Unused,
         };
         c.phase = Phase::Open;
         c.read = ReadSide::Open;

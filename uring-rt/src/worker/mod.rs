@@ -249,9 +249,9 @@ impl<M: Copy + Send + 'static> Worker<M> {
     /// Register the sparse file table, once, before the first SQE that could
     /// use it: UDP entries always; an entry per connection slot as well if
     /// the handler added a listener by now (its `on_start`), so a UDP-only
-    /// worker does not hold kernel memory for connections. A table too
-    /// large for the kernel (over `RLIMIT_NOFILE`, or 2^20 entries), or a
-    /// kernel before 6.13, leaves connections named by descriptor; without
+    /// worker does not hold kernel memory for connections, capped where the
+    /// kernel would refuse the table ([`conn_entries`]). A refused table, or
+    /// a kernel before 6.13, leaves connections named by descriptor; without
     /// any table, UDP sockets are too.
     fn register_file_table(&mut self) {
         self.file_table_sized = true;
@@ -266,7 +266,18 @@ impl<M: Copy + Send + 'static> Worker<M> {
             );
             0
         } else {
-            u32::try_from(self.ctx.tcp.limits.max_conns).unwrap_or(u32::MAX)
+            // Reads the soft limit (raises nothing: it is never below 0).
+            let nofile = crate::socket::ensure_fd_limit(0).map_or(u64::MAX, |l| l.soft);
+            let n = conn_entries(self.ctx.tcp.limits.max_conns, nofile, udp);
+            if (n as usize) < self.ctx.tcp.limits.max_conns {
+                log::info!(
+                    "worker {}: file-table entries for the first {n} of {} connection slots \
+                     (RLIMIT_NOFILE {nofile}); later slots go by descriptor",
+                    self.ctx.worker,
+                    self.ctx.tcp.limits.max_conns
+                );
+            }
+            n
         };
         let submitter = self.ring.submitter();
         if conns > 0 {
@@ -281,8 +292,7 @@ impl<M: Copy + Send + 'static> Worker<M> {
                 }
                 Err(e) => log::info!(
                     "worker {}: connections named by descriptor: a file table of {} entries \
-                     (max_connections + {udp}) was refused: {e} (it must fit RLIMIT_NOFILE \
-                     and 2^20)",
+                     was refused: {e}",
                     self.ctx.worker,
                     udp.saturating_add(conns),
                 ),
@@ -588,6 +598,17 @@ impl<M> Drop for Worker<M> {
     }
 }
 
+/// Connection entries of a worker's file table, after its `udp` ones: one
+/// per connection slot, capped where the kernel would refuse the table
+/// (more than `RLIMIT_NOFILE` or 2^20 entries in all). Every connection
+/// also holds a descriptor under that limit, so at most a few slots past
+/// the cap can ever be in use; they go by descriptor.
+fn conn_entries(max_conns: usize, nofile: u64, udp: u32) -> u32 {
+    const MAX_TABLE: u64 = 1 << 20;
+    let room = nofile.min(MAX_TABLE).saturating_sub(u64::from(udp));
+    u32::try_from((max_conns as u64).min(room)).unwrap_or(0)
+}
+
 /// Push one SQE, submitting first when the SQ is full. `Ok(false)`: the
 /// kernel cannot take more right now (EBUSY/EAGAIN); try next turn.
 ///
@@ -877,22 +898,33 @@ mod tests {
     }
 
     #[test]
-    fn connections_go_by_descriptor_when_the_table_is_refused() {
+    fn the_connection_entries_are_capped_where_the_kernel_would_refuse_them() {
+        assert_eq!(conn_entries(16, 20_000, 128), 16);
+        assert_eq!(conn_entries(65_536, 20_000, 128), 19_872);
+        assert_eq!(conn_entries(1 << 21, u64::MAX, 128), (1 << 20) - 128);
+        assert_eq!(conn_entries(16, 100, 128), 0);
         let Some(probe) = probe_or_skip(true) else {
             return;
         };
-        // More entries than the kernel allows in a table (2^20).
+        // More slots than the kernel allows entries (2^20): the table
+        // covers the first ones.
         let mut wk = test_worker_with(&probe, 1 << 21);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         wk.ctx.add_listener(listener).unwrap();
         let mut a = TcpStream::connect(addr).unwrap();
         echo_through(&mut wk, &mut a, b"ping");
-        assert!(wk.ctx.tcp.table.is_none());
-        assert_eq!(wk.ctx.tcp.conns[0].table, TableEntry::Unused);
-        // UDP sockets still get the small table.
-        assert!(wk.file_table);
-        assert_eq!(table_entries(&wk.ring), vec![]);
+        echo_through(&mut wk, &mut a, b"pong");
+        let n = wk.ctx.tcp.table.as_ref().map(|t| t.fds.len()).unwrap();
+        assert!(n > 0 && n < 1 << 20, "{n} entries");
+        assert_eq!(wk.ctx.tcp.conns[0].table, TableEntry::Held);
+        // A slot past the table goes by descriptor.
+        wk.ctx.tcp.table.as_mut().unwrap().fds = vec![0; 1].into_boxed_slice();
+        let mut b = TcpStream::connect(addr).unwrap();
+        echo_through(&mut wk, &mut b, b"ping");
+        echo_through(&mut wk, &mut b, b"pong");
+        assert_eq!(wk.ctx.tcp.conns[1].table, TableEntry::Unused);
+        assert_eq!(wk.ctx.stats.conn_table_errors, 0);
     }
 
     #[test]

@@ -410,14 +410,17 @@ impl<M: Copy + Send + 'static> Worker<M> {
                 let file = (entry.filter(|_| c.table == TableEntry::Held), fd);
                 let e = match op {
                     Op::Register => {
-                        let (Some(t), Some(entry)) = (tcp.table.as_mut().filter(|t| t.open), entry)
+                        let slot = tcp.table.as_mut().filter(|t| t.open).zip(entry);
+                        let Some((slot, entry)) =
+                            slot.and_then(|(t, e)| Some((t.fds.get_mut(index)?, e)))
                         else {
-                            // The kernel refused an earlier one.
+                            // The kernel refused an earlier one (or, not
+                            // reached, the slot is past the table).
                             c.table = TableEntry::Unused;
                             continue;
                         };
-                        t.fds[index] = fd;
-                        opcode::FilesUpdate::new(&raw const t.fds[index], 1)
+                        *slot = fd;
+                        opcode::FilesUpdate::new(&raw const *slot, 1)
                             .offset(entry as i32)
                             .build()
                             .flags(squeue::Flags::SKIP_SUCCESS)
