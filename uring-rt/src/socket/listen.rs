@@ -69,6 +69,19 @@ fn set_defer_accept(s: &Socket, secs: u32) -> io::Result<()> {
     setsockopt(s.as_fd(), libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT, &v)
 }
 
+/// This process's `RLIMIT_NOFILE` (soft in `rlim_cur`, hard in `rlim_max`).
+pub(crate) fn nofile_limit() -> io::Result<libc::rlimit> {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the live rlimit we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut r) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(r)
+}
+
 /// What [`ensure_fd_limit`] found and did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FdLimit {
@@ -86,14 +99,7 @@ pub struct FdLimit {
 /// `RLIMIT_NOFILE` up to the hard limit when it is lower. Returns what it
 /// found; `soft < needed` afterwards means the hard limit is too low.
 pub fn ensure_fd_limit(needed: u64) -> io::Result<FdLimit> {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the live rlimit we pass.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut r) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let mut r = nofile_limit()?;
     let soft_before = r.rlim_cur;
     if r.rlim_cur < needed {
         r.rlim_cur = needed.min(r.rlim_max);

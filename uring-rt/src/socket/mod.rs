@@ -43,6 +43,7 @@ mod sockopt;
 pub(crate) use addr::zeroed_storage;
 pub use addr::{sockaddr_bytes_to_std, sockaddr_to_std, std_to_sockaddr};
 pub use cmsg::{enable_pktinfo, pktinfo_dst, write_pktinfo, PKTINFO_SPACE};
+pub(crate) use listen::nofile_limit;
 pub use listen::{ensure_fd_limit, reuseport_listeners, FdLimit, ListenOptions};
 pub use mmsg::{Received, RecvBatch, SendBatch};
 pub use reuseport::{

@@ -52,7 +52,7 @@ impl ReadSide {
 
 /// Whether a connection's socket is in the worker's file table (at the
 /// slot's own entry), so that its SENDs skip the file lookup and reference
-/// count (a multishot RECV looks it up once either way). The descriptor
+/// count (a multishot RECV looks its file up once per arm). The descriptor
 /// stays open beside it: `shutdown(2)` and `SO_LINGER` need one
 /// (IORING_OP_SHUTDOWN would run on an io-wq thread). Going in and out
 /// costs two ops, more than one SEND saves, so a connection goes in only

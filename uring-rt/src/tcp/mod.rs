@@ -50,6 +50,16 @@ pub(crate) struct ConnTable {
     pub(crate) open: bool,
 }
 
+impl ConnTable {
+    /// The entry of slot `index` and the descriptor its FILES_UPDATE
+    /// reads, while connections still go in and the slot is in the table.
+    pub(crate) fn register(&mut self, index: usize) -> Option<(u32, &mut RawFd)> {
+        let base = self.base;
+        let fd = self.fds.get_mut(index).filter(|_| self.open)?;
+        Some((base + index as u32, fd))
+    }
+}
+
 /// All TCP state of a worker.
 pub(crate) struct Tcp {
     pub(crate) listeners: Vec<Listener>,

@@ -266,8 +266,7 @@ impl<M: Copy + Send + 'static> Worker<M> {
             );
             0
         } else {
-            // Reads the soft limit (raises nothing: it is never below 0).
-            let nofile = crate::socket::ensure_fd_limit(0).map_or(u64::MAX, |l| l.soft);
+            let nofile = crate::socket::nofile_limit().map_or(u64::MAX, |l| l.rlim_cur);
             let n = conn_entries(self.ctx.tcp.limits.max_conns, nofile, udp);
             if (n as usize) < self.ctx.tcp.limits.max_conns {
                 log::info!(

@@ -191,28 +191,25 @@ impl<M: Copy + Send + 'static> Worker<M> {
             return;
         }
         self.ctx.stats.conn_table_errors += 1;
-        log::debug!(
-            "worker {}: connection file table: {}",
-            self.ctx.worker,
-            io::Error::from_raw_os_error(-res)
-        );
-        if let Some(id) = self.ctx.tcp.id_for_completion(ud.index(), ud.generation()) {
-            let c = &mut self.ctx.tcp.conns[id.index()];
-            if c.table == TableEntry::Held {
-                c.table = TableEntry::Unused;
-                self.ctx.tcp.abort(id.index, false);
-                if let Some(t) = self.ctx.tcp.table.as_mut() {
-                    if t.open {
-                        t.open = false;
-                        log::warn!(
-                            "worker {}: connections named by descriptor from now on: \
-                             the file table refused one ({})",
-                            self.ctx.worker,
-                            io::Error::from_raw_os_error(-res)
-                        );
-                    }
-                }
-            }
+        let err = io::Error::from_raw_os_error(-res);
+        let tcp = &mut self.ctx.tcp;
+        let index = ud.index();
+        let refused = tcp.id_for_completion(index, ud.generation()).is_some()
+            && tcp.conns[index].table == TableEntry::Held;
+        if !refused {
+            // A failed removal: the descriptor's CLOSE follows regardless.
+            log::debug!("worker {}: file-table entry close: {err}", self.ctx.worker);
+            return;
+        }
+        tcp.conns[index].table = TableEntry::Unused;
+        tcp.abort(index as u32, false);
+        if let Some(t) = tcp.table.as_mut().filter(|t| t.open) {
+            t.open = false;
+            log::warn!(
+                "worker {}: connections named by descriptor from now on: \
+                 the file table refused one ({err})",
+                self.ctx.worker
+            );
         }
     }
 
@@ -410,12 +407,10 @@ impl<M: Copy + Send + 'static> Worker<M> {
                 let file = (entry.filter(|_| c.table == TableEntry::Held), fd);
                 let e = match op {
                     Op::Register => {
-                        let slot = tcp.table.as_mut().filter(|t| t.open).zip(entry);
-                        let Some((slot, entry)) =
-                            slot.and_then(|(t, e)| Some((t.fds.get_mut(index)?, e)))
+                        let Some((entry, slot)) =
+                            tcp.table.as_mut().and_then(|t| t.register(index))
                         else {
-                            // The kernel refused an earlier one (or, not
-                            // reached, the slot is past the table).
+                            // The kernel refused an earlier one.
                             c.table = TableEntry::Unused;
                             continue;
                         };
