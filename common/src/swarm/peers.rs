@@ -96,6 +96,13 @@ impl Probe {
             n => Some(self.base + n / 2),
         }
     }
+
+    /// Prefetch the line of `list` the search reads next, if any.
+    fn prefetch_next<T>(self, list: &[T]) {
+        if let Some(q) = self.next().and_then(|i| list.get(i as usize)) {
+            uring_rt::prefetch(q);
+        }
+    }
 }
 
 /// What an announce did to the peer set, for the caller's counters.
@@ -339,9 +346,7 @@ impl<A: PeerAddr> Peers<A> {
             Peers::Sorted { list, .. } => {
                 let probes = self.warm_probes(seeder);
                 for p in probes {
-                    if let Some(q) = p.next().and_then(|i| list.get(i as usize)) {
-                        uring_rt::prefetch(q);
-                    }
+                    p.prefetch_next(list);
                 }
                 (0, probes)
             }
@@ -396,9 +401,7 @@ impl<A: PeerAddr> Peers<A> {
             }
             p.size -= p.size / 2;
         }
-        if let Some(n) = p.next().and_then(|i| list.get(i as usize)) {
-            uring_rt::prefetch(n);
-        }
+        p.prefetch_next(list);
         u64::from(q.seen)
     }
 
